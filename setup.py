@@ -1,0 +1,61 @@
+"""Build of tinybpf: static libbpf (vendor/libbpf.py) + the cffi extension (ffi_build/).
+
+``pip install .``, ``pip wheel .`` and sdist builds all run the same steps: fetch and verify
+the pinned libbpf, build ``libbpf.a`` with libbpf's own Makefile, then compile
+``tinybpf._libbpf_cffi`` against it. The BPF-side headers of that libbpf are copied into the
+package (``tinybpf/include/bpf``) so users can compile CO-RE programs with clang alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "vendor"))
+
+import libbpf as vendor_libbpf  # noqa: E402
+
+BPF_SIDE_HEADERS = (
+    "bpf_helpers.h",
+    "bpf_helper_defs.h",
+    "bpf_tracing.h",
+    "bpf_core_read.h",
+    "bpf_endian.h",
+    "usdt.bpf.h",
+)
+
+
+def build_libbpf_and_headers(package_dir: Path) -> None:
+    """Build the static libbpf and copy its BPF-side headers into the package tree."""
+    vendor_libbpf.build()
+    src = vendor_libbpf.include_dir(vendor_libbpf.pinned_version()) / "bpf"
+    dest = package_dir / "tinybpf" / "include" / "bpf"
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in BPF_SIDE_HEADERS:
+        shutil.copyfile(src / name, dest / name)
+
+
+class BuildExt(build_ext):
+    def run(self) -> None:
+        build_libbpf_and_headers(ROOT / "src")
+        if not self.inplace:
+            build_libbpf_and_headers(Path(self.build_lib))
+        super().run()
+
+
+class BuildPy(build_py):
+    def run(self) -> None:
+        super().run()
+        build_libbpf_and_headers(Path(self.build_lib))
+
+
+setup(
+    cffi_modules=["ffi_build/build_ffi.py:ffibuilder"],
+    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
+)

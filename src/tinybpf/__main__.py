@@ -1,0 +1,7 @@
+"""``python -m tinybpf``: the command line."""
+
+import sys
+
+from tinybpf._cli import main
+
+sys.exit(main())

@@ -1,0 +1,186 @@
+"""The only module that touches the cffi extension directly.
+
+It holds the two C-boundary checks (negative-errno ints and NULL pointers), the opts
+builder, str<->bytes helpers and the libbpf log capture. Everything else in the package
+calls libbpf through ``lib`` imported from here and checks results with ``check_int`` /
+``check_ptr``.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tinybpf._libbpf_cffi import ffi, lib
+from tinybpf.errors import error_for_errno
+
+__all__ = [
+    "NULL",
+    "LogCapture",
+    "capture_log",
+    "check_int",
+    "check_ptr",
+    "cstr",
+    "ffi",
+    "lib",
+    "new_opts",
+    "pystr",
+    "strerror",
+]
+
+NULL: Any = ffi.NULL
+libbpf_logger = logging.getLogger("tinybpf.libbpf")
+
+_LEVELS = {
+    lib.LIBBPF_WARN: logging.WARNING,
+    lib.LIBBPF_INFO: logging.INFO,
+    lib.LIBBPF_DEBUG: logging.DEBUG,
+}
+_local = threading.local()
+
+
+class LogCapture:
+    """libbpf messages printed on this thread while the capture is active."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    @property
+    def text(self) -> str | None:
+        return "".join(self.lines).rstrip("\n") or None
+
+
+@ffi.def_extern()  # type: ignore[untyped-decorator]
+def _tinybpf_log_sink(level: int, msg: Any) -> None:
+    text = ffi.string(msg).decode("utf-8", "replace")
+    stack: list[LogCapture] | None = getattr(_local, "captures", None)
+    if stack:
+        stack[-1].lines.append(text)
+    libbpf_logger.log(_LEVELS.get(level, logging.DEBUG), "%s", text.rstrip("\n"))
+
+
+@contextmanager
+def capture_log() -> Iterator[LogCapture]:
+    """Collect the libbpf log lines printed by this thread inside the block."""
+    cap = LogCapture()
+    stack: list[LogCapture] | None = getattr(_local, "captures", None)
+    if stack is None:
+        stack = _local.captures = []
+    stack.append(cap)
+    try:
+        yield cap
+    finally:
+        stack.pop()
+
+
+_PRINT_LEVEL_NAMES = {"warn": lib.LIBBPF_WARN, "info": lib.LIBBPF_INFO, "debug": lib.LIBBPF_DEBUG}
+
+
+def set_print_level(level: int | str) -> None:
+    """Which libbpf messages reach Python (``"warn"``, ``"info"`` or ``"debug"``)."""
+    if isinstance(level, str):
+        try:
+            level = _PRINT_LEVEL_NAMES[level.lower()]
+        except KeyError:
+            raise ValueError(
+                f"unknown libbpf log level {level!r}; expected one of {sorted(_PRINT_LEVEL_NAMES)}"
+            ) from None
+    lib.tinybpf_set_print_level(int(level))
+
+
+set_print_level("info")
+
+
+def strerror(err: int) -> str:
+    """libbpf's text for an errno value (covers libbpf's own error codes too)."""
+    buf = ffi.new("char[]", 256)
+    lib.libbpf_strerror(abs(err), buf, 256)
+    text: str = ffi.string(buf).decode("utf-8", "replace")
+    return text or os.strerror(abs(err))
+
+
+def _raise(err: int, message: str, log: LogCapture | None, cls: type[Exception] | None) -> None:
+    err = abs(err) or _errno.EINVAL
+    full = f"{message}: {strerror(err)}"
+    exc_cls = cls or error_for_errno(err)
+    raise exc_cls(full, err, log.text if log is not None else None)
+
+
+def check_int(ret: int, message: str, log: LogCapture | None = None) -> int:
+    """Check a libbpf int return: negative means -errno. Returns ``ret`` when >= 0."""
+    if ret < 0:
+        _raise(ret, message, log, None)
+    return ret
+
+
+def check_ptr(ptr: Any, message: str, log: LogCapture | None = None) -> Any:
+    """Check a libbpf pointer return: NULL means failure with errno set by that call.
+
+    cffi saves errno right after each call in API mode, so ``ffi.errno`` here is the
+    value the failed call left, not one changed by Python code since.
+    """
+    if ptr == NULL:
+        _raise(ffi.errno or _errno.EINVAL, message, log, None)
+    return ptr
+
+
+class Opts:
+    """A libbpf ``*_opts`` struct with ``sz`` set and its referenced buffers kept alive."""
+
+    __slots__ = ("_keep", "ptr")
+
+    def __init__(self, ptr: Any, keep: list[Any]) -> None:
+        self.ptr = ptr
+        self._keep = keep
+
+
+def new_opts(ctype: str, **fields: Any) -> Opts:
+    """Build ``struct <ctype>`` with ``sz`` filled in and only known fields set.
+
+    Strings become NUL-terminated buffers and bytes become buffers; both stay alive as long
+    as the returned ``Opts``. ``None`` values are left zeroed. Unknown fields raise TypeError.
+    """
+    ptr = ffi.new(f"struct {ctype} *")
+    ptr.sz = ffi.sizeof(f"struct {ctype}")
+    keep: list[Any] = []
+    for name, value in fields.items():
+        if name == "sz":
+            raise TypeError("sz is set by the opts builder")
+        if value is None:
+            continue
+        if isinstance(value, (str, os.PathLike)):
+            value = cstr(value)
+        if isinstance(value, bytes):
+            buf = ffi.new("char[]", value)
+            keep.append(buf)
+            value = buf
+        try:
+            setattr(ptr, name, value)
+        except AttributeError:
+            raise TypeError(f"struct {ctype} has no field {name!r}") from None
+        if isinstance(value, ffi.CData):
+            keep.append(value)
+    return Opts(ptr, keep)
+
+
+def cstr(value: str | bytes | os.PathLike[str]) -> bytes:
+    """A Python str/path as bytes for a ``const char *`` argument (NUL bytes refused)."""
+    data = os.fsencode(value) if not isinstance(value, bytes) else value
+    if b"\0" in data:
+        raise ValueError(f"embedded NUL byte in {value!r}")
+    return data
+
+
+def pystr(ptr: Any) -> str:
+    """A ``const char *`` result as str ("" for NULL)."""
+    if ptr == NULL:
+        return ""
+    text: str = ffi.string(ptr).decode("utf-8", "replace")
+    return text

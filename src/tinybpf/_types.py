@@ -1,0 +1,236 @@
+"""Public enums, constants and small dataclasses.
+
+Enum values come from the compiled extension (the kernel's uapi headers of the pinned
+libbpf), never from literals. The enums are *open*: a value newer than this table (a map or
+program type added by a later kernel) becomes a pseudo-member named ``UNKNOWN_<n>`` instead
+of raising, so objects using new kernel features still load (defect W1 of the first
+generation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Generic, TypeVar
+
+from tinybpf._ffi import ffi, lib
+
+__all__ = [
+    "BPF_ANY",
+    "BPF_EXIST",
+    "BPF_F_LOCK",
+    "BPF_NOEXIST",
+    "BpfAttachType",
+    "BpfMapType",
+    "BpfProgType",
+    "BtfField",
+    "BtfKind",
+    "BtfType",
+    "MapInfo",
+    "ProgramInfo",
+    "RingBufferEvent",
+]
+
+BPF_ANY: int = lib.BPF_ANY
+BPF_NOEXIST: int = lib.BPF_NOEXIST
+BPF_EXIST: int = lib.BPF_EXIST
+BPF_F_LOCK: int = lib.BPF_F_LOCK
+
+
+class _OpenIntEnum(IntEnum):
+    """An IntEnum that turns unknown values into ``UNKNOWN_<n>`` pseudo-members."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        pseudo = int.__new__(cls, value)
+        pseudo._name_ = f"UNKNOWN_{value}"
+        pseudo._value_ = value
+        return pseudo
+
+
+class BpfMapType(_OpenIntEnum):
+    """``enum bpf_map_type``."""
+
+    UNSPEC = lib.BPF_MAP_TYPE_UNSPEC
+    HASH = lib.BPF_MAP_TYPE_HASH
+    ARRAY = lib.BPF_MAP_TYPE_ARRAY
+    PROG_ARRAY = lib.BPF_MAP_TYPE_PROG_ARRAY
+    PERF_EVENT_ARRAY = lib.BPF_MAP_TYPE_PERF_EVENT_ARRAY
+    PERCPU_HASH = lib.BPF_MAP_TYPE_PERCPU_HASH
+    PERCPU_ARRAY = lib.BPF_MAP_TYPE_PERCPU_ARRAY
+    STACK_TRACE = lib.BPF_MAP_TYPE_STACK_TRACE
+    CGROUP_ARRAY = lib.BPF_MAP_TYPE_CGROUP_ARRAY
+    LRU_HASH = lib.BPF_MAP_TYPE_LRU_HASH
+    LRU_PERCPU_HASH = lib.BPF_MAP_TYPE_LRU_PERCPU_HASH
+    LPM_TRIE = lib.BPF_MAP_TYPE_LPM_TRIE
+    ARRAY_OF_MAPS = lib.BPF_MAP_TYPE_ARRAY_OF_MAPS
+    HASH_OF_MAPS = lib.BPF_MAP_TYPE_HASH_OF_MAPS
+    DEVMAP = lib.BPF_MAP_TYPE_DEVMAP
+    SOCKMAP = lib.BPF_MAP_TYPE_SOCKMAP
+    CPUMAP = lib.BPF_MAP_TYPE_CPUMAP
+    XSKMAP = lib.BPF_MAP_TYPE_XSKMAP
+    SOCKHASH = lib.BPF_MAP_TYPE_SOCKHASH
+    CGROUP_STORAGE = lib.BPF_MAP_TYPE_CGROUP_STORAGE
+    REUSEPORT_SOCKARRAY = lib.BPF_MAP_TYPE_REUSEPORT_SOCKARRAY
+    PERCPU_CGROUP_STORAGE = lib.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
+    QUEUE = lib.BPF_MAP_TYPE_QUEUE
+    STACK = lib.BPF_MAP_TYPE_STACK
+    SK_STORAGE = lib.BPF_MAP_TYPE_SK_STORAGE
+    DEVMAP_HASH = lib.BPF_MAP_TYPE_DEVMAP_HASH
+    STRUCT_OPS = lib.BPF_MAP_TYPE_STRUCT_OPS
+    RINGBUF = lib.BPF_MAP_TYPE_RINGBUF
+    INODE_STORAGE = lib.BPF_MAP_TYPE_INODE_STORAGE
+    TASK_STORAGE = lib.BPF_MAP_TYPE_TASK_STORAGE
+    BLOOM_FILTER = lib.BPF_MAP_TYPE_BLOOM_FILTER
+    USER_RINGBUF = lib.BPF_MAP_TYPE_USER_RINGBUF
+    CGRP_STORAGE = lib.BPF_MAP_TYPE_CGRP_STORAGE
+    ARENA = lib.BPF_MAP_TYPE_ARENA
+    INSN_ARRAY = lib.BPF_MAP_TYPE_INSN_ARRAY
+
+
+class BpfProgType(_OpenIntEnum):
+    """``enum bpf_prog_type``."""
+
+    UNSPEC = lib.BPF_PROG_TYPE_UNSPEC
+    SOCKET_FILTER = lib.BPF_PROG_TYPE_SOCKET_FILTER
+    KPROBE = lib.BPF_PROG_TYPE_KPROBE
+    SCHED_CLS = lib.BPF_PROG_TYPE_SCHED_CLS
+    SCHED_ACT = lib.BPF_PROG_TYPE_SCHED_ACT
+    TRACEPOINT = lib.BPF_PROG_TYPE_TRACEPOINT
+    XDP = lib.BPF_PROG_TYPE_XDP
+    PERF_EVENT = lib.BPF_PROG_TYPE_PERF_EVENT
+    CGROUP_SKB = lib.BPF_PROG_TYPE_CGROUP_SKB
+    CGROUP_SOCK = lib.BPF_PROG_TYPE_CGROUP_SOCK
+    LWT_IN = lib.BPF_PROG_TYPE_LWT_IN
+    LWT_OUT = lib.BPF_PROG_TYPE_LWT_OUT
+    LWT_XMIT = lib.BPF_PROG_TYPE_LWT_XMIT
+    SOCK_OPS = lib.BPF_PROG_TYPE_SOCK_OPS
+    SK_SKB = lib.BPF_PROG_TYPE_SK_SKB
+    CGROUP_DEVICE = lib.BPF_PROG_TYPE_CGROUP_DEVICE
+    SK_MSG = lib.BPF_PROG_TYPE_SK_MSG
+    RAW_TRACEPOINT = lib.BPF_PROG_TYPE_RAW_TRACEPOINT
+    CGROUP_SOCK_ADDR = lib.BPF_PROG_TYPE_CGROUP_SOCK_ADDR
+    LWT_SEG6LOCAL = lib.BPF_PROG_TYPE_LWT_SEG6LOCAL
+    LIRC_MODE2 = lib.BPF_PROG_TYPE_LIRC_MODE2
+    SK_REUSEPORT = lib.BPF_PROG_TYPE_SK_REUSEPORT
+    FLOW_DISSECTOR = lib.BPF_PROG_TYPE_FLOW_DISSECTOR
+    CGROUP_SYSCTL = lib.BPF_PROG_TYPE_CGROUP_SYSCTL
+    RAW_TRACEPOINT_WRITABLE = lib.BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE
+    CGROUP_SOCKOPT = lib.BPF_PROG_TYPE_CGROUP_SOCKOPT
+    TRACING = lib.BPF_PROG_TYPE_TRACING
+    STRUCT_OPS = lib.BPF_PROG_TYPE_STRUCT_OPS
+    EXT = lib.BPF_PROG_TYPE_EXT
+    LSM = lib.BPF_PROG_TYPE_LSM
+    SK_LOOKUP = lib.BPF_PROG_TYPE_SK_LOOKUP
+    SYSCALL = lib.BPF_PROG_TYPE_SYSCALL
+    NETFILTER = lib.BPF_PROG_TYPE_NETFILTER
+
+
+def _attach_members() -> dict[str, int]:
+    # names and values of enum bpf_attach_type as the compiler saw them
+    elements = ffi.typeof("enum bpf_attach_type").elements
+    return {name[len("BPF_") :]: value for value, name in sorted(elements.items())}
+
+
+BpfAttachType = _OpenIntEnum("BpfAttachType", _attach_members())  # type: ignore[misc]
+BpfAttachType.__doc__ = "``enum bpf_attach_type`` (names without the ``BPF_`` prefix)."
+
+
+class BtfKind(_OpenIntEnum):
+    """BTF type kinds (``BTF_KIND_*``). Unknown kinds read as ``UNKN``."""
+
+    UNKN = lib.BTF_KIND_UNKN
+    INT = lib.BTF_KIND_INT
+    PTR = lib.BTF_KIND_PTR
+    ARRAY = lib.BTF_KIND_ARRAY
+    STRUCT = lib.BTF_KIND_STRUCT
+    UNION = lib.BTF_KIND_UNION
+    ENUM = lib.BTF_KIND_ENUM
+    FWD = lib.BTF_KIND_FWD
+    TYPEDEF = lib.BTF_KIND_TYPEDEF
+    VOLATILE = lib.BTF_KIND_VOLATILE
+    CONST = lib.BTF_KIND_CONST
+    RESTRICT = lib.BTF_KIND_RESTRICT
+    FUNC = lib.BTF_KIND_FUNC
+    FUNC_PROTO = lib.BTF_KIND_FUNC_PROTO
+    VAR = lib.BTF_KIND_VAR
+    DATASEC = lib.BTF_KIND_DATASEC
+    FLOAT = lib.BTF_KIND_FLOAT
+    DECL_TAG = lib.BTF_KIND_DECL_TAG
+    TYPE_TAG = lib.BTF_KIND_TYPE_TAG
+    ENUM64 = lib.BTF_KIND_ENUM64
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        return cls.UNKN if isinstance(value, int) else None
+
+
+@dataclass(frozen=True)
+class MapInfo:
+    """Static facts about a map."""
+
+    name: str
+    type: BpfMapType
+    key_size: int
+    value_size: int
+    max_entries: int
+
+
+@dataclass(frozen=True)
+class ProgramInfo:
+    """Static facts about a program."""
+
+    name: str
+    section: str
+    type: BpfProgType
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RingBufferEvent(Generic[T]):
+    """An event tagged with the name of the ring buffer map it came from."""
+
+    map_name: str
+    data: T
+
+
+@dataclass(frozen=True)
+class BtfField:
+    """A member of a BTF struct or union.
+
+    ``offset`` is in bytes; ``bit_offset`` and ``bitfield_size`` describe bitfields
+    (``bitfield_size`` 0 for ordinary members). ``type`` is the resolved member type.
+    """
+
+    name: str
+    offset: int
+    size: int
+    bit_offset: int = 0
+    bitfield_size: int = 0
+    type: BtfType | None = None
+
+
+@dataclass(frozen=True)
+class BtfType:
+    """A resolved BTF type (typedefs and qualifiers followed).
+
+    ``name`` is the resolved type's name; ``type_name`` the name as written (e.g. ``__s32``
+    for a typedef). ``signed`` is set for INT and ENUM; ``elem`` and ``nelems`` for ARRAY.
+    """
+
+    name: str
+    kind: BtfKind
+    size: int | None
+    fields: tuple[BtfField, ...] | None = None
+    type_id: int = 0
+    type_name: str = ""
+    signed: bool = False
+    encoding: int = 0
+    elem: BtfType | None = None
+    nelems: int = 0
+    enum_values: tuple[tuple[str, int], ...] | None = None
+    ref_id: int = 0

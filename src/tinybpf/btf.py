@@ -1,0 +1,528 @@
+"""BTF: the type information of BPF objects and of the kernel.
+
+:class:`Btf` wraps a libbpf ``struct btf`` and hands out frozen :class:`BtfType` snapshots:
+nothing returned to Python points into libbpf memory, so a snapshot stays valid after the
+BTF (or its object) is closed, and every method of a closed ``Btf`` raises
+:class:`~tinybpf.BpfClosedError` instead of touching freed memory.
+
+Example::
+
+    with tinybpf.Btf.from_vmlinux() as btf:
+        task = btf.resolve(btf.find("task_struct"))
+        print(task.size, [f.name for f in task.fields][:3])
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tinybpf._ffi import NULL, check_int, check_ptr, cstr, ffi, lib
+from tinybpf._types import BtfField, BtfKind, BtfType
+from tinybpf.errors import BpfClosedError, BpfError, BtfValidationError
+
+__all__ = ["Btf", "validate_python_type", "vmlinux_header"]
+
+_MODIFIERS = frozenset(
+    {BtfKind.TYPEDEF, BtfKind.CONST, BtfKind.VOLATILE, BtfKind.RESTRICT, BtfKind.TYPE_TAG}
+)
+_SIZED = frozenset(
+    {
+        BtfKind.INT,
+        BtfKind.PTR,
+        BtfKind.ARRAY,
+        BtfKind.STRUCT,
+        BtfKind.UNION,
+        BtfKind.ENUM,
+        BtfKind.ENUM64,
+        BtfKind.FLOAT,
+        BtfKind.DATASEC,
+    }
+)
+_FIND_KINDS = (
+    BtfKind.STRUCT,
+    BtfKind.UNION,
+    BtfKind.TYPEDEF,
+    BtfKind.ENUM,
+    BtfKind.ENUM64,
+    BtfKind.INT,
+    BtfKind.FLOAT,
+    BtfKind.FUNC,
+    BtfKind.VAR,
+    BtfKind.DATASEC,
+    BtfKind.FWD,
+)
+
+
+class Btf:
+    """A BTF type table (an object's ``.BTF``, the kernel's vmlinux BTF, or a file).
+
+    Types are addressed by id. :meth:`type` returns a type as written (typedefs and
+    qualifiers included); :meth:`resolve` follows typedefs, qualifiers and type tags.
+    """
+
+    def __init__(
+        self,
+        ptr: Any,
+        *,
+        owned: bool,
+        is_open: Callable[[], bool] | None = None,
+        description: str = "",
+    ) -> None:
+        self._ptr = ptr
+        self._owned = owned
+        self._is_open = is_open
+        self._closed = False
+        self._description = description
+        self._raw: dict[int, BtfType] = {}
+        self._resolved: dict[int, BtfType] = {}
+
+    # --- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_vmlinux(cls) -> Btf:
+        """The running kernel's BTF (``/sys/kernel/btf/vmlinux``)."""
+        ptr = check_ptr(lib.btf__load_vmlinux_btf(), "load vmlinux BTF failed")
+        return cls(ptr, owned=True, description="vmlinux")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Btf:
+        """BTF from a raw BTF file or the ``.BTF`` section of an ELF file."""
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"BTF file not found: {p}")
+        ptr = check_ptr(lib.btf__parse(cstr(p), NULL), f"parse BTF '{p}' failed")
+        return cls(ptr, owned=True, description=str(p))
+
+    @classmethod
+    def from_kernel_id(cls, btf_id: int) -> Btf:
+        """A BTF object loaded in the kernel, by id (e.g. ``bpf_map_info.btf_id``)."""
+        ptr = check_ptr(
+            lib.btf__load_from_kernel_by_id(btf_id), f"load BTF id {btf_id} from kernel failed"
+        )
+        return cls(ptr, owned=True, description=f"kernel id {btf_id}")
+
+    # --- lifecycle ------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed or (self._is_open is not None and not self._is_open())
+
+    def _p(self) -> Any:
+        if self._closed:
+            raise BpfClosedError("BTF is closed")
+        if self._is_open is not None and not self._is_open():
+            raise BpfClosedError("Cannot use BTF after BpfObject is closed")
+        return self._ptr
+
+    def close(self) -> None:
+        """Free the BTF (no-op for an object's BTF, which the object owns). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owned and self._ptr != NULL:
+            lib.btf__free(self._ptr)
+        self._ptr = NULL
+
+    def __enter__(self) -> Btf:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return f"<Btf {self._description} closed>"
+        return f"<Btf {self._description} types={len(self)}>"
+
+    # --- lookup ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        """Number of types, not counting void (id 0)."""
+        return int(lib.btf__type_cnt(self._p())) - 1
+
+    def __iter__(self) -> Iterator[BtfType]:
+        """Every type as written, in id order (id 1 onwards)."""
+        for tid in range(1, len(self) + 1):
+            yield self.type(tid)
+
+    def find(self, name: str, kind: BtfKind | None = None) -> int:
+        """The id of the type called ``name`` (of ``kind`` if given); KeyError if absent."""
+        p = self._p()
+        kinds = (kind,) if kind is not None else _FIND_KINDS
+        bname = cstr(name)
+        for k in kinds:
+            tid = lib.btf__find_by_name_kind(p, bname, int(k))
+            if tid > 0:
+                return int(tid)
+        what = f"{kind.name.lower()} " if kind is not None else ""
+        raise KeyError(f"BTF type {what}'{name}' not found")
+
+    def _name(self, p: Any, off: int) -> str:
+        s = lib.btf__name_by_offset(p, off)
+        return "" if s == NULL else ffi.string(s).decode("utf-8", "replace")
+
+    def _t(self, p: Any, tid: int) -> Any:
+        t = lib.btf__type_by_id(p, tid)
+        if t == NULL:
+            raise BpfError(f"BTF type id {tid} out of range", 22)
+        return t
+
+    def type(self, type_id: int) -> BtfType:
+        """The type with this id, as written (a typedef stays a TYPEDEF)."""
+        cached = self._raw.get(type_id)
+        if cached is not None:
+            return cached
+        p = self._p()
+        t = self._t(p, type_id)
+        kind = BtfKind(lib.btf_kind(t))
+        if kind in _MODIFIERS or kind in (BtfKind.PTR, BtfKind.FUNC, BtfKind.VAR):
+            name = self._name(p, t.name_off)
+            ref = int(t.type)
+            size = None
+            if kind in _MODIFIERS:
+                target = self.resolve(type_id)
+                size = target.size
+            elif kind == BtfKind.PTR:
+                size = self._size(p, type_id)
+            bt = BtfType(
+                name=name, kind=kind, size=size, type_id=type_id, type_name=name, ref_id=ref
+            )
+        else:
+            bt = self._describe(p, type_id, t, kind, self._name(p, t.name_off))
+        self._raw[type_id] = bt
+        return bt
+
+    def resolve(self, type_id: int) -> BtfType:
+        """The type with this id with typedefs, qualifiers and type tags followed.
+
+        ``name`` is the resolved type's name and ``type_name`` the name as written.
+        """
+        cached = self._resolved.get(type_id)
+        if cached is not None:
+            return cached
+        p = self._p()
+        t = self._t(p, type_id)
+        written = self._name(p, t.name_off)
+        tid = type_id
+        seen = 0
+        kind = BtfKind(lib.btf_kind(t))
+        while kind in _MODIFIERS:
+            tid = int(t.type)
+            t = self._t(p, tid)
+            kind = BtfKind(lib.btf_kind(t))
+            seen += 1
+            if seen > 64:
+                raise BpfError(f"BTF type id {type_id}: modifier chain too long", 22)
+        name = self._name(p, t.name_off)
+        bt = self._describe(p, tid, t, kind, name, type_name=written or name)
+        self._resolved[type_id] = bt
+        return bt
+
+    def _size(self, p: Any, tid: int) -> int | None:
+        size = lib.btf__resolve_size(p, tid)
+        return int(size) if size >= 0 else None
+
+    def _describe(
+        self, p: Any, tid: int, t: Any, kind: BtfKind, name: str, type_name: str = ""
+    ) -> BtfType:
+        size = self._size(p, tid) if kind in _SIZED else None
+        fields: tuple[BtfField, ...] | None = None
+        signed = False
+        encoding = 0
+        elem: BtfType | None = None
+        nelems = 0
+        values: tuple[tuple[str, int], ...] | None = None
+        ref = 0
+        vlen = int(lib.btf_vlen(t))
+        if kind in (BtfKind.STRUCT, BtfKind.UNION):
+            members = lib.btf_members(t)
+            out = []
+            for i in range(vlen):
+                m = members[i]
+                bit_off = int(lib.btf_member_bit_offset(t, i))
+                bits = int(lib.btf_member_bitfield_size(t, i))
+                mtype = self.resolve(int(m.type))
+                out.append(
+                    BtfField(
+                        name=self._name(p, m.name_off),
+                        offset=bit_off // 8,
+                        size=mtype.size or 0,
+                        bit_offset=bit_off,
+                        bitfield_size=bits,
+                        type=mtype,
+                    )
+                )
+            fields = tuple(out)
+        elif kind == BtfKind.INT:
+            encoding = int(lib.btf_int_encoding(t))
+            signed = bool(encoding & lib.BTF_INT_SIGNED)
+        elif kind == BtfKind.ENUM:
+            signed = bool(lib.btf_kflag(t))
+            enums = lib.btf_enum(t)
+            mask = (1 << (8 * (size or 4))) - 1
+            values = tuple(
+                (
+                    self._name(p, enums[i].name_off),
+                    int(enums[i].val) if signed else int(enums[i].val) & mask,
+                )
+                for i in range(vlen)
+            )
+        elif kind == BtfKind.ENUM64:
+            signed = bool(lib.btf_kflag(t))
+            enums64 = lib.btf_enum64(t)
+            vals = []
+            for i in range(vlen):
+                v = int(lib.btf_enum64_value(enums64 + i))
+                if signed and v >= 1 << 63:
+                    v -= 1 << 64
+                vals.append((self._name(p, enums64[i].name_off), v))
+            values = tuple(vals)
+        elif kind == BtfKind.ARRAY:
+            arr = lib.btf_array(t)
+            elem = self.resolve(int(arr.type))
+            nelems = int(arr.nelems)
+        elif kind == BtfKind.DATASEC:
+            secinfos = lib.btf_var_secinfos(t)
+            out = []
+            for i in range(vlen):
+                si = secinfos[i]
+                var_t = self._t(p, int(si.type))
+                vtype = self.resolve(int(var_t.type))
+                out.append(
+                    BtfField(
+                        name=self._name(p, var_t.name_off),
+                        offset=int(si.offset),
+                        size=int(si.size),
+                        bit_offset=int(si.offset) * 8,
+                        type=vtype,
+                    )
+                )
+            fields = tuple(out)
+        elif kind == BtfKind.PTR:
+            ref = int(t.type)
+        return BtfType(
+            name=name,
+            kind=kind,
+            size=size,
+            fields=fields,
+            type_id=tid,
+            type_name=type_name or name,
+            signed=signed,
+            encoding=encoding,
+            elem=elem,
+            nelems=nelems,
+            enum_values=values,
+            ref_id=ref,
+        )
+
+    def find_struct(self, name: str) -> BtfType:
+        """The resolved struct, union or typedef'd struct/union called ``name``."""
+        for kind in (BtfKind.STRUCT, BtfKind.UNION, BtfKind.TYPEDEF):
+            try:
+                tid = self.find(name, kind)
+            except KeyError:
+                continue
+            bt = self.resolve(tid)
+            if bt.kind in (BtfKind.STRUCT, BtfKind.UNION):
+                return bt
+        raise KeyError(f"BTF struct or union '{name}' not found")
+
+    def struct_names(self) -> list[str]:
+        """Names of every named struct and union (for error hints)."""
+        p = self._p()
+        names = []
+        for tid in range(1, int(lib.btf__type_cnt(p))):
+            t = lib.btf__type_by_id(p, tid)
+            if lib.btf_kind(t) in (lib.BTF_KIND_STRUCT, lib.BTF_KIND_UNION) and t.name_off:
+                names.append(self._name(p, t.name_off))
+        return names
+
+    def to_c(self) -> str:
+        """Every type as C declarations (libbpf's btf_dump)."""
+        p = self._p()
+        out = ffi.new("char **")
+        size = ffi.new("size_t *")
+        check_int(lib.tinybpf_btf_dump_c(p, out, size), "dump BTF as C failed")
+        try:
+            return ffi.unpack(out[0], size[0]).decode("utf-8", "replace")  # type: ignore[no-any-return]
+        finally:
+            lib.tinybpf_free(out[0])
+
+
+def vmlinux_header(btf: Btf) -> str:
+    """A ``vmlinux.h`` for CO-RE programs: the BTF as C, with relocatable records."""
+    body = btf.to_c()
+    return (
+        "#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n\n"
+        "#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n"
+        "#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)\n"
+        "#endif\n\n"
+        f"{body}\n"
+        "#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n#endif\n\n"
+        "#endif /* __VMLINUX_H__ */\n"
+    )
+
+
+# --- validation of Python types against BTF -------------------------------------------------
+
+_SIMPLE = ctypes._SimpleCData  # noqa: SLF001
+_FLOAT_CTYPES = (ctypes.c_float, ctypes.c_double)
+
+
+def _tname(py: Any) -> str:
+    return getattr(py, "__name__", repr(py))
+
+
+def _layout_hint(bt: BtfType) -> list[str]:
+    if not bt.fields:
+        return [f"BTF type '{bt.name}' ({bt.kind.name}) is {bt.size} bytes"]
+    lines = [f"BTF {bt.kind.name.lower()} '{bt.name}' ({bt.size} bytes):"]
+    for f in bt.fields:
+        t = f.type
+        tdesc = t.type_name if t is not None else "?"
+        if t is not None and t.kind == BtfKind.ARRAY:
+            tdesc = f"{t.elem.type_name if t.elem else '?'}[{t.nelems}]"
+        bits = f":{f.bitfield_size}" if f.bitfield_size else ""
+        lines.append(f"  {f.name}: {tdesc}{bits} at offset {f.offset} ({f.size} bytes)")
+    return lines
+
+
+def _cfield_bits(cf: Any) -> tuple[int, int]:
+    """(bit offset within the field's storage unit, bit size) of a ctypes bitfield, or (0, 0)."""
+    if hasattr(cf, "bit_size"):  # Python 3.14+
+        return int(getattr(cf, "bit_offset", 0)), int(cf.bit_size if cf.is_bitfield else 0)
+    size = int(cf.size)
+    if size >> 16:
+        return size & 0xFFFF, size >> 16
+    return 0, 0
+
+
+def validate_python_type(
+    py: Any, bt: BtfType, validate_field_names: bool = True, what: str = ""
+) -> None:
+    """Check that Python type ``py`` can represent BTF type ``bt`` exactly.
+
+    Compares kind, size, field count, names, offsets, field types (size, signedness, nested
+    structs, array lengths) and bitfields. Raises :class:`BtfValidationError`.
+    """
+    _validate(py, bt, validate_field_names, what or bt.name or bt.type_name)
+
+
+def _fail(msg: str, bt: BtfType) -> BtfValidationError:
+    return BtfValidationError(msg, _layout_hint(bt))
+
+
+def _validate(py: Any, bt: BtfType, names: bool, label: str) -> None:
+    if py is bytes:
+        return
+    if py is int:
+        if bt.kind not in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64, BtfKind.PTR):
+            raise _fail(f"int cannot represent BTF {bt.kind.name} '{label}'", bt)
+        return
+    if py is float:
+        if bt.kind != BtfKind.FLOAT:
+            raise _fail(f"float cannot represent BTF {bt.kind.name} '{label}'", bt)
+        return
+    if not isinstance(py, type) or not issubclass(
+        py, (ctypes.Structure, ctypes.Union, ctypes.Array, _SIMPLE)
+    ):
+        raise BtfValidationError(
+            f"{_tname(py)} is not a supported type; use int, float, bytes or a ctypes type"
+        )
+    size = ctypes.sizeof(py)
+    if bt.size is not None and size != bt.size:
+        raise _fail(
+            f"Size mismatch: {_tname(py)} is {size} bytes, BTF type '{label}' is {bt.size} bytes",
+            bt,
+        )
+    if issubclass(py, (ctypes.Structure, ctypes.Union)):
+        want = BtfKind.STRUCT if issubclass(py, ctypes.Structure) else BtfKind.UNION
+        if bt.kind != want:
+            raise _fail(
+                f"Kind mismatch: {_tname(py)} is a {want.name.lower()}, "
+                f"BTF type '{label}' is {bt.kind.name}",
+                bt,
+            )
+        _validate_fields(py, bt, names, label)
+    elif issubclass(py, ctypes.Array):
+        if bt.kind != BtfKind.ARRAY or bt.elem is None:
+            raise _fail(f"Kind mismatch: {_tname(py)} is an array, BTF '{label}' is {bt.kind.name}", bt)
+        if py._length_ != bt.nelems:
+            raise _fail(
+                f"Array length mismatch: {_tname(py)} has {py._length_} elements, "
+                f"BTF '{label}' has {bt.nelems}",
+                bt,
+            )
+        _validate(py._type_, bt.elem, names, f"{label}[]")
+    else:
+        _validate_scalar(py, bt, label)
+
+
+def _validate_scalar(py: Any, bt: BtfType, label: str) -> None:
+    if bt.kind in (BtfKind.STRUCT, BtfKind.UNION, BtfKind.ARRAY):
+        raise _fail(f"Kind mismatch: {_tname(py)} is a scalar, BTF '{label}' is {bt.kind.name}", bt)
+    if bt.kind == BtfKind.FLOAT:
+        if py not in _FLOAT_CTYPES and not issubclass(py, _FLOAT_CTYPES):
+            raise _fail(f"Type mismatch: {_tname(py)} for BTF float '{label}'", bt)
+        return
+    if issubclass(py, _FLOAT_CTYPES):
+        raise _fail(f"Type mismatch: {_tname(py)} is a float, BTF '{label}' is {bt.kind.name}", bt)
+    if bt.kind == BtfKind.INT and (bt.size or 0) > 1 and not (bt.encoding & lib.BTF_INT_BOOL):
+        py_signed = py(-1).value == -1 if py not in (ctypes.c_char, ctypes.c_wchar) else False
+        if py_signed != bt.signed:
+            want = "signed" if bt.signed else "unsigned"
+            raise _fail(
+                f"Signedness mismatch: {_tname(py)} for {want} BTF type '{bt.type_name or label}'",
+                bt,
+            )
+
+
+def _validate_fields(py: Any, bt: BtfType, names: bool, label: str) -> None:
+    btf_fields = bt.fields or ()
+    py_fields = list(getattr(py, "_fields_", ()))
+    if len(py_fields) != len(btf_fields):
+        raise _fail(
+            f"Field count mismatch: {_tname(py)} has {len(py_fields)} fields, "
+            f"BTF type '{label}' has {len(btf_fields)} fields",
+            bt,
+        )
+    for entry, bf in zip(py_fields, btf_fields):
+        fname, ftype = entry[0], entry[1]
+        nbits = entry[2] if len(entry) > 2 else 0
+        cf = getattr(py, fname)
+        in_unit, cbits = _cfield_bits(cf)
+        if bf.bitfield_size or nbits:
+            if nbits != bf.bitfield_size:
+                raise _fail(
+                    f"Field '{fname}' is {nbits or 'not a'} bit(s) wide, "
+                    f"BTF field '{bf.name}' is {bf.bitfield_size or 'not a'} bitfield",
+                    bt,
+                )
+            py_bit = int(cf.offset) * 8 + in_unit
+            if py_bit != bf.bit_offset:
+                raise _fail(
+                    f"Field '{fname}' at bit offset {py_bit}, BTF field '{bf.name}' "
+                    f"expects bit offset {bf.bit_offset}",
+                    bt,
+                )
+        elif int(cf.offset) != bf.offset:
+            raise _fail(
+                f"Field '{fname}' at offset {cf.offset}, BTF field '{bf.name}' "
+                f"expects offset {bf.offset}",
+                bt,
+            )
+        if names and fname != bf.name:
+            raise _fail(
+                f"Field name mismatch: Python field '{fname}', BTF field '{bf.name}' "
+                f"at offset {bf.offset}",
+                bt,
+            )
+        if bf.type is not None and not bf.bitfield_size:
+            _validate(ftype, bf.type, names, f"{label}.{bf.name}")
