@@ -1,0 +1,118 @@
+"""tinybpf: load, configure, attach and read CO-RE eBPF objects from Python.
+
+The engine is libbpf 1.7, statically linked into a cffi extension. Quick start::
+
+    import tinybpf
+
+    with tinybpf.load("prog.bpf.o") as obj:
+        link = obj.program("handle_exec").attach()
+        rb = tinybpf.BpfRingBuffer(obj.maps["events"], lambda data: print(data))
+        rb.poll(timeout_ms=1000)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tinybpf._ffi import ffi as _ffi_mod
+from tinybpf._ffi import lib as _lib
+from tinybpf._ffi import set_print_level as set_libbpf_log_level
+from tinybpf._types import (
+    BPF_ANY,
+    BPF_EXIST,
+    BPF_F_LOCK,
+    BPF_NOEXIST,
+    BpfAttachType,
+    BpfMapType,
+    BpfProgType,
+    BtfField,
+    BtfKind,
+    BtfType,
+    MapInfo,
+    ProgramInfo,
+    RingBufferEvent,
+)
+from tinybpf.btf import Btf
+from tinybpf.buffers import BpfPerfBuffer, BpfRingBuffer
+from tinybpf.errors import (
+    BpfClosedError,
+    BpfError,
+    BpfFileNotFoundError,
+    BpfNotSupportedError,
+    BpfPermissionError,
+    BpfPhaseError,
+    BtfValidationError,
+)
+from tinybpf.link import BpfLink
+from tinybpf.map import BpfMap, open_pinned_map, possible_cpus
+from tinybpf.object import BpfObject, MapCollection, ProgramCollection, load
+from tinybpf.object import open_object as open
+from tinybpf.program import BpfProgram, TestRunResult
+
+__version__ = "0.4.0"
+
+__all__ = [
+    "BPF_ANY",
+    "BPF_EXIST",
+    "BPF_F_LOCK",
+    "BPF_NOEXIST",
+    "BpfAttachType",
+    "BpfClosedError",
+    "BpfError",
+    "BpfFileNotFoundError",
+    "BpfLink",
+    "BpfMap",
+    "BpfMapType",
+    "BpfNotSupportedError",
+    "BpfObject",
+    "BpfPerfBuffer",
+    "BpfPermissionError",
+    "BpfPhaseError",
+    "BpfProgType",
+    "BpfProgram",
+    "BpfRingBuffer",
+    "Btf",
+    "BtfField",
+    "BtfKind",
+    "BtfType",
+    "BtfValidationError",
+    "MapCollection",
+    "MapInfo",
+    "ProgramCollection",
+    "ProgramInfo",
+    "RingBufferEvent",
+    "TestRunResult",
+    "init",
+    "libbpf_version",
+    "load",
+    "open",
+    "open_pinned_map",
+    "possible_cpus",
+    "set_libbpf_log_level",
+    "version",
+]
+
+
+def version() -> str:
+    """The tinybpf version."""
+    return __version__
+
+
+def libbpf_version() -> str:
+    """The version of the bundled (statically linked) libbpf, e.g. ``"1.7"``."""
+    return f"{_lib.libbpf_major_version()}.{_lib.libbpf_minor_version()}"
+
+
+def init(libbpf_path: str | Path | None = None) -> None:
+    """Kept for compatibility: libbpf is linked statically, so there is nothing to load.
+
+    ``init()`` / ``init(None)`` do nothing; a path raises :class:`BpfError`.
+    """
+    if libbpf_path is not None:
+        raise BpfError(
+            f"init({str(libbpf_path)!r}): tinybpf links libbpf "
+            f"{libbpf_version()} statically; another libbpf cannot be loaded"
+        )
+
+
+del _ffi_mod

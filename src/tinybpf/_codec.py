@@ -1,0 +1,173 @@
+"""Conversion of map keys, map values and events between Python objects and bytes.
+
+A codec is built once per (Python type, BTF type) pair and reused for every operation, so
+the per-call work is one encode and one decode function call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from tinybpf._types import BtfKind, BtfType
+from tinybpf.btf import validate_python_type
+from tinybpf.errors import BtfValidationError
+
+__all__ = ["Codec", "check_python_type", "make_codec", "to_bytes"]
+
+_CDATA = (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)  # noqa: SLF001
+_BUFFERS = (bytes, bytearray, memoryview)
+
+
+def to_bytes(
+    value: Any,
+    size: int,
+    what: str,
+    name: str,
+    signed: bool | None,
+    float_size: int = 0,
+) -> bytes:
+    """Encode ``value`` into exactly ``size`` bytes.
+
+    ``signed`` is the BTF signedness (None when unknown: ints are then unsigned both ways).
+    ``float_size`` is 4 or 8 when the BTF type is a float, allowing Python floats.
+    """
+    cls = type(value)
+    if cls is bytes:
+        data = value
+    elif cls is int or cls is bool:
+        if value < 0 and not signed:
+            if signed is None:
+                raise ValueError(
+                    f"Cannot encode negative {what.lower()} {value} for '{name}': its BTF type "
+                    f"is unknown, so ints are unsigned; pass a ctypes value such as "
+                    f"ctypes.c_int{size * 8}({value})"
+                )
+            raise ValueError(
+                f"Cannot encode negative {what.lower()} {value} for unsigned BTF type of '{name}'"
+            )
+        try:
+            return int(value).to_bytes(size, "little", signed=bool(signed))
+        except OverflowError:
+            raise ValueError(f"{what} {value} does not fit in {size} bytes for '{name}'") from None
+    elif isinstance(value, _BUFFERS):
+        data = bytes(value)
+    elif isinstance(value, _CDATA):
+        data = bytes(memoryview(value).cast("B")) if ctypes.sizeof(value) else b""
+    elif isinstance(value, float):
+        if float_size not in (4, 8):
+            raise TypeError(
+                f"Cannot convert float to {what.lower()} bytes: '{name}' is not a BTF float type"
+            )
+        return struct.pack("<f" if float_size == 4 else "<d", value)
+    elif isinstance(value, int):  # int subclasses (IntEnum...)
+        return to_bytes(int(value), size, what, name, signed, float_size)
+    else:
+        raise TypeError(f"Cannot convert {cls.__name__} to {what.lower()} bytes")
+    if len(data) != size:
+        raise ValueError(f"{what} size mismatch: got {len(data)}, expected {size}")
+    return data
+
+
+def check_python_type(py: Any, what: str) -> None:
+    """Reject, at configuration time, a type that cannot convert map data."""
+    if py in (int, bytes, float) or py is None:
+        return
+    if isinstance(py, type) and issubclass(py, _CDATA):
+        return
+    raise TypeError(
+        f"typed() {what} must be int, float, bytes or a ctypes type, not {getattr(py, '__name__', py)}"
+    )
+
+
+class Codec:
+    """Encode/decode one kind of map key or value (or event)."""
+
+    __slots__ = ("decode", "encode", "py_type", "size")
+
+    def __init__(
+        self,
+        size: int,
+        encode: Callable[[Any], bytes],
+        decode: Callable[[bytes], Any],
+        py_type: Any,
+    ) -> None:
+        self.size = size
+        self.encode = encode
+        self.decode = decode
+        self.py_type = py_type
+
+
+def _int_decoder(signed: bool) -> Callable[[bytes], int]:
+    from_bytes = int.from_bytes
+    if signed:
+        return lambda b: from_bytes(b, "little", signed=True)
+    return lambda b: from_bytes(b, "little")
+
+
+def make_codec(
+    size: int,
+    py_type: Any,
+    btf: BtfType | None,
+    what: str,
+    name: str,
+    validate_field_names: bool = True,
+) -> Codec:
+    """Build the codec for ``size``-byte data described by ``btf`` read as ``py_type``.
+
+    ``py_type`` None means "from BTF": ints and floats convert, everything else is bytes.
+    An explicit type is validated against BTF when there is BTF.
+    """
+    check_python_type(py_type, what.lower())
+    signed: bool | None = None
+    float_size = 0
+    if btf is not None:
+        if btf.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64):
+            signed = btf.signed
+        if btf.kind == BtfKind.FLOAT:
+            float_size = btf.size or 0
+    if py_type is not None and py_type is not bytes and btf is not None:
+        validate_python_type(py_type, btf, validate_field_names, btf.type_name or btf.name)
+    if (
+        py_type is not None
+        and isinstance(py_type, type)
+        and issubclass(py_type, _CDATA)
+        and ctypes.sizeof(py_type) != size
+    ):
+        raise BtfValidationError(
+            f"Size mismatch: {py_type.__name__} is {ctypes.sizeof(py_type)} bytes, "
+            f"{what.lower()} of '{name}' is {size} bytes"
+        )
+
+    def encode(value: Any) -> bytes:
+        return to_bytes(value, size, what, name, signed, float_size)
+
+    decode: Callable[[bytes], Any]
+    if py_type is None:
+        if btf is not None and btf.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64):
+            decode = _int_decoder(bool(signed))
+        elif btf is not None and btf.kind == BtfKind.FLOAT and float_size in (4, 8):
+            fmt = struct.Struct("<f" if float_size == 4 else "<d")
+            decode = lambda b: fmt.unpack(b)[0]  # noqa: E731
+        else:
+            decode = bytes
+    elif py_type is bytes:
+        decode = bytes
+    elif py_type is int:
+        if size > 16 or size == 0:
+            raise TypeError(f"int cannot represent a {size}-byte {what.lower()} of '{name}'")
+        decode = _int_decoder(bool(signed))
+    elif py_type is float:
+        if size not in (4, 8):
+            raise TypeError(f"float cannot represent a {size}-byte {what.lower()} of '{name}'")
+        fmt = struct.Struct("<f" if size == 4 else "<d")
+        float_size = size
+        decode = lambda b: fmt.unpack(b)[0]  # noqa: E731
+    elif issubclass(py_type, ctypes._SimpleCData):  # noqa: SLF001
+        from_copy = py_type.from_buffer_copy
+        decode = lambda b: from_copy(b).value  # noqa: E731
+    else:
+        decode = py_type.from_buffer_copy
+    return Codec(size, encode, decode, py_type)

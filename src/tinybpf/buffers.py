@@ -1,0 +1,806 @@
+"""Ring buffers (BPF_MAP_TYPE_RINGBUF) and perf buffers (BPF_MAP_TYPE_PERF_EVENT_ARRAY).
+
+Delivery contract, shared by both:
+
+* ``poll()``/``consume()`` call the callbacks on the polling thread and return the number of
+  events delivered.
+* A callback that raises, or returns a negative number, stops the poll *after* that event.
+  Events not yet delivered stay queued (in the ring, or in a pending list for perf buffers)
+  for the next ``poll()``/``consume()``: nothing is dropped. The exception is re-raised
+  unchanged by the ``poll()``/``consume()`` that ran the callback.
+* ``close()`` may be called from a callback or from another thread while a poll runs: the
+  poll ends (within ``_SLICE_MS``) and the buffer is freed when it returns.
+* Blocking polls release the GIL and wake up at least every ``_SLICE_MS`` milliseconds, so
+  Ctrl-C (KeyboardInterrupt) and ``close()`` from another thread take effect promptly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import errno as _errno
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Generic, TypeVar, overload
+
+from tinybpf._ffi import NULL, capture_log, check_ptr, ffi, lib, new_opts, strerror
+from tinybpf._types import BpfMapType, RingBufferEvent
+from tinybpf.errors import BpfClosedError, BpfError, error_for_errno
+from tinybpf.map import BpfMap
+
+__all__ = ["BpfPerfBuffer", "BpfRingBuffer"]
+
+T = TypeVar("T")
+_SLICE_MS = 100
+_EINTR = _errno.EINTR
+_DEFAULT_MAX_QUEUE = 1 << 20
+
+
+def _event_converter(event_type: Any, exact: bool) -> Callable[[Any], Any]:
+    """Turn a sample (a cffi buffer or bytes) into the requested event type."""
+    if event_type is bytes or event_type is None:
+        return bytes
+    if not (isinstance(event_type, type) and issubclass(event_type, (ctypes.Structure, ctypes.Union))):
+        if isinstance(event_type, type) and issubclass(event_type, ctypes._SimpleCData):  # noqa: SLF001
+            pass
+        else:
+            raise TypeError(
+                f"event_type must be bytes or a ctypes type, not {getattr(event_type, '__name__', event_type)}"
+            )
+    size = ctypes.sizeof(event_type)
+    name = event_type.__name__
+    from_copy = event_type.from_buffer_copy
+    if exact:
+
+        def convert(buf: Any) -> Any:
+            n = len(buf)
+            if n != size:
+                raise BpfError(
+                    f"Event size mismatch: received {n} bytes, expected exactly {size} for {name}"
+                )
+            return from_copy(buf)
+
+        return convert
+
+    # Perf samples carry up to 7 bytes of alignment padding (u32 size header + data rounded
+    # up to 8): whatever they contain, ignore them.
+    max_size = ((size + 4 + 7) & ~7) - 4
+
+    def convert_padded(buf: Any) -> Any:
+        n = len(buf)
+        if n < size:
+            raise BpfError(f"Event size mismatch: received {n} bytes, expected {size} for {name}")
+        if n > max_size:
+            raise BpfError(
+                f"Event size mismatch: received {n} bytes, expected {size} for {name} "
+                f"(at most {max_size} with alignment padding)"
+            )
+        return from_copy(bytes(buf[:size]) if n != size else buf)
+
+    return convert_padded
+
+
+class _Poller:
+    """What ring and perf buffers share: the poll lock, deferred close, async waiting."""
+
+    _kind = "buffer"
+
+    def __init__(self) -> None:
+        self._closed = True
+        self._poll_lock = threading.Lock()
+        self._poll_owner: int | None = None
+        self._close_requested = False
+        self._halt = False
+        self._exc: BaseException | None = None
+        self._delivered = 0
+        self._objs: list[Any] = []
+        self._readers: dict[Any, set[asyncio.Future[None]]] = {}
+
+    # subclasses: _handle (C pointer or None), _c_free(), _c_poll(ms), _c_consume(), _c_epoll_fd()
+    _handle: Any = None
+
+    def _c_free(self) -> None:
+        raise NotImplementedError
+
+    def _c_poll(self, timeout_ms: int) -> int:
+        raise NotImplementedError
+
+    def _c_consume(self) -> int:
+        raise NotImplementedError
+
+    def _c_epoll_fd(self) -> int:
+        raise NotImplementedError
+
+    def _deliver_pending(self) -> None:
+        """Perf buffers deliver events left over by a stopped poll first."""
+
+    def _check(self) -> None:
+        if self._closed:
+            raise BpfClosedError(f"{self._kind} is closed")
+        for o in self._objs:
+            if o._closed:
+                raise BpfClosedError(f"Cannot use {self._kind.lower()} after BpfObject is closed")
+
+    def _begin(self) -> None:
+        if self._poll_owner == threading.get_ident():
+            raise BpfError(
+                f"re-entrant poll: {self._kind.lower()}.poll()/consume() called from one of "
+                "its own callbacks"
+            )
+
+    def _run(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> int:
+        self._begin()
+        with self._poll_lock:
+            self._poll_owner = threading.get_ident()
+            try:
+                self._check()
+                if self._handle is None:
+                    raise BpfError(f"No maps added to {self._kind.lower()}")
+                self._halt = False
+                self._exc = None
+                self._delivered = 0
+                self._deliver_pending()
+                if not self._halt:
+                    self._loop(consume_only, timeout_ms, ignore_eintr)
+                exc, self._exc = self._exc, None
+                if exc is not None:
+                    raise exc
+                return self._delivered
+            finally:
+                self._poll_owner = None
+                if self._close_requested:
+                    self._free()
+
+    def _failed(self, ret: int, ignore_eintr: bool) -> bool:
+        """Handle a negative return of a C poll; True when the poll should end quietly."""
+        if self._halt:
+            return True  # our callback stopped it
+        if ret == -_EINTR:
+            if ignore_eintr:
+                return True
+            raise InterruptedError(_EINTR, f"{self._kind} poll interrupted")
+        raise error_for_errno(-ret)(f"{self._poll_name} failed: {strerror(-ret)}", -ret)
+
+    def _loop(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> None:
+        if consume_only:
+            ret = self._c_consume()
+            if ret < 0:
+                self._failed(ret, ignore_eintr)
+            return
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        while True:
+            if deadline is None:
+                wait = _SLICE_MS
+            else:
+                wait = max(0, min(_SLICE_MS, int((deadline - time.monotonic()) * 1000)))
+            ret = self._c_poll(wait)
+            if ret < 0 and self._failed(ret, ignore_eintr):
+                return
+            if self._halt or self._delivered or self._close_requested:
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+
+    _poll_name = "poll"
+
+    def poll(self, timeout_ms: int = -1, ignore_eintr: bool = True) -> int:
+        """Wait up to ``timeout_ms`` (-1: forever) for events, deliver them, return the count."""
+        return self._run(False, int(timeout_ms), ignore_eintr)
+
+    def consume(self) -> int:
+        """Deliver every event available now without waiting; return the count."""
+        return self._run(True, 0, True)
+
+    def epoll_fd(self) -> int:
+        """An epoll fd that becomes readable when events are available."""
+        self._check()
+        if self._handle is None:
+            raise BpfError(f"No maps added to {self._kind.lower()}")
+        return self._c_epoll_fd()
+
+    def fileno(self) -> int:
+        return self.epoll_fd()
+
+    async def poll_async(self, timeout_ms: int = -1) -> int:
+        """Wait for events without blocking the event loop, then deliver them.
+
+        Returns 0 on timeout or when the buffer is closed meanwhile.
+        """
+        if timeout_ms == 0:
+            return self.consume()
+        n = self.consume()
+        if n:
+            return n
+        loop = asyncio.get_running_loop()
+        fd = self.epoll_fd()
+        fut: asyncio.Future[None] = loop.create_future()
+        waiters = self._readers.get(loop)
+        if waiters is None:
+            waiters = self._readers[loop] = set()
+
+            def wake() -> None:
+                for f in list(waiters):
+                    if not f.done():
+                        f.set_result(None)
+
+            loop.add_reader(fd, wake)
+        waiters.add(fut)
+        try:
+            if timeout_ms < 0:
+                await fut
+            else:
+                try:
+                    await asyncio.wait_for(fut, timeout_ms / 1000)
+                except asyncio.TimeoutError:
+                    return 0
+        finally:
+            waiters.discard(fut)
+            if not waiters and self._readers.get(loop) is waiters:
+                del self._readers[loop]
+                if not loop.is_closed():
+                    loop.remove_reader(fd)
+        if self._closed:
+            return 0
+        return self.consume()
+
+    def _wake_async(self) -> None:
+        for loop, waiters in list(self._readers.items()):
+            for f in list(waiters):
+
+                def done(f: asyncio.Future[None] = f) -> None:
+                    if not f.done():
+                        f.set_result(None)
+
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(done)
+
+    def _free(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            for loop in list(self._readers):
+                try:
+                    if not loop.is_closed():
+                        loop.remove_reader(self._c_epoll_fd_of(handle))
+                except Exception:
+                    pass
+            self._c_free_handle(handle)
+
+    def _c_epoll_fd_of(self, handle: Any) -> int:
+        raise NotImplementedError
+
+    def _c_free_handle(self, handle: Any) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Free the buffer. Idempotent; safe from a callback or another thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._halt = True
+        self._wake_async()
+        if self._poll_lock.acquire(blocking=False):
+            try:
+                self._free()
+            finally:
+                self._poll_lock.release()
+        else:
+            self._close_requested = True
+            if self._poll_owner != threading.get_ident() and self._poll_lock.acquire(
+                blocking=False
+            ):
+                try:
+                    self._free()
+                finally:
+                    self._poll_lock.release()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class _RingEntry:
+    __slots__ = ("callback", "convert", "handle", "map", "map_name", "owner", "tagged")
+
+    def __init__(
+        self,
+        owner: BpfRingBuffer[Any],
+        bmap: BpfMap[Any, Any],
+        callback: Callable[[Any], Any] | None,
+        convert: Callable[[Any], Any] | None,
+    ) -> None:
+        self.owner = owner
+        self.map = bmap
+        self.map_name = bmap.name
+        self.callback = callback
+        self.convert = convert  # None: memoryview mode
+        self.handle: Any = None
+        self.tagged = False
+
+
+@ffi.def_extern()  # type: ignore[untyped-decorator]
+def _tinybpf_ringbuf_sample(ctx: Any, data: Any, size: int) -> int:
+    entry: _RingEntry = ffi.from_handle(ctx)
+    rb = entry.owner
+    if rb._halt:
+        return -1  # leave the sample in the ring for the next poll
+    cb = entry.callback
+    try:
+        if cb is None:
+            q = rb._queue
+            if len(q) >= rb._max_queue:
+                rb._dropped += 1
+            else:
+                q.append((entry, ffi.buffer(data, size)[:]))
+            rb._delivered += 1
+            return 0
+        if entry.convert is None:
+            mv = memoryview(ffi.buffer(data, size))
+            try:
+                ret = cb(mv)
+            finally:
+                mv.release()
+        else:
+            ret = cb(entry.convert(ffi.buffer(data, size)))
+        rb._delivered += 1
+        if ret is not None and ret < 0:
+            rb._halt = True
+    except BaseException as e:  # re-raised by poll()
+        rb._delivered += 1
+        rb._exc = e
+        rb._halt = True
+    return 0
+
+
+class BpfRingBuffer(_Poller, Generic[T]):
+    """Events from one or more BPF_MAP_TYPE_RINGBUF maps.
+
+    Callback mode: ``BpfRingBuffer(obj.maps["events"], on_event)`` then ``rb.poll()``.
+    Iterator mode (no callback): ``rb.poll(); for ev in rb: ...`` or ``async for ev in rb``.
+
+    Example::
+
+        def on_event(data: bytes) -> None:
+            print(data)
+
+        with tinybpf.BpfRingBuffer(obj.maps["events"], on_event) as rb:
+            rb.poll(timeout_ms=1000)
+    """
+
+    _kind = "Ring buffer"
+    _poll_name = "ring_buffer__poll"
+
+    @overload
+    def __init__(
+        self,
+        map: BpfMap[Any, Any] | None = None,
+        callback: Callable[[bytes], Any] | Callable[[memoryview], Any] | None = None,
+        as_memoryview: bool = False,
+        *,
+        validate_btf_struct: str | None = None,
+        validate_field_names: bool = True,
+        max_queue: int = _DEFAULT_MAX_QUEUE,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        map: BpfMap[Any, Any] | None = None,
+        callback: Callable[[T], Any] | None = None,
+        as_memoryview: bool = False,
+        *,
+        event_type: type[T],
+        validate_btf_struct: str | None = None,
+        validate_field_names: bool = True,
+        max_queue: int = _DEFAULT_MAX_QUEUE,
+    ) -> None: ...
+    def __init__(
+        self,
+        map: BpfMap[Any, Any] | None = None,
+        callback: Callable[[Any], Any] | None = None,
+        as_memoryview: bool = False,
+        *,
+        event_type: Any = bytes,
+        validate_btf_struct: str | None = None,
+        validate_field_names: bool = True,
+        max_queue: int = _DEFAULT_MAX_QUEUE,
+    ) -> None:
+        super().__init__()
+        if callback is not None and map is None:
+            raise ValueError("callback requires map")
+        if as_memoryview and callback is None:
+            raise BpfError("as_memoryview=True requires a callback")
+        if as_memoryview and event_type is not bytes:
+            raise BpfError("Cannot use as_memoryview=True with event_type")
+        if max_queue < 1:
+            raise ValueError(f"max_queue must be positive, got {max_queue}")
+        self._default_as_mv = as_memoryview
+        self._default_event_type = event_type
+        self._default_validate = validate_btf_struct
+        self._default_names = validate_field_names
+        self._entries: list[_RingEntry] = []
+        self._mode: str | None = None
+        self._mv_mode: bool | None = None
+        self._iter_type: Any = None
+        self._queue: deque[tuple[_RingEntry, bytes]] = deque()
+        self._max_queue = max_queue
+        self._dropped = 0
+        self._handle = None
+        self._closed = False
+        if map is not None:
+            self.add(
+                map,
+                callback,
+                as_memoryview,
+                event_type=event_type,
+                validate_btf_struct=validate_btf_struct,
+                validate_field_names=validate_field_names,
+            )
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped because the iterator-mode queue was full (``max_queue``)."""
+        return self._dropped
+
+    @property
+    def queued(self) -> int:
+        """Events waiting in the iterator-mode queue."""
+        return len(self._queue)
+
+    def add(
+        self,
+        map: BpfMap[Any, Any],
+        callback: Callable[[Any], Any] | None = None,
+        as_memoryview: bool | None = None,
+        *,
+        event_type: Any = None,
+        validate_btf_struct: str | None = None,
+        validate_field_names: bool | None = None,
+    ) -> None:
+        """Add another ring buffer map (callback mode may use a different type per map)."""
+        self._check()
+        if as_memoryview is None:
+            as_memoryview = self._default_as_mv
+        if event_type is None:
+            event_type = self._default_event_type
+        if validate_btf_struct is None:
+            validate_btf_struct = self._default_validate
+        if validate_field_names is None:
+            validate_field_names = self._default_names
+        if map.type != BpfMapType.RINGBUF:
+            raise BpfError(f"Map '{map.name}' is type {map.type.name}, expected RINGBUF")
+        if any(e.map is map for e in self._entries):
+            raise BpfError(f"Map '{map.name}' already added to this ring buffer")
+        if as_memoryview and callback is None:
+            raise BpfError("as_memoryview=True requires a callback")
+        if as_memoryview and event_type is not bytes:
+            raise BpfError("Cannot use as_memoryview=True with event_type")
+        mode = "callback" if callback is not None else "iterator"
+        if self._mv_mode is not None and self._mode == "callback" and mode == "callback":
+            if bool(as_memoryview) != self._mv_mode:
+                raise BpfError(
+                    "Cannot mix memoryview and bytes modes; ring buffer is in "
+                    f"{'memoryview' if self._mv_mode else 'bytes'} mode"
+                )
+        if self._mode is not None and mode != self._mode:
+            raise BpfError(f"Cannot mix callback and iterator modes; ring buffer is in {self._mode} mode")
+        if mode == "iterator" and self._iter_type is not None and event_type is not self._iter_type:
+            raise BpfError(
+                "Cannot mix event types in iterator mode; ring buffer uses "
+                f"{getattr(self._iter_type, '__name__', self._iter_type)}"
+            )
+        obj = map._obj
+        if obj is not None and not map.is_standalone:
+            obj._validate_event_type(event_type, validate_btf_struct, validate_field_names)
+        convert = None if as_memoryview else _event_converter(event_type, exact=True)
+        entry = _RingEntry(self, map, callback, convert)
+        entry.handle = ffi.new_handle(entry)
+        fd = map.fd
+        with capture_log() as log:
+            if self._handle is None:
+                ptr = lib.ring_buffer__new(fd, lib._tinybpf_ringbuf_sample, entry.handle, NULL)
+                check_ptr(ptr, f"ring_buffer__new for map '{map.name}' failed", log)
+                self._handle = ptr
+            else:
+                ret = lib.ring_buffer__add(self._handle, fd, lib._tinybpf_ringbuf_sample, entry.handle)
+                if ret < 0:
+                    raise error_for_errno(-ret)(
+                        f"ring_buffer__add for map '{map.name}' failed: {strerror(-ret)}",
+                        -ret,
+                        log.text,
+                    )
+        self._entries.append(entry)
+        self._mode = mode
+        if mode == "callback":
+            self._mv_mode = bool(as_memoryview)
+        else:
+            self._iter_type = event_type
+        if obj is not None and obj not in self._objs:
+            self._objs.append(obj)
+
+    def _c_poll(self, timeout_ms: int) -> int:
+        return int(lib.ring_buffer__poll(self._handle, timeout_ms))
+
+    def _c_consume(self) -> int:
+        return int(lib.ring_buffer__consume(self._handle))
+
+    def _c_epoll_fd(self) -> int:
+        return int(lib.ring_buffer__epoll_fd(self._handle))
+
+    def _c_epoll_fd_of(self, handle: Any) -> int:
+        return int(lib.ring_buffer__epoll_fd(handle))
+
+    def _c_free_handle(self, handle: Any) -> None:
+        lib.ring_buffer__free(handle)
+
+    # --- iterator mode ------------------------------------------------------------------
+    def _convert_queued(self, item: tuple[_RingEntry, bytes]) -> Any:
+        entry, data = item
+        conv = entry.convert
+        return conv(data) if conv is not None else data
+
+    def _require_iterator(self) -> None:
+        if self._mode == "callback":
+            raise BpfError(
+                "Cannot iterate on callback-mode ring buffer; events are delivered to "
+                "callbacks during poll()"
+            )
+
+    def __iter__(self) -> Iterator[T]:
+        """Drain the queued events (iterator mode) without polling."""
+        self._require_iterator()
+        while self._queue:
+            yield self._convert_queued(self._queue.popleft())
+
+    def _drain_tagged(self) -> Iterator[RingBufferEvent[T]]:
+        while self._queue:
+            item = self._queue.popleft()
+            yield RingBufferEvent(item[0].map_name, self._convert_queued(item))
+
+    async def _anext(self, tagged: bool) -> Any:
+        while True:
+            if self._queue:
+                item = self._queue.popleft()
+                value = self._convert_queued(item)
+                return RingBufferEvent(item[0].map_name, value) if tagged else value
+            if self._closed:
+                raise StopAsyncIteration
+            self._check()
+            await self.poll_async(-1)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        self._require_iterator()
+        if not self._entries:
+            raise BpfError("No maps added to ring buffer")
+        return _AsyncIter(self, tagged=False)
+
+    def events(self) -> AsyncIterator[RingBufferEvent[T]]:
+        """Async iterator of events tagged with their map name (iterator mode)."""
+        self._require_iterator()
+        if not self._entries:
+            raise BpfError("No maps added to ring buffer")
+        return _AsyncIter(self, tagged=True)
+
+    # --- lifetime -----------------------------------------------------------------------
+    def __enter__(self) -> BpfRingBuffer[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> BpfRingBuffer[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        names = [e.map_name for e in self._entries]
+        if not names:
+            where = "(no maps)"
+        elif len(names) == 1:
+            where = f"map='{names[0]}'"
+        else:
+            where = f"maps={names}"
+        mode = f" {self._mode}" if self._mode else ""
+        return f"<BpfRingBuffer {where}{mode} {'closed' if self._closed else 'open'}>"
+
+
+class _AsyncIter(AsyncIterator[Any]):
+    def __init__(self, rb: BpfRingBuffer[Any], tagged: bool) -> None:
+        self._rb = rb
+        self._tagged = tagged
+
+    def __aiter__(self) -> _AsyncIter:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._rb._anext(self._tagged)
+
+
+@ffi.def_extern()  # type: ignore[untyped-decorator]
+def _tinybpf_perf_sample(ctx: Any, cpu: int, data: Any, size: int) -> None:
+    pb: BpfPerfBuffer[Any] = ffi.from_handle(ctx)
+    if pb._halt:
+        pb._pending.append((True, cpu, ffi.buffer(data, size)[:]))
+        return
+    pb._deliver_sample(cpu, ffi.buffer(data, size))
+
+
+@ffi.def_extern()  # type: ignore[untyped-decorator]
+def _tinybpf_perf_lost(ctx: Any, cpu: int, cnt: int) -> None:
+    pb: BpfPerfBuffer[Any] = ffi.from_handle(ctx)
+    pb._lost += cnt
+    if pb._lost_callback is None:
+        return
+    if pb._halt:
+        pb._pending.append((False, cpu, cnt))
+        return
+    pb._deliver_lost(cpu, cnt)
+
+
+class BpfPerfBuffer(_Poller, Generic[T]):
+    """Events from a BPF_MAP_TYPE_PERF_EVENT_ARRAY map (one ring per CPU).
+
+    ``sample_callback(cpu, data)`` gets each event; ``lost_callback(cpu, count)`` the
+    number of samples the kernel dropped (also summed in ``lost``).
+
+    Example::
+
+        pb = tinybpf.BpfPerfBuffer(obj.maps["events"], lambda cpu, data: print(cpu, data))
+        pb.poll(timeout_ms=1000)
+    """
+
+    _kind = "Perf buffer"
+    _poll_name = "perf_buffer__poll"
+
+    @overload
+    def __init__(
+        self,
+        map: BpfMap[Any, Any],
+        sample_callback: Callable[[int, bytes], Any],
+        lost_callback: Callable[[int, int], Any] | None = None,
+        page_count: int = 8,
+        *,
+        validate_btf_struct: str | None = None,
+        validate_field_names: bool = True,
+        sample_period: int = 0,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        map: BpfMap[Any, Any],
+        sample_callback: Callable[[int, T], Any],
+        lost_callback: Callable[[int, int], Any] | None = None,
+        page_count: int = 8,
+        *,
+        event_type: type[T],
+        validate_btf_struct: str | None = None,
+        validate_field_names: bool = True,
+        sample_period: int = 0,
+    ) -> None: ...
+    def __init__(
+        self,
+        map: BpfMap[Any, Any],
+        sample_callback: Callable[[int, Any], Any],
+        lost_callback: Callable[[int, int], Any] | None = None,
+        page_count: int = 8,
+        *,
+        event_type: Any = bytes,
+        validate_btf_struct: str | None = None,
+        validate_field_names: bool = True,
+        sample_period: int = 0,
+    ) -> None:
+        super().__init__()
+        self._handle = None
+        self._map = map
+        self._pending: deque[tuple[bool, int, Any]] = deque()
+        self._lost = 0
+        self._sample_callback = sample_callback
+        self._lost_callback = lost_callback
+        if map.type != BpfMapType.PERF_EVENT_ARRAY:
+            raise BpfError(f"Map '{map.name}' is type {map.type.name}, expected PERF_EVENT_ARRAY")
+        if page_count <= 0 or page_count & (page_count - 1):
+            raise ValueError(f"page_count must be a power of 2, got {page_count}")
+        self._page_count = page_count
+        obj = map._obj
+        if obj is not None and not map.is_standalone:
+            obj._validate_event_type(event_type, validate_btf_struct, validate_field_names)
+            self._objs.append(obj)
+        self._convert = _event_converter(event_type, exact=False)
+        self._self_handle = ffi.new_handle(self)
+        opts = new_opts("perf_buffer_opts", sample_period=sample_period or None)
+        with capture_log() as log:
+            ptr = lib.perf_buffer__new(
+                map.fd,
+                page_count,
+                lib._tinybpf_perf_sample,
+                lib._tinybpf_perf_lost,
+                self._self_handle,
+                opts.ptr,
+            )
+        check_ptr(ptr, f"perf_buffer__new for map '{map.name}' failed", log)
+        self._handle = ptr
+        self._closed = False
+
+    @property
+    def page_count(self) -> int:
+        return self._page_count
+
+    @property
+    def lost(self) -> int:
+        """Total samples the kernel reported lost since this buffer was created."""
+        return self._lost
+
+    @property
+    def buffer_count(self) -> int:
+        """Number of per-CPU rings."""
+        self._check()
+        return int(lib.perf_buffer__buffer_cnt(self._handle))
+
+    def _deliver_sample(self, cpu: int, buf: Any) -> None:
+        try:
+            ret = self._sample_callback(cpu, self._convert(buf))
+            self._delivered += 1
+            if ret is not None and isinstance(ret, int) and ret < 0:
+                self._halt = True
+        except BaseException as e:
+            self._delivered += 1
+            self._exc = e
+            self._halt = True
+
+    def _deliver_lost(self, cpu: int, cnt: int) -> None:
+        cb = self._lost_callback
+        if cb is None:
+            return
+        try:
+            cb(cpu, cnt)
+        except BaseException as e:
+            self._exc = e
+            self._halt = True
+
+    def _deliver_pending(self) -> None:
+        pending = self._pending
+        while pending and not self._halt:
+            is_sample, cpu, payload = pending.popleft()
+            if is_sample:
+                self._deliver_sample(cpu, payload)
+            else:
+                self._deliver_lost(cpu, payload)
+
+    @property
+    def pending(self) -> int:
+        """Events received by a stopped poll, delivered first by the next one."""
+        return len(self._pending)
+
+    def _c_poll(self, timeout_ms: int) -> int:
+        return int(lib.perf_buffer__poll(self._handle, timeout_ms))
+
+    def _c_consume(self) -> int:
+        return int(lib.perf_buffer__consume(self._handle))
+
+    def _c_epoll_fd(self) -> int:
+        return int(lib.perf_buffer__epoll_fd(self._handle))
+
+    def _c_epoll_fd_of(self, handle: Any) -> int:
+        return int(lib.perf_buffer__epoll_fd(handle))
+
+    def _c_free_handle(self, handle: Any) -> None:
+        lib.perf_buffer__free(handle)
+
+    def __enter__(self) -> BpfPerfBuffer[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> BpfPerfBuffer[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<BpfPerfBuffer map='{self._map.name}' {'closed' if self._closed else 'open'}>"

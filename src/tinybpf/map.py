@@ -1,0 +1,801 @@
+"""BpfMap: a BPF map, with a dict-like interface and BTF-driven conversion."""
+
+from __future__ import annotations
+
+import builtins
+import errno as _errno
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+from tinybpf._codec import Codec, make_codec
+from tinybpf._ffi import NULL, capture_log, check_int, cstr, ffi, lib, pystr
+from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo
+from tinybpf.btf import Btf
+from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError, error_for_errno
+
+if TYPE_CHECKING:
+    from tinybpf.object import BpfObject
+
+__all__ = ["BpfMap", "open_pinned_map", "possible_cpus"]
+
+KT = TypeVar("KT")
+VT = TypeVar("VT")
+KT2 = TypeVar("KT2")
+VT2 = TypeVar("VT2")
+
+_PERCPU = frozenset(
+    {
+        BpfMapType.PERCPU_HASH,
+        BpfMapType.PERCPU_ARRAY,
+        BpfMapType.LRU_PERCPU_HASH,
+        BpfMapType.PERCPU_CGROUP_STORAGE,
+    }
+)
+_BATCH = frozenset(
+    {
+        BpfMapType.HASH,
+        BpfMapType.PERCPU_HASH,
+        BpfMapType.LRU_HASH,
+        BpfMapType.LRU_PERCPU_HASH,
+        BpfMapType.ARRAY,
+        BpfMapType.PERCPU_ARRAY,
+    }
+)
+_ENOENT = _errno.ENOENT
+_BATCH_CHUNK = 4096
+
+_ncpus: int = 0
+
+
+def possible_cpus() -> int:
+    """Number of possible CPUs (the length of per-CPU value lists)."""
+    global _ncpus
+    if not _ncpus:
+        _ncpus = check_int(lib.libbpf_num_possible_cpus(), "libbpf_num_possible_cpus failed")
+    return _ncpus
+
+
+def _raise(ret: int, message: str, log: Any = None) -> None:
+    check_int(ret, message, log)
+
+
+class BpfMap(Generic[KT, VT]):
+    """A BPF map. Object-owned maps come from ``obj.maps``; standalone ones from
+    :func:`open_pinned_map`.
+
+    Behaves like a dict: ``m[k]``, ``m[k] = v``, ``del m[k]``, ``k in m``, ``keys()``,
+    ``values()``, ``items()``, ``get()``. Keys and values convert from BTF (ints, floats) or
+    from the types given to :meth:`typed`; anything else is ``bytes``.
+
+    Example::
+
+        counts = obj.maps["counts"]
+        counts[1] = 10
+        print(dict(counts.items()))
+    """
+
+    def __init__(
+        self,
+        map_ptr: Any = None,
+        obj: BpfObject | None = None,
+        *,
+        owned_fd: int | None = None,
+        name: str | None = None,
+        map_type: BpfMapType | None = None,
+        key_size: int | None = None,
+        value_size: int | None = None,
+        max_entries: int | None = None,
+        key_type: builtins.type[KT] | None = None,
+        value_type: builtins.type[VT] | None = None,
+        btf: Btf | None = None,
+        btf_key_type_id: int = 0,
+        btf_value_type_id: int = 0,
+        validate_field_names: bool = True,
+    ) -> None:
+        self._closed = False
+        self._ptr = map_ptr
+        self._obj = obj
+        self._owned_fd = owned_fd
+        if map_ptr is not None:
+            self._name = pystr(lib.bpf_map__name(map_ptr))
+        else:
+            self._name = name or ""
+            self._type = BpfMapType(map_type if map_type is not None else 0)
+            self._key_size = key_size or 0
+            self._value_size = value_size or 0
+            self._max_entries = max_entries or 0
+        self._btf_obj = btf
+        self._btf_key_id = btf_key_type_id
+        self._btf_value_id = btf_value_type_id
+        self._key_type = key_type
+        self._value_type = value_type
+        self._validate_names = validate_field_names
+        self._key_codec: Codec | None = None
+        self._value_codec: Codec | None = None
+        self._fd_cache = owned_fd if owned_fd is not None else -1
+        self._btf_cache: dict[str, BtfType | None] = {}
+
+    # --- state --------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BpfClosedError("Map is closed")
+        if self._obj is not None and self._obj._closed:
+            raise BpfClosedError("Cannot use map after BpfObject is closed")
+
+    def _mp(self) -> Any:
+        self._check_open()
+        return self._ptr
+
+    def _before_load(self, what: str) -> Any:
+        p = self._mp()
+        if p is None or (self._obj is not None and self._obj._loaded):
+            raise BpfPhaseError(
+                f"cannot set {what} of map '{self._name}' after load (open phase only)"
+            )
+        return p
+
+    def _live_fd(self) -> int:
+        fd = self._fd_cache
+        if fd >= 0:
+            if self._closed or (self._obj is not None and self._obj._closed):
+                self._check_open()
+            return fd
+        self._check_open()
+        if self._obj is not None and not self._obj._loaded:
+            raise BpfPhaseError(f"map '{self._name}' has no fd before load()")
+        fd = int(lib.bpf_map__fd(self._ptr))
+        if fd < 0:
+            raise BpfError(f"map '{self._name}' has no fd (not created)", -fd)
+        self._fd_cache = fd
+        return fd
+
+    @property
+    def fd(self) -> int:
+        return self._live_fd()
+
+    @property
+    def is_standalone(self) -> bool:
+        return self._owned_fd is not None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def type(self) -> BpfMapType:
+        if self._ptr is not None and not self._obj_closed():
+            return BpfMapType(lib.bpf_map__type(self._ptr))
+        return self._static("_type", BpfMapType.UNSPEC)
+
+    @type.setter
+    def type(self, value: BpfMapType | int) -> None:
+        p = self._before_load("type")
+        check_int(lib.bpf_map__set_type(p, int(value)), f"set type of map '{self._name}' failed")
+        self._reset_codecs()
+
+    def _obj_closed(self) -> bool:
+        return self._obj is not None and self._obj._closed
+
+    def _static(self, attr: str, default: Any) -> Any:
+        return getattr(self, attr, default)
+
+    def _u32_prop(self, getter: Any, attr: str) -> int:
+        if self._ptr is not None and not self._obj_closed():
+            value = int(getter(self._ptr))
+            setattr(self, attr, value)
+            return value
+        return int(self._static(attr, 0))
+
+    @property
+    def key_size(self) -> int:
+        return self._u32_prop(lib.bpf_map__key_size, "_key_size")
+
+    @key_size.setter
+    def key_size(self, value: int) -> None:
+        p = self._before_load("key_size")
+        check_int(lib.bpf_map__set_key_size(p, value), f"set key_size of '{self._name}' failed")
+        self._reset_codecs()
+
+    @property
+    def value_size(self) -> int:
+        return self._u32_prop(lib.bpf_map__value_size, "_value_size")
+
+    @value_size.setter
+    def value_size(self, value: int) -> None:
+        p = self._before_load("value_size")
+        check_int(
+            lib.bpf_map__set_value_size(p, value), f"set value_size of '{self._name}' failed"
+        )
+        self._reset_codecs()
+
+    @property
+    def max_entries(self) -> int:
+        return self._u32_prop(lib.bpf_map__max_entries, "_max_entries")
+
+    @max_entries.setter
+    def max_entries(self, value: int) -> None:
+        p = self._before_load("max_entries")
+        check_int(
+            lib.bpf_map__set_max_entries(p, value), f"set max_entries of '{self._name}' failed"
+        )
+
+    @property
+    def map_flags(self) -> int:
+        return self._u32_prop(lib.bpf_map__map_flags, "_map_flags")
+
+    @map_flags.setter
+    def map_flags(self, value: int) -> None:
+        p = self._before_load("map_flags")
+        check_int(lib.bpf_map__set_map_flags(p, value), f"set map_flags of '{self._name}' failed")
+
+    @property
+    def numa_node(self) -> int:
+        return self._u32_prop(lib.bpf_map__numa_node, "_numa_node")
+
+    @numa_node.setter
+    def numa_node(self, value: int) -> None:
+        p = self._before_load("numa_node")
+        check_int(lib.bpf_map__set_numa_node(p, value), f"set numa_node of '{self._name}' failed")
+
+    @property
+    def autocreate(self) -> bool:
+        return bool(lib.bpf_map__autocreate(self._mp()))
+
+    @autocreate.setter
+    def autocreate(self, value: bool) -> None:
+        p = self._before_load("autocreate")
+        check_int(lib.bpf_map__set_autocreate(p, bool(value)), "set autocreate failed")
+
+    @property
+    def pin_path(self) -> str | None:
+        p = self._mp()
+        if p is None:
+            return None
+        return pystr(lib.bpf_map__pin_path(p)) or None
+
+    @pin_path.setter
+    def pin_path(self, path: str | None) -> None:
+        p = self._before_load("pin_path")
+        check_int(
+            lib.bpf_map__set_pin_path(p, cstr(path) if path else NULL),
+            f"set pin_path of '{self._name}' failed",
+        )
+
+    def reuse_fd(self, fd: int) -> None:
+        """Make this map use an existing map fd (e.g. a pinned or created map) at load."""
+        p = self._before_load("reuse_fd")
+        check_int(lib.bpf_map__reuse_fd(p, fd), f"reuse fd {fd} for map '{self._name}' failed")
+
+    @property
+    def info(self) -> MapInfo:
+        return MapInfo(
+            name=self._name,
+            type=self.type,
+            key_size=self.key_size,
+            value_size=self.value_size,
+            max_entries=self.max_entries,
+        )
+
+    @property
+    def is_percpu(self) -> bool:
+        return self.type in _PERCPU
+
+    @property
+    def is_internal(self) -> bool:
+        """True for the maps libbpf makes for global data (.data, .bss, .rodata, .kconfig)."""
+        return self._ptr is not None and bool(lib.bpf_map__is_internal(self._mp()))
+
+    # --- BTF ----------------------------------------------------------------------------
+    def _btf(self) -> Btf | None:
+        if self._btf_obj is not None:
+            return self._btf_obj
+        if self._obj is not None:
+            return self._obj._btf_model()
+        return None
+
+    def _btf_type(self, which: str) -> BtfType | None:
+        self._check_open()
+        if which in self._btf_cache:
+            return self._btf_cache[which]
+        btf = self._btf()
+        if self._ptr is not None:
+            getter = lib.bpf_map__btf_key_type_id if which == "key" else lib.bpf_map__btf_value_type_id
+            tid = int(getter(self._ptr))
+        else:
+            tid = self._btf_key_id if which == "key" else self._btf_value_id
+        result = btf.resolve(tid) if btf is not None and tid else None
+        self._btf_cache[which] = result
+        return result
+
+    @property
+    def btf_key(self) -> BtfType | None:
+        """The resolved BTF type of keys, or None."""
+        return self._btf_type("key")
+
+    @property
+    def btf_value(self) -> BtfType | None:
+        """The resolved BTF type of values, or None."""
+        return self._btf_type("value")
+
+    def _reset_codecs(self) -> None:
+        self._key_codec = None
+        self._value_codec = None
+        self._btf_cache.clear()
+
+    def _kc(self) -> Codec:
+        c = self._key_codec
+        if c is None:
+            c = self._key_codec = make_codec(
+                self.key_size, self._key_type, self.btf_key, "Key", self._name, self._validate_names
+            )
+        return c
+
+    def _vc(self) -> Codec:
+        c = self._value_codec
+        if c is None:
+            c = self._value_codec = make_codec(
+                self.value_size,
+                self._value_type,
+                self.btf_value,
+                "Value",
+                self._name,
+                self._validate_names,
+            )
+        return c
+
+    @overload
+    def typed(
+        self, *, key: builtins.type[KT2], value: builtins.type[VT2], validate_field_names: bool = ...
+    ) -> BpfMap[KT2, VT2]: ...
+    @overload
+    def typed(
+        self, *, key: builtins.type[KT2], value: None = ..., validate_field_names: bool = ...
+    ) -> BpfMap[KT2, Any]: ...
+    @overload
+    def typed(
+        self, *, key: None = ..., value: builtins.type[VT2], validate_field_names: bool = ...
+    ) -> BpfMap[Any, VT2]: ...
+    @overload
+    def typed(
+        self, *, key: None = ..., value: None = ..., validate_field_names: bool = ...
+    ) -> BpfMap[Any, Any]: ...
+    def typed(
+        self,
+        *,
+        key: Any = None,
+        value: Any = None,
+        validate_field_names: bool = True,
+    ) -> BpfMap[Any, Any]:
+        """A view of this map whose keys/values convert to/from the given Python types.
+
+        Types are checked now against the map's BTF (value first, then key).
+        """
+        self._check_open()
+        fd: int | None = None
+        if self._owned_fd is not None:
+            fd = os.dup(self._live_fd())
+        try:
+            view: BpfMap[Any, Any] = BpfMap(
+                self._ptr,
+                self._obj,
+                owned_fd=fd,
+                name=self._name,
+                map_type=self.type,
+                key_size=self.key_size,
+                value_size=self.value_size,
+                max_entries=self.max_entries,
+                key_type=key if key is not None else self._key_type,
+                value_type=value if value is not None else self._value_type,
+                btf=self._btf_obj,
+                btf_key_type_id=self._btf_key_id,
+                btf_value_type_id=self._btf_value_id,
+                validate_field_names=validate_field_names,
+            )
+            view._vc()
+            view._kc()
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
+        return view
+
+    # --- element access -----------------------------------------------------------------
+    def _value_stride(self) -> int:
+        return (self.value_size + 7) & ~7
+
+    def _encode_key(self, key: Any) -> Any:
+        if self.key_size == 0:
+            return NULL
+        return ffi.from_buffer(self._kc().encode(key))
+
+    def _decode_percpu(self, buf: Any, offset: int = 0) -> list[Any]:
+        dec = self._vc().decode
+        vs = self.value_size
+        stride = self._value_stride()
+        raw = ffi.buffer(buf)
+        return [dec(raw[offset + i * stride : offset + i * stride + vs]) for i in range(possible_cpus())]
+
+    def _lookup_raw(self, key: Any, flags: int = 0) -> Any:
+        fd = self._live_fd()
+        k = self._encode_key(key)
+        size = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
+        vbuf = ffi.new("char[]", max(size, 1))
+        if flags:
+            ret = lib.bpf_map_lookup_elem_flags(fd, k, vbuf, flags)
+        else:
+            ret = lib.bpf_map_lookup_elem(fd, k, vbuf)
+        if ret < 0:
+            if ret == -_ENOENT:
+                return None
+            _raise(ret, f"Map lookup failed for '{self._name}'")
+        return vbuf
+
+    def lookup(self, key: KT, flags: int = 0) -> VT | None:
+        """The value for ``key``, or None. Per-CPU maps return a list, one value per CPU."""
+        vbuf = self._lookup_raw(key, flags)
+        if vbuf is None:
+            return None
+        if self.is_percpu:
+            return self._decode_percpu(vbuf)  # type: ignore[return-value]
+        return self._vc().decode(ffi.buffer(vbuf, self.value_size)[:])  # type: ignore[no-any-return]
+
+    def lookup_percpu(self, key: KT) -> list[VT] | None:
+        """Per-CPU maps: the list of values, one per possible CPU, or None."""
+        if not self.is_percpu:
+            raise TypeError(
+                f"lookup_percpu() is only valid for per-CPU maps, but '{self._name}' is "
+                f"{self.type.name}"
+            )
+        vbuf = self._lookup_raw(key)
+        return None if vbuf is None else self._decode_percpu(vbuf)
+
+    def lookup_percpu_sum(self, key: KT) -> int | float | None:
+        """Per-CPU maps: the sum of the per-CPU values, or None."""
+        values = self.lookup_percpu(key)
+        if values is None:
+            return None
+        if not values:
+            return 0
+        if not isinstance(values[0], (int, float)):
+            raise TypeError(
+                f"lookup_percpu_sum() requires numeric values, but got {type(values[0]).__name__}"
+            )
+        return sum(values)  # type: ignore[no-any-return]
+
+    def _encode_value(self, value: Any) -> Any:
+        if not self.is_percpu:
+            return ffi.from_buffer(self._vc().encode(value))
+        ncpu = possible_cpus()
+        stride = self._value_stride()
+        enc = self._vc().encode
+        buf = bytearray(stride * ncpu)
+        if isinstance(value, (list, tuple)):
+            if len(value) != ncpu:
+                raise ValueError(
+                    f"per-CPU value for '{self._name}' needs {ncpu} items (one per possible "
+                    f"CPU), got {len(value)}"
+                )
+            items: Sequence[Any] = value
+        else:
+            items = [value] * ncpu
+        vs = self.value_size
+        for i, v in enumerate(items):
+            buf[i * stride : i * stride + vs] = enc(v)
+        return ffi.from_buffer(buf)
+
+    def update(self, key: KT, value: VT, flags: int = BPF_ANY) -> None:
+        """Insert or replace (``BPF_ANY``), insert only (``BPF_NOEXIST``) or replace only
+        (``BPF_EXIST``). Per-CPU maps take a list (one per CPU) or one value for all CPUs."""
+        fd = self._live_fd()
+        k = self._encode_key(key)
+        v = self._encode_value(value)
+        ret = lib.bpf_map_update_elem(fd, k, v, flags)
+        if ret < 0:
+            _raise(ret, f"update map '{self._name}' failed")
+
+    update_percpu = update
+
+    def delete(self, key: KT) -> bool:
+        """Delete ``key``: True if it existed, False if not."""
+        fd = self._live_fd()
+        ret = lib.bpf_map_delete_elem(fd, self._encode_key(key))
+        if ret < 0:
+            if ret == -_ENOENT:
+                return False
+            _raise(ret, f"Map delete failed for '{self._name}'")
+        return True
+
+    def get(self, key: KT, default: VT | None = None) -> VT | None:
+        value = self.lookup(key)
+        return default if value is None else value
+
+    def __getitem__(self, key: KT) -> VT:
+        value = self.lookup(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: KT, value: VT) -> None:
+        self.update(key, value)
+
+    def __delitem__(self, key: KT) -> None:
+        if not self.delete(key):
+            raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return self._lookup_raw(key) is not None
+
+    # --- iteration ----------------------------------------------------------------------
+    def _iter_raw(self) -> Iterator[tuple[bytes, Any]]:
+        """(key bytes, value buffer or None) pairs: batched where the kernel supports it."""
+        fd = self._live_fd()
+        if self.type in _BATCH and self.key_size:
+            it = self._iter_batch(fd)
+            first = next(it, None)
+            if first is not None:
+                if first[0] != b"":  # batch worked
+                    yield first
+                    yield from it
+                    return
+                # unsupported: fall back
+            else:
+                return
+        yield from ((k, None) for k in self._iter_keys(fd))
+
+    def _iter_batch(self, fd: int) -> Iterator[tuple[bytes, Any]]:
+        ks = self.key_size
+        vstride = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
+        chunk = min(_BATCH_CHUNK, max(self.max_entries, 1))
+        token_size = max(ks, 8)
+        in_batch = ffi.new("char[]", token_size)
+        out_batch = ffi.new("char[]", token_size)
+        count = ffi.new("__u32 *")
+        keys = ffi.new("char[]", chunk * ks)
+        values = ffi.new("char[]", chunk * vstride)
+        first = True
+        produced = 0
+        limit = self.max_entries
+        while True:
+            count[0] = chunk
+            ret = lib.bpf_map_lookup_batch(
+                fd, NULL if first else in_batch, out_batch, keys, values, count, NULL
+            )
+            if ret < 0 and ret != -_ENOENT:
+                if ret == -_errno.ENOSPC and chunk < limit:
+                    chunk = min(chunk * 4, max(limit, 1))
+                    keys = ffi.new("char[]", chunk * ks)
+                    values = ffi.new("char[]", chunk * vstride)
+                    continue
+                if first and ret in (-_errno.EINVAL, -_errno.EOPNOTSUPP, -524, -_errno.ENOTSUP):
+                    yield b"", None  # tell the caller to fall back
+                    return
+                _raise(ret, f"Map iteration failed for '{self._name}'")
+            n = int(count[0])
+            kbuf = ffi.buffer(keys, n * ks)[:]
+            vbuf = ffi.buffer(values, n * vstride)[:]
+            for i in range(n):
+                yield kbuf[i * ks : (i + 1) * ks], (vbuf, i * vstride)
+            produced += n
+            if ret == -_ENOENT or n == 0 or produced > 2 * limit + chunk:
+                return
+            first = False
+            ffi.memmove(in_batch, out_batch, token_size)
+
+    def _iter_keys(self, fd: int) -> Iterator[bytes]:
+        ks = self.key_size
+        if ks == 0:
+            return
+        cur = ffi.new("char[]", ks)
+        nxt = ffi.new("char[]", ks)
+        prev: Any = NULL
+        seen: set[bytes] = set()
+        # The kernel restarts from the first key when the previous one was deleted: bound
+        # the walk and skip repeats so a map modified meanwhile never loops forever.
+        budget = 2 * max(self.max_entries, 1) + 16
+        while budget > 0:
+            budget -= 1
+            ret = lib.bpf_map_get_next_key(fd, prev, nxt)
+            if ret < 0:
+                if ret == -_ENOENT:
+                    return
+                _raise(ret, f"Map iteration failed for '{self._name}'")
+            kb = ffi.buffer(nxt, ks)[:]
+            ffi.memmove(cur, nxt, ks)
+            prev = cur
+            if kb in seen:
+                continue
+            seen.add(kb)
+            yield kb
+
+    def __iter__(self) -> Iterator[KT]:
+        return self.keys()
+
+    def keys(self) -> Iterator[KT]:
+        dec = self._kc().decode
+        for kb, _ in self._iter_raw():
+            yield dec(kb)
+
+    def _value_from(self, kb: bytes, ref: Any) -> tuple[bool, Any]:
+        if ref is None:
+            vbuf = self._lookup_raw_bytes(kb)
+            if vbuf is None:
+                return False, None
+            if self.is_percpu:
+                return True, self._decode_percpu(vbuf)
+            return True, self._vc().decode(ffi.buffer(vbuf, self.value_size)[:])
+        raw, off = ref
+        if self.is_percpu:
+            dec = self._vc().decode
+            vs = self.value_size
+            stride = self._value_stride()
+            return True, [
+                dec(raw[off + i * stride : off + i * stride + vs]) for i in range(possible_cpus())
+            ]
+        return True, self._vc().decode(raw[off : off + self.value_size])
+
+    def _lookup_raw_bytes(self, kb: bytes) -> Any:
+        fd = self._live_fd()
+        size = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
+        vbuf = ffi.new("char[]", max(size, 1))
+        ret = lib.bpf_map_lookup_elem(fd, ffi.from_buffer(kb), vbuf)
+        if ret < 0:
+            if ret == -_ENOENT:
+                return None
+            _raise(ret, f"Map lookup failed for '{self._name}'")
+        return vbuf
+
+    def values(self) -> Iterator[VT]:
+        for kb, ref in self._iter_raw():
+            ok, v = self._value_from(kb, ref)
+            if ok:
+                yield v
+
+    def items(self) -> Iterator[tuple[KT, VT]]:
+        dec = self._kc().decode
+        for kb, ref in self._iter_raw():
+            ok, v = self._value_from(kb, ref)
+            if ok:
+                yield dec(kb), v
+
+    def items_percpu(self) -> Iterator[tuple[KT, list[VT]]]:
+        if not self.is_percpu:
+            raise TypeError(
+                f"items_percpu() is only valid for per-CPU maps, but '{self._name}' is "
+                f"{self.type.name}"
+            )
+        yield from self.items()  # type: ignore[misc]
+
+    # --- pinning ------------------------------------------------------------------------
+    def pin(self, path: str) -> None:
+        """Pin the map at ``path`` in a BPF filesystem."""
+        if self.is_standalone:
+            raise BpfError("Cannot pin a standalone map")
+        p = self._mp()
+        with capture_log() as log:
+            ret = lib.bpf_map__pin(p, cstr(path))
+        check_int(ret, f"pin map '{self._name}' to '{path}' failed", log)
+
+    def unpin(self, path: str) -> None:
+        if self.is_standalone:
+            raise BpfError("Cannot unpin a standalone map")
+        p = self._mp()
+        with capture_log() as log:
+            ret = lib.bpf_map__unpin(p, cstr(path))
+        check_int(ret, f"unpin map '{self._name}' from '{path}' failed", log)
+
+    # --- lifetime -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Close a standalone map's fd. For an object's map this is a no-op: the object
+        owns it."""
+        if self._owned_fd is None or self._closed:
+            return
+        self._closed = True
+        fd, self._fd_cache = self._owned_fd, -1
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        if self._btf_obj is not None and self._obj is None:
+            self._btf_obj.close()
+
+    def __enter__(self) -> BpfMap[KT, VT]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_owned_fd", None) is not None and not getattr(self, "_closed", True):
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    def __repr__(self) -> str:
+        try:
+            t = self.type.name
+            return (
+                f"<BpfMap '{self._name}' type={t} key_size={self.key_size} "
+                f"value_size={self.value_size}>"
+            )
+        except BpfError:
+            return f"<BpfMap '{self._name}' closed>"
+
+
+def _map_info(fd: int) -> Any:
+    info = ffi.new("struct bpf_map_info *")
+    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
+    ret = lib.bpf_map_get_info_by_fd(fd, info, size)
+    return info, ret
+
+
+def open_pinned_map(
+    path: str,
+    key_type: builtins.type[KT] | None = None,
+    value_type: builtins.type[VT] | None = None,
+) -> BpfMap[KT, VT]:
+    """Open a map pinned in a BPF filesystem as a standalone map that owns its fd.
+
+    Keys and values decode from the kernel's BTF of the map when it has one.
+    """
+    with capture_log() as log:
+        fd = lib.bpf_obj_get(cstr(path))
+    if fd < 0:
+        err = -fd
+        cls = error_for_errno(err)
+        from tinybpf._ffi import strerror
+
+        raise cls(f"open pinned map '{path}' failed: {strerror(err)}", err, log.text)
+    try:
+        info, ret = _map_info(fd)
+        if ret < 0:
+            from tinybpf._ffi import strerror
+
+            raise error_for_errno(-ret)(
+                f"get info for pinned map '{path}' failed: {strerror(-ret)}", -ret
+            )
+        probe = ffi.new("char[]", max(int(info.key_size), 1))
+        if info.key_size:
+            r = lib.bpf_map_get_next_key(fd, NULL, probe)
+            if r < 0 and r != -_ENOENT:
+                from tinybpf._ffi import strerror
+
+                raise BpfError(
+                    f"Pinned object at '{path}' is not a usable BPF map "
+                    f"(get_next_key failed: {strerror(-r)})",
+                    -r,
+                )
+        btf: Btf | None = None
+        if info.btf_id:
+            try:
+                btf = Btf.from_kernel_id(int(info.btf_id))
+            except BpfError:
+                btf = None
+        m: BpfMap[KT, VT] = BpfMap(
+            owned_fd=fd,
+            name=ffi.string(info.name).decode("utf-8", "replace"),
+            map_type=BpfMapType(int(info.type)),
+            key_size=int(info.key_size),
+            value_size=int(info.value_size),
+            max_entries=int(info.max_entries),
+            key_type=key_type,
+            value_type=value_type,
+            btf=btf,
+            btf_key_type_id=int(info.btf_key_type_id),
+            btf_value_type_id=int(info.btf_value_type_id),
+        )
+        if key_type is not None or value_type is not None:
+            try:
+                m._kc()
+                m._vc()
+            except BaseException:
+                m._owned_fd = None  # closed below
+                if btf is not None:
+                    btf.close()
+                raise
+        return m
+    except BaseException:
+        os.close(fd)
+        raise
+

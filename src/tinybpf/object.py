@@ -1,0 +1,364 @@
+"""BpfObject: an opened (and usually loaded) BPF object file, with its programs and maps."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
+from tinybpf.btf import Btf, validate_python_type
+from tinybpf.errors import (
+    BpfClosedError,
+    BpfError,
+    BpfFileNotFoundError,
+    BpfPhaseError,
+)
+from tinybpf.map import BpfMap
+from tinybpf.program import BpfProgram
+
+__all__ = ["BpfObject", "MapCollection", "ProgramCollection", "load", "open_object"]
+
+
+class ProgramCollection(Mapping[str, BpfProgram]):
+    """Read-only mapping of program name to :class:`BpfProgram`."""
+
+    def __init__(self, programs: dict[str, BpfProgram]) -> None:
+        self._d = programs
+
+    def __getitem__(self, name: str) -> BpfProgram:
+        return self._d[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __repr__(self) -> str:
+        return f"<ProgramCollection {list(self._d)}>"
+
+
+class MapCollection(Mapping[str, "BpfMap[Any, Any]"]):
+    """Read-only mapping of map name to :class:`BpfMap`."""
+
+    def __init__(self, maps: dict[str, BpfMap[Any, Any]]) -> None:
+        self._d = maps
+
+    def __getitem__(self, name: str) -> BpfMap[Any, Any]:
+        return self._d[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __repr__(self) -> str:
+        return f"<MapCollection {list(self._d)}>"
+
+
+_OPEN_OPTIONS = (
+    "object_name",
+    "pin_root_path",
+    "kconfig",
+    "btf_custom_path",
+    "bpf_token_path",
+    "kernel_log_level",
+)
+
+
+class BpfObject:
+    """A BPF object file opened by :func:`tinybpf.open` or :func:`tinybpf.load`.
+
+    Use it as a context manager, or call :meth:`close`. Links stay attached after the
+    object is closed, until they are destroyed.
+
+    Example::
+
+        with tinybpf.load("prog.bpf.o") as obj:
+            link = obj.program("handle").attach()
+            print(obj.maps["counts"][0])
+    """
+
+    def __init__(self, obj_ptr: Any, path: Path, *, loaded: bool = True) -> None:
+        # Ownership of obj_ptr moves here first, so a failure below frees it exactly once.
+        self._ptr = obj_ptr
+        self._closed = False
+        self._path = Path(path)
+        self._loaded = loaded
+        self._programs: dict[str, BpfProgram] = {}
+        self._maps: dict[str, BpfMap[Any, Any]] = {}
+        self._btf: Btf | None = None
+        self._btf_resolved = False
+        self._types: dict[str, type] = {}
+        self._names: dict[type, str] = {}
+        self._keep: Any = None
+        try:
+            self._name = pystr(lib.bpf_object__name(obj_ptr)) or self._path.stem
+            p = lib.bpf_object__next_program(obj_ptr, NULL)
+            while p != NULL:
+                prog = BpfProgram(p, self)
+                self._programs[prog.name] = prog
+                p = lib.bpf_object__next_program(obj_ptr, p)
+            m = lib.bpf_object__next_map(obj_ptr, NULL)
+            while m != NULL:
+                bmap: BpfMap[Any, Any] = BpfMap(m, self)
+                self._maps[bmap.name] = bmap
+                m = lib.bpf_object__next_map(obj_ptr, m)
+        except BaseException:
+            self.close()
+            raise
+
+    # --- phases -------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _p(self) -> Any:
+        if self._closed:
+            raise BpfClosedError("Cannot use BpfObject after it is closed")
+        return self._ptr
+
+    def load(self) -> BpfObject:
+        """Load every program (with autoload on) and create the maps. Returns self."""
+        p = self._p()
+        if self._loaded:
+            raise BpfPhaseError(f"object '{self._name}' is already loaded")
+        with capture_log() as log:
+            ret = lib.bpf_object__load(p)
+        check_int(ret, f"load '{self._path}' failed", log)
+        self._loaded = True
+        for bmap in self._maps.values():
+            bmap._reset_codecs()
+        return self
+
+    # --- properties ---------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def programs(self) -> ProgramCollection:
+        return ProgramCollection(self._programs)
+
+    @property
+    def maps(self) -> MapCollection:
+        return MapCollection(self._maps)
+
+    def program(self, name: str) -> BpfProgram:
+        try:
+            return self._programs[name]
+        except KeyError:
+            avail = ", ".join(self._programs) or "(none)"
+            raise KeyError(f"Program '{name}' not found. Available programs: {avail}") from None
+
+    def map(self, name: str) -> BpfMap[Any, Any]:
+        try:
+            return self._maps[name]
+        except KeyError:
+            avail = ", ".join(self._maps) or "(none)"
+            raise KeyError(f"Map '{name}' not found. Available maps: {avail}") from None
+
+    # --- BTF ----------------------------------------------------------------------------
+    def _btf_model(self) -> Btf | None:
+        p = self._p()
+        if not self._btf_resolved:
+            ptr = lib.bpf_object__btf(p)
+            self._btf = (
+                None
+                if ptr == NULL
+                else Btf(ptr, owned=False, is_open=lambda: not self._closed, description=self._name)
+            )
+            self._btf_resolved = True
+        return self._btf
+
+    @property
+    def btf(self) -> Btf | None:
+        """The object's BTF (None when the object has none)."""
+        return self._btf_model()
+
+    def _require_btf(self, what: str) -> Btf:
+        btf = self._btf_model()
+        if btf is None:
+            raise BpfError(f"Cannot {what}: object '{self._name}' has no BTF information")
+        return btf
+
+    def register_type(
+        self, btf_name: str, python_type: type, validate_field_names: bool = True
+    ) -> None:
+        """Associate a Python type with a BTF struct/union/typedef name (validated)."""
+        btf = self._require_btf(f"register type '{btf_name}'")
+        existing = self._types.get(btf_name)
+        if existing is python_type:
+            return
+        if existing is not None:
+            raise BpfError(
+                f"BTF name '{btf_name}' is already registered to {existing.__name__}; "
+                f"cannot register {python_type.__name__}"
+            )
+        other = self._names.get(python_type)
+        if other is not None:
+            raise BpfError(
+                f"Type {python_type.__name__} is already registered as BTF struct '{other}'"
+            )
+        try:
+            bt = btf.find_struct(btf_name)
+        except KeyError:
+            raise BpfError(
+                f"BTF struct '{btf_name}' not found in object '{self._name}'. If the struct "
+                f"is only used locally, keep it in BTF with an anchor: "
+                f"struct {btf_name} _{btf_name}_btf __attribute__((unused));"
+            ) from None
+        validate_python_type(python_type, bt, validate_field_names, btf_name)
+        self._types[btf_name] = python_type
+        self._names[python_type] = btf_name
+
+    def lookup_type(self, btf_name: str) -> type | None:
+        return self._types.get(btf_name)
+
+    def lookup_btf_name(self, python_type: type) -> str | None:
+        return self._names.get(python_type)
+
+    def _validate_event_type(
+        self, event_type: Any, validate_btf_struct: str | None, validate_field_names: bool
+    ) -> None:
+        """Validation precedence of buffer event types (explicit name, then registry)."""
+        if event_type is bytes or event_type is None:
+            return
+        registered = self._names.get(event_type)
+        if validate_btf_struct is not None:
+            if registered is not None and registered != validate_btf_struct:
+                raise BpfError(
+                    f"Type '{event_type.__name__}' is registered as BTF struct '{registered}', "
+                    f"but validate_btf_struct='{validate_btf_struct}' was specified"
+                )
+            btf = self._btf_model()
+            if btf is None:
+                raise BpfError(
+                    f"Cannot validate against BTF struct '{validate_btf_struct}': "
+                    "no BTF information available"
+                )
+            try:
+                bt = btf.find_struct(validate_btf_struct)
+            except KeyError:
+                raise BpfError(
+                    f"BTF struct '{validate_btf_struct}' not found in BTF of '{self._name}'"
+                ) from None
+            validate_python_type(event_type, bt, validate_field_names, validate_btf_struct)
+        elif registered is not None:
+            btf = self._btf_model()
+            if btf is None:
+                return
+            try:
+                bt = btf.find_struct(registered)
+            except KeyError:
+                return
+            validate_python_type(event_type, bt, validate_field_names, registered)
+
+    # --- lifetime -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Free the object, its programs and maps. Idempotent. Links stay attached."""
+        if self._closed:
+            return
+        self._closed = True
+        ptr, self._ptr = self._ptr, NULL
+        if ptr is not None and ptr != NULL:
+            lib.bpf_object__close(ptr)
+
+    def __enter__(self) -> BpfObject:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True):
+            return
+        try:
+            warnings.warn(
+                f"BpfObject '{self._name}' was not closed", ResourceWarning, stacklevel=2
+            )
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("open" if self._loaded else "opened, not loaded")
+        return (
+            f"<BpfObject '{self._name}' {state} programs={len(self._programs)} "
+            f"maps={len(self._maps)}>"
+        )
+
+
+def open_object(
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview,
+    *,
+    object_name: str | None = None,
+    pin_root_path: str | None = None,
+    kconfig: str | None = None,
+    btf_custom_path: str | None = None,
+    bpf_token_path: str | None = None,
+    kernel_log_level: int | None = None,
+) -> BpfObject:
+    """Open a BPF object (a path, or the object file's bytes) without loading it.
+
+    Configure programs and maps, then call ``obj.load()``.
+    """
+    opts = new_opts(
+        "bpf_object_open_opts",
+        object_name=object_name,
+        pin_root_path=pin_root_path,
+        kconfig=kconfig,
+        btf_custom_path=btf_custom_path,
+        bpf_token_path=bpf_token_path,
+        kernel_log_level=kernel_log_level,
+    )
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if not data:
+            raise ValueError("cannot open an empty BPF object")
+        label = object_name or "<memory>"
+        buf = ffi.from_buffer(data)
+        with capture_log() as log:
+            ptr = lib.bpf_object__open_mem(buf, len(data), opts.ptr)
+        check_ptr(ptr, f"open '{label}' failed", log)
+        path = Path(label)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise BpfFileNotFoundError(f"BPF object file not found: {path}", 2)
+        with capture_log() as log:
+            ptr = lib.bpf_object__open_file(cstr(path), opts.ptr)
+        check_ptr(ptr, f"open '{path}' failed", log)
+    obj = BpfObject(ptr, path, loaded=False)
+    obj._keep = opts
+    return obj
+
+
+def load(
+    path: str | os.PathLike[str] | bytes | bytearray | memoryview, **options: Any
+) -> BpfObject:
+    """Open and load a BPF object: ``open(path, **options).load()``.
+
+    Raises ``BpfFileNotFoundError`` (a FileNotFoundError) for a missing file and
+    ``BpfError`` ("open '...' failed" / "load '...' failed") with the libbpf log.
+    """
+    obj = open_object(path, **options)
+    try:
+        obj.load()
+    except BaseException:
+        obj.close()
+        raise
+    return obj
+
