@@ -66,7 +66,8 @@ test: build compile mounts
 
 demo: build mounts
 	$(PY) -m tinybpf compile examples/execsnoop.bpf.c -o examples/build/
-	$(PY) examples/execsnoop.py --seconds 3
+	@echo "tracing execve() for 3 seconds (the demo runs a few commands itself):"
+	$(PY) examples/execsnoop.py --demo --seconds 3
 
 check: build
 	$(VENV)/bin/ruff check src tests ffi_build vendor/libbpf.py setup.py examples bench

@@ -162,7 +162,8 @@ int bpf_object__load(struct bpf_object *obj);
 void bpf_object__close(struct bpf_object *obj);
 const char *bpf_object__name(const struct bpf_object *obj);
 struct btf *bpf_object__btf(const struct bpf_object *obj);
-struct bpf_program *bpf_object__next_program(const struct bpf_object *obj, struct bpf_program *prog);
+struct bpf_program *bpf_object__next_program(const struct bpf_object *obj,
+                                             struct bpf_program *prog);
 struct bpf_map *bpf_object__next_map(const struct bpf_object *obj, const struct bpf_map *map);
 
 const char *bpf_program__name(const struct bpf_program *prog);

@@ -39,6 +39,113 @@ def cmd_vmlinux(args: argparse.Namespace) -> int:
     return 0
 
 
+def _arch_define() -> str:
+    machine = os.uname().machine
+    arch = {
+        "x86_64": "x86",
+        "aarch64": "arm64",
+        "armv7l": "arm",
+        "s390x": "s390",
+        "ppc64le": "powerpc",
+        "riscv64": "riscv",
+        "loongarch64": "loongarch",
+    }.get(machine, machine)
+    return f"-D__TARGET_ARCH_{arch}"
+
+
+def cached_vmlinux_h(vmlinux: str | None = None) -> Path:
+    """vmlinux.h for the running kernel (cached per release) or for a given BTF file."""
+    from tinybpf.btf import Btf, vmlinux_header
+
+    if vmlinux:
+        src = Path(vmlinux)
+        if src.suffix == ".h":
+            return src
+        key = f"file-{src.resolve().as_posix().replace('/', '_')}-{int(src.stat().st_mtime)}"
+    else:
+        key = os.uname().release
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tinybpf" / "vmlinux"
+    out = base / key / "vmlinux.h"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with Btf.from_file(vmlinux) if vmlinux else Btf.from_vmlinux() as btf:
+        text = vmlinux_header(btf)
+    tmp = out.with_name(f"vmlinux.h.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, out)
+    return out
+
+
+def compile_command(
+    source: Path, output: Path, vmlinux_dir: Path, extra: Sequence[str] = (), clang: str = "clang"
+) -> list[str]:
+    """The clang argument list that compiles one CO-RE program (no shell involved)."""
+    include = Path(__file__).resolve().parent / "include"
+    return [
+        clang,
+        "-g",
+        "-O2",
+        "-target",
+        "bpf",
+        _arch_define(),
+        "-I",
+        str(vmlinux_dir),
+        "-I",
+        str(include),
+        "-I",
+        str(source.parent),
+        *extra,
+        "-c",
+        str(source),
+        "-o",
+        str(output),
+    ]
+
+
+def _output_for(src: Path, output: str | None, many: bool) -> Path:
+    default_name = (
+        src.name[: -len(".bpf.c")] + ".bpf.o" if src.name.endswith(".bpf.c") else src.stem + ".o"
+    )
+    if output is None:
+        return src.with_name(default_name)
+    out = Path(output)
+    if output.endswith("/") or out.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        return out / default_name
+    if many:
+        raise SystemExit("Error: -o must be a directory (ending in '/') with several sources")
+    return out
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    import shutil
+    import time
+
+    clang = args.clang or shutil.which("clang")
+    if not clang:
+        print("Error: clang not found in PATH (install clang, or pass --clang)", file=sys.stderr)
+        return 1
+    sources = [Path(s) for s in args.sources]
+    missing = [s for s in sources if not s.exists()]
+    if missing:
+        print(f"Error: source not found: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 1
+    vmlinux_h = cached_vmlinux_h(args.vmlinux)
+    failed = 0
+    for i, src in enumerate(sources, 1):
+        out = _output_for(src, args.output, len(sources) > 1)
+        cmd = compile_command(src, out, vmlinux_h.parent, args.cflags or (), clang)
+        t0 = time.monotonic()
+        rc = subprocess.call(cmd)
+        took = time.monotonic() - t0
+        status = "ok" if rc == 0 else f"FAILED (clang exit {rc})"
+        if args.verbose or len(sources) > 1 or rc:
+            print(f"[{i}/{len(sources)}] {src} -> {out}: {status} ({took:.2f}s)", file=sys.stderr)
+        failed += rc != 0
+    return 1 if failed else 0
+
+
 def cmd_run_elevated(args: argparse.Namespace) -> int:
     script = Path(args.script)
     if not script.exists():
@@ -66,6 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("btf", nargs="?", help="BTF source: 'vmlinux' (default) or a file")
     sp.add_argument("-o", "--output", help="output file (default: stdout)")
     sp.set_defaults(func=cmd_vmlinux)
+
+    sp = sub.add_parser(
+        "compile",
+        help="compile CO-RE BPF programs with clang",
+        description="Compile SRC.bpf.c files with the local clang, the bundled libbpf BPF "
+        "headers and a vmlinux.h generated from the running kernel's BTF (cached per "
+        "kernel release).",
+    )
+    sp.add_argument("sources", nargs="+", metavar="SRC.bpf.c")
+    sp.add_argument("-o", "--output", help="output file, or directory ending in '/'")
+    sp.add_argument("--vmlinux", help="BTF file (or vmlinux.h) of the target kernel")
+    sp.add_argument("--clang", help="clang binary (default: clang in PATH)")
+    sp.add_argument(
+        "--cflags", action="append", metavar="FLAG", help="extra clang flag (repeatable)"
+    )
+    sp.add_argument("-v", "--verbose", action="store_true")
+    sp.set_defaults(func=cmd_compile)
 
     sp = sub.add_parser(
         "run-elevated",

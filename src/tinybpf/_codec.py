@@ -17,7 +17,7 @@ from tinybpf.errors import BtfValidationError
 
 __all__ = ["Codec", "check_python_type", "make_codec", "to_bytes"]
 
-_CDATA = (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)  # noqa: SLF001
+_CDATA = (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)
 _BUFFERS = (bytes, bytearray, memoryview)
 
 
@@ -68,7 +68,7 @@ def to_bytes(
         raise TypeError(f"Cannot convert {cls.__name__} to {what.lower()} bytes")
     if len(data) != size:
         raise ValueError(f"{what} size mismatch: got {len(data)}, expected {size}")
-    return data
+    return bytes(data)
 
 
 def check_python_type(py: Any, what: str) -> None:
@@ -77,9 +77,8 @@ def check_python_type(py: Any, what: str) -> None:
         return
     if isinstance(py, type) and issubclass(py, _CDATA):
         return
-    raise TypeError(
-        f"typed() {what} must be int, float, bytes or a ctypes type, not {getattr(py, '__name__', py)}"
-    )
+    tname = getattr(py, "__name__", py)
+    raise TypeError(f"typed() {what} must be int, float, bytes or a ctypes type, not {tname}")
 
 
 class Codec:
@@ -114,11 +113,13 @@ def make_codec(
     what: str,
     name: str,
     validate_field_names: bool = True,
+    ctype_for: Callable[[BtfType], Any] | None = None,
 ) -> Codec:
     """Build the codec for ``size``-byte data described by ``btf`` read as ``py_type``.
 
-    ``py_type`` None means "from BTF": ints and floats convert, everything else is bytes.
-    An explicit type is validated against BTF when there is BTF.
+    ``py_type`` None means "from BTF": ints, enums and floats become Python numbers, and
+    structs, unions and arrays become the ctypes types ``ctype_for`` generates from BTF
+    (bytes when there is no BTF). An explicit type is validated against BTF.
     """
     check_python_type(py_type, what.lower())
     signed: bool | None = None
@@ -128,6 +129,15 @@ def make_codec(
             signed = btf.signed
         if btf.kind == BtfKind.FLOAT:
             float_size = btf.size or 0
+    if (
+        signed is None
+        and isinstance(py_type, type)
+        and issubclass(py_type, ctypes._SimpleCData)
+        and py_type not in (ctypes.c_char, ctypes.c_wchar, ctypes.c_float, ctypes.c_double)
+        and py_type._type_ not in ("z", "Z", "P")
+    ):
+        # an explicit ctypes integer type says what BTF does not: its signedness
+        signed = py_type(-1).value == -1
     if py_type is not None and py_type is not bytes and btf is not None:
         validate_python_type(py_type, btf, validate_field_names, btf.type_name or btf.name)
     if (
@@ -141,7 +151,22 @@ def make_codec(
             f"{what.lower()} of '{name}' is {size} bytes"
         )
 
+    record: Any = None
+    if (
+        py_type is None
+        and ctype_for is not None
+        and btf is not None
+        and btf.kind in (BtfKind.STRUCT, BtfKind.UNION, BtfKind.ARRAY)
+        and btf.size == size
+    ):
+        record = ctype_for(btf)
+    elif isinstance(py_type, type) and issubclass(py_type, (ctypes.Structure, ctypes.Union)):
+        record = py_type
+
     def encode(value: Any) -> bytes:
+        if record is not None and isinstance(value, dict):
+            from_dict = getattr(record, "from_dict", None)
+            value = from_dict(value) if from_dict is not None else record(**value)
         return to_bytes(value, size, what, name, signed, float_size)
 
     decode: Callable[[bytes], Any]
@@ -151,6 +176,8 @@ def make_codec(
         elif btf is not None and btf.kind == BtfKind.FLOAT and float_size in (4, 8):
             fmt = struct.Struct("<f" if float_size == 4 else "<d")
             decode = lambda b: fmt.unpack(b)[0]  # noqa: E731
+        elif record is not None:
+            decode = record.from_buffer_copy
         else:
             decode = bytes
     elif py_type is bytes:
@@ -165,7 +192,7 @@ def make_codec(
         fmt = struct.Struct("<f" if size == 4 else "<d")
         float_size = size
         decode = lambda b: fmt.unpack(b)[0]  # noqa: E731
-    elif issubclass(py_type, ctypes._SimpleCData):  # noqa: SLF001
+    elif issubclass(py_type, ctypes._SimpleCData):
         from_copy = py_type.from_buffer_copy
         decode = lambda b: from_copy(b).value  # noqa: E731
     else:

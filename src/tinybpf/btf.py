@@ -79,6 +79,7 @@ class Btf:
         self._description = description
         self._raw: dict[int, BtfType] = {}
         self._resolved: dict[int, BtfType] = {}
+        self._ctypes: dict[int, Any] = {}
 
     # --- construction ---------------------------------------------------------------------
     @classmethod
@@ -334,6 +335,42 @@ class Btf:
                 return bt
         raise KeyError(f"BTF struct or union '{name}' not found")
 
+    def ctype(self, name: str | int) -> Any:
+        """The Python type generated for a BTF type (by name or id), cached.
+
+        Structs and unions become ctypes classes with BTF's exact layout, a readable repr,
+        ``to_dict()`` and ``from_dict()``; char arrays read as bytes; ints, enums and floats
+        become the matching ctypes scalar.
+
+        Example::
+
+            Event = obj.btf.ctype("event")
+            ev = Event.from_buffer_copy(data)
+        """
+        from tinybpf._ctypes_gen import ctype_for
+
+        if isinstance(name, int):
+            bt = self.resolve(name)
+        else:
+            try:
+                bt = self.find_struct(name)
+            except KeyError:
+                bt = self.resolve(self.find(name))
+        return ctype_for(bt, self._ctypes, bt.type_name)
+
+    def enum(self, name: str) -> Any:
+        """An IntEnum with the members of the BTF enum ``name``."""
+        from tinybpf._ctypes_gen import int_enum_for
+
+        for kind in (BtfKind.ENUM, BtfKind.ENUM64, BtfKind.TYPEDEF):
+            try:
+                bt = self.resolve(self.find(name, kind))
+            except KeyError:
+                continue
+            if bt.kind in (BtfKind.ENUM, BtfKind.ENUM64):
+                return int_enum_for(bt)
+        raise KeyError(f"BTF enum '{name}' not found")
+
     def struct_names(self) -> list[str]:
         """Names of every named struct and union (for error hints)."""
         p = self._p()
@@ -372,7 +409,7 @@ def vmlinux_header(btf: Btf) -> str:
 
 # --- validation of Python types against BTF -------------------------------------------------
 
-_SIMPLE = ctypes._SimpleCData  # noqa: SLF001
+_SIMPLE = ctypes._SimpleCData
 _FLOAT_CTYPES = (ctypes.c_float, ctypes.c_double)
 
 
@@ -453,10 +490,13 @@ def _validate(py: Any, bt: BtfType, names: bool, label: str) -> None:
         _validate_fields(py, bt, names, label)
     elif issubclass(py, ctypes.Array):
         if bt.kind != BtfKind.ARRAY or bt.elem is None:
-            raise _fail(f"Kind mismatch: {_tname(py)} is an array, BTF '{label}' is {bt.kind.name}", bt)
-        if py._length_ != bt.nelems:
             raise _fail(
-                f"Array length mismatch: {_tname(py)} has {py._length_} elements, "
+                f"Kind mismatch: {_tname(py)} is an array, BTF '{label}' is {bt.kind.name}", bt
+            )
+        length: int = py.__dict__["_length_"]
+        if length != bt.nelems:
+            raise _fail(
+                f"Array length mismatch: {_tname(py)} has {length} elements, "
                 f"BTF '{label}' has {bt.nelems}",
                 bt,
             )
@@ -493,11 +533,11 @@ def _validate_fields(py: Any, bt: BtfType, names: bool, label: str) -> None:
             f"BTF type '{label}' has {len(btf_fields)} fields",
             bt,
         )
-    for entry, bf in zip(py_fields, btf_fields):
+    for entry, bf in zip(py_fields, btf_fields, strict=False):
         fname, ftype = entry[0], entry[1]
         nbits = entry[2] if len(entry) > 2 else 0
         cf = getattr(py, fname)
-        in_unit, cbits = _cfield_bits(cf)
+        in_unit, _cbits = _cfield_bits(cf)
         if bf.bitfield_size or nbits:
             if nbits != bf.bitfield_size:
                 raise _fail(

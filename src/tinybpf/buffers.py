@@ -42,13 +42,14 @@ def _event_converter(event_type: Any, exact: bool) -> Callable[[Any], Any]:
     """Turn a sample (a cffi buffer or bytes) into the requested event type."""
     if event_type is bytes or event_type is None:
         return bytes
-    if not (isinstance(event_type, type) and issubclass(event_type, (ctypes.Structure, ctypes.Union))):
-        if isinstance(event_type, type) and issubclass(event_type, ctypes._SimpleCData):  # noqa: SLF001
-            pass
-        else:
-            raise TypeError(
-                f"event_type must be bytes or a ctypes type, not {getattr(event_type, '__name__', event_type)}"
-            )
+    if not (
+        isinstance(event_type, type)
+        and issubclass(event_type, (ctypes.Structure, ctypes.Union, ctypes._SimpleCData))
+    ):
+        tname = getattr(event_type, "__name__", event_type)
+        raise TypeError(
+            f"event_type must be bytes, a BTF struct name or a ctypes type, not {tname}"
+        )
     size = ctypes.sizeof(event_type)
     name = event_type.__name__
     from_copy = event_type.from_buffer_copy
@@ -80,6 +81,25 @@ def _event_converter(event_type: Any, exact: bool) -> Callable[[Any], Any]:
         return from_copy(bytes(buf[:size]) if n != size else buf)
 
     return convert_padded
+
+
+def _resolve_event_type(bmap: BpfMap[Any, Any], event_type: Any) -> Any:
+    """``event_type="name"``: the type generated from the BTF struct of that name."""
+    if not isinstance(event_type, str):
+        return event_type
+    btf = bmap._btf()
+    if btf is None:
+        raise BpfError(
+            f"event_type={event_type!r} needs BTF, but map '{bmap.name}' has no BTF information"
+        )
+    try:
+        return btf.ctype(event_type)
+    except KeyError:
+        raise BpfError(
+            f"BTF type '{event_type}' not found for map '{bmap.name}'. If the struct is only "
+            f"used locally, keep it in BTF with an anchor: "
+            f"struct {event_type} _{event_type}_btf __attribute__((unused));"
+        ) from None
 
 
 class _Poller:
@@ -471,6 +491,7 @@ class BpfRingBuffer(_Poller, Generic[T]):
             validate_field_names = self._default_names
         if map.type != BpfMapType.RINGBUF:
             raise BpfError(f"Map '{map.name}' is type {map.type.name}, expected RINGBUF")
+        event_type = _resolve_event_type(map, event_type)
         if any(e.map is map for e in self._entries):
             raise BpfError(f"Map '{map.name}' already added to this ring buffer")
         if as_memoryview and callback is None:
@@ -478,14 +499,20 @@ class BpfRingBuffer(_Poller, Generic[T]):
         if as_memoryview and event_type is not bytes:
             raise BpfError("Cannot use as_memoryview=True with event_type")
         mode = "callback" if callback is not None else "iterator"
-        if self._mv_mode is not None and self._mode == "callback" and mode == "callback":
-            if bool(as_memoryview) != self._mv_mode:
-                raise BpfError(
-                    "Cannot mix memoryview and bytes modes; ring buffer is in "
-                    f"{'memoryview' if self._mv_mode else 'bytes'} mode"
-                )
+        if (
+            self._mv_mode is not None
+            and self._mode == "callback"
+            and mode == "callback"
+            and bool(as_memoryview) != self._mv_mode
+        ):
+            raise BpfError(
+                "Cannot mix memoryview and bytes modes; ring buffer is in "
+                f"{'memoryview' if self._mv_mode else 'bytes'} mode"
+            )
         if self._mode is not None and mode != self._mode:
-            raise BpfError(f"Cannot mix callback and iterator modes; ring buffer is in {self._mode} mode")
+            raise BpfError(
+                f"Cannot mix callback and iterator modes; ring buffer is in {self._mode} mode"
+            )
         if mode == "iterator" and self._iter_type is not None and event_type is not self._iter_type:
             raise BpfError(
                 "Cannot mix event types in iterator mode; ring buffer uses "
@@ -504,7 +531,9 @@ class BpfRingBuffer(_Poller, Generic[T]):
                 check_ptr(ptr, f"ring_buffer__new for map '{map.name}' failed", log)
                 self._handle = ptr
             else:
-                ret = lib.ring_buffer__add(self._handle, fd, lib._tinybpf_ringbuf_sample, entry.handle)
+                ret = lib.ring_buffer__add(
+                    self._handle, fd, lib._tinybpf_ringbuf_sample, entry.handle
+                )
                 if ret < 0:
                     raise error_for_errno(-ret)(
                         f"ring_buffer__add for map '{map.name}' failed: {strerror(-ret)}",
@@ -705,6 +734,7 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         if page_count <= 0 or page_count & (page_count - 1):
             raise ValueError(f"page_count must be a power of 2, got {page_count}")
         self._page_count = page_count
+        event_type = _resolve_event_type(map, event_type)
         obj = map._obj
         if obj is not None and not map.is_standalone:
             obj._validate_event_type(event_type, validate_btf_struct, validate_field_names)

@@ -166,13 +166,24 @@ class BpfMap(Generic[KT, VT]):
     def type(self) -> BpfMapType:
         if self._ptr is not None and not self._obj_closed():
             return BpfMapType(lib.bpf_map__type(self._ptr))
-        return self._static("_type", BpfMapType.UNSPEC)
+        return BpfMapType(self._static("_type", BpfMapType.UNSPEC))
 
     @type.setter
     def type(self, value: BpfMapType | int) -> None:
         p = self._before_load("type")
         check_int(lib.bpf_map__set_type(p, int(value)), f"set type of map '{self._name}' failed")
         self._reset_codecs()
+
+    def _snapshot(self) -> None:
+        """Cache the metadata so it stays readable after the object is closed."""
+        if self._ptr is None or self._obj_closed():
+            return
+        p = self._ptr
+        self._type = BpfMapType(lib.bpf_map__type(p))
+        self._key_size = int(lib.bpf_map__key_size(p))
+        self._value_size = int(lib.bpf_map__value_size(p))
+        self._max_entries = int(lib.bpf_map__max_entries(p))
+        self._map_flags = int(lib.bpf_map__map_flags(p))
 
     def _obj_closed(self) -> bool:
         return self._obj is not None and self._obj._closed
@@ -204,9 +215,7 @@ class BpfMap(Generic[KT, VT]):
     @value_size.setter
     def value_size(self, value: int) -> None:
         p = self._before_load("value_size")
-        check_int(
-            lib.bpf_map__set_value_size(p, value), f"set value_size of '{self._name}' failed"
-        )
+        check_int(lib.bpf_map__set_value_size(p, value), f"set value_size of '{self._name}' failed")
         self._reset_codecs()
 
     @property
@@ -300,7 +309,9 @@ class BpfMap(Generic[KT, VT]):
             return self._btf_cache[which]
         btf = self._btf()
         if self._ptr is not None:
-            getter = lib.bpf_map__btf_key_type_id if which == "key" else lib.bpf_map__btf_value_type_id
+            getter = (
+                lib.bpf_map__btf_key_type_id if which == "key" else lib.bpf_map__btf_value_type_id
+            )
             tid = int(getter(self._ptr))
         else:
             tid = self._btf_key_id if which == "key" else self._btf_value_id
@@ -318,6 +329,10 @@ class BpfMap(Generic[KT, VT]):
         """The resolved BTF type of values, or None."""
         return self._btf_type("value")
 
+    def _ctype_for(self, bt: BtfType) -> Any:
+        btf = self._btf()
+        return None if btf is None else btf.ctype(bt.type_id)
+
     def _reset_codecs(self) -> None:
         self._key_codec = None
         self._value_codec = None
@@ -327,7 +342,13 @@ class BpfMap(Generic[KT, VT]):
         c = self._key_codec
         if c is None:
             c = self._key_codec = make_codec(
-                self.key_size, self._key_type, self.btf_key, "Key", self._name, self._validate_names
+                self.key_size,
+                self._key_type,
+                self.btf_key,
+                "Key",
+                self._name,
+                self._validate_names,
+                self._ctype_for,
             )
         return c
 
@@ -341,12 +362,17 @@ class BpfMap(Generic[KT, VT]):
                 "Value",
                 self._name,
                 self._validate_names,
+                self._ctype_for,
             )
         return c
 
     @overload
     def typed(
-        self, *, key: builtins.type[KT2], value: builtins.type[VT2], validate_field_names: bool = ...
+        self,
+        *,
+        key: builtins.type[KT2],
+        value: builtins.type[VT2],
+        validate_field_names: bool = ...,
     ) -> BpfMap[KT2, VT2]: ...
     @overload
     def typed(
@@ -414,7 +440,9 @@ class BpfMap(Generic[KT, VT]):
         vs = self.value_size
         stride = self._value_stride()
         raw = ffi.buffer(buf)
-        return [dec(raw[offset + i * stride : offset + i * stride + vs]) for i in range(possible_cpus())]
+        return [
+            dec(raw[offset + i * stride : offset + i * stride + vs]) for i in range(possible_cpus())
+        ]
 
     def _lookup_raw(self, key: Any, flags: int = 0) -> Any:
         fd = self._live_fd()
@@ -461,7 +489,10 @@ class BpfMap(Generic[KT, VT]):
             raise TypeError(
                 f"lookup_percpu_sum() requires numeric values, but got {type(values[0]).__name__}"
             )
-        return sum(values)  # type: ignore[no-any-return]
+        total: int | float = 0
+        for v in values:
+            total += v  # type: ignore[operator]
+        return total
 
     def _encode_value(self, value: Any) -> Any:
         if not self.is_percpu:
@@ -798,4 +829,3 @@ def open_pinned_map(
     except BaseException:
         os.close(fd)
         raise
-

@@ -16,6 +16,7 @@ from tinybpf.errors import (
     BpfFileNotFoundError,
     BpfPhaseError,
 )
+from tinybpf.globals import GlobalVariables
 from tinybpf.map import BpfMap
 from tinybpf.program import BpfProgram
 
@@ -96,6 +97,7 @@ class BpfObject:
         self._types: dict[str, type] = {}
         self._names: dict[type, str] = {}
         self._keep: Any = None
+        self._globals: Any = None
         try:
             self._name = pystr(lib.bpf_object__name(obj_ptr)) or self._path.stem
             p = lib.bpf_object__next_program(obj_ptr, NULL)
@@ -169,6 +171,14 @@ class BpfObject:
         except KeyError:
             avail = ", ".join(self._maps) or "(none)"
             raise KeyError(f"Map '{name}' not found. Available maps: {avail}") from None
+
+    @property
+    def globals(self) -> GlobalVariables:
+        """Global variables by name, typed from BTF (see :mod:`tinybpf.globals`)."""
+        self._p()
+        if self._globals is None:
+            self._globals = GlobalVariables(self)
+        return self._globals  # type: ignore[no-any-return]
 
     # --- BTF ----------------------------------------------------------------------------
     def _btf_model(self) -> Btf | None:
@@ -271,6 +281,8 @@ class BpfObject:
         """Free the object, its programs and maps. Idempotent. Links stay attached."""
         if self._closed:
             return
+        for bmap in self._maps.values():
+            bmap._snapshot()
         self._closed = True
         ptr, self._ptr = self._ptr, NULL
         if ptr is not None and ptr != NULL:
@@ -286,9 +298,7 @@ class BpfObject:
         if getattr(self, "_closed", True):
             return
         try:
-            warnings.warn(
-                f"BpfObject '{self._name}' was not closed", ResourceWarning, stacklevel=2
-            )
+            warnings.warn(f"BpfObject '{self._name}' was not closed", ResourceWarning, stacklevel=2)
             self.close()
         except Exception:
             pass
@@ -361,4 +371,3 @@ def load(
         obj.close()
         raise
     return obj
-

@@ -1,0 +1,265 @@
+"""Python types generated from BTF: ctypes structures, unions, arrays and IntEnums.
+
+Layouts come from BTF, never from ctypes' own rules: every struct is built with
+``_pack_ = 1`` and explicit padding so each member sits at its BTF offset and the struct
+has its BTF size. Bitfields are exposed as properties over the bytes that hold them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+from typing import Any
+
+from tinybpf._ffi import lib
+from tinybpf._types import BtfKind, BtfType
+
+__all__ = ["BtfStruct", "BtfUnion", "ctype_for"]
+
+_INTS = {
+    (1, False): ctypes.c_uint8,
+    (1, True): ctypes.c_int8,
+    (2, False): ctypes.c_uint16,
+    (2, True): ctypes.c_int16,
+    (4, False): ctypes.c_uint32,
+    (4, True): ctypes.c_int32,
+    (8, False): ctypes.c_uint64,
+    (8, True): ctypes.c_int64,
+}
+_CHAR_ENCODING: int = lib.BTF_INT_CHAR
+_BOOL_ENCODING: int = lib.BTF_INT_BOOL
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bytes):
+        text = value.split(b"\0", 1)[0]
+        try:
+            return repr(text.decode())
+        except UnicodeDecodeError:
+            return repr(text)
+    if isinstance(value, ctypes.Array):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return repr(value)
+
+
+class _Mixin:
+    _tinybpf_fields_: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field values as a dict (nested structs as dicts, arrays as lists)."""
+        out: dict[str, Any] = {}
+        for name in self._tinybpf_fields_:
+            out[name] = _plain(getattr(self, name))
+        return out
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{n}={_fmt(getattr(self, n))}" for n in self._tinybpf_fields_)
+        return f"{type(self).__name__}({parts})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return bytes(memoryview(self).cast("B")) == bytes(memoryview(other).cast("B"))  # type: ignore[arg-type]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Any:
+        """Build an instance from a dict of field values (nested dicts for nested structs)."""
+        inst = cls()
+        for k, v in values.items():
+            if k not in cls._tinybpf_fields_:
+                raise KeyError(
+                    f"{cls.__name__} has no field {k!r}; fields: {list(cls._tinybpf_fields_)}"
+                )
+            _assign(inst, k, v)
+        return inst
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _Mixin):
+        return value.to_dict()
+    if isinstance(value, ctypes.Array):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _assign(inst: Any, name: str, value: Any) -> None:
+    current = getattr(inst, name)
+    if isinstance(value, dict) and isinstance(current, _Mixin):
+        for k, v in value.items():
+            _assign(current, k, v)
+        return
+    if isinstance(value, (list, tuple)) and isinstance(current, ctypes.Array):
+        if len(value) > len(current):
+            raise ValueError(f"{name}: {len(value)} items for an array of {len(current)}")
+        for i, v in enumerate(value):
+            if isinstance(v, dict) and isinstance(current[i], _Mixin):
+                for k2, v2 in v.items():
+                    _assign(current[i], k2, v2)
+            else:
+                current[i] = v
+        return
+    if isinstance(value, str) and isinstance(current, bytes):
+        value = value.encode()
+    setattr(inst, name, value)
+
+
+class BtfStruct(ctypes.Structure, _Mixin):
+    """Base of structs generated from BTF (readable repr, ``to_dict()``, ``from_dict()``)."""
+
+    _pack_ = 1
+
+
+class BtfUnion(ctypes.Union, _Mixin):
+    """Base of unions generated from BTF."""
+
+    _pack_ = 1
+
+
+def _bitfield_property(
+    storage: str, start_byte: int, bit_offset: int, bits: int, signed: bool
+) -> property:
+    shift = bit_offset - start_byte * 8
+    mask = (1 << bits) - 1
+
+    def get(self: Any) -> int:
+        raw = int.from_bytes(bytes(getattr(self, storage)), "little")
+        v = (raw >> shift) & mask
+        if signed and v >> (bits - 1):
+            v -= 1 << bits
+        return v
+
+    def set_(self: Any, value: int) -> None:
+        arr = getattr(self, storage)
+        raw = int.from_bytes(bytes(arr), "little")
+        raw = (raw & ~(mask << shift)) | ((int(value) & mask) << shift)
+        data = raw.to_bytes(len(arr), "little")
+        ctypes.memmove(arr, data, len(arr))
+
+    return property(get, set_)
+
+
+class _Generator:
+    def __init__(self, cache: dict[int, Any]) -> None:
+        self.cache = cache
+
+    def ctype(self, bt: BtfType, name_hint: str = "") -> Any:
+        key = bt.type_id
+        if key and key in self.cache:
+            return self.cache[key]
+        t = self._make(bt, name_hint)
+        if key:
+            self.cache[key] = t
+        return t
+
+    def _make(self, bt: BtfType, hint: str) -> Any:
+        kind = bt.kind
+        size = bt.size or 0
+        if kind == BtfKind.INT:
+            if bt.encoding & _BOOL_ENCODING and size == 1:
+                return ctypes.c_bool
+            if size == 1 and (bt.encoding & _CHAR_ENCODING or bt.name == "char"):
+                return ctypes.c_char
+            if (size, bt.signed) in _INTS:
+                return _INTS[(size, bt.signed)]
+            return ctypes.c_uint8 * size
+        if kind in (BtfKind.ENUM, BtfKind.ENUM64):
+            return _INTS.get((size, bt.signed), ctypes.c_uint8 * size)
+        if kind == BtfKind.FLOAT:
+            return {4: ctypes.c_float, 8: ctypes.c_double}.get(size, ctypes.c_uint8 * size)
+        if kind == BtfKind.PTR:
+            return _INTS.get((size, False), ctypes.c_uint64)
+        if kind == BtfKind.ARRAY and bt.elem is not None:
+            return self.ctype(bt.elem) * bt.nelems
+        if kind in (BtfKind.STRUCT, BtfKind.UNION):
+            return self._record(bt, hint)
+        if kind == BtfKind.DATASEC:
+            return self._record(bt, hint or bt.name)
+        return ctypes.c_uint8 * size
+
+    def _record(self, bt: BtfType, hint: str) -> Any:
+        is_union = bt.kind == BtfKind.UNION
+        base: Any = BtfUnion if is_union else BtfStruct
+        name = bt.name or bt.type_name or hint or ("anon_union" if is_union else "anon_struct")
+        name = name.lstrip(".").replace(".", "_") or "anon"
+        cls: Any = type(name, (base,), {"__module__": "tinybpf.btf_types"})
+        fields: list[tuple[str, Any]] = []
+        anonymous: list[str] = []
+        visible: list[str] = []
+        props: dict[str, property] = {}
+        pos = 0
+        pad_n = 0
+        members = list(bt.fields or ())
+        i = 0
+        while i < len(members):
+            f = members[i]
+            if f.bitfield_size and not is_union:
+                # a run of bitfields sharing bytes: one hidden byte array + properties
+                start_bit = f.bit_offset
+                end_bit = f.bit_offset + f.bitfield_size
+                run = [f]
+                j = i + 1
+                while j < len(members) and members[j].bitfield_size:
+                    run.append(members[j])
+                    end_bit = max(end_bit, members[j].bit_offset + members[j].bitfield_size)
+                    j += 1
+                start = start_bit // 8
+                end = (end_bit + 7) // 8
+                if start > pos:
+                    fields.append((f"_pad{pad_n}", ctypes.c_uint8 * (start - pos)))
+                    pad_n += 1
+                    pos = start
+                store = f"_bits{start}"
+                fields.append((store, ctypes.c_uint8 * (end - pos)))
+                for m in run:
+                    signed = bool(m.type is not None and m.type.signed)
+                    props[m.name] = _bitfield_property(
+                        store, pos, m.bit_offset, m.bitfield_size, signed
+                    )
+                    visible.append(m.name)
+                pos = end
+                i = j
+                continue
+            ftype = (
+                self.ctype(f.type, f"{name}_{f.name or 'anon'}")
+                if f.type is not None
+                else ctypes.c_uint8 * f.size
+            )
+            if not is_union and f.offset > pos:
+                fields.append((f"_pad{pad_n}", ctypes.c_uint8 * (f.offset - pos)))
+                pad_n += 1
+                pos = f.offset
+            fname = f.name
+            if not fname:
+                fname = f"_anon{len(anonymous)}"
+                anonymous.append(fname)
+                visible.extend(getattr(ftype, "_tinybpf_fields_", ()))
+            else:
+                visible.append(fname)
+            fields.append((fname, ftype))
+            end = f.offset + ctypes.sizeof(ftype)
+            pos = max(pos, end) if not is_union else pos
+            i += 1
+        total = bt.size or 0
+        used = max((ctypes.sizeof(t) for _, t in fields), default=0) if is_union else pos
+        if total > used:
+            fields.append((f"_pad{pad_n}", ctypes.c_uint8 * (total - used)))
+        if anonymous:
+            cls._anonymous_ = anonymous
+        cls._fields_ = fields
+        cls._tinybpf_fields_ = tuple(visible)
+        for pname, prop in props.items():
+            setattr(cls, pname, prop)
+        return cls
+
+
+def ctype_for(bt: BtfType, cache: dict[int, Any], name_hint: str = "") -> Any:
+    """The Python type for a resolved BTF type (cached by type id in ``cache``)."""
+    return _Generator(cache).ctype(bt, name_hint)
+
+
+def int_enum_for(bt: BtfType) -> type[enum.IntEnum]:
+    """An IntEnum with the members of a BTF enum."""
+    members = {n: v for n, v in (bt.enum_values or ())}
+    return enum.IntEnum(bt.name or "anon_enum", members)  # type: ignore[return-value]

@@ -1,0 +1,297 @@
+"""Global variables of a BPF object, typed from BTF.
+
+``obj.globals["name"]`` reads a variable, ``obj.globals["name"] = value`` writes it, in any
+section; ``obj.globals[".rodata"]`` (or ``.bss``, ``.data``, ``.data.foo``...) is the view of
+one section. Before load, writes set initial values (this is how ``const volatile``
+configuration reaches a program). After load, ``.bss``/``.data`` access the live kernel
+memory through the map's memory mapping, without a syscall; ``.rodata`` is frozen and
+read-only.
+
+Example::
+
+    obj = tinybpf.open("prog.bpf.o")
+    obj.globals["target_pid"] = 1234     # const volatile __u32 target_pid;
+    obj.load()
+    print(obj.globals["hits"])           # a counter the program updates in .bss
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from tinybpf._ffi import NULL, ffi, lib
+from tinybpf._types import BtfKind, BtfType
+from tinybpf.errors import BpfError, BpfPhaseError
+
+if TYPE_CHECKING:
+    from tinybpf.map import BpfMap
+    from tinybpf.object import BpfObject
+
+__all__ = ["GlobalSection", "GlobalVariables"]
+
+_RO_SECTIONS = (".rodata", ".kconfig")
+
+
+class _Var:
+    __slots__ = ("btf", "ctype", "name", "offset", "section", "size")
+
+    def __init__(
+        self, name: str, offset: int, size: int, btf: BtfType, ctype: Any, section: GlobalSection
+    ) -> None:
+        self.name = name
+        self.offset = offset
+        self.size = size
+        self.btf = btf
+        self.ctype = ctype
+        self.section = section
+
+
+def _is_readonly(section: str) -> bool:
+    return any(section == s or section.startswith(s + ".") for s in _RO_SECTIONS)
+
+
+class GlobalSection(Mapping[str, Any]):
+    """The variables of one data section (``.bss``, ``.data``, ``.rodata``, custom ones)."""
+
+    def __init__(self, obj: BpfObject, bmap: BpfMap[Any, Any], name: str) -> None:
+        self._obj = obj
+        self._map = bmap
+        self.name = name
+        self._vars: dict[str, _Var] = {}
+
+    @property
+    def readonly(self) -> bool:
+        """True when writes are refused now (``.rodata``/``.kconfig`` after load)."""
+        return _is_readonly(self.name) and self._obj._loaded
+
+    @property
+    def map(self) -> BpfMap[Any, Any]:
+        return self._map
+
+    def _memory(self) -> tuple[Any, int]:
+        """(pointer, size) of the section's bytes: initial value before load, the
+        memory-mapped map after load (NULL if the kernel map is not mappable)."""
+        p = self._map._mp()
+        size = ffi.new("size_t *")
+        ptr = lib.bpf_map__initial_value(p, size)
+        return ptr, int(size[0])
+
+    def _read_bytes(self, var: _Var) -> bytes:
+        ptr, size = self._memory()
+        if ptr != NULL and var.offset + var.size <= size:
+            return bytes(ffi.buffer(ptr + var.offset, var.size))
+        if self._obj._loaded:  # not mappable: read the array map's single value
+            raw = self._map._lookup_raw_bytes(b"\0\0\0\0")
+            if raw is not None:
+                return bytes(ffi.buffer(raw + var.offset, var.size))
+        raise BpfError(f"global variable '{var.name}' of {self.name} is not accessible")
+
+    def _write_bytes(self, var: _Var, data: bytes) -> None:
+        if self.readonly:
+            raise BpfPhaseError(
+                f"cannot write '{var.name}': section {self.name} is read-only after load "
+                "(set const volatile variables before load())"
+            )
+        ptr, size = self._memory()
+        if ptr != NULL and var.offset + var.size <= size:
+            ffi.memmove(ptr + var.offset, data, len(data))
+            return
+        if self._obj._loaded:
+            key = b"\0\0\0\0"
+            raw = self._map._lookup_raw_bytes(key)
+            if raw is not None:
+                ffi.memmove(raw + var.offset, data, len(data))
+                value = ffi.buffer(raw, self._map.value_size)[:]
+                check = lib.bpf_map_update_elem(
+                    self._map.fd, ffi.from_buffer(key), ffi.from_buffer(value), 0
+                )
+                if check < 0:
+                    from tinybpf._ffi import check_int
+
+                    check_int(check, f"write global '{var.name}' failed")
+                return
+        raise BpfError(f"global variable '{var.name}' of {self.name} is not accessible")
+
+    def _var(self, name: str) -> _Var:
+        self._obj._p()
+        try:
+            return self._vars[name]
+        except KeyError:
+            raise KeyError(
+                f"no global variable '{name}' in {self.name}; variables: {sorted(self._vars)}"
+            ) from None
+
+    def __getitem__(self, name: str) -> Any:
+        var = self._var(name)
+        return _decode(var, self._read_bytes(var))
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        var = self._var(name)
+        self._write_bytes(var, _encode(var, value))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._vars)
+
+    def __len__(self) -> int:
+        return len(self._vars)
+
+    def type_of(self, name: str) -> BtfType:
+        """The resolved BTF type of a variable."""
+        return self._var(name).btf
+
+    def __repr__(self) -> str:
+        try:
+            body = ", ".join(f"{n}={self[n]!r}" for n in self._vars)
+        except BpfError:
+            body = "closed"
+        return f"<GlobalSection {self.name} {body}>"
+
+
+class GlobalVariables(Mapping[str, Any]):
+    """Every global variable of an object by name; ``globals[".bss"]`` is one section."""
+
+    def __init__(self, obj: BpfObject) -> None:
+        self._obj = obj
+        self._sections: dict[str, GlobalSection] = {}
+        self._index: dict[str, GlobalSection] = {}
+        btf = obj._btf_model()
+        for bmap in obj._maps.values():
+            if not bmap.is_internal or btf is None:
+                continue
+            tid = int(lib.bpf_map__btf_value_type_id(bmap._mp()))
+            if not tid:
+                continue
+            sec = btf.resolve(tid)
+            if sec.kind != BtfKind.DATASEC:
+                continue
+            section = GlobalSection(obj, bmap, sec.name)
+            for f in sec.fields or ():
+                if f.type is None or not f.name:
+                    continue
+                ctype = btf.ctype(f.type.type_id) if f.type.type_id else None
+                section._vars[f.name] = _Var(f.name, f.offset, f.size, f.type, ctype, section)
+                self._index.setdefault(f.name, section)
+            self._sections[sec.name] = section
+
+    @property
+    def sections(self) -> dict[str, GlobalSection]:
+        """The data sections by name (``.bss``, ``.data``, ``.rodata``, ...)."""
+        return dict(self._sections)
+
+    def _section_of(self, name: str) -> GlobalSection:
+        self._obj._p()
+        sec = self._index.get(name)
+        if sec is None:
+            raise KeyError(
+                f"no global variable '{name}'; variables: {sorted(self._index)}; "
+                f"sections: {sorted(self._sections)}"
+            )
+        return sec
+
+    def __getitem__(self, name: str) -> Any:
+        if name.startswith("."):
+            try:
+                return self._sections[name]
+            except KeyError:
+                raise KeyError(
+                    f"no data section '{name}'; sections: {sorted(self._sections)}"
+                ) from None
+        return self._section_of(name)[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._section_of(name)[name] = value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError as e:
+            raise AttributeError(str(e)) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | {n for n in self._index if n.isidentifier()})
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def type_of(self, name: str) -> BtfType:
+        return self._section_of(name).type_of(name)
+
+    def __repr__(self) -> str:
+        return f"<GlobalVariables {sorted(self._index)} sections={sorted(self._sections)}>"
+
+
+def _decode(var: _Var, data: bytes) -> Any:
+    bt = var.btf
+    if bt.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64, BtfKind.PTR) and len(data) <= 16:
+        if bt.kind == BtfKind.INT and bt.encoding & lib.BTF_INT_BOOL:
+            return data != b"\0" * len(data)
+        if var.ctype is ctypes.c_char:
+            return data
+        return int.from_bytes(data, "little", signed=bt.signed)
+    if var.ctype is None:
+        return data
+    value = var.ctype.from_buffer_copy(data)
+    if isinstance(value, ctypes._SimpleCData):
+        return value.value
+    if isinstance(value, ctypes.Array) and getattr(value, "_type_", None) is ctypes.c_char:
+        return value.value
+    if isinstance(value, ctypes.Array):
+        return list(value)
+    return value
+
+
+def _encode(var: _Var, value: Any) -> bytes:
+    bt = var.btf
+    size = var.size
+    name = var.name
+    if isinstance(value, (bytes, bytearray, memoryview)) and not (
+        var.ctype is not None
+        and issubclass(var.ctype, ctypes.Array)
+        and var.ctype._type_ is ctypes.c_char
+    ):
+        data = bytes(value)
+        if len(data) != size:
+            raise ValueError(f"'{name}' is {size} bytes, got {len(data)}")
+        return data
+    if bt.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64, BtfKind.PTR) and size <= 16:
+        if isinstance(value, float) or not isinstance(value, int):
+            raise TypeError(f"'{name}' is an integer ({bt.type_name}), got {type(value).__name__}")
+        try:
+            return int(value).to_bytes(size, "little", signed=bt.signed)
+        except OverflowError:
+            raise ValueError(
+                f"{value} is out of range for '{name}' ({'signed' if bt.signed else 'unsigned'} "
+                f"{size * 8}-bit)"
+            ) from None
+    ctype = var.ctype
+    if ctype is None:
+        raise TypeError(f"'{name}' takes bytes of length {size}")
+    if issubclass(ctype, ctypes.Array) and ctype._type_ is ctypes.c_char:
+        data = value.encode() if isinstance(value, str) else bytes(value)
+        if len(data) > size:
+            raise ValueError(f"'{name}' holds {size} bytes, got {len(data)}")
+        return data.ljust(size, b"\0")
+    if isinstance(value, ctype):
+        return bytes(memoryview(value).cast("B"))
+    if isinstance(value, dict) and hasattr(ctype, "from_dict"):
+        return bytes(memoryview(ctype.from_dict(value)).cast("B"))
+    if issubclass(ctype, ctypes.Array) and isinstance(value, (list, tuple)):
+        if len(value) != ctype._length_:
+            raise ValueError(f"'{name}' has {ctype._length_} elements, got {len(value)}")
+        return bytes(memoryview(ctype(*value)).cast("B"))
+    if issubclass(ctype, ctypes._SimpleCData) and isinstance(value, (int, float, bool)):
+        return bytes(memoryview(ctype(value)).cast("B"))
+    raise TypeError(f"cannot convert {type(value).__name__} for '{name}' ({bt.type_name})")
