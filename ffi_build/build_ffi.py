@@ -32,6 +32,8 @@ SOURCE = """
 #include <stdbool.h>
 #include <linux/bpf.h>
 #include <linux/btf.h>
+#include <linux/if_link.h>
+#include <sys/socket.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>

@@ -69,6 +69,31 @@ enum bpf_attach_type {
 #define BPF_EXIST ...
 #define BPF_F_LOCK ...
 #define BPF_OBJ_NAME_LEN ...
+#define BPF_F_MMAPABLE ...
+#define BPF_F_NO_PREALLOC ...
+#define BPF_F_RDONLY_PROG ...
+#define BPF_F_ALLOW_OVERRIDE ...
+#define BPF_F_ALLOW_MULTI ...
+#define BPF_F_REPLACE ...
+#define BPF_F_BEFORE ...
+#define BPF_F_AFTER ...
+#define BPF_F_TEST_RUN_ON_CPU ...
+#define BPF_F_TEST_XDP_LIVE_FRAMES ...
+#define XDP_FLAGS_UPDATE_IF_NOEXIST ...
+#define XDP_FLAGS_SKB_MODE ...
+#define XDP_FLAGS_DRV_MODE ...
+#define XDP_FLAGS_HW_MODE ...
+#define XDP_FLAGS_REPLACE ...
+#define SO_ATTACH_BPF ...
+#define SO_DETACH_BPF ...
+enum bpf_stats_type { BPF_STATS_RUN_TIME, ... };
+enum bpf_link_type {
+    BPF_LINK_TYPE_UNSPEC, BPF_LINK_TYPE_RAW_TRACEPOINT, BPF_LINK_TYPE_TRACING,
+    BPF_LINK_TYPE_CGROUP, BPF_LINK_TYPE_ITER, BPF_LINK_TYPE_NETNS, BPF_LINK_TYPE_XDP,
+    BPF_LINK_TYPE_PERF_EVENT, BPF_LINK_TYPE_KPROBE_MULTI, BPF_LINK_TYPE_STRUCT_OPS,
+    BPF_LINK_TYPE_NETFILTER, BPF_LINK_TYPE_TCX, BPF_LINK_TYPE_UPROBE_MULTI,
+    BPF_LINK_TYPE_NETKIT, BPF_LINK_TYPE_SOCKMAP, ...
+};
 
 struct bpf_map_info {
     __u32 type;
@@ -87,11 +112,27 @@ struct bpf_map_info {
 struct bpf_prog_info {
     __u32 type;
     __u32 id;
-    __u32 xlated_prog_len;
+    __u8 tag[...];
     __u32 jited_prog_len;
+    __u32 xlated_prog_len;
+    __u32 created_by_uid;
+    __u32 nr_map_ids;
+    __u64 map_ids;
     char name[...];
+    __u32 btf_id;
     __u64 run_time_ns;
     __u64 run_cnt;
+    __u64 recursion_misses;
+    __u32 verified_insns;
+    ...;
+};
+
+struct bpf_btf_info {
+    __u64 name;
+    __u32 name_len;
+    __u32 id;
+    __u32 btf_size;
+    __u32 kernel_btf;
     ...;
 };
 
@@ -188,6 +229,127 @@ struct bpf_link *bpf_program__attach_raw_tracepoint(const struct bpf_program *pr
 struct bpf_link *bpf_program__attach_cgroup(const struct bpf_program *prog, int cgroup_fd);
 struct bpf_link *bpf_program__attach_xdp(const struct bpf_program *prog, int ifindex);
 
+int bpf_program__pin(struct bpf_program *prog, const char *path);
+int bpf_program__unpin(struct bpf_program *prog, const char *path);
+struct bpf_link *bpf_link__open(const char *path);
+const char *bpf_link__pin_path(const struct bpf_link *link);
+int bpf_link__pin(struct bpf_link *link, const char *path);
+int bpf_link__unpin(struct bpf_link *link);
+int bpf_link__update_program(struct bpf_link *link, struct bpf_program *prog);
+int bpf_link__detach(struct bpf_link *link);
+
+struct bpf_perf_event_opts { size_t sz; __u64 bpf_cookie; bool force_ioctl_attach; ...; };
+struct bpf_link *bpf_program__attach_perf_event_opts(const struct bpf_program *prog, int pfd,
+                                                     const struct bpf_perf_event_opts *opts);
+
+struct bpf_kprobe_opts { size_t sz; __u64 bpf_cookie; size_t offset; bool retprobe; ...; };
+struct bpf_link *bpf_program__attach_kprobe_opts(const struct bpf_program *prog,
+                                                 const char *func_name,
+                                                 const struct bpf_kprobe_opts *opts);
+
+struct bpf_kprobe_multi_opts {
+    size_t sz;
+    const char **syms;
+    const __u64 *cookies;
+    size_t cnt;
+    bool retprobe;
+    ...;
+};
+struct bpf_link *bpf_program__attach_kprobe_multi_opts(const struct bpf_program *prog,
+                                                       const char *pattern,
+                                                       const struct bpf_kprobe_multi_opts *opts);
+
+struct bpf_uprobe_multi_opts {
+    size_t sz;
+    const char **syms;
+    const __u64 *cookies;
+    size_t cnt;
+    bool retprobe;
+    ...;
+};
+struct bpf_link *bpf_program__attach_uprobe_multi(const struct bpf_program *prog, int pid,
+                                                  const char *binary_path,
+                                                  const char *func_pattern,
+                                                  const struct bpf_uprobe_multi_opts *opts);
+
+struct bpf_ksyscall_opts { size_t sz; __u64 bpf_cookie; bool retprobe; ...; };
+struct bpf_link *bpf_program__attach_ksyscall(const struct bpf_program *prog,
+                                              const char *syscall_name,
+                                              const struct bpf_ksyscall_opts *opts);
+
+struct bpf_uprobe_opts {
+    size_t sz;
+    size_t ref_ctr_offset;
+    __u64 bpf_cookie;
+    bool retprobe;
+    const char *func_name;
+    ...;
+};
+struct bpf_link *bpf_program__attach_uprobe_opts(const struct bpf_program *prog, int pid,
+                                                 const char *binary_path, size_t func_offset,
+                                                 const struct bpf_uprobe_opts *opts);
+
+struct bpf_usdt_opts { size_t sz; __u64 usdt_cookie; ...; };
+struct bpf_link *bpf_program__attach_usdt(const struct bpf_program *prog, int pid,
+                                          const char *binary_path, const char *usdt_provider,
+                                          const char *usdt_name,
+                                          const struct bpf_usdt_opts *opts);
+
+struct bpf_tracepoint_opts { size_t sz; __u64 bpf_cookie; ...; };
+struct bpf_link *bpf_program__attach_tracepoint_opts(const struct bpf_program *prog,
+                                                     const char *tp_category,
+                                                     const char *tp_name,
+                                                     const struct bpf_tracepoint_opts *opts);
+
+struct bpf_trace_opts { size_t sz; __u64 cookie; ...; };
+struct bpf_link *bpf_program__attach_trace_opts(const struct bpf_program *prog,
+                                                const struct bpf_trace_opts *opts);
+struct bpf_link *bpf_program__attach_lsm(const struct bpf_program *prog);
+struct bpf_link *bpf_program__attach_netns(const struct bpf_program *prog, int netns_fd);
+struct bpf_link *bpf_program__attach_sockmap(const struct bpf_program *prog, int map_fd);
+struct bpf_link *bpf_program__attach_freplace(const struct bpf_program *prog, int target_fd,
+                                              const char *attach_func_name);
+
+struct bpf_netfilter_opts { size_t sz; __u32 pf; __u32 hooknum; __s32 priority; __u32 flags; ...; };
+struct bpf_link *bpf_program__attach_netfilter(const struct bpf_program *prog,
+                                               const struct bpf_netfilter_opts *opts);
+
+struct bpf_tcx_opts {
+    size_t sz;
+    __u32 flags;
+    __u32 relative_fd;
+    __u32 relative_id;
+    __u64 expected_revision;
+    ...;
+};
+struct bpf_link *bpf_program__attach_tcx(const struct bpf_program *prog, int ifindex,
+                                         const struct bpf_tcx_opts *opts);
+
+struct bpf_netkit_opts {
+    size_t sz;
+    __u32 flags;
+    __u32 relative_fd;
+    __u32 relative_id;
+    __u64 expected_revision;
+    ...;
+};
+struct bpf_link *bpf_program__attach_netkit(const struct bpf_program *prog, int ifindex,
+                                            const struct bpf_netkit_opts *opts);
+
+struct bpf_cgroup_opts {
+    size_t sz;
+    __u32 flags;
+    __u32 relative_fd;
+    __u32 relative_id;
+    __u64 expected_revision;
+    ...;
+};
+struct bpf_link *bpf_program__attach_cgroup_opts(const struct bpf_program *prog, int cgroup_fd,
+                                                 const struct bpf_cgroup_opts *opts);
+struct bpf_link *bpf_map__attach_struct_ops(const struct bpf_map *map);
+int bpf_program__set_log_buf(struct bpf_program *prog, char *log_buf, size_t log_size);
+const char *bpf_program__log_buf(const struct bpf_program *prog, size_t *log_size);
+
 enum bpf_prog_type bpf_program__type(const struct bpf_program *prog);
 int bpf_program__set_type(struct bpf_program *prog, enum bpf_prog_type type);
 enum bpf_attach_type bpf_program__expected_attach_type(const struct bpf_program *prog);
@@ -227,6 +389,27 @@ int bpf_map__unpin(struct bpf_map *map, const char *path);
 int bpf_map__set_inner_map_fd(struct bpf_map *map, int fd);
 
 int libbpf_num_possible_cpus(void);
+
+struct bpf_xdp_attach_opts { size_t sz; int old_prog_fd; ...; };
+int bpf_xdp_attach(int ifindex, int prog_fd, __u32 flags, const struct bpf_xdp_attach_opts *opts);
+int bpf_xdp_detach(int ifindex, __u32 flags, const struct bpf_xdp_attach_opts *opts);
+int bpf_xdp_query_id(int ifindex, int flags, __u32 *prog_id);
+
+enum bpf_tc_attach_point { BPF_TC_INGRESS, BPF_TC_EGRESS, BPF_TC_CUSTOM, ... };
+struct bpf_tc_hook { size_t sz; int ifindex; enum bpf_tc_attach_point attach_point; ...; };
+struct bpf_tc_opts {
+    size_t sz;
+    int prog_fd;
+    __u32 flags;
+    __u32 prog_id;
+    __u32 handle;
+    __u32 priority;
+    ...;
+};
+int bpf_tc_hook_create(struct bpf_tc_hook *hook);
+int bpf_tc_hook_destroy(struct bpf_tc_hook *hook);
+int bpf_tc_attach(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
+int bpf_tc_detach(const struct bpf_tc_hook *hook, const struct bpf_tc_opts *opts);
 
 struct ring_buffer;
 typedef int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size);
@@ -290,8 +473,34 @@ int bpf_map_update_batch(int fd, const void *keys, const void *values, __u32 *co
 int bpf_obj_pin(int fd, const char *pathname);
 int bpf_obj_get(const char *pathname);
 
+struct bpf_map_create_opts {
+    size_t sz;
+    __u32 btf_fd;
+    __u32 btf_key_type_id;
+    __u32 btf_value_type_id;
+    __u32 inner_map_fd;
+    __u32 map_flags;
+    __u64 map_extra;
+    __u32 numa_node;
+    ...;
+};
+int bpf_map_create(enum bpf_map_type map_type, const char *map_name, __u32 key_size,
+                   __u32 value_size, __u32 max_entries, const struct bpf_map_create_opts *opts);
+
+int bpf_link_update(int link_fd, int new_prog_fd, const void *opts);
+int bpf_iter_create(int link_fd);
+int bpf_prog_get_next_id(__u32 start_id, __u32 *next_id);
+int bpf_map_get_next_id(__u32 start_id, __u32 *next_id);
+int bpf_btf_get_next_id(__u32 start_id, __u32 *next_id);
+int bpf_link_get_next_id(__u32 start_id, __u32 *next_id);
+int bpf_prog_get_fd_by_id(__u32 id);
+int bpf_map_get_fd_by_id(__u32 id);
+int bpf_btf_get_fd_by_id(__u32 id);
+int bpf_link_get_fd_by_id(__u32 id);
 int bpf_map_get_info_by_fd(int map_fd, struct bpf_map_info *info, __u32 *info_len);
 int bpf_prog_get_info_by_fd(int prog_fd, struct bpf_prog_info *info, __u32 *info_len);
+int bpf_btf_get_info_by_fd(int btf_fd, struct bpf_btf_info *info, __u32 *info_len);
+int bpf_enable_stats(enum bpf_stats_type type);
 
 struct bpf_test_run_opts {
     size_t sz;
@@ -355,6 +564,31 @@ extern "Python" void _tinybpf_perf_sample(void *ctx, int cpu, void *data, __u32 
 extern "Python" void _tinybpf_perf_lost(void *ctx, int cpu, __u64 cnt);
 
 void tinybpf_set_print_level(int level);
+
+struct tinybpf_link_info {
+    __u32 type;
+    __u32 id;
+    __u32 prog_id;
+    __u32 attach_type;
+    __u32 ifindex;
+    __u32 netns_ino;
+    __u64 cgroup_id;
+    __u32 pf;
+    __u32 hooknum;
+    __s32 priority;
+    __u32 map_id;
+    char target_name[...];
+    ...;
+};
+int tinybpf_link_info(int link_fd, struct tinybpf_link_info *out);
+struct bpf_link *tinybpf_attach_iter(const struct bpf_program *prog, int map_fd, int cgroup_fd,
+                                     int cgroup_order, __u32 tid, __u32 pid, __u32 pid_fd);
+int tinybpf_perf_event_open(__u32 type, __u64 config, int pid, int cpu, __u64 sample,
+                            int use_freq, int wakeup_events);
+#define TINYBPF_PERF_TYPE_HARDWARE ...
+#define TINYBPF_PERF_TYPE_SOFTWARE ...
+#define TINYBPF_PERF_COUNT_SW_CPU_CLOCK ...
+#define TINYBPF_PERF_COUNT_HW_CPU_CYCLES ...
 int tinybpf_btf_dump_c(const struct btf *btf, char **out, size_t *len);
 void tinybpf_free(void *p);
 """

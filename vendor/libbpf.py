@@ -115,7 +115,7 @@ def _from_upstream(version: str, workdir: Path) -> Path:
     url = UPSTREAM_URL.format(version=version)
     out = workdir / "upstream.tar.gz"
     log(f"trying the upstream release tarball {url}")
-    with urllib.request.urlopen(url, timeout=20) as resp, open(out, "wb") as f:  # noqa: S310
+    with urllib.request.urlopen(url, timeout=20) as resp, open(out, "wb") as f:
         shutil.copyfileobj(resp, f)
     return out
 

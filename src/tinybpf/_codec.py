@@ -134,7 +134,7 @@ def make_codec(
         and isinstance(py_type, type)
         and issubclass(py_type, ctypes._SimpleCData)
         and py_type not in (ctypes.c_char, ctypes.c_wchar, ctypes.c_float, ctypes.c_double)
-        and py_type._type_ not in ("z", "Z", "P")
+        and getattr(py_type, "_type_", "") not in ("z", "Z", "P")
     ):
         # an explicit ctypes integer type says what BTF does not: its signedness
         signed = py_type(-1).value == -1

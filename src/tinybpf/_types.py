@@ -21,6 +21,7 @@ __all__ = [
     "BPF_F_LOCK",
     "BPF_NOEXIST",
     "BpfAttachType",
+    "BpfLinkType",
     "BpfMapType",
     "BpfProgType",
     "BtfField",
@@ -190,6 +191,26 @@ class BpfAttachType(_OpenIntEnum):
     TRACE_KPROBE_SESSION = lib.BPF_TRACE_KPROBE_SESSION
     TRACE_UPROBE_SESSION = lib.BPF_TRACE_UPROBE_SESSION
     TRACE_FSESSION = lib.BPF_TRACE_FSESSION
+
+
+class BpfLinkType(_OpenIntEnum):
+    """``enum bpf_link_type``."""
+
+    UNSPEC = lib.BPF_LINK_TYPE_UNSPEC
+    RAW_TRACEPOINT = lib.BPF_LINK_TYPE_RAW_TRACEPOINT
+    TRACING = lib.BPF_LINK_TYPE_TRACING
+    CGROUP = lib.BPF_LINK_TYPE_CGROUP
+    ITER = lib.BPF_LINK_TYPE_ITER
+    NETNS = lib.BPF_LINK_TYPE_NETNS
+    XDP = lib.BPF_LINK_TYPE_XDP
+    PERF_EVENT = lib.BPF_LINK_TYPE_PERF_EVENT
+    KPROBE_MULTI = lib.BPF_LINK_TYPE_KPROBE_MULTI
+    STRUCT_OPS = lib.BPF_LINK_TYPE_STRUCT_OPS
+    NETFILTER = lib.BPF_LINK_TYPE_NETFILTER
+    TCX = lib.BPF_LINK_TYPE_TCX
+    UPROBE_MULTI = lib.BPF_LINK_TYPE_UPROBE_MULTI
+    NETKIT = lib.BPF_LINK_TYPE_NETKIT
+    SOCKMAP = lib.BPF_LINK_TYPE_SOCKMAP
 
 
 class BtfKind(_OpenIntEnum):

@@ -5,9 +5,9 @@ Delivery contract, shared by both:
 * ``poll()``/``consume()`` call the callbacks on the polling thread and return the number of
   events delivered.
 * A callback that raises, or returns a negative number, stops the poll *after* that event.
-  Events not yet delivered stay queued (in the ring, or in a pending list for perf buffers)
-  for the next ``poll()``/``consume()``: nothing is dropped. The exception is re-raised
-  unchanged by the ``poll()``/``consume()`` that ran the callback.
+  Events not yet delivered stay queued (in the ring, or in a pending list when the C side had
+  already taken them) for the next ``poll()``/``consume()``: nothing is dropped. The exception
+  is re-raised unchanged by the ``poll()``/``consume()`` that ran the callback.
 * ``close()`` may be called from a callback or from another thread while a poll runs: the
   poll ends (within ``_SLICE_MS``) and the buffer is freed when it returns.
 * Blocking polls release the GIL and wake up at least every ``_SLICE_MS`` milliseconds, so
@@ -177,10 +177,8 @@ class _Poller:
         """Handle a negative return of a C poll; True when the poll should end quietly."""
         if self._halt:
             return True  # our callback stopped it
-        if ret == -_EINTR:
-            if ignore_eintr:
-                return True
-            raise InterruptedError(_EINTR, f"{self._kind} poll interrupted")
+        if ret == -_EINTR and ignore_eintr:
+            return True
         raise error_for_errno(-ret)(f"{self._poll_name} failed: {strerror(-ret)}", -ret)
 
     def _loop(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> None:
@@ -346,33 +344,10 @@ def _tinybpf_ringbuf_sample(ctx: Any, data: Any, size: int) -> int:
     entry: _RingEntry = ffi.from_handle(ctx)
     rb = entry.owner
     if rb._halt:
-        return -1  # leave the sample in the ring for the next poll
-    cb = entry.callback
-    try:
-        if cb is None:
-            q = rb._queue
-            if len(q) >= rb._max_queue:
-                rb._dropped += 1
-            else:
-                q.append((entry, ffi.buffer(data, size)[:]))
-            rb._delivered += 1
-            return 0
-        if entry.convert is None:
-            mv = memoryview(ffi.buffer(data, size))
-            try:
-                ret = cb(mv)
-            finally:
-                mv.release()
-        else:
-            ret = cb(entry.convert(ffi.buffer(data, size)))
-        rb._delivered += 1
-        if ret is not None and ret < 0:
-            rb._halt = True
-    except BaseException as e:  # re-raised by poll()
-        rb._delivered += 1
-        rb._exc = e
-        rb._halt = True
-    return 0
+        # libbpf has already moved past this sample: keep it for the next poll
+        rb._pending.append((entry, ffi.buffer(data, size)[:]))
+        return -1
+    return rb._deliver(entry, ffi.buffer(data, size))
 
 
 class BpfRingBuffer(_Poller, Generic[T]):
@@ -445,6 +420,7 @@ class BpfRingBuffer(_Poller, Generic[T]):
         self._mv_mode: bool | None = None
         self._iter_type: Any = None
         self._queue: deque[tuple[_RingEntry, bytes]] = deque()
+        self._pending: deque[tuple[_RingEntry, bytes]] = deque()
         self._max_queue = max_queue
         self._dropped = 0
         self._handle = None
@@ -548,6 +524,46 @@ class BpfRingBuffer(_Poller, Generic[T]):
             self._iter_type = event_type
         if obj is not None and obj not in self._objs:
             self._objs.append(obj)
+
+    def _deliver(self, entry: _RingEntry, buf: Any) -> int:
+        """Deliver one sample; return -1 to make libbpf stop after it (it is consumed)."""
+        cb = entry.callback
+        try:
+            if cb is None:
+                q = self._queue
+                if len(q) >= self._max_queue:
+                    self._dropped += 1
+                else:
+                    q.append((entry, bytes(buf)))
+                self._delivered += 1
+                return 0
+            if entry.convert is None:
+                mv = memoryview(buf)
+                try:
+                    ret = cb(mv)
+                finally:
+                    mv.release()
+            else:
+                ret = cb(entry.convert(buf))
+            self._delivered += 1
+            if ret is not None and isinstance(ret, int) and ret < 0:
+                self._halt = True
+        except BaseException as e:  # re-raised by poll()
+            self._delivered += 1
+            self._exc = e
+            self._halt = True
+        return -1 if self._halt else 0
+
+    def _deliver_pending(self) -> None:
+        pending = self._pending
+        while pending and not self._halt:
+            entry, data = pending.popleft()
+            self._deliver(entry, data)
+
+    @property
+    def pending(self) -> int:
+        """Samples taken from the ring by a stopped poll, delivered first by the next one."""
+        return len(self._pending)
 
     def _c_poll(self, timeout_ms: int) -> int:
         return int(lib.ring_buffer__poll(self._handle, timeout_ms))
@@ -806,7 +822,13 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         return len(self._pending)
 
     def _c_poll(self, timeout_ms: int) -> int:
-        return int(lib.perf_buffer__poll(self._handle, timeout_ms))
+        ret = int(lib.perf_buffer__poll(self._handle, timeout_ms))
+        if ret < 0 or self._halt:
+            return ret
+        # A perf event's readiness is cleared when it is polled (e.g. by select() on
+        # fileno()), so epoll may report nothing while samples wait: read every ring too.
+        ret2 = int(lib.perf_buffer__consume(self._handle))
+        return ret2 if ret2 < 0 else ret + ret2
 
     def _c_consume(self) -> int:
         return int(lib.perf_buffer__consume(self._handle))

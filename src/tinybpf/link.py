@@ -7,15 +7,74 @@ or pin it (a pinned link survives the process).
 
 from __future__ import annotations
 
+import os
+import socket
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tinybpf._ffi import NULL, capture_log, check_int, lib
+from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
+from tinybpf._types import BpfAttachType, BpfLinkType
+from tinybpf.errors import BpfClosedError
 
 if TYPE_CHECKING:
     from tinybpf.program import BpfProgram
 
-__all__ = ["BpfLink"]
+__all__ = [
+    "BpfLink",
+    "IterLink",
+    "LinkInfo",
+    "SocketFilter",
+    "TcAttachment",
+    "XdpAttachment",
+    "open_pinned_link",
+]
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """The kernel's view of a link. Target fields are set for the link types that have them."""
+
+    id: int
+    type: BpfLinkType
+    prog_id: int
+    attach_type: BpfAttachType | None = None
+    ifindex: int = 0
+    cgroup_id: int = 0
+    netns_ino: int = 0
+    map_id: int = 0
+    target_name: str = ""
+    pf: int = 0
+    hooknum: int = 0
+    priority: int = 0
+
+
+def link_info_by_fd(fd: int) -> LinkInfo:
+    out = ffi.new("struct tinybpf_link_info *")
+    check_int(lib.tinybpf_link_info(fd, out), f"get info of link fd {fd} failed")
+    ltype = BpfLinkType(out.type)
+    with_attach = ltype in (
+        BpfLinkType.TRACING,
+        BpfLinkType.CGROUP,
+        BpfLinkType.NETNS,
+        BpfLinkType.TCX,
+        BpfLinkType.NETKIT,
+        BpfLinkType.SOCKMAP,
+    )
+    return LinkInfo(
+        id=int(out.id),
+        type=ltype,
+        prog_id=int(out.prog_id),
+        attach_type=BpfAttachType(out.attach_type) if with_attach else None,
+        ifindex=int(out.ifindex),
+        cgroup_id=int(out.cgroup_id),
+        netns_ino=int(out.netns_ino),
+        map_id=int(out.map_id),
+        target_name=pystr(out.target_name),
+        pf=int(out.pf),
+        hooknum=int(out.hooknum),
+        priority=int(out.priority),
+    )
 
 
 class BpfLink:
@@ -56,8 +115,14 @@ class BpfLink:
     def destroyed(self) -> bool:
         return self._ptr is None
 
+    def _lp(self) -> Any:
+        if self._ptr is None:
+            raise BpfClosedError(f"link ({self._description}) is destroyed")
+        return self._ptr
+
     def destroy(self) -> None:
-        """Detach and free the link. Idempotent."""
+        """Free the link: detaches the program, unless the link is pinned (a pinned link
+        stays attached until its pin is removed). Idempotent."""
         ptr = self._ptr
         if ptr is None:
             return
@@ -66,7 +131,46 @@ class BpfLink:
             ret = lib.bpf_link__destroy(ptr)
         check_int(ret, f"destroy link ({self._description}) failed", log)
 
-    detach = destroy
+    def detach(self) -> None:
+        """Detach the program now, even if the link is pinned, then free the link."""
+        ptr = self._lp()
+        with capture_log() as log:
+            ret = lib.bpf_link__detach(ptr)
+        if ret < 0 and ret != -95:  # some legacy attachments cannot detach separately
+            check_int(ret, f"detach link ({self._description}) failed", log)
+        self.destroy()
+
+    def pin(self, path: str) -> None:
+        """Pin the link in a BPF filesystem: it then outlives this process."""
+        p = self._lp()
+        with capture_log() as log:
+            ret = lib.bpf_link__pin(p, cstr(path))
+        check_int(ret, f"pin link ({self._description}) to '{path}' failed", log)
+
+    def unpin(self) -> None:
+        p = self._lp()
+        with capture_log() as log:
+            ret = lib.bpf_link__unpin(p)
+        check_int(ret, f"unpin link ({self._description}) failed", log)
+
+    @property
+    def pin_path(self) -> str | None:
+        if self._ptr is None:
+            return None
+        return pystr(lib.bpf_link__pin_path(self._ptr)) or None
+
+    def update_program(self, program: BpfProgram) -> None:
+        """Atomically replace the attached program with ``program``."""
+        p = self._lp()
+        with capture_log() as log:
+            ret = lib.bpf_link__update_program(p, program._p())
+        check_int(ret, f"update program of link ({self._description}) failed", log)
+        self._program = program
+
+    @property
+    def info(self) -> LinkInfo:
+        """Kernel information: link id and type, program id, attach target."""
+        return link_info_by_fd(self.fd if self._ptr is not None else -1)
 
     def __enter__(self) -> BpfLink:
         return self
@@ -76,6 +180,9 @@ class BpfLink:
 
     def __del__(self) -> None:
         if getattr(self, "_ptr", None) is None:
+            return
+        if self.pin_path:
+            self.destroy()  # pinned: the kernel link stays, only our handle goes
             return
         try:
             warnings.warn(
@@ -93,3 +200,168 @@ class BpfLink:
         if self._ptr is None:
             return f"<BpfLink destroyed ({self._description})>"
         return f"<BpfLink fd={self.fd} ({self._description})>"
+
+
+def open_pinned_link(path: str) -> BpfLink:
+    """Open a link pinned in a BPF filesystem (the program stays attached while pinned).
+
+    ``destroy()`` only closes this handle; ``detach()`` detaches the program; ``unpin()``
+    removes the pin.
+    """
+    with capture_log() as log:
+        ptr = lib.bpf_link__open(cstr(path))
+    check_ptr(ptr, f"open pinned link '{path}' failed", log)
+    return BpfLink(ptr, f"pinned:{path}")
+
+
+class _Attachment:
+    """Shared shape of attachments that are not bpf_links (context manager, GC detach)."""
+
+    _description = ""
+
+    def destroy(self) -> None:
+        raise NotImplementedError
+
+    def detach(self) -> None:
+        self.destroy()
+
+    @property
+    def destroyed(self) -> bool:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+    def __del__(self) -> None:
+        try:
+            if not self.destroyed:
+                self.destroy()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "destroyed" if self.destroyed else "attached"
+        return f"<{type(self).__name__} {state} ({self._description})>"
+
+
+class TcAttachment(_Attachment):
+    """A TC filter attached through the clsact qdisc (``BpfProgram.attach_tc``)."""
+
+    def __init__(
+        self,
+        program: BpfProgram,
+        hook: Any,
+        handle: int,
+        priority: int,
+        interface: str | int,
+        direction: str,
+    ) -> None:
+        self._program = program
+        self._hook = hook
+        self.handle = handle
+        self.priority = priority
+        self._description = f"tc:{interface}:{direction}"
+        self._done = False
+
+    @property
+    def destroyed(self) -> bool:
+        return self._done
+
+    def destroy(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        opts = new_opts("bpf_tc_opts", handle=self.handle, priority=self.priority)
+        with capture_log() as log:
+            ret = lib.bpf_tc_detach(self._hook.ptr, opts.ptr)
+        if ret < 0 and ret != -2:  # already gone (interface removed)
+            check_int(ret, f"detach {self._description} failed", log)
+
+
+class XdpAttachment(_Attachment):
+    """An XDP program attached with a mode flag through netlink (``attach_xdp(mode=...)``)."""
+
+    def __init__(self, program: BpfProgram, ifindex: int, flags: int, description: str) -> None:
+        self._program = program
+        self._ifindex = ifindex
+        self._flags = flags
+        self._description = f"{description} flags={flags:#x}"
+        self._prog_fd = program.fd
+        self._done = False
+
+    @property
+    def destroyed(self) -> bool:
+        return self._done
+
+    def destroy(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._program._obj._closed:
+            # the program fd is gone; detach whatever is attached in this mode
+            opts = None
+        else:
+            opts = new_opts("bpf_xdp_attach_opts", old_prog_fd=self._prog_fd)
+        flags = self._flags | (lib.XDP_FLAGS_REPLACE if opts is not None else 0)
+        with capture_log() as log:
+            ret = lib.bpf_xdp_detach(self._ifindex, flags, opts.ptr if opts else NULL)
+        if ret < 0 and ret not in (-2, -19):  # interface or program already gone
+            check_int(ret, f"detach {self._description} failed", log)
+
+
+class SocketFilter(_Attachment):
+    """A socket filter program attached to a socket (``attach_socket``)."""
+
+    def __init__(self, program: BpfProgram, sock: socket.socket, owned: bool) -> None:
+        self._program = program
+        self._sock = sock
+        self._owned = owned
+        self._description = f"socket:fd{sock.fileno()}"
+        self._done = False
+
+    @property
+    def destroyed(self) -> bool:
+        return self._done
+
+    def destroy(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            if self._sock.fileno() >= 0:
+                self._sock.setsockopt(socket.SOL_SOCKET, lib.SO_DETACH_BPF, 0)
+        except OSError:
+            pass  # the socket was closed: the filter went with it
+        finally:
+            if self._owned:
+                self._sock.close()
+
+
+class IterLink(BpfLink):
+    """A BPF iterator link. Each :meth:`read` runs the iterator once and returns its output."""
+
+    def __init__(self, link: BpfLink) -> None:
+        super().__init__(link._ptr, link._description, link._program)
+        link._ptr = None  # ownership moved here
+
+    def read(self, chunk: int = 1 << 16) -> bytes:
+        """Run the iterator and return everything it wrote."""
+        fd = lib.bpf_iter_create(self.fd if self._ptr is not None else -1)
+        if fd < 0:
+            check_int(fd, f"create iterator ({self._description}) failed")
+        parts = []
+        try:
+            while True:
+                data = os.read(fd, chunk)
+                if not data:
+                    break
+                parts.append(data)
+        finally:
+            os.close(fd)
+        return b"".join(parts)
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.read().decode(encoding, "replace")

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from tinybpf._codec import Codec, make_codec
-from tinybpf._ffi import NULL, capture_log, check_int, cstr, ffi, lib, pystr
+from tinybpf._ffi import NULL, capture_log, check_int, cstr, ffi, lib, pystr, strerror
 from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo
 from tinybpf.btf import Btf
 from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError, error_for_errno
@@ -761,6 +761,62 @@ def _map_info(fd: int) -> Any:
     return info, ret
 
 
+def _map_from_fd(
+    fd: int,
+    label: str,
+    key_type: Any = None,
+    value_type: Any = None,
+) -> BpfMap[Any, Any]:
+    """A standalone map owning ``fd`` (closed here on any failure)."""
+    try:
+        info, ret = _map_info(fd)
+        if ret < 0:
+            raise error_for_errno(-ret)(f"get info for {label} failed: {strerror(-ret)}", -ret)
+        if info.key_size:
+            probe = ffi.new("char[]", int(info.key_size))
+            r = lib.bpf_map_get_next_key(fd, NULL, probe)
+            if r < 0 and r not in (-_ENOENT, -_errno.ENOTSUP, -_errno.EOPNOTSUPP, -524):
+                raise BpfError(
+                    f"Pinned object at '{label}' is not a usable BPF map "
+                    f"(get_next_key failed: {strerror(-r)})",
+                    -r,
+                )
+        btf: Btf | None = None
+        if info.btf_id:
+            try:
+                btf = Btf.from_kernel_id(int(info.btf_id))
+            except BpfError:
+                btf = None
+        m: BpfMap[Any, Any] = BpfMap(
+            owned_fd=fd,
+            name=ffi.string(info.name).decode("utf-8", "replace"),
+            map_type=BpfMapType(int(info.type)),
+            key_size=int(info.key_size),
+            value_size=int(info.value_size),
+            max_entries=int(info.max_entries),
+            key_type=key_type,
+            value_type=value_type,
+            btf=btf,
+            btf_key_type_id=int(info.btf_key_type_id),
+            btf_value_type_id=int(info.btf_value_type_id),
+        )
+        m._map_flags = int(info.map_flags)
+        if key_type is not None or value_type is not None:
+            try:
+                m._kc()
+                m._vc()
+            except BaseException:
+                m._owned_fd = None  # the fd is closed below
+                m._closed = True
+                if btf is not None:
+                    btf.close()
+                raise
+        return m
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def open_pinned_map(
     path: str,
     key_type: builtins.type[KT] | None = None,
@@ -774,58 +830,7 @@ def open_pinned_map(
         fd = lib.bpf_obj_get(cstr(path))
     if fd < 0:
         err = -fd
-        cls = error_for_errno(err)
-        from tinybpf._ffi import strerror
-
-        raise cls(f"open pinned map '{path}' failed: {strerror(err)}", err, log.text)
-    try:
-        info, ret = _map_info(fd)
-        if ret < 0:
-            from tinybpf._ffi import strerror
-
-            raise error_for_errno(-ret)(
-                f"get info for pinned map '{path}' failed: {strerror(-ret)}", -ret
-            )
-        probe = ffi.new("char[]", max(int(info.key_size), 1))
-        if info.key_size:
-            r = lib.bpf_map_get_next_key(fd, NULL, probe)
-            if r < 0 and r != -_ENOENT:
-                from tinybpf._ffi import strerror
-
-                raise BpfError(
-                    f"Pinned object at '{path}' is not a usable BPF map "
-                    f"(get_next_key failed: {strerror(-r)})",
-                    -r,
-                )
-        btf: Btf | None = None
-        if info.btf_id:
-            try:
-                btf = Btf.from_kernel_id(int(info.btf_id))
-            except BpfError:
-                btf = None
-        m: BpfMap[KT, VT] = BpfMap(
-            owned_fd=fd,
-            name=ffi.string(info.name).decode("utf-8", "replace"),
-            map_type=BpfMapType(int(info.type)),
-            key_size=int(info.key_size),
-            value_size=int(info.value_size),
-            max_entries=int(info.max_entries),
-            key_type=key_type,
-            value_type=value_type,
-            btf=btf,
-            btf_key_type_id=int(info.btf_key_type_id),
-            btf_value_type_id=int(info.btf_value_type_id),
+        raise error_for_errno(err)(
+            f"open pinned map '{path}' failed: {strerror(err)}", err, log.text
         )
-        if key_type is not None or value_type is not None:
-            try:
-                m._kc()
-                m._vc()
-            except BaseException:
-                m._owned_fd = None  # closed below
-                if btf is not None:
-                    btf.close()
-                raise
-        return m
-    except BaseException:
-        os.close(fd)
-        raise
+    return _map_from_fd(fd, path, key_type, value_type)

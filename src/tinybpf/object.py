@@ -283,6 +283,8 @@ class BpfObject:
             return
         for bmap in self._maps.values():
             bmap._snapshot()
+        for prog in self._programs.values():
+            prog._snapshot()
         self._closed = True
         ptr, self._ptr = self._ptr, NULL
         if ptr is not None and ptr != NULL:

@@ -1,0 +1,454 @@
+"""What is loaded in the kernel: programs, maps, links and BTF objects; feature probes.
+
+Example::
+
+    for info in tinybpf.loaded_programs():
+        print(info.id, info.type.name, info.name)
+    if tinybpf.probe_map_type(tinybpf.BpfMapType.ARENA):
+        ...
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from tinybpf._ffi import NULL, capture_log, check_int, ffi, lib, pystr, strerror
+from tinybpf._types import BpfMapType, BpfProgType
+from tinybpf.errors import BpfError, error_for_errno
+from tinybpf.link import LinkInfo, link_info_by_fd
+from tinybpf.map import BpfMap, _map_from_fd
+
+__all__ = [
+    "BtfInfo",
+    "KernelMapInfo",
+    "KernelProgram",
+    "KernelProgramInfo",
+    "PerfEvent",
+    "enable_stats",
+    "loaded_btfs",
+    "loaded_links",
+    "loaded_maps",
+    "loaded_programs",
+    "open_link_by_id",
+    "open_map_by_id",
+    "open_pinned_program",
+    "open_program_by_id",
+    "perf_event_open",
+    "perf_event_open_cpu_clock",
+    "probe_helper",
+    "probe_map_type",
+    "probe_prog_type",
+]
+
+
+@dataclass(frozen=True)
+class KernelProgramInfo:
+    """A loaded program as the kernel describes it (``bpftool prog show``)."""
+
+    id: int
+    type: BpfProgType
+    name: str
+    tag: str
+    jited_size: int
+    xlated_size: int
+    map_ids: tuple[int, ...]
+    btf_id: int
+    run_count: int
+    run_time_ns: int
+    verified_insns: int
+    created_by_uid: int
+
+
+@dataclass(frozen=True)
+class KernelMapInfo:
+    """A map as the kernel describes it (``bpftool map show``)."""
+
+    id: int
+    type: BpfMapType
+    name: str
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int
+    btf_id: int
+
+
+@dataclass(frozen=True)
+class BtfInfo:
+    """A BTF object loaded in the kernel."""
+
+    id: int
+    name: str
+    size: int
+    kernel: bool
+
+
+def _ids(next_id: Callable[[int, Any], int]) -> Iterator[int]:
+    cur = 0
+    nxt = ffi.new("__u32 *")
+    while True:
+        ret = next_id(cur, nxt)
+        if ret < 0:
+            if ret == -_errno.ENOENT:
+                return
+            check_int(ret, "enumerate kernel objects failed")
+        cur = int(nxt[0])
+        yield cur
+
+
+def _fd_by_id(fn: Any, kind: str, obj_id: int) -> int:
+    fd = int(fn(obj_id))
+    if fd < 0:
+        raise error_for_errno(-fd)(f"open {kind} id {obj_id} failed: {strerror(-fd)}", -fd)
+    return fd
+
+
+def program_info_by_fd(fd: int) -> KernelProgramInfo:
+    info = ffi.new("struct bpf_prog_info *")
+    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_prog_info"))
+    check_int(lib.bpf_prog_get_info_by_fd(fd, info, size), f"get info of program fd {fd} failed")
+    n_maps = int(info.nr_map_ids)
+    map_ids: tuple[int, ...] = ()
+    if n_maps:
+        ids = ffi.new("__u32[]", n_maps)
+        info2 = ffi.new("struct bpf_prog_info *")
+        info2.nr_map_ids = n_maps
+        info2.map_ids = int(ffi.cast("uintptr_t", ids))
+        size[0] = ffi.sizeof("struct bpf_prog_info")
+        if lib.bpf_prog_get_info_by_fd(fd, info2, size) == 0:
+            map_ids = tuple(int(ids[i]) for i in range(min(n_maps, int(info2.nr_map_ids))))
+    return KernelProgramInfo(
+        id=int(info.id),
+        type=BpfProgType(int(info.type)),
+        name=pystr(info.name),
+        tag=bytes(ffi.buffer(info.tag)).hex(),
+        jited_size=int(info.jited_prog_len),
+        xlated_size=int(info.xlated_prog_len),
+        map_ids=map_ids,
+        btf_id=int(info.btf_id),
+        run_count=int(info.run_cnt),
+        run_time_ns=int(info.run_time_ns),
+        verified_insns=int(info.verified_insns),
+        created_by_uid=int(info.created_by_uid),
+    )
+
+
+def map_info_by_fd(fd: int) -> KernelMapInfo:
+    info = ffi.new("struct bpf_map_info *")
+    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
+    check_int(lib.bpf_map_get_info_by_fd(fd, info, size), f"get info of map fd {fd} failed")
+    return KernelMapInfo(
+        id=int(info.id),
+        type=BpfMapType(int(info.type)),
+        name=pystr(info.name),
+        key_size=int(info.key_size),
+        value_size=int(info.value_size),
+        max_entries=int(info.max_entries),
+        flags=int(info.map_flags),
+        btf_id=int(info.btf_id),
+    )
+
+
+def btf_info_by_fd(fd: int) -> BtfInfo:
+    info = ffi.new("struct bpf_btf_info *")
+    name = ffi.new("char[]", 64)
+    info.name = int(ffi.cast("uintptr_t", name))
+    info.name_len = 64
+    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_btf_info"))
+    check_int(lib.bpf_btf_get_info_by_fd(fd, info, size), f"get info of BTF fd {fd} failed")
+    return BtfInfo(int(info.id), pystr(name), int(info.btf_size), bool(info.kernel_btf))
+
+
+def _each(next_id: Any, get_fd: Any, kind: str, describe: Callable[[int], Any]) -> Iterator[Any]:
+    for obj_id in _ids(next_id):
+        fd = int(get_fd(obj_id))
+        if fd < 0:
+            continue  # went away meanwhile
+        try:
+            yield describe(fd)
+        finally:
+            os.close(fd)
+
+
+def loaded_programs() -> list[KernelProgramInfo]:
+    """Every BPF program loaded in the kernel."""
+    return list(
+        _each(lib.bpf_prog_get_next_id, lib.bpf_prog_get_fd_by_id, "program", program_info_by_fd)
+    )
+
+
+def loaded_maps() -> list[KernelMapInfo]:
+    """Every BPF map in the kernel."""
+    return list(_each(lib.bpf_map_get_next_id, lib.bpf_map_get_fd_by_id, "map", map_info_by_fd))
+
+
+def loaded_links() -> list[LinkInfo]:
+    """Every BPF link in the kernel."""
+    return list(_each(lib.bpf_link_get_next_id, lib.bpf_link_get_fd_by_id, "link", link_info_by_fd))
+
+
+def loaded_btfs() -> list[BtfInfo]:
+    """Every BTF object in the kernel (vmlinux, modules, programs')."""
+    return list(_each(lib.bpf_btf_get_next_id, lib.bpf_btf_get_fd_by_id, "BTF", btf_info_by_fd))
+
+
+class KernelProgram:
+    """A loaded program opened by id or from a pin; owns its fd.
+
+    Supports ``info``, ``test_run()``, ``pin()`` and ``close()``.
+    """
+
+    def __init__(self, fd: int, description: str) -> None:
+        self._fd = fd
+        self._description = description
+
+    @property
+    def fd(self) -> int:
+        if self._fd < 0:
+            raise BpfError(f"program ({self._description}) is closed")
+        return self._fd
+
+    @property
+    def info(self) -> KernelProgramInfo:
+        return program_info_by_fd(self.fd)
+
+    def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1) -> Any:
+        from tinybpf.program import _test_run
+
+        return _test_run(self.fd, self._description, data, ctx, repeat)
+
+    def pin(self, path: str) -> None:
+        from tinybpf._ffi import cstr
+
+        check_int(lib.bpf_obj_pin(self.fd, cstr(path)), f"pin program to '{path}' failed")
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __enter__(self) -> KernelProgram:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        if self._fd < 0:
+            return f"<KernelProgram {self._description} closed>"
+        i = self.info
+        return f"<KernelProgram id={i.id} '{i.name}' type={i.type.name}>"
+
+
+def open_program_by_id(prog_id: int) -> KernelProgram:
+    return KernelProgram(_fd_by_id(lib.bpf_prog_get_fd_by_id, "program", prog_id), f"id {prog_id}")
+
+
+def open_pinned_program(path: str) -> KernelProgram:
+    """Open a program pinned in a BPF filesystem."""
+    from tinybpf._ffi import cstr
+
+    with capture_log() as log:
+        fd = int(lib.bpf_obj_get(cstr(path)))
+    if fd < 0:
+        raise error_for_errno(-fd)(
+            f"open pinned program '{path}' failed: {strerror(-fd)}", -fd, log.text
+        )
+    try:
+        program_info_by_fd(fd)
+    except BpfError:
+        os.close(fd)
+        raise BpfError(f"pinned object at '{path}' is not a BPF program", _errno.EINVAL) from None
+    return KernelProgram(fd, f"pinned:{path}")
+
+
+def open_map_by_id(map_id: int) -> BpfMap[Any, Any]:
+    """A standalone map for a map id (decoded through its kernel BTF when it has one)."""
+    fd = _fd_by_id(lib.bpf_map_get_fd_by_id, "map", map_id)
+    return _map_from_fd(fd, f"map id {map_id}")
+
+
+def open_link_by_id(link_id: int) -> LinkInfo:
+    """The info of a link by id (links opened by id cannot be re-owned as handles)."""
+    fd = _fd_by_id(lib.bpf_link_get_fd_by_id, "link", link_id)
+    try:
+        return link_info_by_fd(fd)
+    finally:
+        os.close(fd)
+
+
+class _StatsHandle:
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __enter__(self) -> _StatsHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def enable_stats() -> _StatsHandle:
+    """Turn on run-time statistics (run count and time of every program) while the
+    returned handle is open."""
+    fd = int(lib.bpf_enable_stats(lib.BPF_STATS_RUN_TIME))
+    if fd < 0:
+        check_int(fd, "enable BPF run-time statistics failed")
+    return _StatsHandle(fd)
+
+
+# --- feature probes -------------------------------------------------------------------------
+
+
+def _probe(ret: int, what: str) -> bool:
+    if ret == 1:
+        return True
+    if ret == 0:
+        return False
+    if ret == -_errno.EOPNOTSUPP:
+        return False
+    raise error_for_errno(-ret)(f"probe of {what} failed: {strerror(-ret)}", -ret)
+
+
+def probe_prog_type(prog_type: BpfProgType | int) -> bool:
+    """Whether the running kernel can load programs of this type."""
+    return _probe(lib.libbpf_probe_bpf_prog_type(int(prog_type), NULL), f"program type {prog_type}")
+
+
+def probe_map_type(map_type: BpfMapType | int) -> bool:
+    """Whether the running kernel can create maps of this type."""
+    return _probe(lib.libbpf_probe_bpf_map_type(int(map_type), NULL), f"map type {map_type}")
+
+
+_helper_ids: dict[str, int] = {}
+
+
+def _helper_id(helper: str | int) -> int:
+    if isinstance(helper, int):
+        return helper
+    if not _helper_ids:
+        from tinybpf.btf import Btf
+
+        with Btf.from_vmlinux() as btf:
+            for name, value in btf.enum("bpf_func_id").__members__.items():
+                _helper_ids[name[len("BPF_FUNC_") :]] = int(value)
+    key = helper[len("bpf_") :] if helper.startswith("bpf_") else helper
+    try:
+        return _helper_ids[key]
+    except KeyError:
+        raise ValueError(f"unknown BPF helper {helper!r}") from None
+
+
+def probe_helper(prog_type: BpfProgType | int, helper: str | int) -> bool:
+    """Whether programs of ``prog_type`` may call ``helper`` (id, or name such as
+    ``"bpf_loop"`` / ``"loop"``, resolved through the kernel's BTF)."""
+    hid = _helper_id(helper)
+    return _probe(
+        lib.libbpf_probe_bpf_helper(int(prog_type), hid, NULL), f"helper {helper} for {prog_type}"
+    )
+
+
+# --- perf events ----------------------------------------------------------------------------
+
+
+class PerfEvent:
+    """An open perf event fd (per CPU). Pass ``fd`` to ``BpfProgram.attach_perf_event``,
+    which takes ownership of it; otherwise ``close()`` it."""
+
+    def __init__(self, fd: int, cpu: int) -> None:
+        self.fd = fd
+        self.cpu = cpu
+
+    def detach_fd(self) -> int:
+        fd, self.fd = self.fd, -1
+        return fd
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<PerfEvent fd={self.fd} cpu={self.cpu}>"
+
+
+def perf_event_open(
+    type: int,
+    config: int,
+    *,
+    cpu: int = -1,
+    pid: int = -1,
+    sample_period: int = 0,
+    sample_freq: int = 0,
+) -> PerfEvent:
+    """perf_event_open(2) for one CPU (or pid). Returns a :class:`PerfEvent`."""
+    use_freq = sample_freq > 0
+    fd = int(
+        lib.tinybpf_perf_event_open(
+            type, config, pid, cpu, sample_freq if use_freq else sample_period, use_freq, 1
+        )
+    )
+    if fd < 0:
+        raise error_for_errno(-fd)(
+            f"perf_event_open(type={type}, cpu={cpu}) failed: {strerror(-fd)}", -fd
+        )
+    return PerfEvent(fd, cpu)
+
+
+def perf_event_open_cpu_clock(freq: int = 99, cpus: list[int] | None = None) -> list[PerfEvent]:
+    """A CPU-clock sampling event on each CPU (``freq`` samples per second)."""
+    from tinybpf.map import possible_cpus
+
+    out: list[PerfEvent] = []
+    try:
+        for cpu in cpus if cpus is not None else _online_cpus(possible_cpus()):
+            out.append(
+                perf_event_open(
+                    lib.TINYBPF_PERF_TYPE_SOFTWARE,
+                    lib.TINYBPF_PERF_COUNT_SW_CPU_CLOCK,
+                    cpu=cpu,
+                    sample_freq=freq,
+                )
+            )
+    except BaseException:
+        for ev in out:
+            ev.close()
+        raise
+    return out
+
+
+def _online_cpus(n: int) -> list[int]:
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            text = f.read().strip()
+    except OSError:
+        return list(range(n))
+    cpus: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            cpus.extend(range(int(a), int(b) + 1))
+        elif part:
+            cpus.append(int(part))
+    return cpus

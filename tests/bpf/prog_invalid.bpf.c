@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: GPL-2.0
+// Rejected by the verifier at load: reads past the end of a 4-byte map value.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} values SEC(".maps");
+
+SEC("tp/syscalls/sys_enter_getpid")
+int out_of_bounds(void *ctx)
+{
+	__u32 zero = 0;
+	__u32 *v = bpf_map_lookup_elem(&values, &zero);
+
+	if (!v)
+		return 0;
+	return *(volatile __u32 *)(v + 100);
+}

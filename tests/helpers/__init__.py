@@ -1,0 +1,1 @@
+"""Helpers of the real-kernel tests: feature probes, cgroups, network namespaces, ELF offsets."""

@@ -1,0 +1,340 @@
+"""load() and BpfObject: opening, loading, collections, lookup errors and closing."""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+import tinybpf
+from tinybpf import BpfClosedError, BpfError, BpfFileNotFoundError, BpfMapType, BpfProgType
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def minimal(obj_path):
+    obj = tinybpf.load(obj_path("minimal"))
+    yield obj
+    obj.close()
+
+
+def getpid_count(obj: tinybpf.BpfObject) -> int:
+    return int(obj.maps["counter"][0] or 0)
+
+
+# --- load() failures ---------------------------------------------------------------------
+
+
+class TestLoadErrors:
+    def test_missing_file_is_file_not_found(self, tmp_path):
+        path = tmp_path / "nope.bpf.o"
+        with pytest.raises(FileNotFoundError) as ei:
+            tinybpf.load(path)
+        e = ei.value
+        assert isinstance(e, BpfError)
+        assert isinstance(e, BpfFileNotFoundError)
+        assert str(e) == f"BPF object file not found: {path}"
+        assert e.errno == errno.ENOENT
+
+    def test_missing_file_accepts_str(self, tmp_path):
+        with pytest.raises(BpfFileNotFoundError, match="BPF object file not found: "):
+            tinybpf.load(str(tmp_path / "missing.bpf.o"))
+
+    def test_not_an_elf_file(self, tmp_path):
+        path = tmp_path / "garbage.bpf.o"
+        path.write_bytes(b"this is not an ELF object\n" * 8)
+        with pytest.raises(BpfError) as ei:
+            tinybpf.load(path)
+        e = ei.value
+        assert e.message.startswith(f"open '{path}' failed: ")
+        assert e.errno > 0
+        assert not isinstance(e, FileNotFoundError)
+        # libbpf said why, and it was captured for this call
+        assert e.libbpf_log and "elf" in e.libbpf_log.lower()
+
+    def test_verifier_rejection_carries_the_verifier_log(self, obj_path):
+        path = obj_path("prog_invalid")
+        with pytest.raises(BpfError) as ei:
+            tinybpf.load(path)
+        e = ei.value
+        assert e.message.startswith(f"load '{path}' failed: ")
+        assert e.errno == errno.EACCES
+        log = e.libbpf_log
+        assert log is not None
+        assert "BEGIN PROG LOAD LOG" in log
+        assert "invalid access to map value" in log
+        assert "out_of_bounds" in log
+        # str() appends the log after the message
+        assert str(e) == f"{e.message}\n\nlibbpf output:\n{log}"
+
+    def test_failed_load_can_be_retried(self, obj_path):
+        # a failed load frees the half-built object exactly once (W1): nothing crashes and
+        # the next loads work
+        for _ in range(3):
+            with pytest.raises(BpfError):
+                tinybpf.load(obj_path("prog_invalid"))
+        gc.collect()
+        with tinybpf.load(obj_path("minimal")) as obj:
+            assert obj.program("handle_getpid").fd > 0
+
+
+# --- BpfObject -----------------------------------------------------------------------------
+
+
+class TestBpfObject:
+    def test_name_and_path(self, minimal, obj_path):
+        assert minimal.name == "minimal"
+        assert minimal.path == obj_path("minimal")
+        assert isinstance(minimal.path, Path)
+
+    def test_path_given_as_str(self, obj_path):
+        with tinybpf.load(str(obj_path("minimal"))) as obj:
+            assert obj.path == obj_path("minimal")
+
+    def test_repr_open_then_closed(self, obj_path):
+        obj = tinybpf.load(obj_path("minimal"))
+        assert repr(obj) == "<BpfObject 'minimal' open programs=1 maps=4>"
+        obj.close()
+        assert repr(obj) == "<BpfObject 'minimal' closed programs=1 maps=4>"
+
+    def test_context_manager_closes(self, obj_path):
+        with tinybpf.load(obj_path("minimal")) as obj:
+            assert isinstance(obj, tinybpf.BpfObject)
+            assert " open " in repr(obj)
+            prog = obj.program("handle_getpid")
+        assert " closed " in repr(obj)
+        with pytest.raises(BpfClosedError):
+            _ = prog.fd
+
+    def test_close_is_idempotent(self, obj_path):
+        obj = tinybpf.load(obj_path("minimal"))
+        obj.close()
+        obj.close()
+        assert "closed" in repr(obj)
+
+    def test_name_and_path_work_after_close(self, obj_path):
+        obj = tinybpf.load(obj_path("minimal"))
+        obj.close()
+        assert obj.name == "minimal"
+        assert obj.path == obj_path("minimal")
+
+    def test_internal_maps_are_listed(self, minimal):
+        assert set(minimal.maps) == {"config_map", "counter", "minimal.rodata", "minimal.bss"}
+        assert minimal.maps["minimal.rodata"].type == BpfMapType.ARRAY
+        assert minimal.maps["minimal.bss"].type == BpfMapType.ARRAY
+
+    def test_internal_map_prefix_is_eight_chars(self, obj_path):
+        # libbpf names internal maps after the first 8 characters of the object name
+        with tinybpf.load(obj_path("btf_types")) as obj:
+            assert "btf_type.bss" in obj.maps
+
+    def test_newer_map_and_program_types_load(self, obj_path):
+        # ARENA (33) and NETFILTER (32) were unknown to the first generation's closed
+        # enums, and loading such an object aborted the process (W1)
+        with tinybpf.load(obj_path("prog_newtypes")) as obj:
+            assert obj.maps["arena"].type is BpfMapType.ARENA
+            assert obj.program("nf_accept").type is BpfProgType.NETFILTER
+            assert obj.program("nf_accept").fd > 0
+
+
+class TestLoadSources:
+    def test_load_from_bytes(self, obj_path):
+        data = obj_path("minimal").read_bytes()
+        with tinybpf.load(data, object_name="minimal") as obj:
+            assert obj.name == "minimal"
+            assert list(obj.programs) == ["handle_getpid"]
+            assert obj.program("handle_getpid").fd > 0
+
+    def test_load_from_empty_bytes(self):
+        with pytest.raises(ValueError):
+            tinybpf.load(b"")
+
+    def test_open_then_load(self, obj_path):
+        obj = tinybpf.open(obj_path("minimal"))
+        try:
+            assert not obj.loaded
+            prog = obj.program("handle_getpid")
+            with pytest.raises(tinybpf.BpfPhaseError):
+                _ = prog.fd
+            with pytest.raises(tinybpf.BpfPhaseError):
+                prog.attach()
+            assert obj.load() is obj
+            assert obj.loaded
+            assert prog.fd > 0
+            assert repr(obj) == "<BpfObject 'minimal' open programs=1 maps=4>"
+        finally:
+            obj.close()
+
+
+class TestCollections:
+    def test_programs_is_a_new_readonly_mapping_each_access(self, minimal):
+        a, b = minimal.programs, minimal.programs
+        assert isinstance(a, tinybpf.ProgramCollection)
+        assert isinstance(a, Mapping)
+        assert a is not b
+        assert a == b
+        assert a["handle_getpid"] is b["handle_getpid"]
+        with pytest.raises(TypeError):
+            a["x"] = None  # type: ignore[index]
+
+    def test_maps_is_a_new_readonly_mapping_each_access(self, minimal):
+        a, b = minimal.maps, minimal.maps
+        assert isinstance(a, tinybpf.MapCollection)
+        assert isinstance(a, Mapping)
+        assert a is not b
+        assert a["counter"] is b["counter"]
+        with pytest.raises(TypeError):
+            del a["counter"]  # type: ignore[attr-defined]
+
+    def test_mapping_protocol(self, minimal):
+        progs = minimal.programs
+        assert len(progs) == 1
+        assert list(progs) == ["handle_getpid"]
+        assert list(progs.keys()) == ["handle_getpid"]
+        assert "handle_getpid" in progs
+        assert "nope" not in progs
+        assert progs.get("nope") is None
+        [(name, prog)] = progs.items()
+        assert name == "handle_getpid" and prog is minimal.program("handle_getpid")
+        assert list(progs.values()) == [prog]
+        maps = minimal.maps
+        assert len(maps) == 4
+        assert dict(maps.items())["counter"] is minimal.map("counter")
+
+    def test_collection_keyerror_is_plain(self, minimal):
+        with pytest.raises(KeyError) as ei:
+            minimal.programs["nope"]
+        assert ei.value.args == ("nope",)
+        with pytest.raises(KeyError) as ei:
+            minimal.maps["nope"]
+        assert ei.value.args == ("nope",)
+
+    def test_collection_reprs(self, minimal):
+        assert repr(minimal.programs) == "<ProgramCollection ['handle_getpid']>"
+        assert repr(minimal.maps) == (
+            "<MapCollection ['config_map', 'counter', 'minimal.rodata', 'minimal.bss']>"
+        )
+
+    def test_program_and_map_accessors_return_the_shared_instances(self, minimal):
+        assert minimal.program("handle_getpid") is minimal.programs["handle_getpid"]
+        assert minimal.map("counter") is minimal.maps["counter"]
+
+    def test_program_lookup_error_lists_available(self, minimal):
+        with pytest.raises(KeyError) as ei:
+            minimal.program("nope")
+        assert ei.value.args[0] == "Program 'nope' not found. Available programs: handle_getpid"
+
+    def test_map_lookup_error_lists_available(self, minimal):
+        with pytest.raises(KeyError) as ei:
+            minimal.map("nope")
+        assert ei.value.args[0] == (
+            "Map 'nope' not found. Available maps: config_map, counter, minimal.rodata, minimal.bss"
+        )
+
+    def test_map_lookup_error_of_other_object(self, obj_path):
+        with tinybpf.load(obj_path("prog_newtypes")) as obj:
+            with pytest.raises(KeyError) as ei:
+                obj.map("nope")
+            assert ei.value.args[0] == "Map 'nope' not found. Available maps: arena"
+
+
+class TestAfterClose:
+    @pytest.fixture
+    def closed(self, obj_path):
+        obj = tinybpf.load(obj_path("minimal"))
+        prog = obj.program("handle_getpid")
+        counter = obj.map("counter")
+        obj.close()
+        return obj, prog, counter
+
+    def test_program_fd_raises(self, closed):
+        _, prog, _ = closed
+        with pytest.raises(BpfClosedError) as ei:
+            _ = prog.fd
+        assert isinstance(ei.value, BpfError)
+        assert str(ei.value) == "Cannot use program after BpfObject is closed"
+
+    @pytest.mark.parametrize(
+        "call",
+        [
+            lambda p: p.attach(),
+            lambda p: p.attach_tracepoint("syscalls", "sys_enter_getpid"),
+            lambda p: p.attach_raw_tracepoint("sys_enter"),
+            lambda p: p.attach_uprobe("/bin/true", 0),
+            lambda p: p.attach_kprobe("do_nanosleep"),
+            lambda p: p.attach_xdp(1),
+            lambda p: p.attach_cgroup(0),
+        ],
+        ids=["attach", "tracepoint", "raw_tp", "uprobe", "kprobe", "xdp", "cgroup"],
+    )
+    def test_attach_raises(self, closed, call):
+        _, prog, _ = closed
+        with pytest.raises(BpfError, match=r"^Cannot use program after BpfObject is closed$"):
+            call(prog)
+
+    def test_program_metadata_stays_readable(self, closed):
+        # name, section, type and info are static facts read at open (reference 1.4), like
+        # a map's name/type/info, which also stay readable after close
+        _, prog, counter = closed
+        assert (prog.name, prog.section) == ("handle_getpid", "tp/syscalls/sys_enter_getpid")
+        assert counter.info.type is BpfMapType.ARRAY
+        assert prog.type is BpfProgType.TRACEPOINT
+        assert prog.info.type is BpfProgType.TRACEPOINT
+        assert repr(prog) == "<BpfProgram 'handle_getpid' type=TRACEPOINT>"
+
+    def test_map_use_raises(self, closed):
+        _, _, counter = closed
+        with pytest.raises(BpfClosedError, match="Cannot use map after BpfObject is closed"):
+            counter[0]
+        with pytest.raises(BpfClosedError):
+            _ = counter.fd
+
+    def test_btf_raises_instead_of_crashing(self, obj_path):
+        obj = tinybpf.load(obj_path("btf_types"))
+        btf = obj.btf
+        assert btf is not None
+        assert btf.find("plain") > 0
+        obj.close()
+        # the object's BTF was freed with it: using it raises, never touches freed memory (W2)
+        with pytest.raises(BpfClosedError):
+            btf.find("plain")
+        with pytest.raises(BpfClosedError):
+            obj.btf.find("plain")
+
+    def test_btf_of_closed_object_without_earlier_access(self, obj_path):
+        obj = tinybpf.load(obj_path("btf_types"))
+        obj.close()
+        with pytest.raises(BpfClosedError):
+            b = obj.btf
+            b.resolve(b.find("plain"))
+
+    def test_register_type_after_close_raises(self, obj_path):
+        import ctypes
+
+        class Plain(ctypes.Structure):
+            _fields_ = [("a", ctypes.c_uint32), ("b", ctypes.c_uint16), ("c", ctypes.c_uint64)]
+
+        obj = tinybpf.load(obj_path("btf_types"))
+        obj.close()
+        with pytest.raises(BpfClosedError):
+            obj.register_type("plain", Plain)
+
+
+def test_garbage_collected_object_releases_its_programs(obj_path):
+    # an object that is never closed is freed by GC; its program fds go away with it
+    obj = tinybpf.load(obj_path("minimal"))
+    fd = obj.program("handle_getpid").fd
+    assert os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:bpf-prog"
+    del obj
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    assert not os.path.exists(f"/proc/self/fd/{fd}") or (
+        os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:bpf-prog"
+    )
