@@ -422,6 +422,15 @@ int ring_buffer__poll(struct ring_buffer *rb, int timeout_ms);
 int ring_buffer__consume(struct ring_buffer *rb);
 int ring_buffer__epoll_fd(const struct ring_buffer *rb);
 
+struct user_ring_buffer;
+struct user_ring_buffer *user_ring_buffer__new(int map_fd, const void *opts);
+void *user_ring_buffer__reserve(struct user_ring_buffer *rb, __u32 size);
+void *user_ring_buffer__reserve_blocking(struct user_ring_buffer *rb, __u32 size,
+                                         int timeout_ms);
+void user_ring_buffer__submit(struct user_ring_buffer *rb, void *sample);
+void user_ring_buffer__discard(struct user_ring_buffer *rb, void *sample);
+void user_ring_buffer__free(struct user_ring_buffer *rb);
+
 struct perf_buffer;
 typedef void (*perf_buffer_sample_fn)(void *ctx, int cpu, void *data, __u32 size);
 typedef void (*perf_buffer_lost_fn)(void *ctx, int cpu, __u64 cnt);

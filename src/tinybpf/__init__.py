@@ -34,7 +34,7 @@ from tinybpf._types import (
     RingBufferEvent,
 )
 from tinybpf.btf import Btf
-from tinybpf.buffers import BpfPerfBuffer, BpfRingBuffer
+from tinybpf.buffers import BpfPerfBuffer, BpfRingBuffer, BpfUserRingBuffer
 from tinybpf.errors import (
     BpfClosedError,
     BpfError,
@@ -75,7 +75,7 @@ from tinybpf.link import (
     XdpAttachment,
     open_pinned_link,
 )
-from tinybpf.map import BpfMap, open_pinned_map, possible_cpus
+from tinybpf.map import BpfMap, create_map, lpm_key, open_pinned_map, possible_cpus
 from tinybpf.object import BpfObject, MapCollection, ProgramCollection, load
 from tinybpf.object import open_object as open
 from tinybpf.program import BpfProgram, TestRunResult
@@ -103,6 +103,7 @@ __all__ = [
     "BpfProgType",
     "BpfProgram",
     "BpfRingBuffer",
+    "BpfUserRingBuffer",
     "Btf",
     "BtfField",
     "BtfInfo",
@@ -126,6 +127,7 @@ __all__ = [
     "TcAttachment",
     "TestRunResult",
     "XdpAttachment",
+    "create_map",
     "enable_stats",
     "init",
     "libbpf_version",
@@ -134,6 +136,7 @@ __all__ = [
     "loaded_links",
     "loaded_maps",
     "loaded_programs",
+    "lpm_key",
     "open",
     "open_link_by_id",
     "open_map_by_id",

@@ -146,6 +146,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_gen(args: argparse.Namespace) -> int:
+    from tinybpf.codegen import generate_module
+
+    text = generate_module(args.object, module_name=args.name)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+    return 0
+
+
 def cmd_run_elevated(args: argparse.Namespace) -> int:
     script = Path(args.script)
     if not script.exists():
@@ -190,6 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("-v", "--verbose", action="store_true")
     sp.set_defaults(func=cmd_compile)
+
+    sp = sub.add_parser(
+        "gen",
+        help="write a typed Python module for a BPF object",
+        description="Generate a Python module with ctypes classes for the object's BTF "
+        "structs and a typed wrapper (programs, maps with key/value types, globals) that "
+        "mypy and editors understand.",
+    )
+    sp.add_argument("object", metavar="OBJ.bpf.o")
+    sp.add_argument("-o", "--output", help="output .py file (default: stdout)")
+    sp.add_argument("--name", help="class name of the wrapper (default: from the file name)")
+    sp.set_defaults(func=cmd_gen)
 
     sp = sub.add_parser(
         "run-elevated",

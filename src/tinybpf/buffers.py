@@ -30,7 +30,7 @@ from tinybpf._types import BpfMapType, RingBufferEvent
 from tinybpf.errors import BpfClosedError, BpfError, error_for_errno
 from tinybpf.map import BpfMap
 
-__all__ = ["BpfPerfBuffer", "BpfRingBuffer"]
+__all__ = ["BpfPerfBuffer", "BpfRingBuffer", "BpfUserRingBuffer"]
 
 T = TypeVar("T")
 _SLICE_MS = 100
@@ -856,3 +856,83 @@ class BpfPerfBuffer(_Poller, Generic[T]):
 
     def __repr__(self) -> str:
         return f"<BpfPerfBuffer map='{self._map.name}' {'closed' if self._closed else 'open'}>"
+
+
+class BpfUserRingBuffer:
+    """Samples from Python to a program, through a BPF_MAP_TYPE_USER_RINGBUF map.
+
+    The program drains it with ``bpf_user_ringbuf_drain()``.
+
+    Example::
+
+        urb = tinybpf.BpfUserRingBuffer(obj.maps["requests"])
+        urb.submit(struct.pack("<II", 1, 2))
+    """
+
+    def __init__(self, map: BpfMap[Any, Any]) -> None:
+        self._handle: Any = None
+        if map.type != BpfMapType.USER_RINGBUF:
+            raise BpfError(f"Map '{map.name}' is type {map.type.name}, expected USER_RINGBUF")
+        self._map = map
+        self._obj = map._obj
+        with capture_log() as log:
+            ptr = lib.user_ring_buffer__new(map.fd, NULL)
+        self._handle = check_ptr(ptr, f"user_ring_buffer__new for map '{map.name}' failed", log)
+        self._lock = threading.Lock()
+
+    def _h(self) -> Any:
+        if self._handle is None:
+            raise BpfClosedError("User ring buffer is closed")
+        if self._obj is not None and self._obj._closed:
+            raise BpfClosedError("Cannot use user ring buffer after BpfObject is closed")
+        return self._handle
+
+    def submit(self, data: Any, timeout_ms: int = 0) -> None:
+        """Copy ``data`` (bytes-like or ctypes instance) into the ring and publish it.
+
+        With ``timeout_ms`` > 0 (or -1: forever) wait for room; otherwise a full ring raises
+        ``BpfError`` (ENOSPC).
+        """
+        if isinstance(data, (ctypes.Structure, ctypes.Union, ctypes.Array)):
+            raw = bytes(memoryview(data).cast("B"))
+        else:
+            raw = bytes(data)
+        if not raw:
+            raise ValueError("cannot submit an empty sample")
+        with self._lock:
+            h = self._h()
+            if timeout_ms:
+                sample = lib.user_ring_buffer__reserve_blocking(h, len(raw), timeout_ms)
+            else:
+                sample = lib.user_ring_buffer__reserve(h, len(raw))
+            err = ffi.errno
+            if sample == NULL:
+                ffi.errno = err
+                check_ptr(
+                    sample,
+                    f"reserve {len(raw)} bytes in user ring buffer '{self._map.name}' failed",
+                )
+            ffi.memmove(sample, raw, len(raw))
+            lib.user_ring_buffer__submit(h, sample)
+
+    def close(self) -> None:
+        with self._lock:
+            h, self._handle = self._handle, None
+            if h is not None:
+                lib.user_ring_buffer__free(h)
+
+    def __enter__(self) -> BpfUserRingBuffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._handle is None else "open"
+        return f"<BpfUserRingBuffer map='{self._map.name}' {state}>"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinybpf._ffi import NULL, capture_log, check_int, ffi, lib, pystr, strerror
+from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfMapType, BpfProgType
 from tinybpf.errors import BpfError, error_for_errno
 from tinybpf.link import LinkInfo, link_info_by_fd
@@ -224,7 +225,9 @@ class KernelProgram:
     def pin(self, path: str) -> None:
         from tinybpf._ffi import cstr
 
-        check_int(lib.bpf_obj_pin(self.fd, cstr(path)), f"pin program to '{path}' failed")
+        check_int(
+            lib.bpf_obj_pin(self.fd, cstr(check_pin_path(path))), f"pin program to '{path}' failed"
+        )
 
     def close(self) -> None:
         fd, self._fd = self._fd, -1

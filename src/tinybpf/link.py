@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
+from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfLinkType
 from tinybpf.errors import BpfClosedError
 
@@ -144,7 +145,7 @@ class BpfLink:
         """Pin the link in a BPF filesystem: it then outlives this process."""
         p = self._lp()
         with capture_log() as log:
-            ret = lib.bpf_link__pin(p, cstr(path))
+            ret = lib.bpf_link__pin(p, cstr(check_pin_path(path)))
         check_int(ret, f"pin link ({self._description}) to '{path}' failed", log)
 
     def unpin(self) -> None:

@@ -9,7 +9,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from tinybpf._codec import Codec, make_codec
-from tinybpf._ffi import NULL, capture_log, check_int, cstr, ffi, lib, pystr, strerror
+from tinybpf._ffi import NULL, capture_log, check_int, cstr, ffi, lib, new_opts, pystr, strerror
+from tinybpf._pin import check_pin_path
 from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo
 from tinybpf.btf import Btf
 from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError, error_for_errno
@@ -17,7 +18,7 @@ from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError, error_for_er
 if TYPE_CHECKING:
     from tinybpf.object import BpfObject
 
-__all__ = ["BpfMap", "open_pinned_map", "possible_cpus"]
+__all__ = ["BpfMap", "create_map", "lpm_key", "open_pinned_map", "possible_cpus"]
 
 KT = TypeVar("KT")
 VT = TypeVar("VT")
@@ -495,6 +496,10 @@ class BpfMap(Generic[KT, VT]):
         return total
 
     def _encode_value(self, value: Any) -> Any:
+        if isinstance(value, BpfMap):
+            if self.type not in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
+                raise TypeError(f"map '{self._name}' ({self.type.name}) cannot hold a map")
+            return ffi.from_buffer(value.fd.to_bytes(self.value_size, "little"))
         if not self.is_percpu:
             return ffi.from_buffer(self._vc().encode(value))
         ncpu = possible_cpus()
@@ -697,6 +702,214 @@ class BpfMap(Generic[KT, VT]):
             )
         yield from self.items()  # type: ignore[misc]
 
+    # --- batch operations ---------------------------------------------------------------
+    def lookup_batch(self) -> list[tuple[KT, VT]]:
+        """Every entry, read with BPF_MAP_LOOKUP_BATCH (hash and array maps)."""
+        return self._batch_all(delete=False)
+
+    def lookup_and_delete_batch(self) -> list[tuple[KT, VT]]:
+        """Every entry, read and removed with BPF_MAP_LOOKUP_AND_DELETE_BATCH (hash maps)."""
+        return self._batch_all(delete=True)
+
+    def _batch_all(self, delete: bool) -> list[tuple[KT, VT]]:
+        fd = self._live_fd()
+        ks = self.key_size
+        per = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
+        chunk = max(1, min(_BATCH_CHUNK, self.max_entries))
+        token = max(ks, 8)
+        in_b = ffi.new("char[]", token)
+        out_b = ffi.new("char[]", token)
+        count = ffi.new("__u32 *")
+        keys = ffi.new("char[]", chunk * ks)
+        vals = ffi.new("char[]", chunk * per)
+        fn = lib.bpf_map_lookup_and_delete_batch if delete else lib.bpf_map_lookup_batch
+        kdec = self._kc().decode
+        out: list[tuple[KT, VT]] = []
+        first = True
+        while True:
+            count[0] = chunk
+            ret = fn(fd, NULL if first else in_b, out_b, keys, vals, count, NULL)
+            if ret < 0 and ret != -_ENOENT:
+                if ret == -_errno.ENOSPC and chunk < self.max_entries:
+                    chunk = min(chunk * 4, self.max_entries)
+                    keys = ffi.new("char[]", chunk * ks)
+                    vals = ffi.new("char[]", chunk * per)
+                    continue
+                op = "lookup_and_delete_batch" if delete else "lookup_batch"
+                _raise(ret, f"{op} on map '{self._name}' failed")
+            n = int(count[0])
+            kraw = ffi.buffer(keys, n * ks)[:]
+            vraw = ffi.buffer(vals, n * per)[:]
+            for i in range(n):
+                _, v = self._value_from(b"", (vraw, i * per))
+                out.append((kdec(kraw[i * ks : (i + 1) * ks]), v))
+            if ret == -_ENOENT or n == 0:
+                return out
+            first = False
+            ffi.memmove(in_b, out_b, token)
+
+    def update_batch(self, items: Any, flags: int = BPF_ANY) -> int:
+        """Write many entries with one BPF_MAP_UPDATE_BATCH call; returns the count.
+
+        ``items``: a mapping or an iterable of (key, value) pairs.
+        """
+        fd = self._live_fd()
+        pairs = list(items.items() if hasattr(items, "items") else items)
+        if not pairs:
+            return 0
+        kenc = self._kc().encode
+        keys = b"".join(kenc(k) for k, _ in pairs)
+        vals = b"".join(bytes(ffi.buffer(self._encode_value(v))) for _, v in pairs)
+        count = ffi.new("__u32 *", len(pairs))
+        opts = new_opts("bpf_map_batch_opts", elem_flags=flags)
+        ret = lib.bpf_map_update_batch(
+            fd, ffi.from_buffer(keys), ffi.from_buffer(vals), count, opts.ptr
+        )
+        if ret < 0:
+            _raise(ret, f"update_batch on map '{self._name}' failed after {int(count[0])} entries")
+        return int(count[0])
+
+    def delete_batch(self, keys: Any) -> int:
+        """Delete many keys with one BPF_MAP_DELETE_BATCH call; returns the count deleted."""
+        fd = self._live_fd()
+        klist = list(keys)
+        if not klist:
+            return 0
+        kenc = self._kc().encode
+        raw = b"".join(kenc(k) for k in klist)
+        count = ffi.new("__u32 *", len(klist))
+        ret = lib.bpf_map_delete_batch(fd, ffi.from_buffer(raw), count, NULL)
+        if ret < 0 and ret != -_ENOENT:
+            _raise(ret, f"delete_batch on map '{self._name}' failed after {int(count[0])} keys")
+        return int(count[0])
+
+    # --- queue, stack, bloom filter, lookup-and-delete ------------------------------------
+    def _value_buf(self) -> Any:
+        size = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
+        return ffi.new("char[]", max(size, 1))
+
+    def _decode_value_buf(self, vbuf: Any) -> Any:
+        if self.is_percpu:
+            return self._decode_percpu(vbuf)
+        return self._vc().decode(ffi.buffer(vbuf, self.value_size)[:])
+
+    def lookup_and_delete(self, key: KT | None = None) -> VT | None:
+        """Remove ``key`` and return its value (None if absent). Queue/stack maps: ``pop()``."""
+        fd = self._live_fd()
+        k = NULL if key is None or self.key_size == 0 else self._encode_key(key)
+        vbuf = self._value_buf()
+        ret = lib.bpf_map_lookup_and_delete_elem(fd, k, vbuf)
+        if ret < 0:
+            if ret == -_ENOENT:
+                return None
+            _raise(ret, f"lookup_and_delete on map '{self._name}' failed")
+        return self._decode_value_buf(vbuf)  # type: ignore[no-any-return]
+
+    def push(self, value: VT, flags: int = BPF_ANY) -> None:
+        """Queue/stack: push ``value`` (``BPF_EXIST`` overwrites the oldest when full).
+        Bloom filter: add ``value``."""
+        fd = self._live_fd()
+        ret = lib.bpf_map_update_elem(fd, NULL, self._encode_value(value), flags)
+        if ret < 0:
+            _raise(ret, f"push to map '{self._name}' failed")
+
+    def pop(self) -> VT | None:
+        """Queue/stack: remove and return the next value (None when empty)."""
+        return self.lookup_and_delete(None)
+
+    def peek(self) -> VT | None:
+        """Queue/stack: the next value without removing it (None when empty). Bloom
+        filter: use :meth:`contains`."""
+        fd = self._live_fd()
+        vbuf = self._value_buf()
+        ret = lib.bpf_map_lookup_elem(fd, NULL, vbuf)
+        if ret < 0:
+            if ret == -_ENOENT:
+                return None
+            _raise(ret, f"peek on map '{self._name}' failed")
+        return self._decode_value_buf(vbuf)  # type: ignore[no-any-return]
+
+    def contains(self, value: VT) -> bool:
+        """Bloom filter: whether ``value`` may be in the set (False means certainly not)."""
+        fd = self._live_fd()
+        ret = lib.bpf_map_lookup_elem(fd, NULL, self._encode_value(value))
+        if ret < 0:
+            if ret == -_ENOENT:
+                return False
+            _raise(ret, f"bloom filter lookup in '{self._name}' failed")
+        return True
+
+    def freeze(self) -> None:
+        """Make the map read-only for user space (programs can still write it)."""
+        with capture_log() as log:
+            ret = lib.bpf_map_freeze(self._live_fd())
+        check_int(ret, f"freeze map '{self._name}' failed", log)
+
+    # --- map in map, stacks, memory mapping ----------------------------------------------
+    def set_inner_map(self, inner: BpfMap[Any, Any] | int) -> None:
+        """Before load: the template inner map of an ARRAY_OF_MAPS/HASH_OF_MAPS."""
+        p = self._before_load("inner map")
+        fd = inner if isinstance(inner, int) else inner.fd
+        check_int(lib.bpf_map__set_inner_map_fd(p, fd), f"set inner map of '{self._name}' failed")
+
+    def inner_map(self, key: KT) -> BpfMap[Any, Any] | None:
+        """Map-in-map: open the inner map stored at ``key`` (None if the slot is empty)."""
+        if self.type not in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
+            raise TypeError(
+                f"inner_map() needs a map-in-map, but '{self._name}' is {self.type.name}"
+            )
+        vbuf = self._lookup_raw(key)
+        if vbuf is None:
+            return None
+        map_id = int.from_bytes(ffi.buffer(vbuf, 4)[:], "little")
+        if map_id == 0:
+            return None
+        from tinybpf.introspect import open_map_by_id
+
+        return open_map_by_id(map_id)
+
+    def stack_trace(self, stack_id: int) -> list[int]:
+        """STACK_TRACE maps: the instruction addresses of a stack id (zeros trimmed)."""
+        if self.type != BpfMapType.STACK_TRACE:
+            raise TypeError(
+                f"stack_trace() needs a STACK_TRACE map, but '{self._name}' is {self.type.name}"
+            )
+        fd = self._live_fd()
+        vbuf = ffi.new("char[]", self.value_size)
+        key = int(stack_id).to_bytes(4, "little")
+        ret = lib.bpf_map_lookup_elem(fd, ffi.from_buffer(key), vbuf)
+        if ret < 0:
+            if ret == -_ENOENT:
+                return []
+            _raise(ret, f"stack lookup in '{self._name}' failed")
+        addrs = ffi.cast("__u64 *", vbuf)
+        out = []
+        for i in range(self.value_size // 8):
+            a = int(addrs[i])
+            if not a:
+                break
+            out.append(a)
+        return out
+
+    def mmap(self) -> Any:
+        """An ``mmap`` of an array map created with BPF_F_MMAPABLE: reads and writes go
+        straight to the map's memory (value i at offset i * round_up(value_size, 8))."""
+        import mmap as _mmap
+
+        fd = self._live_fd()
+        if self.type != BpfMapType.ARRAY or not (self.map_flags & lib.BPF_F_MMAPABLE):
+            raise TypeError(f"map '{self._name}' is not an ARRAY created with BPF_F_MMAPABLE")
+        size = self._value_stride() * self.max_entries
+        page = _mmap.PAGESIZE
+        size = (size + page - 1) // page * page
+        prot = _mmap.PROT_READ
+        if not (self.map_flags & lib.BPF_F_RDONLY_PROG) and not self._frozen_hint():
+            prot |= _mmap.PROT_WRITE
+        return _mmap.mmap(fd, size, _mmap.MAP_SHARED, prot)
+
+    def _frozen_hint(self) -> bool:
+        return self.is_internal and bool(self._name.endswith(".rodata"))
+
     # --- pinning ------------------------------------------------------------------------
     def pin(self, path: str) -> None:
         """Pin the map at ``path`` in a BPF filesystem."""
@@ -704,7 +917,7 @@ class BpfMap(Generic[KT, VT]):
             raise BpfError("Cannot pin a standalone map")
         p = self._mp()
         with capture_log() as log:
-            ret = lib.bpf_map__pin(p, cstr(path))
+            ret = lib.bpf_map__pin(p, cstr(check_pin_path(path)))
         check_int(ret, f"pin map '{self._name}' to '{path}' failed", log)
 
     def unpin(self, path: str) -> None:
@@ -834,3 +1047,79 @@ def open_pinned_map(
             f"open pinned map '{path}' failed: {strerror(err)}", err, log.text
         )
     return _map_from_fd(fd, path, key_type, value_type)
+
+
+def create_map(
+    map_type: BpfMapType | int,
+    key_size: int,
+    value_size: int,
+    max_entries: int,
+    *,
+    name: str | None = None,
+    flags: int = 0,
+    inner_map: BpfMap[Any, Any] | None = None,
+    numa_node: int | None = None,
+    map_extra: int = 0,
+    key_type: Any = None,
+    value_type: Any = None,
+) -> BpfMap[Any, Any]:
+    """Create a map from Python (``bpf_map_create``): a standalone map that owns its fd.
+
+    Hand it to an object before load with ``obj.maps[...].reuse_fd(m.fd)`` to share it.
+
+    Example::
+
+        counts = tinybpf.create_map(tinybpf.BpfMapType.HASH, 4, 8, 1024, name="counts")
+        counts.typed(key=ctypes.c_uint32, value=ctypes.c_uint64)[1] = 5
+    """
+    fields: dict[str, Any] = {"map_flags": flags, "map_extra": map_extra}
+    if inner_map is not None:
+        fields["inner_map_fd"] = inner_map.fd
+    if numa_node is not None:
+        fields["numa_node"] = numa_node
+    opts = new_opts("bpf_map_create_opts", **fields)
+    with capture_log() as log:
+        fd = int(
+            lib.bpf_map_create(
+                int(map_type),
+                cstr(name) if name else NULL,
+                key_size,
+                value_size,
+                max_entries,
+                opts.ptr,
+            )
+        )
+    if fd < 0:
+        raise error_for_errno(-fd)(
+            f"create map '{name or ''}' ({BpfMapType(int(map_type)).name}) failed: {strerror(-fd)}",
+            -fd,
+            log.text,
+        )
+    return _map_from_fd(fd, name or "created map", key_type, value_type)
+
+
+def lpm_key(network: str | Any, prefixlen: int | None = None) -> bytes:
+    """The key of an LPM trie (``struct { __u32 prefixlen; __u8 data[4 or 16]; }``).
+
+    ``network`` is "10.0.0.0/8", "2001:db8::/32", an address (full prefix, or
+    ``prefixlen``), or an ``ipaddress`` network/address object.
+
+    Example::
+
+        trie[tinybpf.lpm_key("192.168.0.0/16")] = 1
+    """
+    import ipaddress
+
+    if isinstance(network, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        net = network
+    elif isinstance(network, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        net = ipaddress.ip_network(
+            f"{network}/{prefixlen if prefixlen is not None else network.max_prefixlen}"
+        )
+    else:
+        text = str(network)
+        if "/" not in text and prefixlen is not None:
+            text = f"{text}/{prefixlen}"
+        net = ipaddress.ip_network(text, strict=False)
+    plen = net.prefixlen if prefixlen is None or "/" in str(network) else prefixlen
+    return int(plen).to_bytes(4, "little") + net.network_address.packed

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
+from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo
 from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError
 from tinybpf.link import BpfLink, IterLink, SocketFilter, TcAttachment, XdpAttachment
@@ -507,7 +508,7 @@ class BpfProgram:
         """Pin the program at ``path`` in a BPF filesystem."""
         p = self._p()
         with capture_log() as log:
-            ret = lib.bpf_program__pin(p, cstr(path))
+            ret = lib.bpf_program__pin(p, cstr(check_pin_path(path)))
         check_int(ret, f"pin program '{self._name}' to '{path}' failed", log)
 
     def unpin(self, path: str) -> None:

@@ -1,0 +1,43 @@
+"""Pin path checks: pins live in a BPF filesystem, and nowhere else."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tinybpf.errors import BpfError
+
+__all__ = ["check_pin_path"]
+
+
+def _bpffs_mounts() -> list[str]:
+    mounts: list[str] = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fstype = right.split(" ", 1)[0]
+                if fstype == "bpf":
+                    mounts.append(left.split(" ")[4].replace("\\040", " "))
+    except OSError:
+        pass
+    return mounts
+
+
+def check_pin_path(path: str | os.PathLike[str]) -> str:
+    """Return ``path`` as str if its directory is inside a mounted BPF filesystem.
+
+    Raises BpfError (EINVAL) naming the mounts otherwise: pinning elsewhere fails in the
+    kernel with a less helpful error, and a path outside bpffs is never written.
+    """
+    p = Path(path)
+    if not str(p):
+        raise BpfError("empty pin path", 22)
+    parent = Path(os.path.realpath(p.parent if str(p.parent) else "."))
+    mounts = _bpffs_mounts()
+    for m in mounts:
+        mp = Path(m)
+        if parent == mp or mp in parent.parents:
+            return str(p)
+    where = ", ".join(mounts) or "none mounted (mount -t bpf bpf /sys/fs/bpf)"
+    raise BpfError(f"pin path '{p}' is not inside a BPF filesystem (bpffs mounts: {where})", 22)

@@ -1,0 +1,271 @@
+"""Text histograms in the layout of bcc's tools (``biolatency``, ``runqlat``...).
+
+The input is the content of a histogram map: a sequence of counts indexed by slot, or a
+mapping ``slot -> count`` such as a :class:`~tinybpf.BpfMap` (anything with ``items()``).
+Per-CPU values (a list per slot) are summed. Slots and counts may be Python ints, ctypes
+integers or raw bytes (read in the host byte order, as the kernel wrote them).
+
+Log2 slots follow libbpf-tools' ``log2l()`` convention: slot 0 counts the values 0 and 1,
+slot ``i >= 1`` counts ``2**i .. 2**(i+1) - 1``. A BPF program fills them with::
+
+    u64 slot = v ? 63 - __builtin_clzll(v) : 0;   /* floor(log2(v)), 0 for v == 0 */
+    if (slot >= MAX_SLOTS) slot = MAX_SLOTS - 1;
+    __sync_fetch_and_add(&hist[slot], 1);
+
+Example::
+
+    >>> print(log2_hist_text([3, 1, 9, 0, 4], "usecs"), end="")
+         usecs               : count    distribution
+             0 -> 1          : 3        |*************                           |
+             2 -> 3          : 1        |****                                    |
+             4 -> 7          : 9        |****************************************|
+             8 -> 15         : 0        |                                        |
+            16 -> 31         : 4        |*****************                       |
+"""
+
+from __future__ import annotations
+
+import ctypes
+import operator
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import IO, Any, Literal
+
+__all__ = [
+    "Buckets",
+    "hist_data",
+    "linear_hist_text",
+    "log2_hist_text",
+    "print_linear_hist",
+    "print_log2_hist",
+]
+
+#: What the functions accept: counts by slot, a ``slot -> count`` mapping, or a map-like
+#: object with ``items()``; a count may be a per-CPU list.
+Buckets = Any
+
+_STARS = 40
+
+
+def _to_int(value: Any, what: str) -> int:
+    """An int from an int, a ctypes integer or native-endian bytes."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return int.from_bytes(bytes(value), sys.byteorder)
+    if isinstance(value, ctypes._SimpleCData):
+        value = value.value
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"histogram {what} must be an integer, got {type(value).__name__}")
+
+
+def _to_count(value: Any) -> int:
+    if isinstance(value, (list, tuple)):  # per-CPU values
+        count = sum(_to_int(v, "count") for v in value)
+    else:
+        count = _to_int(value, "count")
+    if count < 0:
+        raise ValueError(f"histogram counts must not be negative, got {count}")
+    return count
+
+
+def _nonzero_counts(buckets: Buckets) -> dict[int, int]:
+    """``slot -> count`` for the slots whose count is not zero."""
+    pairs: Iterable[tuple[Any, Any]]
+    if isinstance(buckets, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"histogram buckets cannot be {type(buckets).__name__}")
+    if isinstance(buckets, Mapping) or (
+        not isinstance(buckets, Sequence) and callable(getattr(buckets, "items", None))
+    ):
+        pairs = buckets.items()
+    elif isinstance(buckets, Iterable):
+        pairs = enumerate(buckets)
+    else:
+        raise TypeError(
+            f"histogram buckets must be a sequence or a mapping, got {type(buckets).__name__}"
+        )
+    counts: dict[int, int] = {}
+    for key, value in pairs:
+        slot = _to_int(key, "slot")
+        if slot < 0:
+            raise ValueError(f"histogram slots must not be negative, got {slot}")
+        count = _to_count(value)
+        if count:
+            counts[slot] = counts.get(slot, 0) + count
+    return counts
+
+
+def _slot_range(counts: dict[int, int], strip_leading_zeros: bool) -> range:
+    if not counts:
+        return range(0)
+    return range(min(counts) if strip_leading_zeros else 0, max(counts) + 1)
+
+
+def _check_width(width: int) -> None:
+    if operator.index(width) < 1:
+        raise ValueError(f"width must be at least 1, got {width}")
+
+
+def _bar(count: int, count_max: int, width: int) -> str:
+    stars = count * width // count_max
+    return "*" * stars + " " * (width - stars)
+
+
+def _log2_bounds(slot: int) -> tuple[int, int]:
+    return (0 if slot == 0 else 1 << slot), (2 << slot) - 1
+
+
+def _linear_bounds(slot: int, step: int, base: int) -> tuple[int, int]:
+    low = base + slot * step
+    return low, low + step - 1
+
+
+def log2_hist_text(
+    buckets: Buckets,
+    val_type: str = "value",
+    *,
+    width: int = _STARS,
+    strip_leading_zeros: bool = True,
+) -> str:
+    """A power-of-two histogram as text, one ``\\n``-terminated line per row.
+
+    The layout is that of libbpf-tools' ``print_log2_hist()`` (bcc's C tools)::
+
+             usecs               : count    distribution
+                 0 -> 1          : 3        |*************                           |
+                 2 -> 3          : 1        |****                                    |
+
+    - header: 5 spaces, ``val_type`` left-aligned in 19 columns, then
+      ``" : count    distribution"``;
+    - row: ``low`` right-aligned in 10 columns, ``" -> "``, ``high`` left-aligned in 10,
+      ``" : "``, the count left-aligned in 8 (longer counts push the bar right), ``" |"``, the
+      bar and ``"|"``. The bar has ``width`` columns (40): ``count * width // max_count``
+      stars padded with spaces.
+    - When the last non-empty slot is above 32 (values past 2**33), the wide layout is used:
+      15 spaces and 29 columns in the header, 20-column bounds, and a bar of ``width // 2``.
+
+    Slot 0 is shown as ``0 -> 1``, slot ``i`` as ``2**i -> 2**(i+1) - 1``. Rows after the last
+    non-empty slot are left out; so are the rows before the first one, as bcc's
+    ``strip_leading_zero`` does, unless ``strip_leading_zeros`` is False (the rows then start
+    at slot 0). Empty slots in between are shown. No non-zero count gives ``""``.
+    """
+    _check_width(width)
+    counts = _nonzero_counts(buckets)
+    slots = _slot_range(counts, strip_leading_zeros)
+    if not slots:
+        return ""
+    count_max = max(counts.values())
+    if slots[-1] <= 32:
+        pad, label, col, stars = 5, 19, 10, width
+    else:
+        pad, label, col, stars = 15, 29, 20, width // 2
+    lines = [f"{'':{pad}}{val_type:<{label}} : count    distribution"]
+    for slot in slots:
+        low, high = _log2_bounds(slot)
+        count = counts.get(slot, 0)
+        lines.append(
+            f"{low:>{col}} -> {high:<{col}} : {count:<8} |{_bar(count, count_max, stars)}|"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def linear_hist_text(
+    buckets: Buckets,
+    val_type: str = "value",
+    step: int = 1,
+    base: int = 0,
+    *,
+    width: int = _STARS,
+    strip_leading_zeros: bool = True,
+) -> str:
+    """A linear histogram as text: slot ``i`` counts the values ``base + i * step`` up to
+    ``base + (i + 1) * step - 1``; the row shows its lower bound.
+
+    The layout is that of bcc's ``print_linear_hist()``::
+
+             msecs         : count     distribution
+                1          : 2        |****************************************|
+                2          : 1        |********************                    |
+
+    - header: 5 spaces, ``val_type`` left-aligned in 13 columns, then
+      ``" : count     distribution"``;
+    - row: 8 spaces, the lower bound left-aligned in 10 columns, ``" : "``, the count
+      left-aligned in 8, ``" |"``, a ``width``-column bar (as in :func:`log2_hist_text`),
+      ``"|"``.
+
+    Rows run from the first non-empty slot (slot 0 when ``strip_leading_zeros`` is False) to
+    the last one, empty slots in between included. No non-zero count gives ``""``.
+    """
+    _check_width(width)
+    if operator.index(step) < 1:
+        raise ValueError(f"step must be at least 1, got {step}")
+    base = operator.index(base)
+    counts = _nonzero_counts(buckets)
+    slots = _slot_range(counts, strip_leading_zeros)
+    if not slots:
+        return ""
+    count_max = max(counts.values())
+    lines = [f"     {val_type:<13} : count     distribution"]
+    for slot in slots:
+        count = counts.get(slot, 0)
+        value = base + slot * step
+        lines.append(f"        {value:<10} : {count:<8} |{_bar(count, count_max, width)}|")
+    return "\n".join(lines) + "\n"
+
+
+def print_log2_hist(
+    buckets: Buckets,
+    val_type: str = "value",
+    file: IO[str] | None = None,
+    *,
+    width: int = _STARS,
+    strip_leading_zeros: bool = True,
+) -> None:
+    """Print :func:`log2_hist_text` to ``file`` (default ``sys.stdout``)."""
+    text = log2_hist_text(buckets, val_type, width=width, strip_leading_zeros=strip_leading_zeros)
+    (sys.stdout if file is None else file).write(text)
+
+
+def print_linear_hist(
+    buckets: Buckets,
+    val_type: str = "value",
+    step: int = 1,
+    base: int = 0,
+    file: IO[str] | None = None,
+    *,
+    width: int = _STARS,
+    strip_leading_zeros: bool = True,
+) -> None:
+    """Print :func:`linear_hist_text` to ``file`` (default ``sys.stdout``)."""
+    text = linear_hist_text(
+        buckets, val_type, step, base, width=width, strip_leading_zeros=strip_leading_zeros
+    )
+    (sys.stdout if file is None else file).write(text)
+
+
+def hist_data(
+    buckets: Buckets,
+    kind: Literal["log2", "linear"] = "log2",
+    *,
+    step: int = 1,
+    base: int = 0,
+    strip_leading_zeros: bool = True,
+) -> list[tuple[int, int, int]]:
+    """The rows of the histogram as ``(low, high, count)`` with inclusive bounds, for plots.
+
+    The rows are those the text functions show: from the first non-empty slot (slot 0 when
+    ``strip_leading_zeros`` is False) to the last one. ``kind="log2"`` gives ``(0, 1, n)``
+    for slot 0 and ``(2**i, 2**(i+1) - 1, n)`` for slot ``i``; ``kind="linear"`` gives
+    ``(base + i*step, base + (i+1)*step - 1, n)``.
+    """
+    if kind not in ("log2", "linear"):
+        raise ValueError(f"kind must be 'log2' or 'linear', got {kind!r}")
+    if kind == "linear" and operator.index(step) < 1:
+        raise ValueError(f"step must be at least 1, got {step}")
+    base = operator.index(base)
+    counts = _nonzero_counts(buckets)
+    rows = []
+    for slot in _slot_range(counts, strip_leading_zeros):
+        low, high = _log2_bounds(slot) if kind == "log2" else _linear_bounds(slot, step, base)
+        rows.append((low, high, counts.get(slot, 0)))
+    return rows
