@@ -455,12 +455,15 @@ int libbpf_probe_bpf_helper(enum bpf_prog_type prog_type, int helper_id, const v
 
 # bpf/bpf.h
 BPF_H = """
-int bpf_map_update_elem(int fd, const void *key, const void *value, __u64 flags);
-int bpf_map_lookup_elem(int fd, const void *key, void *value);
-int bpf_map_lookup_elem_flags(int fd, const void *key, void *value, __u64 flags);
-int bpf_map_lookup_and_delete_elem(int fd, const void *key, void *value);
-int bpf_map_delete_elem(int fd, const void *key);
-int bpf_map_get_next_key(int fd, const void *key, void *next_key);
+/* Keys and input values are declared `const char *` where libbpf has `const void *`: cffi
+ * then passes a Python bytes object without copying it (the hot path of map access); the
+ * C compiler checks the implicit conversion to the real prototype. */
+int bpf_map_update_elem(int fd, const char *key, const char *value, __u64 flags);
+int bpf_map_lookup_elem(int fd, const char *key, void *value);
+int bpf_map_lookup_elem_flags(int fd, const char *key, void *value, __u64 flags);
+int bpf_map_lookup_and_delete_elem(int fd, const char *key, void *value);
+int bpf_map_delete_elem(int fd, const char *key);
+int bpf_map_get_next_key(int fd, const char *key, void *next_key);
 int bpf_map_freeze(int fd);
 
 struct bpf_map_batch_opts {

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import ctypes
 import struct
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from tinybpf._types import BtfKind, BtfType
 from tinybpf.btf import validate_python_type
 from tinybpf.errors import BtfValidationError
+
+_ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
 __all__ = ["Codec", "check_python_type", "make_codec", "to_bytes"]
 
@@ -49,7 +52,7 @@ def to_bytes(
                 f"Cannot encode negative {what.lower()} {value} for unsigned BTF type of '{name}'"
             )
         try:
-            return int(value).to_bytes(size, "little", signed=bool(signed))
+            return int(value).to_bytes(size, _ORDER, signed=bool(signed))
         except OverflowError:
             raise ValueError(f"{what} {value} does not fit in {size} bytes for '{name}'") from None
     elif isinstance(value, _BUFFERS):
@@ -82,9 +85,14 @@ def check_python_type(py: Any, what: str) -> None:
 
 
 class Codec:
-    """Encode/decode one kind of map key or value (or event)."""
+    """Encode/decode one kind of map key or value (or event).
 
-    __slots__ = ("decode", "encode", "py_type", "size")
+    ``scalar`` is the C type name (e.g. ``"uint64_t"``) when values are plain numbers that a
+    typed cffi buffer can read directly, and ``bulk`` a memoryview format that converts a
+    whole array of them at once; both None otherwise.
+    """
+
+    __slots__ = ("bulk", "decode", "encode", "py_type", "scalar", "size")
 
     def __init__(
         self,
@@ -92,18 +100,22 @@ class Codec:
         encode: Callable[[Any], bytes],
         decode: Callable[[bytes], Any],
         py_type: Any,
+        scalar: str | None = None,
+        bulk: str | None = None,
     ) -> None:
         self.size = size
         self.encode = encode
         self.decode = decode
         self.py_type = py_type
+        self.scalar = scalar
+        self.bulk = bulk
 
 
 def _int_decoder(signed: bool) -> Callable[[bytes], int]:
     from_bytes = int.from_bytes
     if signed:
-        return lambda b: from_bytes(b, "little", signed=True)
-    return lambda b: from_bytes(b, "little")
+        return lambda b: from_bytes(b, _ORDER, signed=True)
+    return lambda b: from_bytes(b, _ORDER)
 
 
 def make_codec(
@@ -129,6 +141,8 @@ def make_codec(
             signed = btf.signed
         if btf.kind == BtfKind.FLOAT:
             float_size = btf.size or 0
+    if py_type is float and size in (4, 8):
+        float_size = size
     if (
         signed is None
         and isinstance(py_type, type)
@@ -169,6 +183,19 @@ def make_codec(
             value = from_dict(value) if from_dict is not None else record(**value)
         return to_bytes(value, size, what, name, signed, float_size)
 
+    if record is None and float_size == 0 and 0 < size <= 16:
+        # fast path for ints; anything unusual (errors included) takes the general one
+        signed_b = bool(signed)
+        general = encode
+
+        def encode(value: Any) -> bytes:
+            if type(value) is int:
+                try:
+                    return value.to_bytes(size, _ORDER, signed=signed_b)
+                except OverflowError:
+                    pass
+            return general(value)
+
     decode: Callable[[bytes], Any]
     if py_type is None:
         if btf is not None and btf.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64):
@@ -197,4 +224,14 @@ def make_codec(
         decode = lambda b: from_copy(b).value  # noqa: E731
     else:
         decode = py_type.from_buffer_copy
-    return Codec(size, encode, decode, py_type)
+    scalar = bulk = None
+    if py_type in (None, int) and record is None and size in (1, 2, 4, 8):
+        is_int = btf is not None and btf.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64)
+        if py_type is int or is_int:
+            scalar = f"{'int' if signed else 'uint'}{size * 8}_t"
+            bulk = {1: "b", 2: "h", 4: "i", 8: "q"}[size]
+            bulk = bulk if signed else bulk.upper()
+    if py_type in (None, float) and record is None and float_size in (4, 8):
+        scalar = "float" if float_size == 4 else "double"
+        bulk = "f" if float_size == 4 else "d"
+    return Codec(size, encode, decode, py_type, scalar, bulk)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import ctypes
 import enum
-from typing import Any
+import sys
+from typing import Any, Literal
 
 from tinybpf._ffi import lib
 from tinybpf._types import BtfKind, BtfType
+
+_ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
 __all__ = ["BtfStruct", "BtfUnion", "ctype_for"]
 
@@ -124,7 +127,7 @@ def _bitfield_property(
     mask = (1 << bits) - 1
 
     def get(self: Any) -> int:
-        raw = int.from_bytes(bytes(getattr(self, storage)), "little")
+        raw = int.from_bytes(bytes(getattr(self, storage)), _ORDER)
         v = (raw >> shift) & mask
         if signed and v >> (bits - 1):
             v -= 1 << bits
@@ -132,9 +135,9 @@ def _bitfield_property(
 
     def set_(self: Any, value: int) -> None:
         arr = getattr(self, storage)
-        raw = int.from_bytes(bytes(arr), "little")
+        raw = int.from_bytes(bytes(arr), _ORDER)
         raw = (raw & ~(mask << shift)) | ((int(value) & mask) << shift)
-        data = raw.to_bytes(len(arr), "little")
+        data = raw.to_bytes(len(arr), _ORDER)
         ctypes.memmove(arr, data, len(arr))
 
     return property(get, set_)

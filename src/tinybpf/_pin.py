@@ -24,7 +24,7 @@ def _bpffs_mounts() -> list[str]:
     return mounts
 
 
-def check_pin_path(path: str | os.PathLike[str]) -> str:
+def check_pin_path(path: str | os.PathLike[str], what: str = "") -> str:
     """Return ``path`` as str if its directory is inside a mounted BPF filesystem.
 
     Raises BpfError (EINVAL) naming the mounts otherwise: pinning elsewhere fails in the
@@ -40,4 +40,7 @@ def check_pin_path(path: str | os.PathLike[str]) -> str:
         if parent == mp or mp in parent.parents:
             return str(p)
     where = ", ".join(mounts) or "none mounted (mount -t bpf bpf /sys/fs/bpf)"
-    raise BpfError(f"pin path '{p}' is not inside a BPF filesystem (bpffs mounts: {where})", 22)
+    prefix = f"{what} failed: " if what else ""
+    raise BpfError(
+        f"{prefix}pin path '{p}' is not inside a BPF filesystem (bpffs mounts: {where})", 22
+    )

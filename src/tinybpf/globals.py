@@ -18,8 +18,9 @@ Example::
 from __future__ import annotations
 
 import ctypes
+import sys
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tinybpf._ffi import NULL, ffi, lib
 from tinybpf._types import BtfKind, BtfType
@@ -28,6 +29,8 @@ from tinybpf.errors import BpfError, BpfPhaseError
 if TYPE_CHECKING:
     from tinybpf.map import BpfMap
     from tinybpf.object import BpfObject
+
+_ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
 __all__ = ["GlobalSection", "GlobalVariables"]
 
@@ -240,7 +243,7 @@ def _decode(var: _Var, data: bytes) -> Any:
             return data != b"\0" * len(data)
         if var.ctype is ctypes.c_char:
             return data
-        return int.from_bytes(data, "little", signed=bt.signed)
+        return int.from_bytes(data, _ORDER, signed=bt.signed)
     if var.ctype is None:
         return data
     value = var.ctype.from_buffer_copy(data)
@@ -270,7 +273,7 @@ def _encode(var: _Var, value: Any) -> bytes:
         if isinstance(value, float) or not isinstance(value, int):
             raise TypeError(f"'{name}' is an integer ({bt.type_name}), got {type(value).__name__}")
         try:
-            return int(value).to_bytes(size, "little", signed=bt.signed)
+            return int(value).to_bytes(size, _ORDER, signed=bt.signed)
         except OverflowError:
             raise ValueError(
                 f"{value} is out of range for '{name}' ({'signed' if bt.signed else 'unsigned'} "

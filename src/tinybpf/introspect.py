@@ -226,7 +226,8 @@ class KernelProgram:
         from tinybpf._ffi import cstr
 
         check_int(
-            lib.bpf_obj_pin(self.fd, cstr(check_pin_path(path))), f"pin program to '{path}' failed"
+            lib.bpf_obj_pin(self.fd, cstr(check_pin_path(path, f"pin program to '{path}'"))),
+            f"pin program to '{path}' failed",
         )
 
     def close(self) -> None:

@@ -145,7 +145,9 @@ class BpfLink:
         """Pin the link in a BPF filesystem: it then outlives this process."""
         p = self._lp()
         with capture_log() as log:
-            ret = lib.bpf_link__pin(p, cstr(check_pin_path(path)))
+            ret = lib.bpf_link__pin(
+                p, cstr(check_pin_path(path, f"pin link ({self._description}) to '{path}'"))
+            )
         check_int(ret, f"pin link ({self._description}) to '{path}' failed", log)
 
     def unpin(self) -> None:

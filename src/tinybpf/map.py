@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import builtins
 import errno as _errno
+import operator
 import os
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from tinybpf._codec import Codec, make_codec
 from tinybpf._ffi import NULL, capture_log, check_int, cstr, ffi, lib, new_opts, pystr, strerror
@@ -17,6 +19,8 @@ from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError, error_for_er
 
 if TYPE_CHECKING:
     from tinybpf.object import BpfObject
+
+_ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
 __all__ = ["BpfMap", "create_map", "lpm_key", "open_pinned_map", "possible_cpus"]
 
@@ -116,6 +120,7 @@ class BpfMap(Generic[KT, VT]):
         self._value_codec: Codec | None = None
         self._fd_cache = owned_fd if owned_fd is not None else -1
         self._btf_cache: dict[str, BtfType | None] = {}
+        self._fast_state: _Fast | None = None
 
     # --- state --------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -337,7 +342,16 @@ class BpfMap(Generic[KT, VT]):
     def _reset_codecs(self) -> None:
         self._key_codec = None
         self._value_codec = None
+        self._fast_state = None
         self._btf_cache.clear()
+
+    def _fast(self) -> _Fast:
+        """Everything the element operations need, computed once after load."""
+        f = self._fast_state
+        if f is None:
+            fd = self._live_fd()
+            f = self._fast_state = _Fast(self, fd)
+        return f
 
     def _kc(self) -> Codec:
         c = self._key_codec
@@ -434,7 +448,7 @@ class BpfMap(Generic[KT, VT]):
     def _encode_key(self, key: Any) -> Any:
         if self.key_size == 0:
             return NULL
-        return ffi.from_buffer(self._kc().encode(key))
+        return self._kc().encode(key)
 
     def _decode_percpu(self, buf: Any, offset: int = 0) -> list[Any]:
         dec = self._vc().decode
@@ -446,14 +460,16 @@ class BpfMap(Generic[KT, VT]):
         ]
 
     def _lookup_raw(self, key: Any, flags: int = 0) -> Any:
-        fd = self._live_fd()
-        k = self._encode_key(key)
-        size = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
-        vbuf = ffi.new("char[]", max(size, 1))
+        """The raw value buffer for ``key`` (None if absent); checks open and phase."""
+        f = self._fast_state or self._fast()
+        if self._closed or (self._obj is not None and self._obj._closed):
+            self._check_open()
+        k = f.kenc(key) if f.ks else NULL
+        vbuf = ffi.new(f.vtype)
         if flags:
-            ret = lib.bpf_map_lookup_elem_flags(fd, k, vbuf, flags)
+            ret = lib.bpf_map_lookup_elem_flags(f.fd, k, vbuf, flags)
         else:
-            ret = lib.bpf_map_lookup_elem(fd, k, vbuf)
+            ret = lib.bpf_map_lookup_elem(f.fd, k, vbuf)
         if ret < 0:
             if ret == -_ENOENT:
                 return None
@@ -462,12 +478,27 @@ class BpfMap(Generic[KT, VT]):
 
     def lookup(self, key: KT, flags: int = 0) -> VT | None:
         """The value for ``key``, or None. Per-CPU maps return a list, one value per CPU."""
-        vbuf = self._lookup_raw(key, flags)
-        if vbuf is None:
-            return None
-        if self.is_percpu:
-            return self._decode_percpu(vbuf)  # type: ignore[return-value]
-        return self._vc().decode(ffi.buffer(vbuf, self.value_size)[:])  # type: ignore[no-any-return]
+        f = self._fast_state or self._fast()
+        if self._closed or (self._obj is not None and self._obj._closed):
+            self._check_open()
+        k = f.kenc(key) if f.ks else NULL
+        pool = f.pool
+        try:
+            vbuf = pool.pop()
+        except IndexError:
+            vbuf = ffi.new(f.vtype)
+        if flags:
+            ret = lib.bpf_map_lookup_elem_flags(f.fd, k, vbuf, flags)
+        else:
+            ret = lib.bpf_map_lookup_elem(f.fd, k, vbuf)
+        if ret < 0:
+            pool.append(vbuf)
+            if ret == -_ENOENT:
+                return None
+            _raise(ret, f"Map lookup failed for '{self._name}'")
+        value = f.vread(vbuf)
+        pool.append(vbuf)
+        return value  # type: ignore[no-any-return]
 
     def lookup_percpu(self, key: KT) -> list[VT] | None:
         """Per-CPU maps: the list of values, one per possible CPU, or None."""
@@ -495,13 +526,13 @@ class BpfMap(Generic[KT, VT]):
             total += v  # type: ignore[operator]
         return total
 
-    def _encode_value(self, value: Any) -> Any:
+    def _encode_value(self, value: Any) -> bytes:
         if isinstance(value, BpfMap):
             if self.type not in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
                 raise TypeError(f"map '{self._name}' ({self.type.name}) cannot hold a map")
-            return ffi.from_buffer(value.fd.to_bytes(self.value_size, "little"))
+            return value.fd.to_bytes(self.value_size, _ORDER)
         if not self.is_percpu:
-            return ffi.from_buffer(self._vc().encode(value))
+            return self._vc().encode(value)
         ncpu = possible_cpus()
         stride = self._value_stride()
         enc = self._vc().encode
@@ -518,15 +549,17 @@ class BpfMap(Generic[KT, VT]):
         vs = self.value_size
         for i, v in enumerate(items):
             buf[i * stride : i * stride + vs] = enc(v)
-        return ffi.from_buffer(buf)
+        return bytes(buf)
 
     def update(self, key: KT, value: VT, flags: int = BPF_ANY) -> None:
         """Insert or replace (``BPF_ANY``), insert only (``BPF_NOEXIST``) or replace only
         (``BPF_EXIST``). Per-CPU maps take a list (one per CPU) or one value for all CPUs."""
-        fd = self._live_fd()
-        k = self._encode_key(key)
-        v = self._encode_value(value)
-        ret = lib.bpf_map_update_elem(fd, k, v, flags)
+        f = self._fast_state or self._fast()
+        if self._closed or (self._obj is not None and self._obj._closed):
+            self._check_open()
+        k = f.kenc(key) if f.ks else NULL
+        v = f.venc(value)
+        ret = lib.bpf_map_update_elem(f.fd, k, v, flags)
         if ret < 0:
             _raise(ret, f"update map '{self._name}' failed")
 
@@ -534,8 +567,10 @@ class BpfMap(Generic[KT, VT]):
 
     def delete(self, key: KT) -> bool:
         """Delete ``key``: True if it existed, False if not."""
-        fd = self._live_fd()
-        ret = lib.bpf_map_delete_elem(fd, self._encode_key(key))
+        f = self._fast_state or self._fast()
+        if self._closed or (self._obj is not None and self._obj._closed):
+            self._check_open()
+        ret = lib.bpf_map_delete_elem(f.fd, f.kenc(key) if f.ks else NULL)
         if ret < 0:
             if ret == -_ENOENT:
                 return False
@@ -563,32 +598,49 @@ class BpfMap(Generic[KT, VT]):
         return self._lookup_raw(key) is not None
 
     # --- iteration ----------------------------------------------------------------------
-    def _iter_raw(self) -> Iterator[tuple[bytes, Any]]:
-        """(key bytes, value buffer or None) pairs: batched where the kernel supports it."""
-        fd = self._live_fd()
-        if self.type in _BATCH and self.key_size:
-            it = self._iter_batch(fd)
-            first = next(it, None)
-            if first is not None:
-                if first[0] != b"":  # batch worked
-                    yield first
-                    yield from it
-                    return
-                # unsupported: fall back
-            else:
+    def _chunks(self) -> Iterator[tuple[list[Any], list[Any] | None]]:
+        """Decoded (keys, values) in chunks: batch lookups where the kernel supports them,
+        otherwise a bounded get_next_key walk (values then None: looked up per key)."""
+        f = self._fast_state or self._fast()
+        if self._closed or (self._obj is not None and self._obj._closed):
+            self._check_open()
+        if self.type in _BATCH and f.ks:
+            batches = self._iter_batch(f.fd)
+            try:
+                first = next(batches)
+            except StopIteration:
                 return
-        yield from ((k, None) for k in self._iter_keys(fd))
+            if first is not None:
+                yield first
+                yield from batches  # type: ignore[misc]
+                return
+        kdec = self._kc().decode
+        for kb in self._iter_keys(f.fd):
+            yield [kdec(kb)], None
 
-    def _iter_batch(self, fd: int) -> Iterator[tuple[bytes, Any]]:
+    def _bulk(self, codec: Codec, raw: bytes, n: int, size: int, stride: int) -> list[Any]:
+        if codec.bulk is not None and size == stride:
+            view: Any = memoryview(raw)
+            return list(view.cast(codec.bulk).tolist()[:n])
+        dec = codec.decode
+        return [dec(raw[i * stride : i * stride + size]) for i in range(n)]
+
+    def _iter_batch(self, fd: int) -> Iterator[tuple[list[Any], list[Any]] | None]:
         ks = self.key_size
-        vstride = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
+        vs = self.value_size
+        percpu = self.is_percpu
+        ncpu = possible_cpus() if percpu else 1
+        stride = self._value_stride()
+        per = stride * ncpu if percpu else vs
         chunk = min(_BATCH_CHUNK, max(self.max_entries, 1))
         token_size = max(ks, 8)
         in_batch = ffi.new("char[]", token_size)
         out_batch = ffi.new("char[]", token_size)
         count = ffi.new("__u32 *")
         keys = ffi.new("char[]", chunk * ks)
-        values = ffi.new("char[]", chunk * vstride)
+        values = ffi.new("char[]", chunk * per)
+        kc = self._kc()
+        vc = self._vc()
         first = True
         produced = 0
         limit = self.max_entries
@@ -601,17 +653,22 @@ class BpfMap(Generic[KT, VT]):
                 if ret == -_errno.ENOSPC and chunk < limit:
                     chunk = min(chunk * 4, max(limit, 1))
                     keys = ffi.new("char[]", chunk * ks)
-                    values = ffi.new("char[]", chunk * vstride)
+                    values = ffi.new("char[]", chunk * per)
                     continue
                 if first and ret in (-_errno.EINVAL, -_errno.EOPNOTSUPP, -524, -_errno.ENOTSUP):
-                    yield b"", None  # tell the caller to fall back
+                    yield None  # not supported here: the caller walks the keys instead
                     return
                 _raise(ret, f"Map iteration failed for '{self._name}'")
             n = int(count[0])
-            kbuf = ffi.buffer(keys, n * ks)[:]
-            vbuf = ffi.buffer(values, n * vstride)[:]
-            for i in range(n):
-                yield kbuf[i * ks : (i + 1) * ks], (vbuf, i * vstride)
+            if n:
+                klist = self._bulk(kc, ffi.buffer(keys, n * ks)[:], n, ks, ks)
+                vraw = ffi.buffer(values, n * per)[:]
+                if percpu:
+                    flat = self._bulk(vc, vraw, n * ncpu, vs, stride)
+                    vlist = [flat[i * ncpu : (i + 1) * ncpu] for i in range(n)]
+                else:
+                    vlist = self._bulk(vc, vraw, n, vs, vs)
+                yield klist, vlist
             produced += n
             if ret == -_ENOENT or n == 0 or produced > 2 * limit + chunk:
                 return
@@ -648,51 +705,35 @@ class BpfMap(Generic[KT, VT]):
         return self.keys()
 
     def keys(self) -> Iterator[KT]:
-        dec = self._kc().decode
-        for kb, _ in self._iter_raw():
-            yield dec(kb)
+        """Every key (batched where supported; bounded if the map changes meanwhile)."""
+        for klist, _ in self._chunks():
+            yield from klist
 
-    def _value_from(self, kb: bytes, ref: Any) -> tuple[bool, Any]:
-        if ref is None:
-            vbuf = self._lookup_raw_bytes(kb)
-            if vbuf is None:
-                return False, None
-            if self.is_percpu:
-                return True, self._decode_percpu(vbuf)
-            return True, self._vc().decode(ffi.buffer(vbuf, self.value_size)[:])
-        raw, off = ref
-        if self.is_percpu:
-            dec = self._vc().decode
-            vs = self.value_size
-            stride = self._value_stride()
-            return True, [
-                dec(raw[off + i * stride : off + i * stride + vs]) for i in range(possible_cpus())
-            ]
-        return True, self._vc().decode(raw[off : off + self.value_size])
+    def values(self) -> Iterator[VT]:
+        for _, v in self.items():
+            yield v
+
+    def items(self) -> Iterator[tuple[KT, VT]]:
+        """Every (key, value) pair; keys deleted while iterating are skipped."""
+        for klist, vlist in self._chunks():
+            if vlist is not None:
+                yield from zip(klist, vlist, strict=True)
+                continue
+            for k in klist:
+                v = self.lookup(k)
+                if v is not None:
+                    yield k, v
 
     def _lookup_raw_bytes(self, kb: bytes) -> Any:
         fd = self._live_fd()
         size = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
         vbuf = ffi.new("char[]", max(size, 1))
-        ret = lib.bpf_map_lookup_elem(fd, ffi.from_buffer(kb), vbuf)
+        ret = lib.bpf_map_lookup_elem(fd, kb, vbuf)
         if ret < 0:
             if ret == -_ENOENT:
                 return None
             _raise(ret, f"Map lookup failed for '{self._name}'")
         return vbuf
-
-    def values(self) -> Iterator[VT]:
-        for kb, ref in self._iter_raw():
-            ok, v = self._value_from(kb, ref)
-            if ok:
-                yield v
-
-    def items(self) -> Iterator[tuple[KT, VT]]:
-        dec = self._kc().decode
-        for kb, ref in self._iter_raw():
-            ok, v = self._value_from(kb, ref)
-            if ok:
-                yield dec(kb), v
 
     def items_percpu(self) -> Iterator[tuple[KT, list[VT]]]:
         if not self.is_percpu:
@@ -714,7 +755,11 @@ class BpfMap(Generic[KT, VT]):
     def _batch_all(self, delete: bool) -> list[tuple[KT, VT]]:
         fd = self._live_fd()
         ks = self.key_size
-        per = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
+        vs = self.value_size
+        percpu = self.is_percpu
+        ncpu = possible_cpus() if percpu else 1
+        stride = self._value_stride()
+        per = stride * ncpu if percpu else vs
         chunk = max(1, min(_BATCH_CHUNK, self.max_entries))
         token = max(ks, 8)
         in_b = ffi.new("char[]", token)
@@ -723,7 +768,8 @@ class BpfMap(Generic[KT, VT]):
         keys = ffi.new("char[]", chunk * ks)
         vals = ffi.new("char[]", chunk * per)
         fn = lib.bpf_map_lookup_and_delete_batch if delete else lib.bpf_map_lookup_batch
-        kdec = self._kc().decode
+        kc = self._kc()
+        vc = self._vc()
         out: list[tuple[KT, VT]] = []
         first = True
         while True:
@@ -738,11 +784,15 @@ class BpfMap(Generic[KT, VT]):
                 op = "lookup_and_delete_batch" if delete else "lookup_batch"
                 _raise(ret, f"{op} on map '{self._name}' failed")
             n = int(count[0])
-            kraw = ffi.buffer(keys, n * ks)[:]
-            vraw = ffi.buffer(vals, n * per)[:]
-            for i in range(n):
-                _, v = self._value_from(b"", (vraw, i * per))
-                out.append((kdec(kraw[i * ks : (i + 1) * ks]), v))
+            if n:
+                klist = self._bulk(kc, ffi.buffer(keys, n * ks)[:], n, ks, ks)
+                vraw = ffi.buffer(vals, n * per)[:]
+                if percpu:
+                    flat = self._bulk(vc, vraw, n * ncpu, vs, stride)
+                    vlist: list[Any] = [flat[i * ncpu : (i + 1) * ncpu] for i in range(n)]
+                else:
+                    vlist = self._bulk(vc, vraw, n, vs, vs)
+                out.extend(zip(klist, vlist, strict=True))
             if ret == -_ENOENT or n == 0:
                 return out
             first = False
@@ -759,7 +809,7 @@ class BpfMap(Generic[KT, VT]):
             return 0
         kenc = self._kc().encode
         keys = b"".join(kenc(k) for k, _ in pairs)
-        vals = b"".join(bytes(ffi.buffer(self._encode_value(v))) for _, v in pairs)
+        vals = b"".join(self._encode_value(v) for _, v in pairs)
         count = ffi.new("__u32 *", len(pairs))
         opts = new_opts("bpf_map_batch_opts", elem_flags=flags)
         ret = lib.bpf_map_update_batch(
@@ -832,7 +882,8 @@ class BpfMap(Generic[KT, VT]):
     def contains(self, value: VT) -> bool:
         """Bloom filter: whether ``value`` may be in the set (False means certainly not)."""
         fd = self._live_fd()
-        ret = lib.bpf_map_lookup_elem(fd, NULL, self._encode_value(value))
+        vb = ffi.new("char[]", self._encode_value(value))
+        ret = lib.bpf_map_lookup_elem(fd, NULL, vb)
         if ret < 0:
             if ret == -_ENOENT:
                 return False
@@ -861,7 +912,7 @@ class BpfMap(Generic[KT, VT]):
         vbuf = self._lookup_raw(key)
         if vbuf is None:
             return None
-        map_id = int.from_bytes(ffi.buffer(vbuf, 4)[:], "little")
+        map_id = int.from_bytes(ffi.buffer(vbuf, 4)[:], _ORDER)
         if map_id == 0:
             return None
         from tinybpf.introspect import open_map_by_id
@@ -876,8 +927,8 @@ class BpfMap(Generic[KT, VT]):
             )
         fd = self._live_fd()
         vbuf = ffi.new("char[]", self.value_size)
-        key = int(stack_id).to_bytes(4, "little")
-        ret = lib.bpf_map_lookup_elem(fd, ffi.from_buffer(key), vbuf)
+        key = int(stack_id).to_bytes(4, _ORDER)
+        ret = lib.bpf_map_lookup_elem(fd, key, vbuf)
         if ret < 0:
             if ret == -_ENOENT:
                 return []
@@ -917,7 +968,9 @@ class BpfMap(Generic[KT, VT]):
             raise BpfError("Cannot pin a standalone map")
         p = self._mp()
         with capture_log() as log:
-            ret = lib.bpf_map__pin(p, cstr(check_pin_path(path)))
+            ret = lib.bpf_map__pin(
+                p, cstr(check_pin_path(path, f"pin map '{self._name}' to '{path}'"))
+            )
         check_int(ret, f"pin map '{self._name}' to '{path}' failed", log)
 
     def unpin(self, path: str) -> None:
@@ -965,6 +1018,45 @@ class BpfMap(Generic[KT, VT]):
             )
         except BpfError:
             return f"<BpfMap '{self._name}' closed>"
+
+
+class _Fast:
+    """Per-map state of the element operations, built once after load."""
+
+    __slots__ = ("fd", "kenc", "ks", "pool", "venc", "vread", "vtype")
+
+    vread: Callable[[Any], Any]
+    venc: Callable[[Any], bytes]
+
+    def __init__(self, m: BpfMap[Any, Any], fd: int) -> None:
+        kc = m._kc()
+        vc = m._vc()
+        self.fd = fd
+        self.ks = m.key_size
+        vs = m.value_size
+        self.kenc = kc.encode
+        self.pool: list[Any] = []
+        if m.is_percpu or m.type in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
+            total = m._value_stride() * possible_cpus() if m.is_percpu else vs
+            self.vtype = f"char[{max(total, 1)}]"
+            self.venc = m._encode_value
+            if m.is_percpu:
+                self.vread = m._decode_percpu
+            else:
+                dec = vc.decode
+                self.vread = lambda b: dec(ffi.buffer(b, vs))
+            return
+        self.venc = vc.encode
+        if vc.scalar is not None:
+            self.vtype = f"{vc.scalar}[1]"
+            self.vread = operator.itemgetter(0)
+        else:
+            self.vtype = f"char[{max(vs, 1)}]"
+            dec = vc.decode
+            if dec is bytes:
+                self.vread = lambda b: ffi.buffer(b, vs)[:]
+            else:
+                self.vread = lambda b: dec(ffi.buffer(b, vs))
 
 
 def _map_info(fd: int) -> Any:
@@ -1122,4 +1214,4 @@ def lpm_key(network: str | Any, prefixlen: int | None = None) -> bytes:
             text = f"{text}/{prefixlen}"
         net = ipaddress.ip_network(text, strict=False)
     plen = net.prefixlen if prefixlen is None or "/" in str(network) else prefixlen
-    return int(plen).to_bytes(4, "little") + net.network_address.packed
+    return int(plen).to_bytes(4, _ORDER) + net.network_address.packed

@@ -508,7 +508,9 @@ class BpfProgram:
         """Pin the program at ``path`` in a BPF filesystem."""
         p = self._p()
         with capture_log() as log:
-            ret = lib.bpf_program__pin(p, cstr(check_pin_path(path)))
+            ret = lib.bpf_program__pin(
+                p, cstr(check_pin_path(path, f"pin program '{self._name}' to '{path}'"))
+            )
         check_int(ret, f"pin program '{self._name}' to '{path}' failed", log)
 
     def unpin(self, path: str) -> None:

@@ -58,6 +58,8 @@ KERNEL_ADDRESS_MIN = 1 << 63 if sys.maxsize > 2**32 else 0xC000_0000
 _ADDR_LIMIT = 1 << 64
 _MAX_VDSO = 1 << 20  # bytes read from /proc/PID/mem for a [vdso] mapping
 _MAX_DEBUGDATA = 64 << 20  # decompressed size cap of .gnu_debugdata (MiniDebugInfo)
+_MAX_NAME = 4096  # longest symbol name kept (longer ones are cut)
+_MAX_NOTE_AREAS = 16  # note segments/sections searched for the build ID
 
 
 class SymbolizeError(BpfError):
@@ -436,6 +438,7 @@ class ElfFile:
             table = src.read(shoff, shnum * shentsize, "section headers")
             sections = [fmt.shdr.unpack_from(table, i * shentsize) for i in range(shnum)]
 
+        notes_left = _MAX_NOTE_AREAS
         segments = []
         if phoff and phnum:
             if phentsize < fmt.phdr.size:
@@ -449,7 +452,8 @@ class ElfFile:
                 )
                 if p_type == _PT_LOAD:
                     segments.append(_Segment(p_offset, p_vaddr, p_filesz))
-                elif p_type == _PT_NOTE and self.build_id is None:
+                elif p_type == _PT_NOTE and self.build_id is None and notes_left:
+                    notes_left -= 1
                     self.build_id = self._note_build_id(src, fmt, p_offset, p_filesz)
         self.segments = tuple(segments)
 
@@ -459,15 +463,20 @@ class ElfFile:
         if 0 < shstrndx < len(sections) and sections[shstrndx][1] == _SHT_STRTAB:
             sh = sections[shstrndx]
             shstr = src.read(sh[4], sh[5], "section name table")
+        seen_tables: set[int] = set()
         for sh in sections:
             sh_type = sh[1]
             if sh_type in (_SHT_SYMTAB, _SHT_DYNSYM):
+                if sh_type in seen_tables:
+                    continue  # one of each per file (gABI); more is corrupt data
+                seen_tables.add(sh_type)
                 if sh_type == _SHT_SYMTAB:
                     self.has_symtab = True
                 self._read_symbols(src, fmt, sections, sh, entries)
-            elif sh_type == _SHT_NOTE and self.build_id is None:
+            elif sh_type == _SHT_NOTE and self.build_id is None and notes_left:
+                notes_left -= 1
                 self.build_id = self._note_build_id(src, fmt, sh[4], sh[5])
-            elif sh_type != _SHT_NOBITS and _cstr(shstr, sh[0]) == ".gnu_debugdata":
+            elif sh_type != _SHT_NOBITS and shstr.startswith(b".gnu_debugdata\0", sh[0]):
                 debugdata = sh
 
         if not self.has_symtab and not nested:
@@ -520,17 +529,12 @@ class ElfFile:
             return
         size -= size % entsize
         table = src.read(offset, size, "symbol table")
-        strtab = src.read(strsh[4], strsh[5], "string table")
+        strtab = _StringTable(src.read(strsh[4], strsh[5], "string table"))
         for st_name, st_info, _other, st_shndx, st_value, st_size in fmt.sym.iter_unpack(table):
             stype = st_info & 0xF
-            if (
-                stype not in _SYM_TYPES
-                or st_shndx in (_SHN_UNDEF, _SHN_COMMON)
-                or st_name == 0
-                or st_name >= len(strtab)
-            ):
+            if stype not in _SYM_TYPES or st_shndx in (_SHN_UNDEF, _SHN_COMMON) or st_name == 0:
                 continue
-            name = _cstr(strtab, st_name)
+            name = strtab.get(st_name)
             if not name:
                 continue
             end = min(st_value + max(st_size, 1), _ADDR_LIMIT)
@@ -610,11 +614,23 @@ class ElfFile:
         return None
 
 
-def _cstr(table: bytes, offset: int) -> str:
-    if offset >= len(table):
-        return ""
-    end = table.find(b"\0", offset)
-    return table[offset : len(table) if end < 0 else end].decode("utf-8", "replace")
+class _StringTable:
+    """NUL-terminated names by offset. A name is cut at ``_MAX_NAME`` bytes, which also
+    bounds the scan for its end (a corrupt table without NULs stays cheap)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._cache: dict[int, str] = {}
+
+    def get(self, offset: int) -> str:
+        name = self._cache.get(offset)
+        if name is None:
+            data = self._data
+            limit = min(len(data), offset + _MAX_NAME)
+            end = data.find(b"\0", offset, limit)
+            name = data[offset : limit if end < 0 else end].decode("utf-8", "replace")
+            self._cache[offset] = name
+        return name
 
 
 def _open_regular(path: str) -> int:
@@ -703,6 +719,8 @@ def _read_maps(pid: int) -> _ProcMaps | None:
         deleted = path.endswith(" (deleted)")
         if deleted:
             path = path[: -len(" (deleted)")]
+            if path == "/dev/zero" or path.startswith("/SYSV"):
+                continue  # shared anonymous memory
         maps.append(_Mapping(start, end, offset, path, deleted))
     maps.sort(key=lambda m: m.start)
     return _ProcMaps([m.start for m in maps], maps)
