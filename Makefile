@@ -79,10 +79,13 @@ check: build
 wheel: build compile mounts
 	rm -rf build/wheelhouse dist && mkdir -p build/wheelhouse dist
 	$(PY) -m pip wheel -q --no-deps -w build/wheelhouse .
-	$(VENV)/bin/auditwheel repair -w dist build/wheelhouse/tinybpf-*.whl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair -w dist build/wheelhouse/tinybpf-*.whl
 	rm -rf /tmp/tinybpf-wheel-venv && $(PYTHON) -m venv /tmp/tinybpf-wheel-venv
 	/tmp/tinybpf-wheel-venv/bin/pip install -q dist/tinybpf-*.whl pytest pytest-asyncio
-	cd /tmp && /tmp/tinybpf-wheel-venv/bin/python -c "import tinybpf; print(tinybpf.libbpf_version())"
+	cd /tmp && /tmp/tinybpf-wheel-venv/bin/python -c "import sys, tinybpf; \
+	  maps = open('/proc/self/maps').read(); \
+	  print('tinybpf', tinybpf.__file__, 'libbpf', tinybpf.libbpf_version()); \
+	  sys.exit('system libbpf.so is mapped' if 'libbpf.so' in maps else 0)"
 	cd /tmp && TINYBPF_TEST_WHEEL=1 /tmp/tinybpf-wheel-venv/bin/python -m pytest -q -p no:cacheprovider \
 	  --rootdir=/tmp $(CURDIR)/tests
 

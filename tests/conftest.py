@@ -26,6 +26,12 @@ def obj_path():
     return bpf_obj
 
 
+def pytest_report_header(config):
+    import tinybpf
+
+    return f"tinybpf {tinybpf.__version__} from {Path(tinybpf.__file__).parent}, libbpf {tinybpf.libbpf_version()}"
+
+
 requires_root = pytest.mark.skipif(not IS_ROOT, reason="needs root for bpf()")
 
 

@@ -45,6 +45,13 @@ from tinybpf.errors import (
     BtfValidationError,
 )
 from tinybpf.globals import GlobalSection, GlobalVariables
+from tinybpf.histogram import (
+    hist_data,
+    linear_hist_text,
+    log2_hist_text,
+    print_linear_hist,
+    print_log2_hist,
+)
 from tinybpf.introspect import (
     BtfInfo,
     KernelMapInfo,
@@ -79,6 +86,15 @@ from tinybpf.map import BpfMap, create_map, lpm_key, open_pinned_map, possible_c
 from tinybpf.object import BpfObject, MapCollection, ProgramCollection, load
 from tinybpf.object import open_object as open
 from tinybpf.program import BpfProgram, TestRunResult
+from tinybpf.symbolize import (
+    ElfError,
+    KernelSymbols,
+    KernelSymbolsRestrictedError,
+    Symbol,
+    SymbolizeError,
+    Symbolizer,
+    ksym,
+)
 
 __version__ = "0.4.0"
 
@@ -110,12 +126,15 @@ __all__ = [
     "BtfKind",
     "BtfType",
     "BtfValidationError",
+    "ElfError",
     "GlobalSection",
     "GlobalVariables",
     "IterLink",
     "KernelMapInfo",
     "KernelProgram",
     "KernelProgramInfo",
+    "KernelSymbols",
+    "KernelSymbolsRestrictedError",
     "LinkInfo",
     "MapCollection",
     "MapInfo",
@@ -124,18 +143,25 @@ __all__ = [
     "ProgramInfo",
     "RingBufferEvent",
     "SocketFilter",
+    "Symbol",
+    "SymbolizeError",
+    "Symbolizer",
     "TcAttachment",
     "TestRunResult",
     "XdpAttachment",
     "create_map",
     "enable_stats",
+    "hist_data",
     "init",
+    "ksym",
     "libbpf_version",
+    "linear_hist_text",
     "load",
     "loaded_btfs",
     "loaded_links",
     "loaded_maps",
     "loaded_programs",
+    "log2_hist_text",
     "lpm_key",
     "open",
     "open_link_by_id",
@@ -147,6 +173,8 @@ __all__ = [
     "perf_event_open",
     "perf_event_open_cpu_clock",
     "possible_cpus",
+    "print_linear_hist",
+    "print_log2_hist",
     "probe_helper",
     "probe_map_type",
     "probe_prog_type",

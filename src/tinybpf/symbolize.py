@@ -42,6 +42,7 @@ __all__ = [
     "KERNEL_ADDRESS_MIN",
     "ElfError",
     "ElfFile",
+    "ElfSegment",
     "KernelSymbols",
     "KernelSymbolsRestrictedError",
     "Symbol",
@@ -286,7 +287,9 @@ _FORMATS = {
 
 
 @dataclass(frozen=True)
-class _Segment:
+class ElfSegment:
+    """A ``PT_LOAD`` program header: ``filesz`` bytes at file ``offset`` load at ``vaddr``."""
+
     offset: int
     vaddr: int
     filesz: int
@@ -343,17 +346,26 @@ class ElfFile:
     available, and a separate debug file ``DIR/.build-id/xx/yyyy.debug`` is looked for in
     each of ``debug_dirs``.
 
+    Attributes: ``path`` (None for bytes), ``elf_type`` (``ET_EXEC`` 2, ``ET_DYN`` 3...),
+    ``machine``, ``build_id`` (bytes or None), ``segments`` (the :class:`ElfSegment` of
+    each ``PT_LOAD``) and ``has_symtab`` (full symbols were found: ``.symtab``, or debug
+    data standing in for it). Of several symbols with the same range, one name is kept: a
+    sized code symbol first, then the fewest leading underscores (``getpid`` over
+    ``__getpid``), then global over weak over local, then the shortest.
+
     Raises :class:`ElfError` when the data is not a usable ELF64 file (bad magic, 32-bit,
     truncated or inconsistent headers) and a :class:`~tinybpf.BpfError` (also the matching
     ``OSError`` subclass) when the path cannot be opened. Corrupt symbol entries are
-    skipped. Instances are immutable and may be shared between threads.
+    skipped, and every size read from the file is checked against the file, so corrupt
+    input costs bounded time and memory. Instances are immutable and may be shared between
+    threads.
     """
 
     path: str | None
     build_id: bytes | None
     elf_type: int
     machine: int
-    segments: tuple[_Segment, ...]
+    segments: tuple[ElfSegment, ...]
     has_symtab: bool
 
     def __init__(
@@ -451,7 +463,7 @@ class ElfFile:
                     table, i * phentsize
                 )
                 if p_type == _PT_LOAD:
-                    segments.append(_Segment(p_offset, p_vaddr, p_filesz))
+                    segments.append(ElfSegment(p_offset, p_vaddr, p_filesz))
                 elif p_type == _PT_NOTE and self.build_id is None and notes_left:
                     notes_left -= 1
                     self.build_id = self._note_build_id(src, fmt, p_offset, p_filesz)
@@ -689,9 +701,6 @@ class _ProcMaps:
     maps: list[_Mapping]
 
 
-_NOT_FILES = ("[heap]", "[stack]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[uprobes]")
-
-
 def _read_maps(pid: int) -> _ProcMaps | None:
     try:
         with open(f"/proc/{pid}/maps", "rb") as f:
@@ -714,8 +723,8 @@ def _read_maps(pid: int) -> _ProcMaps | None:
         except ValueError:
             continue
         path = os.fsdecode(parts[5].strip())
-        if not path or path in _NOT_FILES or path.startswith("[anon") or path.startswith("[stack"):
-            continue
+        if not path.startswith("/") and path != "[vdso]":
+            continue  # [heap], [stack], [anon:...], anon_inode:...: no file behind it
         deleted = path.endswith(" (deleted)")
         if deleted:
             path = path[: -len(" (deleted)")]
@@ -782,7 +791,8 @@ class Symbolizer:
 
     def refresh(self, pid: int | None = None) -> None:
         """Forget the cached maps of ``pid``; with no pid, of every process, and re-read
-        the kernel symbols on next use. Cached ELF files stay (they are keyed by identity)."""
+        the kernel symbols now if they were read. Cached ELF files stay: they are keyed by
+        device, inode, size and mtime, so a changed file is read again anyway."""
         with self._lock:
             if pid is None:
                 self._pids.clear()
@@ -883,8 +893,6 @@ class Symbolizer:
     def _elf_for(self, pid: int, m: _Mapping) -> ElfFile | None:
         if m.path == "[vdso]":
             return self._vdso(pid, m)
-        if not m.path.startswith("/"):
-            return None
         candidates = [f"/proc/{pid}/map_files/{m.start:x}-{m.end:x}"]
         if not m.deleted:
             candidates += [f"/proc/{pid}/root{m.path}", m.path]
