@@ -157,6 +157,67 @@ def cmd_gen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    import tinybpf
+    from tinybpf._inspect import describe_object, object_summary
+
+    with tinybpf.open(args.object) as obj:
+        if args.json:
+            print(json.dumps(object_summary(obj), indent=2, default=str))
+        else:
+            print(describe_object(obj, sys.stdout))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tinybpf._inspect import print_listing
+
+    print_listing(args.kind, args.json)
+    return 0
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from tinybpf._inspect import print_listing
+
+    print_listing("progs", args.json)
+    return 0
+
+
+def cmd_btf_dump(args: argparse.Namespace) -> int:
+    import json
+
+    from tinybpf.btf import Btf, btf_type_json, vmlinux_header
+
+    src = args.source
+    with Btf.from_vmlinux() if src in (None, "vmlinux") else Btf.from_file(src) as btf:
+        if args.format == "c":
+            text = vmlinux_header(btf)
+        else:
+            text = json.dumps([btf_type_json(t) for t in btf], indent=1) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    import code
+
+    import tinybpf
+    from tinybpf._inspect import explore
+
+    obj = explore(args.object, load=args.load)
+    banner = "tinybpf shell: 'obj' is the object, 'tinybpf' the module. Ctrl-D exits."
+    try:
+        code.interact(banner=banner, local={"obj": obj, "tinybpf": tinybpf}, exitmsg="")
+    finally:
+        obj.close()
+    return 0
+
+
 def cmd_run_elevated(args: argparse.Namespace) -> int:
     script = Path(args.script)
     if not script.exists():
@@ -201,6 +262,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("-v", "--verbose", action="store_true")
     sp.set_defaults(func=cmd_compile)
+
+    sp = sub.add_parser(
+        "inspect",
+        help="show the programs, maps, globals and BTF types of an object",
+        description="Open OBJ.bpf.o (without loading it) and print its programs, maps "
+        "(with key/value types from BTF), global variables with their initial values, "
+        "license and BTF types as tables.",
+    )
+    sp.add_argument("object", metavar="OBJ.bpf.o")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.set_defaults(func=cmd_inspect)
+
+    sp = sub.add_parser(
+        "list",
+        help="list programs, maps or links loaded in the kernel",
+        description="What is loaded in the kernel, like bpftool's listings: ids, names, "
+        "types, attach points and pins.",
+    )
+    sp.add_argument("kind", choices=["progs", "maps", "links"])
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.set_defaults(func=cmd_list)
+
+    sp = sub.add_parser("ps", help="list loaded programs with their attach points")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.set_defaults(func=cmd_ps)
+
+    sp = sub.add_parser("btf", help="BTF tools")
+    btf_sub = sp.add_subparsers(dest="btf_command", metavar="SUBCOMMAND", required=True)
+    dp = btf_sub.add_parser(
+        "dump",
+        help="write a BTF as C (vmlinux.h) or as a JSON type listing",
+        description="Dump the types of a BTF (the running kernel's by default, or a BTF or "
+        "ELF file) as C declarations or as JSON.",
+    )
+    dp.add_argument("source", nargs="?", help="'vmlinux' (default) or a file")
+    dp.add_argument("--format", choices=["c", "json"], default="c")
+    dp.add_argument("-o", "--output", help="output file (default: stdout)")
+    dp.set_defaults(func=cmd_btf_dump)
+
+    sp = sub.add_parser(
+        "shell",
+        help="open an object, print its summary and start a Python shell with it",
+    )
+    sp.add_argument("object", metavar="OBJ.bpf.o")
+    sp.add_argument("--load", action="store_true", help="also load it (needs root)")
+    sp.set_defaults(func=cmd_shell)
 
     sp = sub.add_parser(
         "gen",

@@ -24,7 +24,7 @@ from tinybpf._ffi import NULL, check_int, check_ptr, cstr, ffi, lib
 from tinybpf._types import BtfField, BtfKind, BtfType
 from tinybpf.errors import BpfClosedError, BpfError, BtfValidationError
 
-__all__ = ["Btf", "validate_python_type", "vmlinux_header"]
+__all__ = ["Btf", "btf_type_json", "validate_python_type", "vmlinux_header"]
 
 _MODIFIERS = frozenset(
     {BtfKind.TYPEDEF, BtfKind.CONST, BtfKind.VOLATILE, BtfKind.RESTRICT, BtfKind.TYPE_TAG}
@@ -405,6 +405,38 @@ def vmlinux_header(btf: Btf) -> str:
         "#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n#endif\n\n"
         "#endif /* __VMLINUX_H__ */\n"
     )
+
+
+def btf_type_json(t: BtfType) -> dict[str, Any]:
+    """A BTF type as JSON-serialisable data (``tinybpf btf dump --format json``)."""
+    d: dict[str, Any] = {"id": t.type_id, "kind": t.kind.name, "name": t.name}
+    if t.size is not None:
+        d["size"] = t.size
+    if t.ref_id:
+        d["type_id"] = t.ref_id
+    if t.kind == BtfKind.INT:
+        d["signed"] = t.signed
+    if t.elem is not None:
+        d["elem_type_id"] = t.elem.type_id
+        d["nelems"] = t.nelems
+    if t.enum_values is not None:
+        d["values"] = dict(t.enum_values)
+    if t.fields is not None:
+        d["members"] = [
+            {
+                "name": f.name,
+                "type_id": f.type.type_id if f.type else 0,
+                "offset": f.offset,
+                "size": f.size,
+                **(
+                    {"bit_offset": f.bit_offset, "bitfield_size": f.bitfield_size}
+                    if f.bitfield_size
+                    else {}
+                ),
+            }
+            for f in t.fields
+        ]
+    return d
 
 
 # --- validation of Python types against BTF -------------------------------------------------

@@ -41,6 +41,15 @@ class ProgramCollection(Mapping[str, BpfProgram]):
     def __repr__(self) -> str:
         return f"<ProgramCollection {list(self._d)}>"
 
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__.get("_d", {})
+        if name in d:
+            return d[name]
+        raise AttributeError(name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | {n for n in self._d if n.isidentifier()})
+
 
 class MapCollection(Mapping[str, "BpfMap[Any, Any]"]):
     """Read-only mapping of map name to :class:`BpfMap`."""
@@ -59,6 +68,15 @@ class MapCollection(Mapping[str, "BpfMap[Any, Any]"]):
 
     def __repr__(self) -> str:
         return f"<MapCollection {list(self._d)}>"
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__.get("_d", {})
+        if name in d:
+            return d[name]
+        raise AttributeError(name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | {n for n in self._d if n.isidentifier()})
 
 
 _OPEN_OPTIONS = (
@@ -275,6 +293,36 @@ class BpfObject:
             except KeyError:
                 return
             validate_python_type(event_type, bt, validate_field_names, registered)
+
+    # --- REPL ---------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        """``obj.<name>``: a program, then a map, then a global variable of that name."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        d = self.__dict__
+        if name in d.get("_programs", {}):
+            return d["_programs"][name]
+        if name in d.get("_maps", {}):
+            return d["_maps"][name]
+        if not d.get("_closed", True):
+            g = self.globals
+            if name in g:
+                return g[name]
+        raise AttributeError(
+            f"'{type(self).__name__}' object has no attribute, program, map or global "
+            f"variable '{name}'"
+        )
+
+    def __dir__(self) -> list[str]:
+        names = set(super().__dir__())
+        names.update(n for n in self._programs if n.isidentifier())
+        names.update(n for n in self._maps if n.isidentifier())
+        if not self._closed:
+            try:
+                names.update(n for n in self.globals if n.isidentifier())
+            except BpfError:
+                pass
+        return sorted(names)
 
     # --- lifetime -----------------------------------------------------------------------
     def close(self) -> None:

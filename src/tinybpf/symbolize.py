@@ -395,6 +395,7 @@ class ElfFile:
         self.machine = 0
         self.segments = ()
         self.has_symtab = False
+        self.license: str | None = None  # a BPF object's "license" section
         self._starts: list[int] = []
         self._max_end: list[int] = []
         self._entries: list[tuple[int, int, tuple[Any, ...], str]] = []
@@ -490,6 +491,9 @@ class ElfFile:
                 self.build_id = self._note_build_id(src, fmt, sh[4], sh[5])
             elif sh_type != _SHT_NOBITS and shstr.startswith(b".gnu_debugdata\0", sh[0]):
                 debugdata = sh
+            elif sh_type != _SHT_NOBITS and shstr.startswith(b"license\0", sh[0]) and sh[5] <= 128:
+                raw = src.read(sh[4], sh[5], "license section")
+                self.license = raw.split(b"\0", 1)[0].decode("ascii", "replace")
 
         if not self.has_symtab and not nested:
             extra = None
