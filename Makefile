@@ -14,7 +14,7 @@ APT_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make gcc systemtap-s
 CLANG ?= clang
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv vendor build compile test demo wheel check clean mounts bench
+.PHONY: all deps venv vendor build compile test demo wheel check clean mounts bench asan
 
 all: build
 
@@ -78,6 +78,7 @@ check: build
 # installed into a fresh virtual environment outside the source tree.
 wheel: build compile mounts
 	rm -rf build/wheelhouse dist && mkdir -p build/wheelhouse dist
+	rm -rf build/lib.* build/temp.* build/bdist.*
 	$(PY) -m pip wheel -q --no-deps -w build/wheelhouse .
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair -w dist build/wheelhouse/tinybpf-*.whl
 	rm -rf /tmp/tinybpf-wheel-venv && $(PYTHON) -m venv /tmp/tinybpf-wheel-venv
@@ -89,6 +90,23 @@ wheel: build compile mounts
 	cd /tmp && TINYBPF_TEST_WHEEL=1 /tmp/tinybpf-wheel-venv/bin/python -m pytest -q -p no:cacheprovider \
 	  --rootdir=/tmp $(CURDIR)/tests
 
+# AddressSanitizer: libbpf and the extension rebuilt with -fsanitize=address into .venv-asan,
+# the suite run with libasan preloaded (leak checking on the extension's own allocations).
+ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
+asan: build compile mounts
+	test -x .venv-asan/bin/python || $(PYTHON) -m venv .venv-asan
+	.venv-asan/bin/pip install -q "setuptools>=68" wheel "cffi>=1.17" pytest pytest-asyncio
+	rm -rf build/lib.* build/temp.* build/bdist.*
+	TINYBPF_SANITIZE=address .venv-asan/bin/pip install -q --no-build-isolation --no-deps --force-reinstall .
+	rm -rf build/lib.* build/temp.* build/bdist.*
+	nm .venv-asan/lib/python3*/site-packages/tinybpf/_libbpf_cffi*.so | grep -q __asan_report
+	cd /tmp && LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	  PYTHONMALLOC=malloc $(CURDIR)/.venv-asan/bin/python -m pytest -q -p no:cacheprovider \
+	  --rootdir=/tmp $(CURDIR)/tests -m "not slow" $(PYTEST_ARGS)
+	cd /tmp && LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  PYTHONMALLOC=malloc $(CURDIR)/.venv-asan/bin/python $(CURDIR)/tests/leakcheck.py
+
 clean:
 	rm -rf build dist tests/bpf/build src/tinybpf/_libbpf_cffi.* src/tinybpf/include \
-	  src/*.egg-info examples/build
+	  src/*.egg-info examples/build .venv-asan

@@ -70,6 +70,6 @@ ffibuilder.set_source(
 )
 
 if __name__ == "__main__":
-    vendor_libbpf.build(VERSION)
+    vendor_libbpf.build(VERSION)  # the sanitizer variant too, from TINYBPF_SANITIZE
     os.chdir(ROOT / "src")
     ffibuilder.compile(verbose=False)

@@ -67,7 +67,10 @@ def source_dir(version: str) -> Path:
 
 
 def build_dir(version: str) -> Path:
-    return ROOT / "build" / f"libbpf-{version}"
+    """Where libbpf is built; a sanitizer build (TINYBPF_SANITIZE) gets its own directory."""
+    variant = os.environ.get("TINYBPF_SANITIZE", "")
+    suffix = f"-{variant.replace(',', '-')}" if variant else ""
+    return ROOT / "build" / f"libbpf-{version}{suffix}"
 
 
 def include_dir(version: str) -> Path:
@@ -305,13 +308,20 @@ def prepare(version: str | None = None) -> Path:
     return got if got.is_dir() else extract(got, version)
 
 
-def build(version: str | None = None, extra_cflags: str = "") -> Path:
+def _sanitize_cflags() -> str:
+    san = os.environ.get("TINYBPF_SANITIZE", "")
+    return f"-fsanitize={san} -fno-omit-frame-pointer -g" if san else ""
+
+
+def build(version: str | None = None, extra_cflags: str | None = None) -> Path:
     """Build libbpf.a (static only, -fPIC) and install its headers; return the .a path."""
     version = version or pinned_version()
     src = prepare(version)
     out = build_dir(version)
     lib = static_lib(version)
     stamp = out / "stamp"
+    if extra_cflags is None:
+        extra_cflags = _sanitize_cflags()
     flags = f"-fPIC -O2 {extra_cflags}".strip()
     if lib.exists() and stamp.exists() and stamp.read_text() == flags:
         return lib
@@ -342,7 +352,7 @@ def main(argv: list[str]) -> int:
             verify(target, version)
             print(f"{target}: sha256 OK")
         elif cmd == "build":
-            print(build(version, os.environ.get("TINYBPF_LIBBPF_CFLAGS", "")))
+            print(build(version, _sanitize_cflags()))
         elif cmd == "paths":
             print(include_dir(version))
             print(static_lib(version))

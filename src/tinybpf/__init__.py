@@ -17,6 +17,7 @@ from pathlib import Path
 from tinybpf._ffi import ffi as _ffi_mod
 from tinybpf._ffi import lib as _lib
 from tinybpf._ffi import set_print_level as set_libbpf_log_level
+from tinybpf._inspect import explore
 from tinybpf._types import (
     BPF_ANY,
     BPF_EXIST,
@@ -151,6 +152,7 @@ __all__ = [
     "XdpAttachment",
     "create_map",
     "enable_stats",
+    "explore",
     "hist_data",
     "init",
     "ksym",

@@ -961,6 +961,26 @@ class BpfMap(Generic[KT, VT]):
     def _frozen_hint(self) -> bool:
         return self.is_internal and bool(self._name.endswith(".rodata"))
 
+    def attach_struct_ops(self) -> Any:
+        """Register a struct_ops map (its programs implement a kernel ops table); the
+        returned link unregisters it when destroyed."""
+        from tinybpf.link import BpfLink
+
+        p = self._mp()
+        if p is None:
+            raise BpfError("attach_struct_ops() needs a map of a BpfObject")
+        if self._obj is not None and not self._obj._loaded:
+            raise BpfPhaseError(f"cannot attach struct_ops map '{self._name}' before load()")
+        with capture_log() as log:
+            ptr = lib.bpf_map__attach_struct_ops(p)
+            err = ffi.errno
+        if ptr == NULL:
+            ffi.errno = err
+        from tinybpf._ffi import check_ptr
+
+        check_ptr(ptr, f"attach struct_ops map '{self._name}' failed", log)
+        return BpfLink(ptr, f"struct_ops:{self._name}")
+
     # --- pinning ------------------------------------------------------------------------
     def pin(self, path: str) -> None:
         """Pin the map at ``path`` in a BPF filesystem."""
