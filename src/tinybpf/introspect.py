@@ -255,6 +255,7 @@ class KernelProgram:
 
 
 def open_program_by_id(prog_id: int) -> KernelProgram:
+    """Open a loaded program by its kernel id (see :func:`loaded_programs`)."""
     return KernelProgram(_fd_by_id(lib.bpf_prog_get_fd_by_id, "program", prog_id), f"id {prog_id}")
 
 
