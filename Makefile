@@ -57,7 +57,8 @@ $(VMLINUX_H): $(EXT_STAMP)
 
 tests/bpf/build/%.bpf.o: tests/bpf/%.bpf.c $(VMLINUX_H) $(wildcard tests/bpf/*.h)
 	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-variable \
-	  -I tests/bpf/build -I tests/bpf -I src/tinybpf/include -c $< -o $@
+	  -I tests/bpf/build -I tests/bpf -I src/tinybpf/include \
+	  -idirafter /usr/include/$(shell uname -m)-linux-gnu -c $< -o $@
 
 compile: $(BPF_OBJ)
 

@@ -410,6 +410,7 @@ int bpf_tc_hook_create(struct bpf_tc_hook *hook);
 int bpf_tc_hook_destroy(struct bpf_tc_hook *hook);
 int bpf_tc_attach(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
 int bpf_tc_detach(const struct bpf_tc_hook *hook, const struct bpf_tc_opts *opts);
+int bpf_tc_query(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
 
 struct ring_buffer;
 typedef int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size);
@@ -597,6 +598,27 @@ struct bpf_link *tinybpf_attach_iter(const struct bpf_program *prog, int map_fd,
                                      int cgroup_order, __u32 tid, __u32 pid, __u32 pid_fd);
 int tinybpf_perf_event_open(__u32 type, __u64 config, int pid, int cpu, __u64 sample,
                             int use_freq, int wakeup_events);
+struct tinybpf_batch {
+    char *data;
+    size_t len;
+    size_t cap;
+    __u32 *sizes;
+    __u32 *cpus;
+    size_t count;
+    size_t max_events;
+    __u32 trim;
+    __u64 lost;
+    int err;
+    ...;
+};
+struct ring_buffer *tinybpf_batch_ring_new(int map_fd, struct tinybpf_batch *b);
+int tinybpf_batch_ring_add(struct ring_buffer *rb, int map_fd, struct tinybpf_batch *b);
+struct perf_buffer *tinybpf_batch_perf_new(int map_fd, size_t page_cnt, struct tinybpf_batch *b,
+                                           const struct perf_buffer_opts *opts);
+void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **sizes, __u32 **cpus);
+void tinybpf_batch_free(struct tinybpf_batch *b);
+int tinybpf_setns(int fd, int nstype);
+#define CLONE_NEWNET ...
 #define TINYBPF_PERF_TYPE_HARDWARE ...
 #define TINYBPF_PERF_TYPE_SOFTWARE ...
 #define TINYBPF_PERF_COUNT_SW_CPU_CLOCK ...

@@ -286,3 +286,142 @@ static int tinybpf_perf_event_open(__u32 type, __u64 config, int pid, int cpu, _
 		return -errno;
 	return (int)fd;
 }
+
+/* ---- batch mode: samples drained in C into one buffer, handed to Python per poll ----- */
+
+struct tinybpf_batch {
+	char *data;       /* packed sample bytes; Python takes ownership after each poll */
+	size_t len;
+	size_t cap;
+	__u32 *sizes;     /* size of each sample */
+	__u32 *cpus;      /* perf buffers: CPU of each sample */
+	size_t count;
+	size_t sizes_cap;
+	size_t max_events;
+	__u32 trim;       /* >0: keep only this many bytes of samples up to 7 bytes longer */
+	__u64 lost;       /* perf buffers: samples the kernel reported lost */
+	int err;
+};
+
+static int tinybpf_batch_reserve(struct tinybpf_batch *b, size_t size)
+{
+	if (b->len + size > b->cap) {
+		size_t cap = b->cap ? b->cap : 1 << 16;
+		char *p;
+
+		while (cap < b->len + size)
+			cap *= 2;
+		p = realloc(b->data, cap);
+		if (!p)
+			return -ENOMEM;
+		b->data = p;
+		b->cap = cap;
+	}
+	if (b->count == b->sizes_cap) {
+		size_t cap = b->sizes_cap ? b->sizes_cap * 2 : 4096;
+		__u32 *s = realloc(b->sizes, cap * sizeof(*s));
+		__u32 *c;
+
+		if (!s)
+			return -ENOMEM;
+		b->sizes = s;
+		c = realloc(b->cpus, cap * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		b->cpus = c;
+		b->sizes_cap = cap;
+	}
+	return 0;
+}
+
+static int tinybpf_batch_append(struct tinybpf_batch *b, int cpu, const void *data, size_t size)
+{
+	int err;
+
+	if (b->trim && size >= b->trim && size - b->trim < 8)
+		size = b->trim;
+	err = tinybpf_batch_reserve(b, size);
+	if (err) {
+		b->err = err;
+		return err;
+	}
+	memcpy(b->data + b->len, data, size);
+	b->len += size;
+	b->sizes[b->count] = (__u32)size;
+	b->cpus[b->count] = (__u32)cpu;
+	b->count++;
+	/* the sample is copied: stopping here loses nothing */
+	return b->count >= b->max_events ? -EAGAIN : 0;
+}
+
+static int tinybpf_batch_ring_sample(void *ctx, void *data, size_t size)
+{
+	return tinybpf_batch_append(ctx, -1, data, size);
+}
+
+static void tinybpf_batch_perf_sample(void *ctx, int cpu, void *data, __u32 size)
+{
+	tinybpf_batch_append(ctx, cpu, data, size);
+}
+
+static void tinybpf_batch_perf_lost(void *ctx, int cpu, __u64 cnt)
+{
+	struct tinybpf_batch *b = ctx;
+
+	(void)cpu;
+	b->lost += cnt;
+}
+
+static struct ring_buffer *tinybpf_batch_ring_new(int map_fd, struct tinybpf_batch *b)
+{
+	return ring_buffer__new(map_fd, tinybpf_batch_ring_sample, b, NULL);
+}
+
+static int tinybpf_batch_ring_add(struct ring_buffer *rb, int map_fd, struct tinybpf_batch *b)
+{
+	return ring_buffer__add(rb, map_fd, tinybpf_batch_ring_sample, b);
+}
+
+static struct perf_buffer *tinybpf_batch_perf_new(int map_fd, size_t page_cnt,
+						  struct tinybpf_batch *b,
+						  const struct perf_buffer_opts *opts)
+{
+	return perf_buffer__new(map_fd, page_cnt, tinybpf_batch_perf_sample,
+				tinybpf_batch_perf_lost, b, opts);
+}
+
+/* Hand the filled buffers to the caller (who frees them with tinybpf_free) and start new
+ * ones sized like the last, so views of earlier batches stay valid. */
+static void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **sizes, __u32 **cpus)
+{
+	*data = b->data;
+	*sizes = b->sizes;
+	*cpus = b->cpus;
+	b->data = NULL;
+	b->sizes = NULL;
+	b->cpus = NULL;
+	b->cap = 0;
+	b->sizes_cap = 0;
+	b->len = 0;
+	b->count = 0;
+}
+
+static void tinybpf_batch_free(struct tinybpf_batch *b)
+{
+	free(b->data);
+	free(b->sizes);
+	free(b->cpus);
+	b->data = NULL;
+	b->sizes = NULL;
+	b->cpus = NULL;
+	b->cap = b->sizes_cap = b->len = b->count = 0;
+}
+
+/* ---- setns(2) for the calling thread (os.setns needs Python 3.12) -------------------- */
+
+#include <sched.h>
+
+static int tinybpf_setns(int fd, int nstype)
+{
+	return setns(fd, nstype) ? -errno : 0;
+}

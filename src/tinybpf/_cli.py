@@ -82,6 +82,13 @@ def compile_command(
 ) -> list[str]:
     """The clang argument list that compiles one CO-RE program (no shell involved)."""
     include = Path(__file__).resolve().parent / "include"
+    # <bpf/usdt.bpf.h> includes <linux/errno.h>, which needs the multiarch <asm/...>
+    multiarch = [
+        arg
+        for d in (f"/usr/include/{os.uname().machine}-linux-gnu",)
+        if os.path.isdir(d)
+        for arg in ("-idirafter", d)
+    ]
     return [
         clang,
         "-g",
@@ -95,6 +102,7 @@ def compile_command(
         str(include),
         "-I",
         str(source.parent),
+        *multiarch,
         *extra,
         "-c",
         str(source),

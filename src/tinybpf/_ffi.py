@@ -170,6 +170,21 @@ def new_opts(ctype: str, **fields: Any) -> Opts:
     return Opts(ptr, keep)
 
 
+def fd_kind(fd: int) -> str:
+    """What kind of BPF object an fd refers to: "prog", "map", "link", "btf" or ""."""
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+    return {
+        "anon_inode:bpf-prog": "prog",
+        "anon_inode:bpf-map": "map",
+        "anon_inode:bpf_link": "link",
+        "anon_inode:bpf-link": "link",
+        "anon_inode:btf": "btf",
+    }.get(target, "")
+
+
 def cstr(value: str | bytes | os.PathLike[str]) -> bytes:
     """A Python str/path as bytes for a ``const char *`` argument (NUL bytes refused)."""
     data = os.fsencode(value) if not isinstance(value, bytes) else value

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tinybpf._ffi import NULL, capture_log, check_int, ffi, lib, pystr, strerror
+from tinybpf._ffi import NULL, capture_log, check_int, fd_kind, ffi, lib, pystr, strerror
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfMapType, BpfProgType
 from tinybpf.errors import BpfError, error_for_errno
@@ -220,7 +220,7 @@ class KernelProgram:
     def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1) -> Any:
         from tinybpf.program import _test_run
 
-        return _test_run(self.fd, self._description, data, ctx, repeat)
+        return _test_run(self.fd, self._description, data, ctx, repeat, prog_type=self.info.type)
 
     def pin(self, path: str) -> None:
         from tinybpf._ffi import cstr
@@ -269,11 +269,13 @@ def open_pinned_program(path: str) -> KernelProgram:
         raise error_for_errno(-fd)(
             f"open pinned program '{path}' failed: {strerror(-fd)}", -fd, log.text
         )
-    try:
-        program_info_by_fd(fd)
-    except BpfError:
+    kind = fd_kind(fd)
+    if kind != "prog":
         os.close(fd)
-        raise BpfError(f"pinned object at '{path}' is not a BPF program", _errno.EINVAL) from None
+        raise BpfError(
+            f"pinned object at '{path}' is not a BPF program (it is a {kind or 'non-BPF'} object)",
+            _errno.EINVAL,
+        )
     return KernelProgram(fd, f"pinned:{path}")
 
 

@@ -7,16 +7,28 @@ or pin it (a pinned link survives the process).
 
 from __future__ import annotations
 
+import errno as _errno
 import os
 import socket
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
+from tinybpf._ffi import (
+    NULL,
+    capture_log,
+    check_int,
+    check_ptr,
+    cstr,
+    fd_kind,
+    ffi,
+    lib,
+    new_opts,
+    pystr,
+)
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfLinkType
-from tinybpf.errors import BpfClosedError
+from tinybpf.errors import BpfClosedError, BpfError
 
 if TYPE_CHECKING:
     from tinybpf.program import BpfProgram
@@ -95,6 +107,7 @@ class BpfLink:
         self._description = description
         # The program (and through it the object) stays alive as long as the link.
         self._program = program
+        self._opened_from_pin = False
 
     @property
     def description(self) -> str:
@@ -133,12 +146,20 @@ class BpfLink:
         check_int(ret, f"destroy link ({self._description}) failed", log)
 
     def detach(self) -> None:
-        """Detach the program now, even if the link is pinned, then free the link."""
+        """Detach the program now, even if the link is pinned, then free the link.
+
+        Links of perf-event based attachments (tracepoints, kprobes, uprobes) cannot be
+        detached while pinned: that raises ``BpfNotSupportedError``; unpin them and destroy
+        the last handle instead.
+        """
         ptr = self._lp()
         with capture_log() as log:
             ret = lib.bpf_link__detach(ptr)
-        if ret < 0 and ret != -95:  # some legacy attachments cannot detach separately
-            check_int(ret, f"detach link ({self._description}) failed", log)
+        if ret < 0:
+            if ret == -_errno.EOPNOTSUPP and not self.pin_path and not self._opened_from_pin:
+                pass  # no separate detach for this link type: destroying it detaches
+            else:
+                check_int(ret, f"detach link ({self._description}) failed", log)
         self.destroy()
 
     def pin(self, path: str) -> None:
@@ -212,9 +233,22 @@ def open_pinned_link(path: str) -> BpfLink:
     removes the pin.
     """
     with capture_log() as log:
+        fd = int(lib.bpf_obj_get(cstr(path)))
+    if fd < 0:
+        check_int(fd, f"open pinned link '{path}' failed", log)
+    kind = fd_kind(fd)
+    os.close(fd)
+    if kind != "link":
+        raise BpfError(
+            f"open pinned link '{path}' failed: it is a {kind or 'non-BPF'} object, not a link",
+            _errno.EINVAL,
+        )
+    with capture_log() as log:
         ptr = lib.bpf_link__open(cstr(path))
     check_ptr(ptr, f"open pinned link '{path}' failed", log)
-    return BpfLink(ptr, f"pinned:{path}")
+    link = BpfLink(ptr, f"pinned:{path}")
+    link._opened_from_pin = True
+    return link
 
 
 class _Attachment:
@@ -250,8 +284,39 @@ class _Attachment:
         return f"<{type(self).__name__} {state} ({self._description})>"
 
 
+class _NetnsRef:
+    """The network namespace an attachment was made in, so that detaching acts on the same
+    interface even from another namespace (setns of the calling thread, then back)."""
+
+    def __init__(self) -> None:
+        self.fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self.ino = os.fstat(self.fd).st_ino
+
+    def run(self, fn: Any) -> Any:
+        here = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if os.fstat(here).st_ino == self.ino:
+                return fn()
+            check_int(lib.tinybpf_setns(self.fd, lib.CLONE_NEWNET), "enter attach namespace failed")
+            try:
+                return fn()
+            finally:
+                lib.tinybpf_setns(here, lib.CLONE_NEWNET)
+        finally:
+            os.close(here)
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
 class TcAttachment(_Attachment):
-    """A TC filter attached through the clsact qdisc (``BpfProgram.attach_tc``)."""
+    """A TC filter attached through the clsact qdisc (``BpfProgram.attach_tc``).
+
+    ``destroy()`` removes the filter if it still runs this program (in the namespace it was
+    attached in); a filter replaced or removed meanwhile is left alone.
+    """
 
     def __init__(
         self,
@@ -267,52 +332,75 @@ class TcAttachment(_Attachment):
         self.handle = handle
         self.priority = priority
         self._description = f"tc:{interface}:{direction}"
+        self._prog_id = program.kernel_info().id
+        self._netns = _NetnsRef()
         self._done = False
 
     @property
     def destroyed(self) -> bool:
         return self._done
 
+    def _detach(self) -> None:
+        query = new_opts("bpf_tc_opts", handle=self.handle, priority=self.priority)
+        if lib.bpf_tc_query(self._hook.ptr, query.ptr) < 0:
+            return  # the filter (or the interface) is gone
+        if int(query.ptr.prog_id) != self._prog_id:
+            return  # replaced by someone else: not ours to remove
+        opts = new_opts("bpf_tc_opts", handle=self.handle, priority=self.priority)
+        with capture_log() as log:
+            ret = lib.bpf_tc_detach(self._hook.ptr, opts.ptr)
+        if ret < 0 and ret not in (-_errno.ENOENT, -_errno.ENODEV):
+            check_int(ret, f"detach {self._description} failed", log)
+
     def destroy(self) -> None:
         if self._done:
             return
         self._done = True
-        opts = new_opts("bpf_tc_opts", handle=self.handle, priority=self.priority)
-        with capture_log() as log:
-            ret = lib.bpf_tc_detach(self._hook.ptr, opts.ptr)
-        if ret < 0 and ret != -2:  # already gone (interface removed)
-            check_int(ret, f"detach {self._description} failed", log)
+        try:
+            self._netns.run(self._detach)
+        finally:
+            self._netns.close()
 
 
 class XdpAttachment(_Attachment):
-    """An XDP program attached with a mode flag through netlink (``attach_xdp(mode=...)``)."""
+    """An XDP program attached with a mode flag through netlink (``attach_xdp(mode=...)``).
+
+    ``destroy()`` detaches it only if this program is still the one attached (in the
+    namespace it was attached in); a program that replaced it is left alone.
+    """
 
     def __init__(self, program: BpfProgram, ifindex: int, flags: int, description: str) -> None:
         self._program = program
         self._ifindex = ifindex
         self._flags = flags
         self._description = f"{description} flags={flags:#x}"
-        self._prog_fd = program.fd
+        self._prog_fd = os.dup(program.fd)  # stays valid after the object is closed
+        self._netns = _NetnsRef()
         self._done = False
 
     @property
     def destroyed(self) -> bool:
         return self._done
 
+    def _detach(self) -> None:
+        opts = new_opts("bpf_xdp_attach_opts", old_prog_fd=self._prog_fd)
+        with capture_log() as log:
+            ret = lib.bpf_xdp_detach(self._ifindex, self._flags | lib.XDP_FLAGS_REPLACE, opts.ptr)
+        # EEXIST: another program replaced ours; ENOENT/ENODEV: interface or program gone
+        if ret < 0 and ret not in (-_errno.EEXIST, -_errno.ENOENT, -_errno.ENODEV):
+            check_int(ret, f"detach {self._description} failed", log)
+
     def destroy(self) -> None:
         if self._done:
             return
         self._done = True
-        if self._program._obj._closed:
-            # the program fd is gone; detach whatever is attached in this mode
-            opts = None
-        else:
-            opts = new_opts("bpf_xdp_attach_opts", old_prog_fd=self._prog_fd)
-        flags = self._flags | (lib.XDP_FLAGS_REPLACE if opts is not None else 0)
-        with capture_log() as log:
-            ret = lib.bpf_xdp_detach(self._ifindex, flags, opts.ptr if opts else NULL)
-        if ret < 0 and ret not in (-2, -19):  # interface or program already gone
-            check_int(ret, f"detach {self._description} failed", log)
+        try:
+            self._netns.run(self._detach)
+        finally:
+            self._netns.close()
+            fd, self._prog_fd = self._prog_fd, -1
+            if fd >= 0:
+                os.close(fd)
 
 
 class SocketFilter(_Attachment):

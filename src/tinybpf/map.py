@@ -11,7 +11,18 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from tinybpf._codec import Codec, make_codec
-from tinybpf._ffi import NULL, capture_log, check_int, cstr, ffi, lib, new_opts, pystr, strerror
+from tinybpf._ffi import (
+    NULL,
+    capture_log,
+    check_int,
+    cstr,
+    fd_kind,
+    ffi,
+    lib,
+    new_opts,
+    pystr,
+    strerror,
+)
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo
 from tinybpf.btf import Btf
@@ -159,6 +170,17 @@ class BpfMap(Generic[KT, VT]):
     @property
     def fd(self) -> int:
         return self._live_fd()
+
+    def kernel_info(self) -> Any:
+        """The kernel's view of the map (:class:`tinybpf.KernelMapInfo`: id, flags, BTF id)."""
+        from tinybpf.introspect import map_info_by_fd
+
+        return map_info_by_fd(self._live_fd())
+
+    @property
+    def id(self) -> int:
+        """The map's kernel id."""
+        return int(self.kernel_info().id)
 
     @property
     def is_standalone(self) -> bool:
@@ -1157,6 +1179,14 @@ def open_pinned_map(
         err = -fd
         raise error_for_errno(err)(
             f"open pinned map '{path}' failed: {strerror(err)}", err, log.text
+        )
+    kind = fd_kind(fd)
+    if kind != "map":
+        os.close(fd)
+        raise BpfError(
+            f"Pinned object at '{path}' is not a usable BPF map (it is a "
+            f"{kind or 'non-BPF'} object)",
+            _errno.EINVAL,
         )
     return _map_from_fd(fd, path, key_type, value_type)
 

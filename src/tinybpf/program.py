@@ -696,7 +696,16 @@ class BpfProgram:
         context and the average duration per run in nanoseconds.
         """
         return _test_run(
-            self.fd, self._name, data, ctx, repeat, data_out_size, ctx_out_size, flags, cpu
+            self.fd,
+            self._name,
+            data,
+            ctx,
+            repeat,
+            data_out_size,
+            ctx_out_size,
+            flags,
+            cpu,
+            prog_type=self.type,
         )
 
 
@@ -710,11 +719,23 @@ def _test_run(
     ctx_out_size: int | None = None,
     flags: int = 0,
     cpu: int = 0,
+    prog_type: int | None = None,
 ) -> TestRunResult:
+    """BPF_PROG_TEST_RUN. The caller's buffers are never written: the kernel gets copies.
+
+    SYSCALL programs take no data, repeat or output buffers; the kernel writes their
+    context back into the input context, which is returned as ``ctx``.
+    """
     data = bytes(data)
+    syscall = prog_type == BpfProgType.SYSCALL
+    if syscall:
+        if data or data_out_size:
+            raise ValueError(f"SYSCALL program '{name}' takes a ctx, not data")
+        repeat = 0 if repeat == 1 else repeat
     out_size = data_out_size if data_out_size is not None else (len(data) + 256 if data else 0)
     data_out = ffi.new("char[]", out_size) if out_size else NULL
-    cout_size = ctx_out_size if ctx_out_size is not None else (len(ctx) if ctx else 0)
+    ctx_in = ffi.new("char[]", bytes(ctx)) if ctx else NULL
+    cout_size = ctx_out_size or 0
     ctx_out = ffi.new("char[]", cout_size) if cout_size else NULL
     opts = new_opts(
         "bpf_test_run_opts",
@@ -722,7 +743,7 @@ def _test_run(
         data_size_in=len(data),
         data_out=data_out,
         data_size_out=out_size,
-        ctx_in=ffi.from_buffer(bytes(ctx)) if ctx else NULL,
+        ctx_in=ctx_in,
         ctx_size_in=len(ctx) if ctx else 0,
         ctx_out=ctx_out,
         ctx_size_out=cout_size,
@@ -735,5 +756,10 @@ def _test_run(
     check_int(ret, f"test_run of program '{name}' failed", log)
     o = opts.ptr
     out = bytes(ffi.buffer(data_out, o.data_size_out)) if out_size else b""
-    cout = bytes(ffi.buffer(ctx_out, o.ctx_size_out)) if cout_size else b""
+    if cout_size:
+        cout = bytes(ffi.buffer(ctx_out, o.ctx_size_out))
+    elif ctx:
+        cout = bytes(ffi.buffer(ctx_in, len(ctx)))  # written back in place (SYSCALL)
+    else:
+        cout = b""
     return TestRunResult(int(o.retval), out, int(o.duration), cout)
