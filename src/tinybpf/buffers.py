@@ -22,15 +22,15 @@ import errno as _errno
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar, overload
 
-from tinybpf._ffi import NULL, capture_log, check_ptr, ffi, lib, new_opts, strerror
+from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, ffi, lib, new_opts, strerror
 from tinybpf._types import BpfMapType, RingBufferEvent
 from tinybpf.errors import BpfClosedError, BpfError, error_for_errno
 from tinybpf.map import BpfMap
 
-__all__ = ["BpfPerfBuffer", "BpfRingBuffer", "BpfUserRingBuffer"]
+__all__ = ["BpfPerfBuffer", "BpfRingBuffer", "BpfUserRingBuffer", "EventBatch"]
 
 T = TypeVar("T")
 _SLICE_MS = 100
@@ -102,6 +102,171 @@ def _resolve_event_type(bmap: BpfMap[Any, Any], event_type: Any) -> Any:
         ) from None
 
 
+class EventBatch(Sequence[memoryview]):
+    """Events drained in C by one ``poll_batch()``, without a Python call per event.
+
+    Items are zero-copy ``memoryview`` slices of one buffer; the buffer stays valid as long
+    as the batch or any view of it is referenced. ``array()`` views all records as a ctypes
+    array (no copy), ``decode()`` copies them into typed objects, ``column(name)`` reads one
+    field of every record at C speed. ``cpus`` gives the CPU of each perf buffer sample.
+
+    Example::
+
+        batch = rb.poll_batch(timeout_ms=100)
+        pids = batch.column("pid")          # needs event_type
+        for view in batch: ...              # memoryviews
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        nbytes: int,
+        sizes: Any,
+        cpus: Any,
+        count: int,
+        event_type: Any = None,
+    ) -> None:
+        self._count = count
+        self._event_type = event_type
+        self._offsets: list[int] | None = None
+        if count:
+            self._buf = memoryview(ffi.buffer(data, nbytes))
+            self._sizes = memoryview(ffi.buffer(sizes, 4 * count)).cast("I")
+            self._cpus = memoryview(ffi.buffer(cpus, 4 * count)).cast("I")
+        else:
+            self._buf = memoryview(b"")
+            self._sizes = memoryview(b"").cast("I")
+            self._cpus = memoryview(b"").cast("I")
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def buffer(self) -> memoryview:
+        """All records, packed back to back."""
+        return self._buf
+
+    @property
+    def sizes(self) -> list[int]:
+        return self._sizes.tolist()
+
+    @property
+    def cpus(self) -> list[int]:
+        """Perf buffers: the CPU of each sample (ring buffers: 0xffffffff)."""
+        return self._cpus.tolist()
+
+    @property
+    def record_size(self) -> int | None:
+        """The common size of every record, or None when sizes differ."""
+        if not self._count:
+            return None
+        first = self._sizes[0]
+        if self._buf.nbytes == first * self._count and min(self._sizes) == first:
+            return int(first)
+        return None
+
+    def _offs(self) -> list[int]:
+        if self._offsets is None:
+            offs = [0]
+            total = 0
+            for s in self._sizes:
+                total += s
+                offs.append(total)
+            self._offsets = offs
+        return self._offsets
+
+    @overload
+    def __getitem__(self, i: int) -> memoryview: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[memoryview]: ...
+    def __getitem__(self, i: int | slice) -> memoryview | list[memoryview]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._count))]
+        if i < 0:
+            i += self._count
+        if not 0 <= i < self._count:
+            raise IndexError("batch index out of range")
+        size = self.record_size
+        if size is not None:
+            return self._buf[i * size : (i + 1) * size]
+        offs = self._offs()
+        return self._buf[offs[i] : offs[i + 1]]
+
+    def __iter__(self) -> Iterator[memoryview]:
+        size = self.record_size
+        buf = self._buf
+        if size is not None:
+            for off in range(0, size * self._count, size):
+                yield buf[off : off + size]
+            return
+        off = 0
+        for s in self._sizes:
+            yield buf[off : off + s]
+            off += s
+
+    def _type(self, event_type: Any) -> Any:
+        t = event_type if event_type is not None else self._event_type
+        if t is None:
+            raise BpfError("no event type: pass one, or create the buffer with event_type=")
+        return t
+
+    def array(self, event_type: Any = None) -> Any:
+        """All records as a ctypes array of ``event_type`` sharing the batch's memory."""
+        t = self._type(event_type)
+        size = ctypes.sizeof(t)
+        if not self._count:
+            return (t * 0)()
+        if self.record_size != size:
+            raise BpfError(
+                f"records are not all {size} bytes ({type(t).__name__} {t.__name__}); use decode()"
+            )
+        return (t * self._count).from_buffer(self._buf)
+
+    def decode(self, event_type: Any = None) -> list[Any]:
+        """Every record copied into an ``event_type`` instance (a size mismatch raises)."""
+        t = self._type(event_type)
+        conv = _event_converter(t, exact=True)
+        return [conv(v) for v in self]
+
+    def column(self, field: str, event_type: Any = None) -> list[Any]:
+        """One field of every record (records of the event type's exact size)."""
+        t = self._type(event_type)
+        if not self._count:
+            return []
+        arr = self.array(t)
+        desc = getattr(t, field, None)
+        if desc is None or not hasattr(desc, "offset"):
+            raise KeyError(f"{t.__name__} has no field {field!r}")
+        ftype: Any = {f[0]: f[1] for f in t._fields_}.get(field)
+        fmt = _SCALAR_FORMATS.get(ftype) if ftype is not None else None
+        size = ctypes.sizeof(t)
+        if fmt is not None:
+            fsize = ctypes.sizeof(ftype)
+            off = int(desc.offset)
+            if size % fsize == 0 and off % fsize == 0:
+                whole: Any = self._buf
+                view = whole.cast(fmt)
+                return list(view[off // fsize :: size // fsize].tolist())
+        return [getattr(e, field) for e in arr]
+
+    def __repr__(self) -> str:
+        return f"<EventBatch {self._count} events, {self._buf.nbytes} bytes>"
+
+
+_SCALAR_FORMATS: dict[Any, str] = {
+    ctypes.c_int8: "b",
+    ctypes.c_uint8: "B",
+    ctypes.c_int16: "h",
+    ctypes.c_uint16: "H",
+    ctypes.c_int32: "i",
+    ctypes.c_uint32: "I",
+    ctypes.c_int64: "q",
+    ctypes.c_uint64: "Q",
+    ctypes.c_float: "f",
+    ctypes.c_double: "d",
+}
+
+
 class _Poller:
     """What ring and perf buffers share: the poll lock, deferred close, async waiting."""
 
@@ -117,6 +282,8 @@ class _Poller:
         self._delivered = 0
         self._objs: list[Any] = []
         self._readers: dict[Any, set[asyncio.Future[None]]] = {}
+        self._batch: Any = None  # struct tinybpf_batch * in batch mode
+        self._batch_type: Any = None
 
     # subclasses: _handle (C pointer or None), _c_free(), _c_poll(ms), _c_consume(), _c_epoll_fd()
     _handle: Any = None
@@ -205,11 +372,65 @@ class _Poller:
 
     def poll(self, timeout_ms: int = -1, ignore_eintr: bool = True) -> int:
         """Wait up to ``timeout_ms`` (-1: forever) for events, deliver them, return the count."""
+        self._not_batch()
         return self._run(False, int(timeout_ms), ignore_eintr)
 
     def consume(self) -> int:
         """Deliver every event available now without waiting; return the count."""
+        self._not_batch()
         return self._run(True, 0, True)
+
+    # --- batch mode ---------------------------------------------------------------------
+    def _not_batch(self) -> None:
+        if self._batch is not None:
+            raise BpfError(
+                f"{self._kind.lower()} is in batch mode: use poll_batch()/consume_batch()"
+            )
+
+    def _take_batch(self) -> EventBatch:
+        b = self._batch
+        if b.err:
+            err, b.err = int(b.err), 0
+            raise error_for_errno(-err)(f"{self._kind} batch: {strerror(-err)}", -err)
+        count = int(b.count)
+        nbytes = int(b.len)
+        if count == 0:
+            return EventBatch(None, 0, None, None, 0, self._batch_type)
+        data = ffi.new("char **")
+        sizes = ffi.new("__u32 **")
+        cpus = ffi.new("__u32 **")
+        lib.tinybpf_batch_take(b, data, sizes, cpus)
+        owned_data = ffi.gc(data[0], lib.tinybpf_free)
+        owned_sizes = ffi.gc(sizes[0], lib.tinybpf_free)
+        owned_cpus = ffi.gc(cpus[0], lib.tinybpf_free)
+        return EventBatch(owned_data, nbytes, owned_sizes, owned_cpus, count, self._batch_type)
+
+    def poll_batch(self, timeout_ms: int = -1, ignore_eintr: bool = True) -> EventBatch:
+        """Batch mode: wait up to ``timeout_ms`` for events, drain them in C, and return
+        them as one :class:`EventBatch` (empty on timeout)."""
+        if self._batch is None:
+            raise BpfError(f"{self._kind.lower()} is not in batch mode (create it with batch=True)")
+        with self._poll_lock:
+            pass  # wait for a poll in another thread to finish before taking its batch
+        self._run(False, int(timeout_ms), ignore_eintr)
+        with self._poll_lock:
+            return self._take_batch()
+
+    def consume_batch(self) -> EventBatch:
+        """Batch mode: every event available now, as one :class:`EventBatch`."""
+        if self._batch is None:
+            raise BpfError(f"{self._kind.lower()} is not in batch mode (create it with batch=True)")
+        self._run(True, 0, True)
+        with self._poll_lock:
+            return self._take_batch()
+
+    async def poll_batch_async(self, timeout_ms: int = -1) -> EventBatch:
+        """Batch mode, without blocking the event loop."""
+        batch = self.consume_batch()
+        if len(batch) or timeout_ms == 0:
+            return batch
+        await self._wait_readable(timeout_ms)
+        return self.consume_batch()
 
     def epoll_fd(self) -> int:
         """An epoll fd that becomes readable when events are available."""
@@ -231,6 +452,14 @@ class _Poller:
         n = self.consume()
         if n:
             return n
+        if not await self._wait_readable(timeout_ms):
+            return 0
+        if self._closed:
+            return 0
+        return self.consume()
+
+    async def _wait_readable(self, timeout_ms: int) -> bool:
+        """Wait until the epoll fd is readable; False on timeout."""
         loop = asyncio.get_running_loop()
         fd = self.epoll_fd()
         fut: asyncio.Future[None] = loop.create_future()
@@ -252,16 +481,14 @@ class _Poller:
                 try:
                     await asyncio.wait_for(fut, timeout_ms / 1000)
                 except asyncio.TimeoutError:
-                    return 0
+                    return False
         finally:
             waiters.discard(fut)
             if not waiters and self._readers.get(loop) is waiters:
                 del self._readers[loop]
                 if not loop.is_closed():
                     loop.remove_reader(fd)
-        if self._closed:
-            return 0
-        return self.consume()
+        return True
 
     def _wake_async(self) -> None:
         for loop, waiters in list(self._readers.items()):
@@ -276,6 +503,13 @@ class _Poller:
 
     def _free(self) -> None:
         handle, self._handle = self._handle, None
+        if self._batch is not None and handle is not None:
+            batch = self._batch
+            try:
+                self._free_handle_only(handle)
+            finally:
+                lib.tinybpf_batch_free(batch)
+            return
         if handle is not None:
             for loop in list(self._readers):
                 try:
@@ -284,6 +518,15 @@ class _Poller:
                 except Exception:
                     pass
             self._c_free_handle(handle)
+
+    def _free_handle_only(self, handle: Any) -> None:
+        for loop in list(self._readers):
+            try:
+                if not loop.is_closed():
+                    loop.remove_reader(self._c_epoll_fd_of(handle))
+            except Exception:
+                pass
+        self._c_free_handle(handle)
 
     def _c_epoll_fd_of(self, handle: Any) -> int:
         raise NotImplementedError
@@ -401,8 +644,16 @@ class BpfRingBuffer(_Poller, Generic[T]):
         validate_btf_struct: str | None = None,
         validate_field_names: bool = True,
         max_queue: int = _DEFAULT_MAX_QUEUE,
+        batch: bool = False,
+        max_batch: int = 1 << 20,
     ) -> None:
         super().__init__()
+        if batch:
+            if callback is not None or as_memoryview:
+                raise BpfError("batch=True takes no callback: use poll_batch()")
+            self._batch = ffi.new("struct tinybpf_batch *")
+            self._batch.max_events = max(1, int(max_batch))
+            self._batch_type = event_type if event_type is not bytes else None
         if callback is not None and map is None:
             raise ValueError("callback requires map")
         if as_memoryview and callback is None:
@@ -475,6 +726,8 @@ class BpfRingBuffer(_Poller, Generic[T]):
         if as_memoryview and event_type is not bytes:
             raise BpfError("Cannot use as_memoryview=True with event_type")
         mode = "callback" if callback is not None else "iterator"
+        if self._batch is not None:
+            mode = "batch"
         if (
             self._mv_mode is not None
             and self._mode == "callback"
@@ -501,6 +754,25 @@ class BpfRingBuffer(_Poller, Generic[T]):
         entry = _RingEntry(self, map, callback, convert)
         entry.handle = ffi.new_handle(entry)
         fd = map.fd
+        if self._batch is not None:
+            if event_type is not bytes and not isinstance(event_type, str):
+                self._batch_type = event_type
+            with capture_log() as log:
+                if self._handle is None:
+                    ptr = lib.tinybpf_batch_ring_new(fd, self._batch)
+                    check_ptr(ptr, f"ring_buffer__new for map '{map.name}' failed", log)
+                    self._handle = ptr
+                else:
+                    check_int(
+                        lib.tinybpf_batch_ring_add(self._handle, fd, self._batch),
+                        f"ring_buffer__add for map '{map.name}' failed",
+                        log,
+                    )
+            self._entries.append(entry)
+            self._mode = mode
+            if obj is not None and obj not in self._objs:
+                self._objs.append(obj)
+            return
         with capture_log() as log:
             if self._handle is None:
                 ptr = lib.ring_buffer__new(fd, lib._tinybpf_ringbuf_sample, entry.handle, NULL)
@@ -566,10 +838,18 @@ class BpfRingBuffer(_Poller, Generic[T]):
         return len(self._pending)
 
     def _c_poll(self, timeout_ms: int) -> int:
-        return int(lib.ring_buffer__poll(self._handle, timeout_ms))
+        ret = int(lib.ring_buffer__poll(self._handle, timeout_ms))
+        return self._batch_ret(ret) if self._batch is not None else ret
 
     def _c_consume(self) -> int:
-        return int(lib.ring_buffer__consume(self._handle))
+        ret = int(lib.ring_buffer__consume(self._handle))
+        return self._batch_ret(ret) if self._batch is not None else ret
+
+    def _batch_ret(self, ret: int) -> int:
+        self._delivered = int(self._batch.count)
+        if ret == -_errno.EAGAIN or self._batch.err:
+            self._halt = True  # batch full (or out of memory): the rest waits in the ring
+        return ret
 
     def _c_epoll_fd(self) -> int:
         return int(lib.ring_buffer__epoll_fd(self._handle))
@@ -729,7 +1009,7 @@ class BpfPerfBuffer(_Poller, Generic[T]):
     def __init__(
         self,
         map: BpfMap[Any, Any],
-        sample_callback: Callable[[int, Any], Any],
+        sample_callback: Callable[[int, Any], Any] | None = None,
         lost_callback: Callable[[int, int], Any] | None = None,
         page_count: int = 8,
         *,
@@ -737,8 +1017,13 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         validate_btf_struct: str | None = None,
         validate_field_names: bool = True,
         sample_period: int = 0,
+        batch: bool = False,
     ) -> None:
         super().__init__()
+        if batch and (sample_callback is not None or lost_callback is not None):
+            raise BpfError("batch=True takes no callbacks: use poll_batch() and .lost")
+        if not batch and sample_callback is None:
+            raise TypeError("sample_callback is required (or batch=True)")
         self._handle = None
         self._map = map
         self._pending: deque[tuple[bool, int, Any]] = deque()
@@ -758,15 +1043,25 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         self._convert = _event_converter(event_type, exact=False)
         self._self_handle = ffi.new_handle(self)
         opts = new_opts("perf_buffer_opts", sample_period=sample_period or None)
+        if batch:
+            self._batch = ffi.new("struct tinybpf_batch *")
+            self._batch.max_events = 1 << 30
+            if event_type is not bytes:
+                self._batch_type = event_type
+                size = ctypes.sizeof(event_type)
+                self._batch.trim = size  # drop the kernel's alignment padding
         with capture_log() as log:
-            ptr = lib.perf_buffer__new(
-                map.fd,
-                page_count,
-                lib._tinybpf_perf_sample,
-                lib._tinybpf_perf_lost,
-                self._self_handle,
-                opts.ptr,
-            )
+            if batch:
+                ptr = lib.tinybpf_batch_perf_new(map.fd, page_count, self._batch, opts.ptr)
+            else:
+                ptr = lib.perf_buffer__new(
+                    map.fd,
+                    page_count,
+                    lib._tinybpf_perf_sample,
+                    lib._tinybpf_perf_lost,
+                    self._self_handle,
+                    opts.ptr,
+                )
         check_ptr(ptr, f"perf_buffer__new for map '{map.name}' failed", log)
         self._handle = ptr
         self._closed = False
@@ -788,7 +1083,9 @@ class BpfPerfBuffer(_Poller, Generic[T]):
 
     def _deliver_sample(self, cpu: int, buf: Any) -> None:
         try:
-            ret = self._sample_callback(cpu, self._convert(buf))
+            cb = self._sample_callback
+            assert cb is not None  # batch mode never calls this
+            ret = cb(cpu, self._convert(buf))
             self._delivered += 1
             if ret is not None and isinstance(ret, int) and ret < 0:
                 self._halt = True
@@ -821,8 +1118,23 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         """Events received by a stopped poll, delivered first by the next one."""
         return len(self._pending)
 
+    def _batch_ret(self, ret: int) -> int:
+        b = self._batch
+        self._delivered = int(b.count)
+        if b.lost:
+            self._lost += int(b.lost)
+            b.lost = 0
+        if b.err:
+            self._halt = True
+        return ret
+
     def _c_poll(self, timeout_ms: int) -> int:
         ret = int(lib.perf_buffer__poll(self._handle, timeout_ms))
+        if self._batch is not None:
+            if ret >= 0:
+                ret2 = int(lib.perf_buffer__consume(self._handle))
+                ret = ret2 if ret2 < 0 else ret + ret2
+            return self._batch_ret(ret)
         if ret < 0 or self._halt:
             return ret
         # A perf event's readiness is cleared when it is polled (e.g. by select() on
@@ -831,7 +1143,8 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         return ret2 if ret2 < 0 else ret + ret2
 
     def _c_consume(self) -> int:
-        return int(lib.perf_buffer__consume(self._handle))
+        ret = int(lib.perf_buffer__consume(self._handle))
+        return self._batch_ret(ret) if self._batch is not None else ret
 
     def _c_epoll_fd(self) -> int:
         return int(lib.perf_buffer__epoll_fd(self._handle))
