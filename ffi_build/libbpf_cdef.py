@@ -413,12 +413,7 @@ int bpf_tc_detach(const struct bpf_tc_hook *hook, const struct bpf_tc_opts *opts
 int bpf_tc_query(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
 
 struct ring_buffer;
-typedef int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size);
-struct ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn sample_cb, void *ctx,
-                                     const void *opts);
 void ring_buffer__free(struct ring_buffer *rb);
-int ring_buffer__add(struct ring_buffer *rb, int map_fd, ring_buffer_sample_fn sample_cb,
-                     void *ctx);
 int ring_buffer__poll(struct ring_buffer *rb, int timeout_ms);
 int ring_buffer__consume(struct ring_buffer *rb);
 int ring_buffer__epoll_fd(const struct ring_buffer *rb);
@@ -429,20 +424,14 @@ void *user_ring_buffer__reserve(struct user_ring_buffer *rb, __u32 size);
 void *user_ring_buffer__reserve_blocking(struct user_ring_buffer *rb, __u32 size,
                                          int timeout_ms);
 void user_ring_buffer__submit(struct user_ring_buffer *rb, void *sample);
-void user_ring_buffer__discard(struct user_ring_buffer *rb, void *sample);
 void user_ring_buffer__free(struct user_ring_buffer *rb);
 
 struct perf_buffer;
-typedef void (*perf_buffer_sample_fn)(void *ctx, int cpu, void *data, __u32 size);
-typedef void (*perf_buffer_lost_fn)(void *ctx, int cpu, __u64 cnt);
 struct perf_buffer_opts {
     size_t sz;
     __u32 sample_period;
     ...;
 };
-struct perf_buffer *perf_buffer__new(int map_fd, size_t page_cnt,
-                                     perf_buffer_sample_fn sample_cb, perf_buffer_lost_fn lost_cb,
-                                     void *ctx, const struct perf_buffer_opts *opts);
 void perf_buffer__free(struct perf_buffer *pb);
 int perf_buffer__epoll_fd(const struct perf_buffer *pb);
 int perf_buffer__poll(struct perf_buffer *pb, int timeout_ms);
@@ -572,9 +561,6 @@ struct btf_decl_tag *btf_decl_tag(const struct btf_type *t);
 # ffi_build/shim.c: what cffi cannot express (va_list callbacks) and the Python sinks.
 SHIM = """
 extern "Python" void _tinybpf_log_sink(int level, const char *msg);
-extern "Python" int _tinybpf_ringbuf_sample(void *ctx, void *data, size_t size);
-extern "Python" void _tinybpf_perf_sample(void *ctx, int cpu, void *data, __u32 size);
-extern "Python" void _tinybpf_perf_lost(void *ctx, int cpu, __u64 cnt);
 
 void tinybpf_set_print_level(int level);
 
@@ -611,8 +597,10 @@ struct tinybpf_batch {
     int err;
     ...;
 };
-struct ring_buffer *tinybpf_batch_ring_new(int map_fd, struct tinybpf_batch *b);
-int tinybpf_batch_ring_add(struct ring_buffer *rb, int map_fd, struct tinybpf_batch *b);
+struct tinybpf_batch_src { struct tinybpf_batch *b; __u32 idx; ...; };
+#define TINYBPF_LOST_FLAG ...
+struct ring_buffer *tinybpf_batch_ring_new(int map_fd, struct tinybpf_batch_src *src);
+int tinybpf_batch_ring_add(struct ring_buffer *rb, int map_fd, struct tinybpf_batch_src *src);
 struct perf_buffer *tinybpf_batch_perf_new(int map_fd, size_t page_cnt, struct tinybpf_batch *b,
                                            const struct perf_buffer_opts *opts);
 void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **sizes, __u32 **cpus);

@@ -301,12 +301,22 @@ struct tinybpf_batch {
 	__u32 trim;       /* >0: keep only this many bytes of samples up to 7 bytes longer */
 	__u64 lost;       /* perf buffers: samples the kernel reported lost */
 	int err;
+	size_t hint;      /* capacity of the previous batch, to start the next one at */
 };
+
+/* One per ring buffer map: which batch to fill, and the map's index in it. */
+struct tinybpf_batch_src {
+	struct tinybpf_batch *b;
+	__u32 idx;
+};
+
+/* cpus[] of a perf "lost" record: the CPU with this bit set; its data is the u64 count */
+#define TINYBPF_LOST_FLAG 0x80000000u
 
 static int tinybpf_batch_reserve(struct tinybpf_batch *b, size_t size)
 {
 	if (b->len + size > b->cap) {
-		size_t cap = b->cap ? b->cap : 1 << 16;
+		size_t cap = b->cap ? b->cap : (b->hint > (1 << 16) ? b->hint : 1 << 16);
 		char *p;
 
 		while (cap < b->len + size)
@@ -356,7 +366,9 @@ static int tinybpf_batch_append(struct tinybpf_batch *b, int cpu, const void *da
 
 static int tinybpf_batch_ring_sample(void *ctx, void *data, size_t size)
 {
-	return tinybpf_batch_append(ctx, -1, data, size);
+	struct tinybpf_batch_src *src = ctx;
+
+	return tinybpf_batch_append(src->b, (int)src->idx, data, size);
 }
 
 static void tinybpf_batch_perf_sample(void *ctx, int cpu, void *data, __u32 size)
@@ -367,19 +379,26 @@ static void tinybpf_batch_perf_sample(void *ctx, int cpu, void *data, __u32 size
 static void tinybpf_batch_perf_lost(void *ctx, int cpu, __u64 cnt)
 {
 	struct tinybpf_batch *b = ctx;
+	__u32 trim = b->trim;
 
-	(void)cpu;
 	b->lost += cnt;
+	/* also a record, so lost counts reach Python in order with the samples */
+	b->trim = 0;
+	if (tinybpf_batch_append(b, (int)((__u32)cpu | TINYBPF_LOST_FLAG), &cnt, sizeof(cnt)) ==
+	    -ENOMEM)
+		b->err = -ENOMEM;
+	b->trim = trim;
 }
 
-static struct ring_buffer *tinybpf_batch_ring_new(int map_fd, struct tinybpf_batch *b)
+static struct ring_buffer *tinybpf_batch_ring_new(int map_fd, struct tinybpf_batch_src *src)
 {
-	return ring_buffer__new(map_fd, tinybpf_batch_ring_sample, b, NULL);
+	return ring_buffer__new(map_fd, tinybpf_batch_ring_sample, src, NULL);
 }
 
-static int tinybpf_batch_ring_add(struct ring_buffer *rb, int map_fd, struct tinybpf_batch *b)
+static int tinybpf_batch_ring_add(struct ring_buffer *rb, int map_fd,
+				  struct tinybpf_batch_src *src)
 {
-	return ring_buffer__add(rb, map_fd, tinybpf_batch_ring_sample, b);
+	return ring_buffer__add(rb, map_fd, tinybpf_batch_ring_sample, src);
 }
 
 static struct perf_buffer *tinybpf_batch_perf_new(int map_fd, size_t page_cnt,
@@ -397,6 +416,7 @@ static void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **siz
 	*data = b->data;
 	*sizes = b->sizes;
 	*cpus = b->cpus;
+	b->hint = b->cap;
 	b->data = NULL;
 	b->sizes = NULL;
 	b->cpus = NULL;

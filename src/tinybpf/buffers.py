@@ -19,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import errno as _errno
+import itertools
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, ffi, lib, new_opts, strerror
 from tinybpf._types import BpfMapType, RingBufferEvent
@@ -36,6 +38,8 @@ T = TypeVar("T")
 _SLICE_MS = 100
 _EINTR = _errno.EINTR
 _DEFAULT_MAX_QUEUE = 1 << 20
+_DISPATCH_CHUNK = 1 << 16  # samples drained in C per call before Python delivers them
+_ORDER: Literal["little", "big"] = sys.byteorder
 
 
 def _event_converter(event_type: Any, exact: bool) -> Callable[[Any], Any]:
@@ -129,6 +133,8 @@ class EventBatch(Sequence[memoryview]):
         self._count = count
         self._event_type = event_type
         self._offsets: list[int] | None = None
+        self._data_bytes: bytes | None = None
+        self._record_size = 0
         if count:
             self._buf = memoryview(ffi.buffer(data, nbytes))
             self._sizes = memoryview(ffi.buffer(sizes, 4 * count)).cast("I")
@@ -160,19 +166,25 @@ class EventBatch(Sequence[memoryview]):
         """The common size of every record, or None when sizes differ."""
         if not self._count:
             return None
-        first = self._sizes[0]
-        if self._buf.nbytes == first * self._count and min(self._sizes) == first:
-            return int(first)
-        return None
+        cached = self._record_size
+        if cached == 0:
+            first = self._sizes[0]
+            uniform = self._buf.nbytes == first * self._count
+            if uniform and self._count > 1:
+                uniform = self._sizes.tolist().count(first) == self._count
+            cached = self._record_size = first if uniform else -1
+        return cached if cached > 0 else None
+
+    def _bytes(self) -> bytes:
+        """The records as one bytes object (one copy; slicing it copies each record)."""
+        cached = self._data_bytes
+        if cached is None:
+            cached = self._data_bytes = self._buf.tobytes()
+        return cached
 
     def _offs(self) -> list[int]:
         if self._offsets is None:
-            offs = [0]
-            total = 0
-            for s in self._sizes:
-                total += s
-                offs.append(total)
-            self._offsets = offs
+            self._offsets = [0, *itertools.accumulate(self._sizes.tolist())]
         return self._offsets
 
     @overload
@@ -268,12 +280,20 @@ _SCALAR_FORMATS: dict[Any, str] = {
 
 
 class _Poller:
-    """What ring and perf buffers share: the poll lock, deferred close, async waiting."""
+    """What ring and perf buffers share: C drain, poll lock, deferred close, async waiting.
+
+    Samples are drained by libbpf into a C batch (no Python call per sample), then handed to
+    Python once per C call: as an :class:`EventBatch` in batch mode, otherwise dispatched to
+    the callbacks (or the iterator queue) by :meth:`_dispatch`.
+    """
 
     _kind = "buffer"
+    _poll_name = "poll"
+    _handle: Any = None
 
     def __init__(self) -> None:
         self._closed = True
+        self._handle = None
         self._poll_lock = threading.Lock()
         self._poll_owner: int | None = None
         self._close_requested = False
@@ -282,27 +302,34 @@ class _Poller:
         self._delivered = 0
         self._objs: list[Any] = []
         self._readers: dict[Any, set[asyncio.Future[None]]] = {}
-        self._batch: Any = None  # struct tinybpf_batch * in batch mode
+        self._batch: Any = ffi.new("struct tinybpf_batch *")
+        self._batch.max_events = _DISPATCH_CHUNK
+        self._batch_api = False
         self._batch_type: Any = None
 
-    # subclasses: _handle (C pointer or None), _c_free(), _c_poll(ms), _c_consume(), _c_epoll_fd()
-    _handle: Any = None
-
-    def _c_free(self) -> None:
+    # --- subclasses ---------------------------------------------------------------------
+    def _c_poll_raw(self, timeout_ms: int) -> int:
         raise NotImplementedError
 
-    def _c_poll(self, timeout_ms: int) -> int:
+    def _c_consume_raw(self) -> int:
         raise NotImplementedError
 
-    def _c_consume(self) -> int:
+    def _c_epoll_fd_of(self, handle: Any) -> int:
         raise NotImplementedError
 
-    def _c_epoll_fd(self) -> int:
+    def _c_free_handle(self, handle: Any) -> None:
+        raise NotImplementedError
+
+    def _dispatch(self, batch: EventBatch) -> None:
         raise NotImplementedError
 
     def _deliver_pending(self) -> None:
-        """Perf buffers deliver events left over by a stopped poll first."""
+        raise NotImplementedError
 
+    def _after_c(self) -> None:
+        """Bookkeeping after each C call (perf buffers: lost counts)."""
+
+    # --- state --------------------------------------------------------------------------
     def _check(self) -> None:
         if self._closed:
             raise BpfClosedError(f"{self._kind} is closed")
@@ -317,6 +344,39 @@ class _Poller:
                 "its own callbacks"
             )
 
+    # --- the C drain --------------------------------------------------------------------
+    def _drain(self, ret: int) -> int:
+        """After a C poll/consume: hand the drained samples over; keep draining when a
+        chunk filled up (-EAGAIN) and nothing stopped delivery."""
+        b = self._batch
+        while True:
+            self._after_c()
+            if b.err:
+                err, b.err = int(b.err), 0
+                self._halt = True
+                if self._exc is None:
+                    self._exc = error_for_errno(-err)(
+                        f"{self._kind}: cannot buffer samples: {strerror(-err)}", -err
+                    )
+            if self._batch_api:
+                self._delivered = int(b.count)
+                if ret == -_errno.EAGAIN:
+                    self._halt = True  # batch full: the rest waits in the ring
+                return ret
+            if b.count:
+                self._dispatch(self._take_batch())
+            if ret != -_errno.EAGAIN:
+                return ret
+            if self._halt or self._close_requested:
+                return 0
+            ret = self._c_consume_raw()
+
+    def _c_poll(self, timeout_ms: int) -> int:
+        return self._drain(self._c_poll_raw(timeout_ms))
+
+    def _c_consume(self) -> int:
+        return self._drain(self._c_consume_raw())
+
     def _run(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> int:
         self._begin()
         with self._poll_lock:
@@ -328,7 +388,8 @@ class _Poller:
                 self._halt = False
                 self._exc = None
                 self._delivered = 0
-                self._deliver_pending()
+                if not self._batch_api:
+                    self._deliver_pending()
                 if not self._halt:
                     self._loop(consume_only, timeout_ms, ignore_eintr)
                 exc, self._exc = self._exc, None
@@ -342,8 +403,8 @@ class _Poller:
 
     def _failed(self, ret: int, ignore_eintr: bool) -> bool:
         """Handle a negative return of a C poll; True when the poll should end quietly."""
-        if self._halt:
-            return True  # our callback stopped it
+        if self._halt or ret == -_errno.EAGAIN:
+            return True
         if ret == -_EINTR and ignore_eintr:
             return True
         raise error_for_errno(-ret)(f"{self._poll_name} failed: {strerror(-ret)}", -ret)
@@ -365,10 +426,11 @@ class _Poller:
                 return
             if self._halt or self._delivered or self._close_requested:
                 return
+            for o in self._objs:  # the object was closed while we waited
+                if o._closed:
+                    self._check()
             if deadline is not None and time.monotonic() >= deadline:
                 return
-
-    _poll_name = "poll"
 
     def poll(self, timeout_ms: int = -1, ignore_eintr: bool = True) -> int:
         """Wait up to ``timeout_ms`` (-1: forever) for events, deliver them, return the count."""
@@ -382,16 +444,13 @@ class _Poller:
 
     # --- batch mode ---------------------------------------------------------------------
     def _not_batch(self) -> None:
-        if self._batch is not None:
+        if self._batch_api:
             raise BpfError(
                 f"{self._kind.lower()} is in batch mode: use poll_batch()/consume_batch()"
             )
 
     def _take_batch(self) -> EventBatch:
         b = self._batch
-        if b.err:
-            err, b.err = int(b.err), 0
-            raise error_for_errno(-err)(f"{self._kind} batch: {strerror(-err)}", -err)
         count = int(b.count)
         nbytes = int(b.len)
         if count == 0:
@@ -405,21 +464,21 @@ class _Poller:
         owned_cpus = ffi.gc(cpus[0], lib.tinybpf_free)
         return EventBatch(owned_data, nbytes, owned_sizes, owned_cpus, count, self._batch_type)
 
+    def _require_batch(self) -> None:
+        if not self._batch_api:
+            raise BpfError(f"{self._kind.lower()} is not in batch mode (create it with batch=True)")
+
     def poll_batch(self, timeout_ms: int = -1, ignore_eintr: bool = True) -> EventBatch:
         """Batch mode: wait up to ``timeout_ms`` for events, drain them in C, and return
         them as one :class:`EventBatch` (empty on timeout)."""
-        if self._batch is None:
-            raise BpfError(f"{self._kind.lower()} is not in batch mode (create it with batch=True)")
-        with self._poll_lock:
-            pass  # wait for a poll in another thread to finish before taking its batch
+        self._require_batch()
         self._run(False, int(timeout_ms), ignore_eintr)
         with self._poll_lock:
             return self._take_batch()
 
     def consume_batch(self) -> EventBatch:
-        """Batch mode: every event available now, as one :class:`EventBatch`."""
-        if self._batch is None:
-            raise BpfError(f"{self._kind.lower()} is not in batch mode (create it with batch=True)")
+        """Batch mode: every event available now (up to ``max_batch``), as one batch."""
+        self._require_batch()
         self._run(True, 0, True)
         with self._poll_lock:
             return self._take_batch()
@@ -432,12 +491,13 @@ class _Poller:
         await self._wait_readable(timeout_ms)
         return self.consume_batch()
 
+    # --- epoll and asyncio --------------------------------------------------------------
     def epoll_fd(self) -> int:
         """An epoll fd that becomes readable when events are available."""
         self._check()
         if self._handle is None:
             raise BpfError(f"No maps added to {self._kind.lower()}")
-        return self._c_epoll_fd()
+        return self._c_epoll_fd_of(self._handle)
 
     def fileno(self) -> int:
         return self.epoll_fd()
@@ -459,7 +519,7 @@ class _Poller:
         return self.consume()
 
     async def _wait_readable(self, timeout_ms: int) -> bool:
-        """Wait until the epoll fd is readable; False on timeout."""
+        """Wait until the epoll fd is readable (or the buffer closes); False on timeout."""
         loop = asyncio.get_running_loop()
         fd = self.epoll_fd()
         fut: asyncio.Future[None] = loop.create_future()
@@ -501,38 +561,21 @@ class _Poller:
                 if not loop.is_closed():
                     loop.call_soon_threadsafe(done)
 
+    # --- lifetime -----------------------------------------------------------------------
     def _free(self) -> None:
         handle, self._handle = self._handle, None
-        if self._batch is not None and handle is not None:
-            batch = self._batch
-            try:
-                self._free_handle_only(handle)
-            finally:
-                lib.tinybpf_batch_free(batch)
+        if handle is None:
             return
-        if handle is not None:
-            for loop in list(self._readers):
-                try:
-                    if not loop.is_closed():
-                        loop.remove_reader(self._c_epoll_fd_of(handle))
-                except Exception:
-                    pass
-            self._c_free_handle(handle)
-
-    def _free_handle_only(self, handle: Any) -> None:
         for loop in list(self._readers):
             try:
                 if not loop.is_closed():
                     loop.remove_reader(self._c_epoll_fd_of(handle))
             except Exception:
                 pass
-        self._c_free_handle(handle)
-
-    def _c_epoll_fd_of(self, handle: Any) -> int:
-        raise NotImplementedError
-
-    def _c_free_handle(self, handle: Any) -> None:
-        raise NotImplementedError
+        try:
+            self._c_free_handle(handle)
+        finally:
+            lib.tinybpf_batch_free(self._batch)
 
     def close(self) -> None:
         """Free the buffer. Idempotent; safe from a callback or another thread."""
@@ -563,34 +606,32 @@ class _Poller:
             pass
 
 
+def _is_negative_int(ret: Any) -> bool:
+    return type(ret) is int and ret < 0
+
+
 class _RingEntry:
-    __slots__ = ("callback", "convert", "handle", "map", "map_name", "owner", "tagged")
+    __slots__ = ("callback", "convert", "ctype", "event_type", "map", "map_name", "src")
 
     def __init__(
         self,
-        owner: BpfRingBuffer[Any],
         bmap: BpfMap[Any, Any],
         callback: Callable[[Any], Any] | None,
+        event_type: Any,
         convert: Callable[[Any], Any] | None,
     ) -> None:
-        self.owner = owner
         self.map = bmap
         self.map_name = bmap.name
         self.callback = callback
+        self.event_type = event_type
         self.convert = convert  # None: memoryview mode
-        self.handle: Any = None
-        self.tagged = False
-
-
-@ffi.def_extern()  # type: ignore[untyped-decorator]
-def _tinybpf_ringbuf_sample(ctx: Any, data: Any, size: int) -> int:
-    entry: _RingEntry = ffi.from_handle(ctx)
-    rb = entry.owner
-    if rb._halt:
-        # libbpf has already moved past this sample: keep it for the next poll
-        rb._pending.append((entry, ffi.buffer(data, size)[:]))
-        return -1
-    return rb._deliver(entry, ffi.buffer(data, size))
+        self.ctype: Any = (
+            event_type
+            if isinstance(event_type, type)
+            and issubclass(event_type, (ctypes.Structure, ctypes.Union))
+            else None
+        )
+        self.src: Any = None
 
 
 class BpfRingBuffer(_Poller, Generic[T]):
@@ -598,6 +639,10 @@ class BpfRingBuffer(_Poller, Generic[T]):
 
     Callback mode: ``BpfRingBuffer(obj.maps["events"], on_event)`` then ``rb.poll()``.
     Iterator mode (no callback): ``rb.poll(); for ev in rb: ...`` or ``async for ev in rb``.
+    Batch mode (``batch=True``): ``rb.poll_batch()`` returns an :class:`EventBatch`.
+
+    Typed events (``event_type=`` a ctypes type or a BTF struct name) handed to callbacks
+    are views into the poll's buffer, which stays alive as long as they are referenced.
 
     Example::
 
@@ -621,6 +666,8 @@ class BpfRingBuffer(_Poller, Generic[T]):
         validate_btf_struct: str | None = None,
         validate_field_names: bool = True,
         max_queue: int = _DEFAULT_MAX_QUEUE,
+        batch: bool = False,
+        max_batch: int = 1 << 20,
     ) -> None: ...
     @overload
     def __init__(
@@ -629,10 +676,12 @@ class BpfRingBuffer(_Poller, Generic[T]):
         callback: Callable[[T], Any] | None = None,
         as_memoryview: bool = False,
         *,
-        event_type: type[T],
+        event_type: type[T] | str,
         validate_btf_struct: str | None = None,
         validate_field_names: bool = True,
         max_queue: int = _DEFAULT_MAX_QUEUE,
+        batch: bool = False,
+        max_batch: int = 1 << 20,
     ) -> None: ...
     def __init__(
         self,
@@ -651,9 +700,8 @@ class BpfRingBuffer(_Poller, Generic[T]):
         if batch:
             if callback is not None or as_memoryview:
                 raise BpfError("batch=True takes no callback: use poll_batch()")
-            self._batch = ffi.new("struct tinybpf_batch *")
+            self._batch_api = True
             self._batch.max_events = max(1, int(max_batch))
-            self._batch_type = event_type if event_type is not bytes else None
         if callback is not None and map is None:
             raise ValueError("callback requires map")
         if as_memoryview and callback is None:
@@ -674,7 +722,6 @@ class BpfRingBuffer(_Poller, Generic[T]):
         self._pending: deque[tuple[_RingEntry, bytes]] = deque()
         self._max_queue = max_queue
         self._dropped = 0
-        self._handle = None
         self._closed = False
         if map is not None:
             self.add(
@@ -695,6 +742,11 @@ class BpfRingBuffer(_Poller, Generic[T]):
     def queued(self) -> int:
         """Events waiting in the iterator-mode queue."""
         return len(self._queue)
+
+    @property
+    def pending(self) -> int:
+        """Samples drained by a stopped poll, delivered first by the next one."""
+        return len(self._pending)
 
     def add(
         self,
@@ -725,9 +777,12 @@ class BpfRingBuffer(_Poller, Generic[T]):
             raise BpfError("as_memoryview=True requires a callback")
         if as_memoryview and event_type is not bytes:
             raise BpfError("Cannot use as_memoryview=True with event_type")
-        mode = "callback" if callback is not None else "iterator"
-        if self._batch is not None:
+        if self._batch_api:
+            if callback is not None:
+                raise BpfError("batch=True takes no callback: use poll_batch()")
             mode = "batch"
+        else:
+            mode = "callback" if callback is not None else "iterator"
         if (
             self._mv_mode is not None
             and self._mode == "callback"
@@ -751,114 +806,160 @@ class BpfRingBuffer(_Poller, Generic[T]):
         if obj is not None and not map.is_standalone:
             obj._validate_event_type(event_type, validate_btf_struct, validate_field_names)
         convert = None if as_memoryview else _event_converter(event_type, exact=True)
-        entry = _RingEntry(self, map, callback, convert)
-        entry.handle = ffi.new_handle(entry)
+        entry = _RingEntry(map, callback, event_type, convert)
+        src = ffi.new("struct tinybpf_batch_src *")
+        src.b = self._batch
+        src.idx = len(self._entries)
+        entry.src = src
         fd = map.fd
-        if self._batch is not None:
-            if event_type is not bytes and not isinstance(event_type, str):
-                self._batch_type = event_type
-            with capture_log() as log:
-                if self._handle is None:
-                    ptr = lib.tinybpf_batch_ring_new(fd, self._batch)
-                    check_ptr(ptr, f"ring_buffer__new for map '{map.name}' failed", log)
-                    self._handle = ptr
-                else:
-                    check_int(
-                        lib.tinybpf_batch_ring_add(self._handle, fd, self._batch),
-                        f"ring_buffer__add for map '{map.name}' failed",
-                        log,
-                    )
-            self._entries.append(entry)
-            self._mode = mode
-            if obj is not None and obj not in self._objs:
-                self._objs.append(obj)
-            return
         with capture_log() as log:
             if self._handle is None:
-                ptr = lib.ring_buffer__new(fd, lib._tinybpf_ringbuf_sample, entry.handle, NULL)
+                ptr = lib.tinybpf_batch_ring_new(fd, src)
                 check_ptr(ptr, f"ring_buffer__new for map '{map.name}' failed", log)
                 self._handle = ptr
             else:
-                ret = lib.ring_buffer__add(
-                    self._handle, fd, lib._tinybpf_ringbuf_sample, entry.handle
+                check_int(
+                    lib.tinybpf_batch_ring_add(self._handle, fd, src),
+                    f"ring_buffer__add for map '{map.name}' failed",
+                    log,
                 )
-                if ret < 0:
-                    raise error_for_errno(-ret)(
-                        f"ring_buffer__add for map '{map.name}' failed: {strerror(-ret)}",
-                        -ret,
-                        log.text,
-                    )
         self._entries.append(entry)
         self._mode = mode
         if mode == "callback":
             self._mv_mode = bool(as_memoryview)
-        else:
+        elif mode == "iterator":
             self._iter_type = event_type
+        elif event_type is not bytes:
+            self._batch_type = event_type
         if obj is not None and obj not in self._objs:
             self._objs.append(obj)
 
-    def _deliver(self, entry: _RingEntry, buf: Any) -> int:
-        """Deliver one sample; return -1 to make libbpf stop after it (it is consumed)."""
-        cb = entry.callback
-        try:
-            if cb is None:
-                q = self._queue
-                if len(q) >= self._max_queue:
-                    self._dropped += 1
-                else:
-                    q.append((entry, bytes(buf)))
-                self._delivered += 1
-                return 0
-            if entry.convert is None:
-                mv = memoryview(buf)
-                try:
-                    ret = cb(mv)
-                finally:
-                    mv.release()
-            else:
-                ret = cb(entry.convert(buf))
-            self._delivered += 1
-            if ret is not None and isinstance(ret, int) and ret < 0:
-                self._halt = True
-        except BaseException as e:  # re-raised by poll()
-            self._delivered += 1
-            self._exc = e
-            self._halt = True
-        return -1 if self._halt else 0
+    # --- C side -------------------------------------------------------------------------
+    def _c_poll_raw(self, timeout_ms: int) -> int:
+        return int(lib.ring_buffer__poll(self._handle, timeout_ms))
 
-    def _deliver_pending(self) -> None:
-        pending = self._pending
-        while pending and not self._halt:
-            entry, data = pending.popleft()
-            self._deliver(entry, data)
-
-    @property
-    def pending(self) -> int:
-        """Samples taken from the ring by a stopped poll, delivered first by the next one."""
-        return len(self._pending)
-
-    def _c_poll(self, timeout_ms: int) -> int:
-        ret = int(lib.ring_buffer__poll(self._handle, timeout_ms))
-        return self._batch_ret(ret) if self._batch is not None else ret
-
-    def _c_consume(self) -> int:
-        ret = int(lib.ring_buffer__consume(self._handle))
-        return self._batch_ret(ret) if self._batch is not None else ret
-
-    def _batch_ret(self, ret: int) -> int:
-        self._delivered = int(self._batch.count)
-        if ret == -_errno.EAGAIN or self._batch.err:
-            self._halt = True  # batch full (or out of memory): the rest waits in the ring
-        return ret
-
-    def _c_epoll_fd(self) -> int:
-        return int(lib.ring_buffer__epoll_fd(self._handle))
+    def _c_consume_raw(self) -> int:
+        return int(lib.ring_buffer__consume(self._handle))
 
     def _c_epoll_fd_of(self, handle: Any) -> int:
         return int(lib.ring_buffer__epoll_fd(handle))
 
     def _c_free_handle(self, handle: Any) -> None:
         lib.ring_buffer__free(handle)
+
+    # --- delivery -----------------------------------------------------------------------
+    def _dispatch(self, batch: EventBatch) -> None:
+        n = len(batch)
+        entries = self._entries
+        if self._mode == "iterator":
+            self._enqueue(batch)
+            return
+        srcs = batch._cpus
+        i = 0
+        if len(entries) == 1:
+            i = self._deliver_run(entries[0], batch, 0, n)
+        else:
+            while i < n and not self._halt:
+                j = i + 1
+                first = srcs[i]
+                while j < n and srcs[j] == first:
+                    j += 1
+                i = self._deliver_run(entries[first], batch, i, j)
+                if i < j:
+                    break
+        if i < n:  # stopped: keep the rest, in order, for the next poll
+            pend = self._pending
+            for k in range(i, n):
+                pend.append((entries[srcs[k]], bytes(batch[k])))
+
+    def _enqueue(self, batch: EventBatch) -> None:
+        q = self._queue
+        entries = self._entries
+        srcs = batch._cpus
+        room = self._max_queue - len(q)
+        n = len(batch)
+        for k in range(n):
+            if room > 0:
+                q.append((entries[srcs[k]], bytes(batch[k])))
+                room -= 1
+            else:
+                self._dropped += 1
+        self._delivered += n
+
+    def _deliver_run(self, entry: _RingEntry, batch: EventBatch, start: int, end: int) -> int:
+        """Deliver records [start, end) of one map; return the index reached."""
+        cb = entry.callback
+        assert cb is not None
+        k = start
+        try:
+            if entry.convert is None:  # memoryviews, valid during the callback only
+                while k < end:
+                    mv = batch[k]
+                    k += 1
+                    try:
+                        ret = cb(mv)
+                    finally:
+                        mv.release()
+                    if (type(ret) is int and ret < 0) or self._halt:
+                        self._halt = True
+                        break
+            elif entry.ctype is not None and batch.record_size == ctypes.sizeof(entry.ctype):
+                size = ctypes.sizeof(entry.ctype)
+                arr = (entry.ctype * (end - start)).from_buffer(batch._buf, start * size)
+                for ev in arr:
+                    k += 1
+                    ret = cb(ev)
+                    if (type(ret) is int and ret < 0) or self._halt:
+                        self._halt = True
+                        break
+            elif entry.event_type is bytes:
+                data = batch._bytes()
+                offs = batch._offs()
+                while k < end:
+                    a = offs[k]
+                    b = offs[k + 1]
+                    k += 1
+                    ret = cb(data[a:b])
+                    if (type(ret) is int and ret < 0) or self._halt:
+                        self._halt = True
+                        break
+            else:
+                conv = entry.convert
+                while k < end:
+                    view = batch[k]
+                    k += 1
+                    ret = cb(conv(view))
+                    if (type(ret) is int and ret < 0) or self._halt:
+                        self._halt = True
+                        break
+        except BaseException as e:  # re-raised unchanged by poll()
+            self._exc = e
+            self._halt = True
+        self._delivered += k - start
+        return k
+
+    def _deliver_pending(self) -> None:
+        pending = self._pending
+        while pending and not self._halt:
+            entry, data = pending.popleft()
+            cb = entry.callback
+            if cb is None:
+                continue
+            try:
+                if entry.convert is None:
+                    mv = memoryview(data)
+                    try:
+                        ret = cb(mv)
+                    finally:
+                        mv.release()
+                else:
+                    ret = cb(entry.convert(data))
+                if type(ret) is int and ret < 0:
+                    self._halt = True
+            except BaseException as e:
+                self._exc = e
+                self._halt = True
+            self._delivered += 1
 
     # --- iterator mode ------------------------------------------------------------------
     def _convert_queued(self, item: tuple[_RingEntry, bytes]) -> Any:
@@ -878,11 +979,6 @@ class BpfRingBuffer(_Poller, Generic[T]):
         self._require_iterator()
         while self._queue:
             yield self._convert_queued(self._queue.popleft())
-
-    def _drain_tagged(self) -> Iterator[RingBufferEvent[T]]:
-        while self._queue:
-            item = self._queue.popleft()
-            yield RingBufferEvent(item[0].map_name, self._convert_queued(item))
 
     async def _anext(self, tagged: bool) -> Any:
         while True:
@@ -945,32 +1041,12 @@ class _AsyncIter(AsyncIterator[Any]):
         return await self._rb._anext(self._tagged)
 
 
-@ffi.def_extern()  # type: ignore[untyped-decorator]
-def _tinybpf_perf_sample(ctx: Any, cpu: int, data: Any, size: int) -> None:
-    pb: BpfPerfBuffer[Any] = ffi.from_handle(ctx)
-    if pb._halt:
-        pb._pending.append((True, cpu, ffi.buffer(data, size)[:]))
-        return
-    pb._deliver_sample(cpu, ffi.buffer(data, size))
-
-
-@ffi.def_extern()  # type: ignore[untyped-decorator]
-def _tinybpf_perf_lost(ctx: Any, cpu: int, cnt: int) -> None:
-    pb: BpfPerfBuffer[Any] = ffi.from_handle(ctx)
-    pb._lost += cnt
-    if pb._lost_callback is None:
-        return
-    if pb._halt:
-        pb._pending.append((False, cpu, cnt))
-        return
-    pb._deliver_lost(cpu, cnt)
-
-
 class BpfPerfBuffer(_Poller, Generic[T]):
     """Events from a BPF_MAP_TYPE_PERF_EVENT_ARRAY map (one ring per CPU).
 
     ``sample_callback(cpu, data)`` gets each event; ``lost_callback(cpu, count)`` the
-    number of samples the kernel dropped (also summed in ``lost``).
+    number of samples the kernel dropped (also summed in ``lost``). With ``batch=True``,
+    ``poll_batch()`` returns an :class:`EventBatch` (``cpus`` tells each sample's CPU).
 
     Example::
 
@@ -985,26 +1061,28 @@ class BpfPerfBuffer(_Poller, Generic[T]):
     def __init__(
         self,
         map: BpfMap[Any, Any],
-        sample_callback: Callable[[int, bytes], Any],
+        sample_callback: Callable[[int, bytes], Any] | None = None,
         lost_callback: Callable[[int, int], Any] | None = None,
         page_count: int = 8,
         *,
         validate_btf_struct: str | None = None,
         validate_field_names: bool = True,
         sample_period: int = 0,
+        batch: bool = False,
     ) -> None: ...
     @overload
     def __init__(
         self,
         map: BpfMap[Any, Any],
-        sample_callback: Callable[[int, T], Any],
+        sample_callback: Callable[[int, T], Any] | None = None,
         lost_callback: Callable[[int, int], Any] | None = None,
         page_count: int = 8,
         *,
-        event_type: type[T],
+        event_type: type[T] | str,
         validate_btf_struct: str | None = None,
         validate_field_names: bool = True,
         sample_period: int = 0,
+        batch: bool = False,
     ) -> None: ...
     def __init__(
         self,
@@ -1020,16 +1098,15 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         batch: bool = False,
     ) -> None:
         super().__init__()
-        if batch and (sample_callback is not None or lost_callback is not None):
-            raise BpfError("batch=True takes no callbacks: use poll_batch() and .lost")
-        if not batch and sample_callback is None:
-            raise TypeError("sample_callback is required (or batch=True)")
-        self._handle = None
         self._map = map
         self._pending: deque[tuple[bool, int, Any]] = deque()
         self._lost = 0
         self._sample_callback = sample_callback
         self._lost_callback = lost_callback
+        if batch and (sample_callback is not None or lost_callback is not None):
+            raise BpfError("batch=True takes no callbacks: use poll_batch() and .lost")
+        if not batch and sample_callback is None:
+            raise TypeError("sample_callback is required (or batch=True)")
         if map.type != BpfMapType.PERF_EVENT_ARRAY:
             raise BpfError(f"Map '{map.name}' is type {map.type.name}, expected PERF_EVENT_ARRAY")
         if page_count <= 0 or page_count & (page_count - 1):
@@ -1040,28 +1117,24 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         if obj is not None and not map.is_standalone:
             obj._validate_event_type(event_type, validate_btf_struct, validate_field_names)
             self._objs.append(obj)
+        self._event_type = event_type
         self._convert = _event_converter(event_type, exact=False)
-        self._self_handle = ffi.new_handle(self)
-        opts = new_opts("perf_buffer_opts", sample_period=sample_period or None)
+        self._ctype: Any = (
+            event_type
+            if isinstance(event_type, type)
+            and issubclass(event_type, (ctypes.Structure, ctypes.Union))
+            else None
+        )
+        if event_type is not bytes:
+            # samples carry up to 7 bytes of alignment padding: the C side drops them
+            self._batch.trim = ctypes.sizeof(event_type)
         if batch:
-            self._batch = ffi.new("struct tinybpf_batch *")
+            self._batch_api = True
             self._batch.max_events = 1 << 30
-            if event_type is not bytes:
-                self._batch_type = event_type
-                size = ctypes.sizeof(event_type)
-                self._batch.trim = size  # drop the kernel's alignment padding
+            self._batch_type = event_type if event_type is not bytes else None
+        opts = new_opts("perf_buffer_opts", sample_period=sample_period or None)
         with capture_log() as log:
-            if batch:
-                ptr = lib.tinybpf_batch_perf_new(map.fd, page_count, self._batch, opts.ptr)
-            else:
-                ptr = lib.perf_buffer__new(
-                    map.fd,
-                    page_count,
-                    lib._tinybpf_perf_sample,
-                    lib._tinybpf_perf_lost,
-                    self._self_handle,
-                    opts.ptr,
-                )
+            ptr = lib.tinybpf_batch_perf_new(map.fd, page_count, self._batch, opts.ptr)
         check_ptr(ptr, f"perf_buffer__new for map '{map.name}' failed", log)
         self._handle = ptr
         self._closed = False
@@ -1081,79 +1154,113 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         self._check()
         return int(lib.perf_buffer__buffer_cnt(self._handle))
 
-    def _deliver_sample(self, cpu: int, buf: Any) -> None:
-        try:
-            cb = self._sample_callback
-            assert cb is not None  # batch mode never calls this
-            ret = cb(cpu, self._convert(buf))
-            self._delivered += 1
-            if ret is not None and isinstance(ret, int) and ret < 0:
-                self._halt = True
-        except BaseException as e:
-            self._delivered += 1
-            self._exc = e
-            self._halt = True
-
-    def _deliver_lost(self, cpu: int, cnt: int) -> None:
-        cb = self._lost_callback
-        if cb is None:
-            return
-        try:
-            cb(cpu, cnt)
-        except BaseException as e:
-            self._exc = e
-            self._halt = True
-
-    def _deliver_pending(self) -> None:
-        pending = self._pending
-        while pending and not self._halt:
-            is_sample, cpu, payload = pending.popleft()
-            if is_sample:
-                self._deliver_sample(cpu, payload)
-            else:
-                self._deliver_lost(cpu, payload)
-
     @property
     def pending(self) -> int:
         """Events received by a stopped poll, delivered first by the next one."""
         return len(self._pending)
 
-    def _batch_ret(self, ret: int) -> int:
-        b = self._batch
-        self._delivered = int(b.count)
-        if b.lost:
-            self._lost += int(b.lost)
-            b.lost = 0
-        if b.err:
-            self._halt = True
-        return ret
-
-    def _c_poll(self, timeout_ms: int) -> int:
+    # --- C side -------------------------------------------------------------------------
+    def _c_poll_raw(self, timeout_ms: int) -> int:
         ret = int(lib.perf_buffer__poll(self._handle, timeout_ms))
-        if self._batch is not None:
-            if ret >= 0:
-                ret2 = int(lib.perf_buffer__consume(self._handle))
-                ret = ret2 if ret2 < 0 else ret + ret2
-            return self._batch_ret(ret)
-        if ret < 0 or self._halt:
+        if ret < 0:
             return ret
         # A perf event's readiness is cleared when it is polled (e.g. by select() on
         # fileno()), so epoll may report nothing while samples wait: read every ring too.
         ret2 = int(lib.perf_buffer__consume(self._handle))
         return ret2 if ret2 < 0 else ret + ret2
 
-    def _c_consume(self) -> int:
-        ret = int(lib.perf_buffer__consume(self._handle))
-        return self._batch_ret(ret) if self._batch is not None else ret
+    def _c_consume_raw(self) -> int:
+        return int(lib.perf_buffer__consume(self._handle))
 
-    def _c_epoll_fd(self) -> int:
-        return int(lib.perf_buffer__epoll_fd(self._handle))
+    def _after_c(self) -> None:
+        b = self._batch
+        if b.lost:
+            self._lost += int(b.lost)
+            b.lost = 0
 
     def _c_epoll_fd_of(self, handle: Any) -> int:
         return int(lib.perf_buffer__epoll_fd(handle))
 
     def _c_free_handle(self, handle: Any) -> None:
         lib.perf_buffer__free(handle)
+
+    # --- delivery -----------------------------------------------------------------------
+    def _dispatch(self, batch: EventBatch) -> None:
+        n = len(batch)
+        cpus = batch._cpus
+        cb = self._sample_callback
+        assert cb is not None
+        k = 0
+        samples = 0
+        size = ctypes.sizeof(self._ctype) if self._ctype is not None else -1
+        try:
+            if self._ctype is not None and batch.record_size == size:
+                arr = (self._ctype * n).from_buffer(batch._buf)
+                for cpu, ev in zip(cpus.tolist(), arr, strict=True):
+                    k += 1
+                    if cpu & _LOST_FLAG:
+                        self._deliver_lost(cpu & ~_LOST_FLAG, batch[k - 1])
+                    else:
+                        samples += 1
+                        if _is_negative_int(cb(cpu, ev)):
+                            self._halt = True
+                    if self._halt:
+                        break
+            else:
+                conv = self._convert
+                bytes_mode = self._event_type is bytes
+                data = batch._bytes() if bytes_mode else b""
+                offs = batch._offs()
+                for cpu in cpus.tolist():
+                    k += 1
+                    if cpu & _LOST_FLAG:
+                        self._deliver_lost(cpu & ~_LOST_FLAG, batch[k - 1])
+                    else:
+                        a = offs[k - 1]
+                        b = offs[k]
+                        samples += 1
+                        ev = data[a:b] if bytes_mode else conv(batch[k - 1])
+                        if _is_negative_int(cb(cpu, ev)):
+                            self._halt = True
+                    if self._halt:
+                        break
+        except BaseException as e:
+            self._exc = e
+            self._halt = True
+        self._delivered += samples
+        if k < n:
+            pend = self._pending
+            for j in range(k, n):
+                cpu = cpus[j]
+                if cpu & _LOST_FLAG:
+                    pend.append((False, cpu & ~_LOST_FLAG, _lost_count(batch[j])))
+                else:
+                    pend.append((True, cpu, bytes(batch[j])))
+
+    def _deliver_lost(self, cpu: int, record: Any) -> None:
+        """A lost record; counts as a delivery only for the lost callback."""
+        cb = self._lost_callback
+        if cb is None:
+            return
+        if _is_negative_int(cb(cpu, _lost_count(record))):
+            self._halt = True
+
+    def _deliver_pending(self) -> None:
+        pending = self._pending
+        cb = self._sample_callback
+        while pending and not self._halt:
+            is_sample, cpu, payload = pending.popleft()
+            try:
+                if is_sample:
+                    assert cb is not None
+                    self._delivered += 1
+                    if _is_negative_int(cb(cpu, self._convert(payload))):
+                        self._halt = True
+                elif self._lost_callback is not None:
+                    self._lost_callback(cpu, payload)
+            except BaseException as e:
+                self._exc = e
+                self._halt = True
 
     def __enter__(self) -> BpfPerfBuffer[T]:
         return self
@@ -1169,6 +1276,13 @@ class BpfPerfBuffer(_Poller, Generic[T]):
 
     def __repr__(self) -> str:
         return f"<BpfPerfBuffer map='{self._map.name}' {'closed' if self._closed else 'open'}>"
+
+
+_LOST_FLAG: int = lib.TINYBPF_LOST_FLAG
+
+
+def _lost_count(record: Any) -> int:
+    return int.from_bytes(bytes(record), _ORDER)
 
 
 class BpfUserRingBuffer:

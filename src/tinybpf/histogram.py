@@ -8,7 +8,9 @@ integers or raw bytes (read in the host byte order, as the kernel wrote them).
 Log2 slots follow libbpf-tools' ``log2l()`` convention: slot 0 counts the values 0 and 1,
 slot ``i >= 1`` counts ``2**i .. 2**(i+1) - 1``. A BPF program fills them with::
 
-    u64 slot = v ? 63 - __builtin_clzll(v) : 0;   /* floor(log2(v)), 0 for v == 0 */
+    u64 slot = log2l(v);   /* floor(log2(v)), 0 for v <= 1: the shift-and-compare helper
+                              of libbpf-tools' bits.bpf.h (clang 14 cannot compile
+                              __builtin_clzll for the BPF target) */
     if (slot >= MAX_SLOTS) slot = MAX_SLOTS - 1;
     __sync_fetch_and_add(&hist[slot], 1);
 
