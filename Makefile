@@ -91,6 +91,11 @@ wheel: build compile mounts
 	cd /tmp && TINYBPF_TEST_WHEEL=1 /tmp/tinybpf-wheel-venv/bin/python -m pytest -q -p no:cacheprovider \
 	  --rootdir=/tmp $(CURDIR)/tests
 
+# Benchmarks (not tests): tinybpf against a C baseline built on the same static libbpf,
+# and bcc where its Python package is installed. Prints a table of medians and ratios.
+bench: build mounts
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 # AddressSanitizer: libbpf and the extension rebuilt with -fsanitize=address into .venv-asan,
 # the suite run with libasan preloaded (leak checking on the extension's own allocations).
 ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
