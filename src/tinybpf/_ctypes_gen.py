@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import itertools
 import sys
 from typing import Any, Literal
 
@@ -87,6 +88,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _fill_array(arr: Any, value: Any, name: str) -> None:
+    """Assign a (nested) list to a ctypes array, element by element."""
+    if len(value) > len(arr):
+        raise ValueError(f"{name}: {len(value)} items for an array of {len(arr)}")
+    for i, v in enumerate(value):
+        cur = arr[i]
+        if isinstance(v, dict) and isinstance(cur, _Mixin):
+            for k2, v2 in v.items():
+                _assign(cur, k2, v2)
+        elif isinstance(v, (list, tuple)) and isinstance(cur, ctypes.Array):
+            _fill_array(cur, v, f"{name}[{i}]")
+        else:
+            arr[i] = v
+
+
 def _assign(inst: Any, name: str, value: Any) -> None:
     current = getattr(inst, name)
     if isinstance(value, dict) and isinstance(current, _Mixin):
@@ -94,14 +110,7 @@ def _assign(inst: Any, name: str, value: Any) -> None:
             _assign(current, k, v)
         return
     if isinstance(value, (list, tuple)) and isinstance(current, ctypes.Array):
-        if len(value) > len(current):
-            raise ValueError(f"{name}: {len(value)} items for an array of {len(current)}")
-        for i, v in enumerate(value):
-            if isinstance(v, dict) and isinstance(current[i], _Mixin):
-                for k2, v2 in v.items():
-                    _assign(current[i], k2, v2)
-            else:
-                current[i] = v
+        _fill_array(current, value, name)
         return
     if isinstance(value, str) and isinstance(current, bytes):
         value = value.encode()
@@ -118,6 +127,19 @@ class BtfUnion(ctypes.Union, _Mixin):
     """Base of unions generated from BTF."""
 
     _pack_ = 1
+
+
+_HIDDEN_IDS = itertools.count()
+
+
+def _forward_property(member: str, name: str) -> property:
+    def get(self: Any) -> Any:
+        return getattr(getattr(self, member), name)
+
+    def set_(self: Any, value: Any) -> None:
+        setattr(getattr(self, member), name, value)
+
+    return property(get, set_)
 
 
 def _bitfield_property(
@@ -193,6 +215,8 @@ class _Generator:
         props: dict[str, property] = {}
         pos = 0
         pad_n = 0
+        # hidden storage gets names no member (own or promoted from an anonymous member) has
+        tag = f"_tb{next(_HIDDEN_IDS)}"
         members = list(bt.fields or ())
         i = 0
         while i < len(members):
@@ -210,10 +234,10 @@ class _Generator:
                 start = start_bit // 8
                 end = (end_bit + 7) // 8
                 if start > pos:
-                    fields.append((f"_pad{pad_n}", ctypes.c_uint8 * (start - pos)))
+                    fields.append((f"{tag}_pad{pad_n}", ctypes.c_uint8 * (start - pos)))
                     pad_n += 1
                     pos = start
-                store = f"_bits{start}"
+                store = f"{tag}_bits{start}"
                 fields.append((store, ctypes.c_uint8 * (end - pos)))
                 for m in run:
                     signed = bool(m.type is not None and m.type.signed)
@@ -230,14 +254,20 @@ class _Generator:
                 else ctypes.c_uint8 * f.size
             )
             if not is_union and f.offset > pos:
-                fields.append((f"_pad{pad_n}", ctypes.c_uint8 * (f.offset - pos)))
+                fields.append((f"{tag}_pad{pad_n}", ctypes.c_uint8 * (f.offset - pos)))
                 pad_n += 1
                 pos = f.offset
             fname = f.name
             if not fname:
-                fname = f"_anon{len(anonymous)}"
+                fname = f"{tag}_anon{len(anonymous)}"
                 anonymous.append(fname)
-                visible.extend(getattr(ftype, "_tinybpf_fields_", ()))
+                inner_names = getattr(ftype, "_tinybpf_fields_", ())
+                visible.extend(inner_names)
+                # ctypes promotes the anonymous member's fields, not its properties
+                # (bitfields): forward those
+                for inner in inner_names:
+                    if isinstance(getattr(ftype, inner, None), property):
+                        props[inner] = _forward_property(fname, inner)
             else:
                 visible.append(fname)
             fields.append((fname, ftype))
@@ -247,7 +277,7 @@ class _Generator:
         total = bt.size or 0
         used = max((ctypes.sizeof(t) for _, t in fields), default=0) if is_union else pos
         if total > used:
-            fields.append((f"_pad{pad_n}", ctypes.c_uint8 * (total - used)))
+            fields.append((f"{tag}_pad{pad_n}", ctypes.c_uint8 * (total - used)))
         if anonymous:
             cls._anonymous_ = anonymous
         cls._fields_ = fields

@@ -309,3 +309,44 @@ class BtfType:
     nelems: int = 0
     enum_values: tuple[tuple[str, int], ...] | None = None
     ref_id: int = 0
+
+    def __str__(self) -> str:
+        """The type as a C declaration (structs, unions and enums with their members)."""
+        if self.kind in (BtfKind.STRUCT, BtfKind.UNION):
+            kw = self.kind.name.lower()
+            lines = [f"{kw} {self.name} {{" if self.name else f"{kw} {{"]
+            for f in self.fields or ():
+                lines.append(f"\t{_c_member(f)};")
+            lines.append("};")
+            return "\n".join(lines)
+        if self.kind in (BtfKind.ENUM, BtfKind.ENUM64):
+            body = "".join(f"\t{n} = {v},\n" for n, v in self.enum_values or ())
+            return f"enum {self.name} {{\n{body}}};"
+        return _c_type_name(self)
+
+
+def _c_type_name(t: BtfType | None) -> str:
+    if t is None:
+        return "void"
+    if t.kind in (BtfKind.STRUCT, BtfKind.UNION) and t.type_name == t.name:
+        return f"{t.kind.name.lower()} {t.name}" if t.name else t.kind.name.lower()
+    if t.kind in (BtfKind.ENUM, BtfKind.ENUM64) and t.type_name == t.name:
+        return f"enum {t.name}"
+    if t.kind == BtfKind.PTR:
+        return "void *"
+    return t.type_name or t.name or "void"
+
+
+def _c_member(f: BtfField) -> str:
+    t = f.type
+    if t is not None and t.kind in (BtfKind.STRUCT, BtfKind.UNION) and not t.name:
+        body = str(t).replace("\n", "\n\t").removesuffix(";")
+        return f"{body} {f.name}" if f.name else body
+    dims = ""
+    while t is not None and t.kind == BtfKind.ARRAY:
+        dims += f"[{t.nelems}]"
+        t = t.elem
+    tname = _c_type_name(t)
+    sep = "" if tname.endswith("*") else " "
+    bits = f": {f.bitfield_size}" if f.bitfield_size else ""
+    return f"{tname}{sep}{f.name}{dims}{bits}"

@@ -218,6 +218,8 @@ class Btf:
             tid = int(t.type)
             t = self._t(p, tid)
             kind = BtfKind(lib.btf_kind(t))
+            if not written:  # const volatile __u32: the name as written is __u32
+                written = self._name(p, t.name_off)
             seen += 1
             if seen > 64:
                 raise BpfError(f"BTF type id {type_id}: modifier chain too long", 22)
@@ -556,7 +558,47 @@ def _validate_scalar(py: Any, bt: BtfType, label: str) -> None:
             )
 
 
+def _flat_fields(bt: BtfType, base: int = 0) -> dict[str, tuple[int, BtfField]]:
+    """Named members with their byte offsets, anonymous members flattened."""
+    out: dict[str, tuple[int, BtfField]] = {}
+    for f in bt.fields or ():
+        if f.name:
+            out[f.name] = (base + f.offset, f)
+        elif f.type is not None and f.type.kind in (BtfKind.STRUCT, BtfKind.UNION):
+            out.update(_flat_fields(f.type, base + f.offset))
+    return out
+
+
+def _validate_generated(py: Any, bt: BtfType, label: str) -> None:
+    """Types generated from BTF (Btf.ctype, tinybpf gen): same size, same named members
+    at the same offsets (their hidden padding and bitfield storage are not compared)."""
+    want = _flat_fields(bt)
+    have = list(py._tinybpf_fields_)
+    if sorted(have) != sorted(want):
+        raise _fail(
+            f"Field mismatch: {_tname(py)} has fields {have}, BTF type '{label}' has {list(want)}",
+            bt,
+        )
+    for name in have:
+        desc = getattr(py, name)
+        off = getattr(desc, "offset", None)
+        if (
+            off is not None
+            and not want[name][1].bitfield_size
+            and int(off) != want[name][0]
+            and name in dict(py._fields_)
+        ):
+            raise _fail(
+                f"Field '{name}' at offset {off}, BTF field '{name}' expects offset "
+                f"{want[name][0]}",
+                bt,
+            )
+
+
 def _validate_fields(py: Any, bt: BtfType, names: bool, label: str) -> None:
+    if hasattr(py, "_tinybpf_fields_"):
+        _validate_generated(py, bt, label)
+        return
     btf_fields = bt.fields or ()
     py_fields = list(getattr(py, "_fields_", ()))
     if len(py_fields) != len(btf_fields):

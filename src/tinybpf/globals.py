@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from tinybpf._ctypes_gen import _fill_array
 from tinybpf._ffi import NULL, ffi, lib
 from tinybpf._types import BtfKind, BtfType
 from tinybpf.errors import BpfError, BpfPhaseError
@@ -252,8 +253,15 @@ def _decode(var: _Var, data: bytes) -> Any:
     if isinstance(value, ctypes.Array) and getattr(value, "_type_", None) is ctypes.c_char:
         return value.value
     if isinstance(value, ctypes.Array):
-        return list(value)
+        return _listify(value)
     return value
+
+
+def _listify(arr: Any) -> Any:
+    """A ctypes array as a (nested) list; char arrays as bytes; structs stay objects."""
+    if getattr(arr, "_type_", None) is ctypes.c_char:
+        return arr.value
+    return [_listify(v) if isinstance(v, ctypes.Array) else v for v in arr]
 
 
 def _encode(var: _Var, value: Any) -> bytes:
@@ -294,7 +302,9 @@ def _encode(var: _Var, value: Any) -> bytes:
     if issubclass(ctype, ctypes.Array) and isinstance(value, (list, tuple)):
         if len(value) != ctype._length_:
             raise ValueError(f"'{name}' has {ctype._length_} elements, got {len(value)}")
-        return bytes(memoryview(ctype(*value)).cast("B"))
+        arr = ctype()
+        _fill_array(arr, value, name)
+        return bytes(memoryview(arr).cast("B"))
     if issubclass(ctype, ctypes._SimpleCData) and isinstance(value, (int, float, bool)):
         return bytes(memoryview(ctype(value)).cast("B"))
     raise TypeError(f"cannot convert {type(value).__name__} for '{name}' ({bt.type_name})")

@@ -161,6 +161,8 @@ class BpfMap(Generic[KT, VT]):
         self._check_open()
         if self._obj is not None and not self._obj._loaded:
             raise BpfPhaseError(f"map '{self._name}' has no fd before load()")
+        if not lib.bpf_map__autocreate(self._ptr):
+            raise BpfError(f"map '{self._name}' was not created (autocreate is off)", 19)
         fd = int(lib.bpf_map__fd(self._ptr))
         if fd < 0:
             raise BpfError(f"map '{self._name}' has no fd (not created)", -fd)

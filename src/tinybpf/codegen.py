@@ -1,0 +1,943 @@
+"""Typed Python modules for BPF objects: ``tinybpf gen OBJ.bpf.o``.
+
+:func:`generate_module` opens an object file (it is not loaded), walks its BTF and returns
+the source of a Python module with:
+
+* one ctypes class per struct and union that the object's maps and global variables use
+  (directly, nested, in arrays, or through a pointer anchor such as
+  ``const struct event *const anchor = 0;``), dependencies first. Layouts follow BTF the
+  way :mod:`tinybpf._ctypes_gen` builds them at run time (``_pack_ = 1``, explicit padding,
+  bitfields as properties over the bytes that hold them), so the classes read map values,
+  ring buffer events and globals exactly, with the same repr, ``to_dict()`` and
+  ``from_dict()``;
+* an ``IntEnum`` per named enum (values it does not name read as ``UNKNOWN_<n>``);
+* ``<Name>Globals``: a typed property per global variable, over ``obj.globals``;
+* ``<Name>Object``: ``open()`` / ``load()`` class methods, a typed property per program
+  (:class:`~tinybpf.BpfProgram`) and per map (``BpfMap[KeyType, ValueType]``).
+
+The module passes ``mypy --strict`` and needs only tinybpf at run time. C names that are
+not usable in Python (keywords, names Python mangles in a class body, names that would
+hide a module or a builtin the module uses) get a trailing ``_``.
+
+Example::
+
+    from tinybpf.codegen import generate_module
+
+    Path("opensnoop_skel.py").write_text(generate_module("opensnoop.bpf.o"))
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tinybpf._ctypes_gen import BtfStruct, BtfUnion
+from tinybpf._ffi import lib
+from tinybpf._types import BtfField, BtfKind, BtfType
+from tinybpf.btf import Btf
+from tinybpf.object import BpfObject, open_object
+
+__all__ = ["generate_module"]
+
+_CHAR_ENCODING: int = lib.BTF_INT_CHAR
+_BOOL_ENCODING: int = lib.BTF_INT_BOOL
+
+_INTS = {
+    (1, False): "ctypes.c_uint8",
+    (1, True): "ctypes.c_int8",
+    (2, False): "ctypes.c_uint16",
+    (2, True): "ctypes.c_int16",
+    (4, False): "ctypes.c_uint32",
+    (4, True): "ctypes.c_int32",
+    (8, False): "ctypes.c_uint64",
+    (8, True): "ctypes.c_int64",
+}
+_U8 = "ctypes.c_uint8"
+_RECORDS = (BtfKind.STRUCT, BtfKind.UNION)
+_ENUMS = (BtfKind.ENUM, BtfKind.ENUM64)
+
+# Modules the generated code refers to, and builtins its annotations use: a class attribute
+# with one of these names would hide it inside the class body.
+_MODULES = frozenset({"builtins", "collections", "ctypes", "enum", "os", "tinybpf", "typing"})
+_BUILTIN_ANNS = frozenset({"bool", "bytes", "dict", "float", "int", "list", "object", "str"})
+_BUILTIN_ANNS |= {"tuple", "type"}
+# Attributes of the generated struct classes (and of ctypes' own) that fields must not hide.
+_RECORD_ATTRS = frozenset(dir(BtfStruct)) | frozenset(dir(BtfUnion))
+# Members of the wrapper class that maps and programs must not hide.
+_WRAPPER_ATTRS = frozenset({"obj", "globals", "open", "load", "load_opened", "close", "loaded"})
+_ENUM_RESERVED = frozenset({"name", "value", "mro"})
+
+
+# --- names --------------------------------------------------------------------------------
+
+
+def _camel(name: str) -> str:
+    """``task_id`` -> ``TaskId`` (an existing CamelCase stays)."""
+    parts = [p for p in re.split(r"[^0-9A-Za-z]+", name) if p]
+    text = "".join(p[:1].upper() + p[1:] for p in parts)
+    if not text:
+        return "Anon"
+    return "T" + text if text[0].isdigit() else text
+
+
+def _is_private(name: str) -> bool:
+    """Names Python mangles inside a class body (``__x`` but not ``__x__``)."""
+    return name.startswith("__") and not name.endswith("__")
+
+
+def _ident(name: str) -> str:
+    """A valid Python identifier for a C name: keywords get a trailing ``_``."""
+    text = re.sub(r"\W", "_", name) or "_"
+    if text[0].isdigit():
+        text = "_" + text
+    if keyword.iskeyword(text) or text == "_":
+        text += "_"
+    return text
+
+
+def _q(text: str) -> str:
+    """A Python string literal, double-quoted like ``ruff format`` writes it."""
+    if '"' in text or "\\" in text or not text.isprintable():
+        return repr(text)
+    return f'"{text}"'
+
+
+def _tuple(items: Iterable[str]) -> str:
+    quoted = [_q(i) for i in items]
+    return f"({quoted[0]},)" if len(quoted) == 1 else "(" + ", ".join(quoted) + ")"
+
+
+def _fix_ann(ann: str, shadowed: Iterable[str]) -> str:
+    """Qualify builtins that a class attribute of the same name hides (``builtins.bytes``)."""
+    for name in sorted(set(shadowed) & _BUILTIN_ANNS):
+        ann = re.sub(rf"(?<![\w.]){name}\b", f"builtins.{name}", ann)
+    return ann
+
+
+class _Names:
+    """Unique top-level names of the generated module."""
+
+    def __init__(self) -> None:
+        self.used = set(_MODULES) | set(dir(builtins)) | {"DEFAULT_PATH", "BTF_TYPES"}
+        self.classes: set[str] = set()
+
+    def take(self, wanted: str) -> str:
+        name, n = wanted, 2
+        while name in self.used:
+            name = f"{wanted}{n}"
+            n += 1
+        self.used.add(name)
+        self.classes.add(name)
+        return name
+
+
+# --- model --------------------------------------------------------------------------------
+
+
+@dataclass
+class _T:
+    """How one BTF type is written in the generated code."""
+
+    expr: str  # the ctypes type (in _fields_, as an array element)
+    ann: str  # the Python type of a struct attribute of this type
+    ctann: str  # the ctypes type as a type argument (ctypes.Array[...])
+
+
+@dataclass
+class _Record:
+    name: str
+    bt: BtfType
+    code: str = ""
+    # every attribute name ctypes defines on the class (own fields, promoted ones too)
+    ctypes_names: set[str] = field(default_factory=set)
+    # annotated ctypes attributes: name -> annotation
+    fields: dict[str, str] = field(default_factory=dict)
+    # Python properties (bitfields, keyword aliases, forwards): name -> annotation
+    props: dict[str, str] = field(default_factory=dict)
+    # alias -> C name of bitfields whose C name is set on the class after its body
+    renamed: dict[str, str] = field(default_factory=dict)
+    # alias -> (C name, annotation) of fields whose C name cannot be an attribute
+    aliases: dict[str, tuple[str, str]] = field(default_factory=dict)
+    visible: tuple[str, ...] = ()
+
+
+@dataclass
+class _Global:
+    section: str
+    name: str
+    ident: str
+    get_ann: str
+    set_ann: str
+    conv: str  # expression turning `v` (what obj.globals returns) into get_ann
+    to_obj: str  # expression turning `value` (set_ann) into what obj.globals accepts
+    decl: str
+    settable: bool
+
+
+@dataclass
+class _Map:
+    name: str
+    ident: str
+    key_rt: str
+    key_ann: str
+    value_rt: str
+    value_ann: str
+    doc: str
+
+
+# --- the generator ------------------------------------------------------------------------
+
+
+class _ModuleWriter:
+    def __init__(self, obj: BpfObject, path: Path, base: str, all_types: bool) -> None:
+        btf = obj.btf
+        if btf is None:
+            raise ValueError(f"{path}: the object has no BTF (compile it with clang -g)")
+        self.obj = obj
+        self.btf: Btf = btf
+        self.path = path
+        self.all_types = all_types
+        self.names = _Names()
+        self.wrapper = self.names.take(base if base.endswith("Object") else base + "Object")
+        self.globals_cls = self.names.take(self.wrapper[: -len("Object")] + "Globals")
+        self.records: dict[int, _Record] = {}
+        self.order: list[_Record] = []
+        self.enums: dict[int, str | None] = {}
+        self.enum_code: list[str] = []
+        self.btf_names: dict[str, str] = {}
+        self.typedefs: dict[int, str] = {}
+        for t in self.btf:
+            if t.kind == BtfKind.TYPEDEF and t.name:
+                target = self.btf.resolve(t.type_id)
+                if not target.name and target.kind in (*_RECORDS, *_ENUMS):
+                    self.typedefs.setdefault(target.type_id, t.name)
+
+    # --- ctypes types -------------------------------------------------------------------
+    def ctype(self, bt: BtfType, hint: str) -> _T:
+        """Source text of the ctypes type tinybpf._ctypes_gen builds for ``bt``."""
+        kind = bt.kind
+        size = bt.size or 0
+        if kind == BtfKind.INT:
+            if bt.encoding & _BOOL_ENCODING and size == 1:
+                return _T("ctypes.c_bool", "bool", "ctypes.c_bool")
+            if size == 1 and (bt.encoding & _CHAR_ENCODING or bt.name == "char"):
+                return _T("ctypes.c_char", "bytes", "ctypes.c_char")
+            return self._int(size, bt.signed)
+        if kind in _ENUMS:
+            self.enum(bt)
+            return self._int(size, bt.signed)
+        if kind == BtfKind.FLOAT:
+            e = {4: "ctypes.c_float", 8: "ctypes.c_double"}.get(size)
+            return _T(e, "float", e) if e else self._bytes(size)
+        if kind == BtfKind.PTR:
+            e = _INTS.get((size, False), "ctypes.c_uint64")
+            return _T(e, "int", e)
+        if kind == BtfKind.ARRAY and bt.elem is not None:
+            el = self.ctype(bt.elem, hint)
+            inner = f"({el.expr})" if "*" in el.expr else el.expr
+            ctann = f"ctypes.Array[{el.ctann}]"
+            ann = "bytes" if el.expr == "ctypes.c_char" else ctann
+            return _T(f"{inner} * {bt.nelems}", ann, ctann)
+        if kind in _RECORDS:
+            name = self.record(bt, hint).name
+            return _T(name, name, name)
+        return self._bytes(size)
+
+    @staticmethod
+    def _int(size: int, signed: bool) -> _T:
+        e = _INTS.get((size, signed))
+        return _T(e, "int", e) if e else _ModuleWriter._bytes(size)
+
+    @staticmethod
+    def _bytes(size: int) -> _T:
+        return _T(f"{_U8} * {size}", f"ctypes.Array[{_U8}]", f"ctypes.Array[{_U8}]")
+
+    # --- enums --------------------------------------------------------------------------
+    def enum(self, bt: BtfType) -> str | None:
+        """The IntEnum class of a named (or typedef'd) enum, emitted once; None if anonymous."""
+        if bt.type_id in self.enums:
+            return self.enums[bt.type_id]
+        cname = bt.name or self.typedefs.get(bt.type_id, "")
+        if not cname or not bt.enum_values:
+            self.enums[bt.type_id] = None
+            return None
+        name = self.names.take(_camel(cname))
+        self.enums[bt.type_id] = name
+        self.btf_names.setdefault(cname, name)
+        lines = [f"class {name}(_OpenEnum):", f'    """enum {cname} ({bt.size} bytes)."""', ""]
+        used: set[str] = set()
+        for mname, value in bt.enum_values:
+            ident = _ident(mname)
+            if ident.startswith("_"):
+                ident = "V" + ident
+            if ident in _ENUM_RESERVED:
+                ident += "_"
+            while ident in used:
+                ident += "_"
+            used.add(ident)
+            lines.append(f"    {ident} = {value}")
+        self.enum_code.append("\n".join(lines))
+        return name
+
+    # --- structs and unions -------------------------------------------------------------
+    def record(self, bt: BtfType, hint: str) -> _Record:
+        rec = self.records.get(bt.type_id)
+        if rec is not None:
+            return rec
+        cname = bt.name or self.typedefs.get(bt.type_id, "")
+        rec = _Record(self.names.take(_camel(cname) if cname else hint), bt)
+        self.records[bt.type_id] = rec
+        if cname:
+            self.btf_names.setdefault(cname, rec.name)
+        members = list(bt.fields or ())
+        # First the member types (this emits nested records), so that the private names
+        # of this record can avoid every name ctypes promotes from anonymous members.
+        types: list[_T | None] = []
+        n_anon = 0
+        for f in members:
+            if f.bitfield_size and bt.kind == BtfKind.STRUCT:
+                types.append(None)
+                continue
+            if f.type is None:
+                types.append(self._bytes(f.size))
+                continue
+            sub_hint = rec.name + (_camel(f.name) if f.name else f"Anon{n_anon}")
+            n_anon += 0 if f.name else 1
+            types.append(self.ctype(f.type, sub_hint))
+        taken = {f.name for f in members if f.name}
+        for f in members:
+            if not f.name and f.type is not None and f.type.type_id in self.records:
+                taken |= self.records[f.type.type_id].ctypes_names
+        self._layout(rec, members, types, taken)
+        self.order.append(rec)
+        return rec
+
+    def _layout(
+        self, rec: _Record, members: list[BtfField], types: list[_T | None], taken: set[str]
+    ) -> None:
+        """The layout of tinybpf._ctypes_gen._Generator._record, as source text."""
+        bt = rec.bt
+        is_union = bt.kind == BtfKind.UNION
+
+        def private(prefix: str, n: int) -> str:
+            text = f"{prefix}{n}"
+            while text in taken:
+                text += "_"
+            taken.add(text)
+            return text
+
+        entries: list[tuple[str, str, str]] = []  # (name, ctypes expression, comment)
+        anonymous: list[tuple[str, _Record | None]] = []
+        visible: list[str] = []
+        bitprops: list[tuple[str, str, int, int, bool]] = []
+        pos = pad_n = n_anon = 0
+        i = 0
+        while i < len(members):
+            f = members[i]
+            if f.bitfield_size and not is_union:
+                run = [f]
+                end_bit = f.bit_offset + f.bitfield_size
+                j = i + 1
+                while j < len(members) and members[j].bitfield_size:
+                    run.append(members[j])
+                    end_bit = max(end_bit, members[j].bit_offset + members[j].bitfield_size)
+                    j += 1
+                start, end = f.bit_offset // 8, (end_bit + 7) // 8
+                if start > pos:
+                    entries.append((private("_pad", pad_n), f"{_U8} * {start - pos}", ""))
+                    pad_n += 1
+                    pos = start
+                store = private("_bits", start)
+                names = ", ".join(m.name or "(unnamed)" for m in run)
+                entries.append((store, f"{_U8} * {end - pos}", f"bitfields {names}"))
+                for m in run:
+                    signed = bool(m.type is not None and m.type.signed)
+                    bitprops.append(
+                        (m.name, store, m.bit_offset - pos * 8, m.bitfield_size, signed)
+                    )
+                    visible.append(m.name)
+                pos = end
+                i = j
+                continue
+            t = types[i]
+            assert t is not None
+            if not is_union and f.offset > pos:
+                entries.append((private("_pad", pad_n), f"{_U8} * {f.offset - pos}", ""))
+                pad_n += 1
+                pos = f.offset
+            comment = self._decl(f.type, f.name or "(anonymous)") + f" @ {f.offset}"
+            if f.name:
+                entries.append((f.name, t.expr, comment))
+                visible.append(f.name)
+                self._annotate(rec, f.name, t.ann)
+            else:
+                aname = private("_anon", n_anon)
+                n_anon += 1
+                sub = self.records.get(f.type.type_id) if f.type is not None else None
+                entries.append((aname, t.expr, comment))
+                anonymous.append((aname, sub))
+                rec.fields[aname] = t.ann
+                if sub is not None:
+                    visible.extend(sub.visible)
+                    rec.ctypes_names |= sub.ctypes_names
+                    for name, ann in sub.fields.items():
+                        if not name.startswith("_"):
+                            rec.fields.setdefault(name, ann)
+            size = f.type.size if f.type is not None and f.type.size is not None else f.size
+            if not is_union:
+                pos = max(pos, f.offset + size)
+            i += 1
+        total = bt.size or 0
+        if is_union:
+            sizes = [m.type.size if m.type is not None and m.type.size else m.size for m in members]
+            used = max(sizes, default=0)
+        else:
+            used = pos
+        if total > used:
+            entries.append((private("_pad", pad_n), f"{_U8} * {total - used}", ""))
+        rec.visible = tuple(visible)
+        rec.ctypes_names |= {name for name, _, _ in entries}
+        rec.code = self._record_code(rec, entries, anonymous, bitprops)
+
+    def _unsafe(self, name: str) -> bool:
+        """Whether a C member name cannot be a typed attribute of a generated class."""
+        return (
+            keyword.iskeyword(name)
+            or _is_private(name)
+            or name in _RECORD_ATTRS
+            or name in _MODULES
+            or name in self.names.classes
+        )
+
+    @staticmethod
+    def _alias(name: str) -> str:
+        """``from`` -> ``from_``, ``__flags`` -> ``flags_``."""
+        return _ident(name.lstrip("_")).rstrip("_") + "_" if _is_private(name) else name + "_"
+
+    def _annotate(self, rec: _Record, name: str, ann: str) -> None:
+        """Declare a field's type for mypy, or give it a typed alias property."""
+        if self._unsafe(name):
+            rec.aliases[self._alias(name)] = (name, ann)  # accessors in _record_code
+        else:
+            rec.fields[name] = ann
+
+    def _record_code(
+        self,
+        rec: _Record,
+        entries: list[tuple[str, str, str]],
+        anonymous: list[tuple[str, _Record | None]],
+        bitprops: list[tuple[str, str, int, int, bool]],
+    ) -> str:
+        bt = rec.bt
+        kw = "union" if bt.kind == BtfKind.UNION else "struct"
+        cname = bt.name or self.typedefs.get(bt.type_id, "") or "(anonymous)"
+        base = "_BtfUnion" if bt.kind == BtfKind.UNION else "_BtfStruct"
+        out = [f"class {rec.name}({base}):", f'    """{kw} {cname} ({bt.size or 0} bytes)."""']
+        out += ["", "    _pack_ = 1"]
+        if anonymous:
+            out.append(f"    _anonymous_ = {_tuple(a for a, _ in anonymous)}")
+        out.append("    _fields_ = (")
+        for name, expr, comment in entries:
+            out.append(f"        ({_q(name)}, {expr}),{'  # ' + comment if comment else ''}")
+        out.append("    )")
+        visible = f"    _tinybpf_fields_ = {_tuple(rec.visible)}"
+        if len(visible) > 100:
+            visible = (
+                "    _tinybpf_fields_ = (\n"
+                + "".join(f"        {_q(v)},\n" for v in rec.visible)
+                + "    )"
+            )
+        out.append(visible)
+
+        # properties: (name, annotation, getter expression, setter statement)
+        accessors: list[tuple[str, str, str, str]] = []
+        late: list[tuple[str, str]] = []  # (C name, alias) of bitfields set after the class
+        for name, store, shift, bits, signed in bitprops:
+            alias = name
+            if self._unsafe(name):
+                alias = self._alias(name)
+                late.append((name, alias))
+            accessors.append(
+                (
+                    alias,
+                    "int",
+                    f"_get_bits(self.{store}, {shift}, {bits}, {signed})",
+                    f"_set_bits(self.{store}, {shift}, {bits}, value)",
+                )
+            )
+        for alias, (real, ann) in rec.aliases.items():  # fields with unsafe names
+            accessors.append(
+                (
+                    alias,
+                    ann,
+                    f"typing.cast({_q(ann)}, getattr(self, {_q(real)}))",
+                    f"setattr(self, {_q(real)}, value)",
+                )
+            )
+        for aname, sub in anonymous:  # bitfields and aliases of anonymous members
+            if sub is None:
+                continue
+            for name, ann in sub.props.items():
+                if any(name == a[0] for a in accessors):
+                    continue
+                accessors.append(
+                    (name, ann, f"self.{aname}.{name}", f"self.{aname}.{name} = value")
+                )
+                if name in sub.renamed:
+                    late.append((sub.renamed[name], name))
+        rec.renamed.update({alias: c for c, alias in late})
+        for name, ann, _, _ in accessors:
+            rec.props[name] = ann
+        shadowed = set(rec.fields) | set(rec.props)
+        if rec.fields:
+            out.append("")
+            out += [f"    {n}: {_fix_ann(a, shadowed)}" for n, a in rec.fields.items()]
+        for name, ann, getter, setter in accessors:
+            ann = _fix_ann(ann, shadowed)
+            out += [
+                "",
+                "    @property",
+                f"    def {name}(self) -> {ann}:",
+                f"        return {getter}",
+                "",
+                f"    @{name}.setter",
+                f"    def {name}(self, value: {ann}) -> None:",
+                f"        {setter}",
+            ]
+        if late:
+            out.append("")
+            out.append("")
+            out += [
+                f"setattr({rec.name}, {_q(c)}, {rec.name}.__dict__[{_q(alias)}])"
+                for c, alias in late
+            ]
+        return "\n".join(out)
+
+    def _decl(self, bt: BtfType | None, name: str) -> str:
+        """A short C declaration for comments and docstrings."""
+        if bt is None:
+            return name
+        dims = ""
+        while bt.kind == BtfKind.ARRAY and bt.elem is not None:
+            dims += f"[{bt.nelems}]"
+            bt = bt.elem
+        stars = ""
+        if bt.kind == BtfKind.PTR:
+            stars = "*"
+            bt = self.btf.resolve(bt.ref_id) if bt.ref_id else bt
+            if bt.kind == BtfKind.PTR:
+                return f"void *{name}{dims}"
+        tname = bt.type_name or bt.name
+        if not tname:
+            tname = {BtfKind.STRUCT: "struct", BtfKind.UNION: "union"}.get(bt.kind, "void")
+            tname += " {...}" if bt.kind in _RECORDS else ""
+        elif tname == bt.name and bt.kind in (*_RECORDS, *_ENUMS):
+            tname = f"{'union' if bt.kind == BtfKind.UNION else bt.kind.name.lower()} {tname}"
+            tname = tname.replace("enum64", "enum")
+        return f"{tname} {stars}{name}{dims}"
+
+    # --- Python types of map keys, map values and globals -----------------------------
+    def map_type(self, bt: BtfType | None, hint: str) -> tuple[str, str]:
+        """(type given to BpfMap.typed, annotation) of a key or value."""
+        if bt is None:
+            return "bytes", "bytes"
+        if bt.kind in (BtfKind.INT, BtfKind.PTR, *_ENUMS):
+            if bt.kind in _ENUMS:
+                self.enum(bt)
+            return "int", "int"
+        if bt.kind == BtfKind.FLOAT and bt.size in (4, 8):
+            return "float", "float"
+        if bt.kind in _RECORDS:
+            name = self.record(bt, hint).name
+            return name, name
+        if bt.kind == BtfKind.ARRAY and bt.elem is not None:
+            t = self.ctype(bt, hint)
+            return t.expr, t.ctann
+        return "bytes", "bytes"
+
+    def global_type(self, bt: BtfType, hint: str, var: str, depth: int = 0) -> tuple[str, str, str]:
+        """(getter annotation, setter annotation, conversion of ``var`` to the getter type)."""
+        kind = bt.kind
+        if kind == BtfKind.INT:
+            expr = self.ctype(bt, hint).expr
+            if expr == "ctypes.c_bool":
+                return "bool", "bool", f"bool({var})"
+            if expr == "ctypes.c_char":
+                return "bytes", "bytes", f"bytes({var})"
+            return "int", "int", f"int({var})"
+        if kind in _ENUMS:
+            ename = self.enum(bt)
+            if ename is not None:
+                return ename, "int", f"{ename}(int({var}))"
+            return "int", "int", f"int({var})"
+        if kind == BtfKind.PTR:
+            return "int", "int", f"int({var})"
+        if kind == BtfKind.FLOAT and bt.size in (4, 8):
+            return "float", "float", f"float({var})"
+        if kind in _RECORDS:
+            name = self.record(bt, hint).name
+            return name, name, f"{name}.from_buffer_copy(_raw({var}))"
+        if kind == BtfKind.ARRAY and bt.elem is not None:
+            if self.ctype(bt, hint).ann == "bytes":
+                return "bytes", "bytes | str", f"_cstr({var})"
+            item = f"x{depth}"
+            g, s, c = self.global_type(bt.elem, hint, item, depth + 1)
+            if g == "bytes" and s == "bytes" and bt.elem.kind != BtfKind.INT:
+                c = f"_raw({item})"
+            return f"list[{g}]", f"collections.abc.Sequence[{s}]", f"[{c} for {item} in {var}]"
+        return "bytes", "bytes", f"_raw({var})"
+
+    # --- the module ---------------------------------------------------------------------
+    def collect(self) -> tuple[list[_Map], list[_Global]]:
+        obj = self.obj
+        maps: list[_Map] = []
+        for m in obj.maps.values():
+            if m.is_internal:
+                continue
+            hint = _camel(m.name)
+            key_rt, key_ann = self.map_type(m.btf_key, hint + "Key")
+            value_rt, value_ann = self.map_type(m.btf_value, hint + "Value")
+            doc = f"{m.type.name}, {m.max_entries} entries as compiled"
+            maps.append(_Map(m.name, "", key_rt, key_ann, value_rt, value_ann, doc))
+        gvars: list[_Global] = []
+        for sec_name, sec in obj.globals.sections.items():
+            settable = not (sec_name == ".kconfig" or sec_name.startswith(".kconfig."))
+            for var in sec:
+                bt = sec.type_of(var)
+                hint = _camel(var)
+                if bt.kind == BtfKind.PTR and bt.ref_id:
+                    target = self.btf.resolve(bt.ref_id)  # an anchor keeps its type
+                    if target.kind in _RECORDS:
+                        self.record(target, hint)
+                    elif target.kind in _ENUMS:
+                        self.enum(target)
+                get_ann, set_ann, conv = self.global_type(bt, hint, "v")
+                if set_ann.startswith("collections.abc.Sequence"):
+                    to_obj = f"_array_bytes({self.ctype(bt, hint).expr}, value)"
+                elif bt.kind in _RECORDS:
+                    to_obj = "_raw(value)"
+                else:
+                    to_obj = "value"
+                decl = self._decl(bt, var)
+                gvars.append(
+                    _Global(sec_name, var, "", get_ann, set_ann, conv, to_obj, decl, settable)
+                )
+        if self.all_types:
+            for t in self.btf:
+                if not t.name:
+                    continue
+                target = self.btf.resolve(t.type_id)
+                if t.kind == BtfKind.TYPEDEF and target.name:
+                    continue
+                if target.kind in _RECORDS and t.kind in (*_RECORDS, BtfKind.TYPEDEF):
+                    self.record(target, _camel(t.name))
+                elif target.kind in _ENUMS and t.kind in (*_ENUMS, BtfKind.TYPEDEF):
+                    self.enum(target)
+        # member names, now that every class name is known
+        hidden = _MODULES | _BUILTIN_ANNS | self.names.classes
+        taken = {"_tinybpf_obj", "_tinybpf_get", "_tinybpf_set"}
+        for g in gvars:
+            g.ident = self._member(g.name, taken, hidden)
+        taken = set(_WRAPPER_ATTRS) | {"_tinybpf_views", "_tinybpf_map"}
+        self.prog_idents = {p: self._member(p, taken, hidden) for p in obj.programs}
+        for mp in maps:
+            mp.ident = self._member(mp.name, taken, hidden)
+        return maps, gvars
+
+    @staticmethod
+    def _member(name: str, taken: set[str], hidden: frozenset[str] | set[str]) -> str:
+        ident = _ident(name)
+        if _is_private(ident):
+            ident = ident.lstrip("_") or "_"
+        while ident in taken or ident in hidden or ident.startswith("_tinybpf"):
+            ident += "_"
+        taken.add(ident)
+        return ident
+
+    def render(self) -> str:
+        maps, gvars = self.collect()
+        body = [_HELPERS, *self.enum_code, *(r.code for r in self.order)]
+        body += [self._btf_types(), self._globals_class(gvars), self._wrapper_class(maps)]
+        text = "\n\n\n".join(p.strip("\n") for p in body)
+        imports = [m for m in ("builtins", "collections.abc") if f"{m}." in text]
+        imports += [b for b in ("_BtfStruct", "_BtfUnion") if f"({b})" in text]
+        exports = [*(n for n in self.enums.values() if n), *(r.name for r in self.order)]
+        exports += ["BTF_TYPES", "DEFAULT_PATH", self.globals_cls, self.wrapper]
+        all_ = "__all__ = [\n" + "".join(f"    {_q(n)},\n" for n in sorted(exports)) + "]"
+        return "\n\n\n".join([self._header(imports), all_, text]) + "\n"
+
+    def _header(self, imports: list[str]) -> str:
+        name = self.path.name
+        extra = "".join(f"import {m}\n" for m in imports if not m.startswith("_"))
+        bases = "".join(
+            f"from tinybpf._ctypes_gen import {b} as _{b}\n"
+            for b in ("BtfStruct", "BtfUnion")
+            if f"_{b}" in imports
+        )
+        return f'''"""Typed view of the BPF object {name}, generated by ``tinybpf gen``.
+
+Do not edit: regenerate with ``python -m tinybpf gen {name} -o <module>.py``.
+
+Example::
+
+    with {self.wrapper}.open() as skel:
+        ...  # configure: skel.globals.<name> = ..., skel.<map>.max_entries = ...
+        skel.load_opened()
+"""
+
+from __future__ import annotations
+
+{extra}import ctypes
+import enum
+import os
+import typing
+
+import tinybpf
+{bases}
+DEFAULT_PATH = {_q(str(self.path.resolve()))}'''
+
+    def _btf_types(self) -> str:
+        lines = ["# C name -> generated class"]
+        lines.append("BTF_TYPES: dict[str, type] = {")
+        lines += [f"    {_q(c)}: {p}," for c, p in sorted(self.btf_names.items())]
+        lines.append("}")
+        return "\n".join(lines)
+
+    def _globals_class(self, gvars: list[_Global]) -> str:
+        out = [
+            f"class {self.globals_cls}:",
+            f'    """Global variables of {self.path.name}, typed from BTF.',
+            "",
+            "    Before load, writes set the initial values (``const volatile`` configuration",
+            "    included); after load, .bss and .data read and write the live memory, and",
+            "    .rodata is read-only. Values are copies: assign a whole struct to change it.",
+            '    """',
+            "",
+            '    __slots__ = ("_tinybpf_obj",)',
+            "",
+            "    def __init__(self, obj: tinybpf.BpfObject) -> None:",
+            "        self._tinybpf_obj = obj",
+            "",
+            "    def _tinybpf_get(self, section: str, name: str) -> typing.Any:",
+            "        return self._tinybpf_obj.globals[section][name]",
+            "",
+            "    def _tinybpf_set(self, section: str, name: str, value: object) -> None:",
+            "        self._tinybpf_obj.globals[section][name] = value",
+        ]
+        for g in gvars:
+            where = (
+                f"{g.section}, read-only after load"
+                if g.section.startswith(".rodata")
+                else g.section
+            )
+            out += [
+                "",
+                "    @property",
+                f"    def {g.ident}(self) -> {g.get_ann}:",
+                f'        """``{g.decl}`` ({where})."""',
+                f"        v = self._tinybpf_get({_q(g.section)}, {_q(g.name)})",
+                f"        return {g.conv}",
+            ]
+            if g.settable:
+                out += [
+                    "",
+                    f"    @{g.ident}.setter",
+                    f"    def {g.ident}(self, value: {g.set_ann}) -> None:",
+                    f"        self._tinybpf_set({_q(g.section)}, {_q(g.name)}, {g.to_obj})",
+                ]
+        return "\n".join(out)
+
+    def _wrapper_class(self, maps: list[_Map]) -> str:
+        w = self.wrapper
+        opts = ("object_name", "pin_root_path", "kconfig", "btf_custom_path", "bpf_token_path")
+        params = [f"        {o}: str | None = None," for o in opts]
+        params.append("        kernel_log_level: int | None = None,")
+        passing = [f"                {o}={o}," for o in (*opts, "kernel_log_level")]
+
+        def ctor(kind: str, doc: str, call: str) -> list[str]:
+            return [
+                "",
+                "    @classmethod",
+                f"    def {kind}(",
+                "        cls,",
+                "        source: str | os.PathLike[str] | bytes = DEFAULT_PATH,",
+                "        *,",
+                *params,
+                f"    ) -> {w}:",
+                f'        """{doc}"""',
+                "        return cls(",
+                f"            {call}(",
+                "                source,",
+                *passing,
+                "            )",
+                "        )",
+            ]
+
+        out = [
+            f"class {w}:",
+            f'    """Typed view of {self.path.name}: programs, maps and globals.',
+            "",
+            f"    ``{w}.open()`` opens the object for configuration and ``load_opened()``",
+            f"    loads it; ``{w}.load()`` does both. ``.obj`` is the tinybpf.BpfObject.",
+            '    """',
+            "",
+            "    def __init__(self, obj: tinybpf.BpfObject) -> None:",
+            "        self.obj = obj",
+            f"        self.globals = {self.globals_cls}(obj)",
+            "        self._tinybpf_views: dict[str, tuple[bool, _AnyMap]] = {}",
+        ]
+        out += ctor(
+            "open", "Open the object without loading it (the configuration phase).", "tinybpf.open"
+        )
+        out += ctor("load", "Open and load the object.", "tinybpf.load")
+        out += [
+            "",
+            f"    def load_opened(self) -> {w}:",
+            '        """Load the opened object (after configuring it). Returns self."""',
+            "        self.obj.load()",
+            "        self._tinybpf_views.clear()",
+            "        return self",
+            "",
+            "    @property",
+            "    def loaded(self) -> bool:",
+            "        return self.obj.loaded",
+            "",
+            "    def close(self) -> None:",
+            "        self.obj.close()",
+            "",
+            f"    def __enter__(self) -> {w}:",
+            "        return self",
+            "",
+            "    def __exit__(self, *exc: object) -> None:",
+            "        self.close()",
+            "",
+            "    def _tinybpf_map(",
+            "        self, name: str, key: type[_K], value: type[_V]",
+            "    ) -> tinybpf.BpfMap[_K, _V]:",
+            "        loaded = self.obj.loaded",
+            "        cached = self._tinybpf_views.get(name)",
+            "        if cached is not None and cached[0] == loaded:",
+            "            return cached[1]",
+            "        view = self.obj.map(name).typed(key=key, value=value)",
+            "        self._tinybpf_views[name] = (loaded, view)",
+            "        return view",
+        ]
+        for pname, prog in self.obj.programs.items():
+            out += [
+                "",
+                "    @property",
+                f"    def {self.prog_idents[pname]}(self) -> tinybpf.BpfProgram:",
+                f'        """Program {pname} (SEC("{prog.section}"))."""',
+                f"        return self.obj.program({_q(pname)})",
+            ]
+        for mp in maps:
+            out += [
+                "",
+                "    @property",
+                f"    def {mp.ident}(self) -> tinybpf.BpfMap[{mp.key_ann}, {mp.value_ann}]:",
+                f'        """Map {mp.name} ({mp.doc})."""',
+                f"        return self._tinybpf_map({_q(mp.name)}, {mp.key_rt}, {mp.value_rt})",
+            ]
+        return "\n".join(out)
+
+
+_HELPERS = '''
+_K = typing.TypeVar("_K")
+_V = typing.TypeVar("_V")
+_AnyMap = tinybpf.BpfMap[typing.Any, typing.Any]
+
+
+class _OpenEnum(enum.IntEnum):
+    """An IntEnum that reads values it does not name as ``UNKNOWN_<n>`` members."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> typing.Any:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        pseudo = int.__new__(cls, value)
+        pseudo._name_ = f"UNKNOWN_{value}"
+        pseudo._value_ = value
+        return pseudo
+
+
+def _get_bits(storage: typing.Any, shift: int, bits: int, signed: bool) -> int:
+    value = (int.from_bytes(bytes(storage), "little") >> shift) & ((1 << bits) - 1)
+    if signed and value >> (bits - 1):
+        value -= 1 << bits
+    return value
+
+
+def _set_bits(storage: typing.Any, shift: int, bits: int, value: int) -> None:
+    mask = (1 << bits) - 1
+    raw = int.from_bytes(bytes(storage), "little")
+    raw = (raw & ~(mask << shift)) | ((int(value) & mask) << shift)
+    ctypes.memmove(storage, raw.to_bytes(len(storage), "little"), len(storage))
+
+
+def _raw(value: typing.Any) -> bytes:
+    return bytes(memoryview(value).cast("B"))
+
+
+def _cstr(value: typing.Any) -> bytes:
+    data = value if isinstance(value, bytes) else _raw(value)
+    return data.split(b"\\0", 1)[0]
+
+
+def _fill(array: typing.Any, value: typing.Any) -> None:
+    if isinstance(value, str):
+        value = value.encode()
+    size = len(array)
+    if isinstance(value, (bytes, bytearray)):
+        if len(value) > size:
+            raise ValueError(f"{len(value)} bytes for a char array of {size}")
+        ctypes.memmove(array, bytes(value).ljust(size, b"\\0"), size)
+        return
+    items = list(value)
+    if len(items) > size:
+        raise ValueError(f"{len(items)} items for an array of {size}")
+    for i, item in enumerate(items):
+        current = array[i]
+        if isinstance(current, ctypes.Array):
+            _fill(current, item)
+        elif isinstance(item, dict) and hasattr(type(current), "from_dict"):
+            array[i] = type(current).from_dict(item)
+        else:
+            array[i] = item
+
+
+def _array_bytes(ctype: typing.Any, value: typing.Any) -> bytes:
+    array = ctype()
+    _fill(array, value)
+    return _raw(array)
+'''
+
+
+def _default_base(path: Path) -> str:
+    stem = path.name
+    for suffix in (".o", ".bpf"):
+        stem = stem.removesuffix(suffix)
+    return _camel(stem)
+
+
+def generate_module(
+    path: str | os.PathLike[str],
+    module_name: str | None = None,
+    *,
+    all_types: bool = False,
+) -> str:
+    """The source of a typed Python module for the BPF object file at ``path``.
+
+    ``module_name`` names the wrapper class (``<Name>Object``; default from the file
+    name). Structs, unions and enums are those the maps and global variables use;
+    ``all_types=True`` adds every other named struct, union and enum of the object's BTF
+    (kernel types that CO-RE code pulled in from vmlinux.h included).
+    """
+    p = Path(path)
+    base = _camel(module_name) if module_name else _default_base(p)
+    with open_object(p) as obj:
+        return _ModuleWriter(obj, p, base, all_types).render()
