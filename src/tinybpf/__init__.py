@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tinybpf._ctypes_gen import BtfStruct, BtfUnion
 from tinybpf._ffi import ffi as _ffi_mod
 from tinybpf._ffi import lib as _lib
 from tinybpf._ffi import set_print_level as set_libbpf_log_level
@@ -125,7 +126,9 @@ __all__ = [
     "BtfField",
     "BtfInfo",
     "BtfKind",
+    "BtfStruct",
     "BtfType",
+    "BtfUnion",
     "BtfValidationError",
     "ElfError",
     "GlobalSection",

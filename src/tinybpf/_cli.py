@@ -157,7 +157,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_gen(args: argparse.Namespace) -> int:
     from tinybpf.codegen import generate_module
 
-    text = generate_module(args.object, module_name=args.name)
+    text = generate_module(args.object, module_name=args.name, all_types=args.all_types)
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
@@ -327,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("object", metavar="OBJ.bpf.o")
     sp.add_argument("-o", "--output", help="output .py file (default: stdout)")
     sp.add_argument("--name", help="class name of the wrapper (default: from the file name)")
+    sp.add_argument(
+        "--all-types",
+        action="store_true",
+        help="every named BTF type, not only those reachable from maps and globals",
+    )
     sp.set_defaults(func=cmd_gen)
 
     sp = sub.add_parser(
