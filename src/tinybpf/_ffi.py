@@ -9,11 +9,8 @@ calls libbpf through ``lib`` imported from here and checks results with ``check_
 from __future__ import annotations
 
 import errno as _errno
-import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from tinybpf._libbpf_cffi import ffi, lib
@@ -34,18 +31,33 @@ __all__ = [
 ]
 
 NULL: Any = ffi.NULL
-libbpf_logger = logging.getLogger("tinybpf.libbpf")
-
-_LEVELS = {
-    lib.LIBBPF_WARN: logging.WARNING,
-    lib.LIBBPF_INFO: logging.INFO,
-    lib.LIBBPF_DEBUG: logging.DEBUG,
-}
 _local = threading.local()
+_logger: Any = None
+_LEVELS: dict[int, int] = {}
+
+
+def _libbpf_logger() -> Any:
+    """logging.getLogger("tinybpf.libbpf"), imported on the first libbpf message."""
+    global _logger
+    if _logger is None:
+        import logging
+
+        _LEVELS.update(
+            {
+                lib.LIBBPF_WARN: logging.WARNING,
+                lib.LIBBPF_INFO: logging.INFO,
+                lib.LIBBPF_DEBUG: logging.DEBUG,
+            }
+        )
+        _logger = logging.getLogger("tinybpf.libbpf")
+    return _logger
 
 
 class LogCapture:
-    """libbpf messages printed on this thread while the capture is active."""
+    """libbpf messages printed on this thread while the capture is active.
+
+    ``with capture_log() as log:`` around a libbpf call; ``log.text`` is what it printed.
+    """
 
     __slots__ = ("lines",)
 
@@ -56,6 +68,16 @@ class LogCapture:
     def text(self) -> str | None:
         return "".join(self.lines).rstrip("\n") or None
 
+    def __enter__(self) -> LogCapture:
+        stack: list[LogCapture] | None = getattr(_local, "captures", None)
+        if stack is None:
+            stack = _local.captures = []
+        stack.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _local.captures.pop()
+
 
 @ffi.def_extern()  # type: ignore[untyped-decorator]
 def _tinybpf_log_sink(level: int, msg: Any) -> None:
@@ -63,21 +85,11 @@ def _tinybpf_log_sink(level: int, msg: Any) -> None:
     stack: list[LogCapture] | None = getattr(_local, "captures", None)
     if stack:
         stack[-1].lines.append(text)
-    libbpf_logger.log(_LEVELS.get(level, logging.DEBUG), "%s", text.rstrip("\n"))
+    logger = _libbpf_logger()
+    logger.log(_LEVELS.get(level, 10), "%s", text.rstrip("\n"))
 
 
-@contextmanager
-def capture_log() -> Iterator[LogCapture]:
-    """Collect the libbpf log lines printed by this thread inside the block."""
-    cap = LogCapture()
-    stack: list[LogCapture] | None = getattr(_local, "captures", None)
-    if stack is None:
-        stack = _local.captures = []
-    stack.append(cap)
-    try:
-        yield cap
-    finally:
-        stack.pop()
+capture_log = LogCapture  # ``with capture_log() as log:``
 
 
 _PRINT_LEVEL_NAMES = {"warn": lib.LIBBPF_WARN, "info": lib.LIBBPF_INFO, "debug": lib.LIBBPF_DEBUG}

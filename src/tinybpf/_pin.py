@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from tinybpf.errors import BpfError
 
@@ -30,6 +29,8 @@ def check_pin_path(path: str | os.PathLike[str], what: str = "") -> str:
     Raises BpfError (EINVAL) naming the mounts otherwise: pinning elsewhere fails in the
     kernel with a less helpful error, and a path outside bpffs is never written.
     """
+    from pathlib import Path
+
     p = Path(path)
     if not str(p):
         raise BpfError("empty pin path", 22)

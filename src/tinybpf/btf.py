@@ -17,7 +17,6 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from tinybpf._ffi import NULL, check_int, check_ptr, cstr, ffi, lib
@@ -91,8 +90,8 @@ class Btf:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Btf:
         """BTF from a raw BTF file or the ``.BTF`` section of an ELF file."""
-        p = Path(path)
-        if not p.exists():
+        p = os.fspath(path)
+        if not os.path.exists(p):
             raise FileNotFoundError(f"BTF file not found: {p}")
         ptr = check_ptr(lib.btf__parse(cstr(p), NULL), f"parse BTF '{p}' failed")
         return cls(ptr, owned=True, description=str(p))

@@ -16,7 +16,6 @@ Delivery contract, shared by both:
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import errno as _errno
 import itertools
@@ -25,12 +24,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, ffi, lib, new_opts, strerror
 from tinybpf._types import BpfMapType, RingBufferEvent
 from tinybpf.errors import BpfClosedError, BpfError, error_for_errno
 from tinybpf.map import BpfMap
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["BpfPerfBuffer", "BpfRingBuffer", "BpfUserRingBuffer", "EventBatch"]
 
@@ -38,7 +40,7 @@ T = TypeVar("T")
 _SLICE_MS = 100
 _EINTR = _errno.EINTR
 _DEFAULT_MAX_QUEUE = 1 << 20
-_DISPATCH_CHUNK = 1 << 16  # samples drained in C per call before Python delivers them
+_DISPATCH_CHUNK = 1 << 14  # samples drained in C per call before Python delivers them
 _ORDER: Literal["little", "big"] = sys.byteorder
 
 
@@ -301,7 +303,7 @@ class _Poller:
         self._exc: BaseException | None = None
         self._delivered = 0
         self._objs: list[Any] = []
-        self._readers: dict[Any, set[asyncio.Future[None]]] = {}
+        self._readers: dict[Any, set[asyncio.Future[None]]] = {}  # loop -> waiters
         self._batch: Any = ffi.new("struct tinybpf_batch *")
         self._batch.max_events = _DISPATCH_CHUNK
         self._batch_api = False
@@ -520,6 +522,8 @@ class _Poller:
 
     async def _wait_readable(self, timeout_ms: int) -> bool:
         """Wait until the epoll fd is readable (or the buffer closes); False on timeout."""
+        import asyncio  # imported on first async use: it costs ~20 ms
+
         loop = asyncio.get_running_loop()
         fd = self.epoll_fd()
         fut: asyncio.Future[None] = loop.create_future()
@@ -667,7 +671,7 @@ class BpfRingBuffer(_Poller, Generic[T]):
         validate_field_names: bool = True,
         max_queue: int = _DEFAULT_MAX_QUEUE,
         batch: bool = False,
-        max_batch: int = 1 << 20,
+        max_batch: int = 1 << 14,
     ) -> None: ...
     @overload
     def __init__(
@@ -681,7 +685,7 @@ class BpfRingBuffer(_Poller, Generic[T]):
         validate_field_names: bool = True,
         max_queue: int = _DEFAULT_MAX_QUEUE,
         batch: bool = False,
-        max_batch: int = 1 << 20,
+        max_batch: int = 1 << 14,
     ) -> None: ...
     def __init__(
         self,
@@ -694,7 +698,7 @@ class BpfRingBuffer(_Poller, Generic[T]):
         validate_field_names: bool = True,
         max_queue: int = _DEFAULT_MAX_QUEUE,
         batch: bool = False,
-        max_batch: int = 1 << 20,
+        max_batch: int = 1 << 14,
     ) -> None:
         super().__init__()
         if batch:
@@ -1099,6 +1103,7 @@ class BpfPerfBuffer(_Poller, Generic[T]):
     ) -> None:
         super().__init__()
         self._map = map
+        self._lost_in_batch = 0
         self._pending: deque[tuple[bool, int, Any]] = deque()
         self._lost = 0
         self._sample_callback = sample_callback
@@ -1174,8 +1179,10 @@ class BpfPerfBuffer(_Poller, Generic[T]):
 
     def _after_c(self) -> None:
         b = self._batch
-        if b.lost:
-            self._lost += int(b.lost)
+        lost = int(b.lost)
+        self._lost_in_batch = lost
+        if lost:
+            self._lost += lost
             b.lost = 0
 
     def _c_epoll_fd_of(self, handle: Any) -> int:
@@ -1194,7 +1201,27 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         samples = 0
         size = ctypes.sizeof(self._ctype) if self._ctype is not None else -1
         try:
-            if self._ctype is not None and batch.record_size == size:
+            if self._ctype is not None and not self._lost_in_batch and batch.record_size == size:
+                # the common case: typed samples only, as views of the batch
+                arr = (self._ctype * n).from_buffer(batch._buf)
+                for cpu, ev in zip(cpus.tolist(), arr, strict=True):
+                    k += 1
+                    ret = cb(cpu, ev)
+                    if (type(ret) is int and ret < 0) or self._halt:
+                        self._halt = True
+                        break
+                samples = k
+            elif self._event_type is bytes and not self._lost_in_batch:
+                data = batch._bytes()
+                offs = batch._offs()
+                for cpu, a, b in zip(cpus.tolist(), offs, offs[1:], strict=False):
+                    k += 1
+                    ret = cb(cpu, data[a:b])
+                    if (type(ret) is int and ret < 0) or self._halt:
+                        self._halt = True
+                        break
+                samples = k
+            elif self._ctype is not None and batch.record_size == size:
                 arr = (self._ctype * n).from_buffer(batch._buf)
                 for cpu, ev in zip(cpus.tolist(), arr, strict=True):
                     k += 1

@@ -161,7 +161,7 @@ class GlobalVariables(Mapping[str, Any]):
         self._sections: dict[str, GlobalSection] = {}
         self._index: dict[str, GlobalSection] = {}
         btf = obj._btf_model()
-        for bmap in obj._maps.values():
+        for bmap in obj._maps.values():  # (creates the wrappers)
             if not bmap.is_internal or btf is None:
                 continue
             tid = int(lib.bpf_map__btf_value_type_id(bmap._mp()))

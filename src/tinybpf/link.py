@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import socket
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,8 @@ from tinybpf._types import BpfAttachType, BpfLinkType
 from tinybpf.errors import BpfClosedError, BpfError
 
 if TYPE_CHECKING:
+    import socket
+
     from tinybpf.program import BpfProgram
 
 __all__ = [
@@ -421,6 +422,8 @@ class SocketFilter(_Attachment):
         if self._done:
             return
         self._done = True
+        import socket
+
         try:
             if self._sock.fileno() >= 0:
                 self._sock.setsockopt(socket.SOL_SOCKET, lib.SO_DETACH_BPF, 0)

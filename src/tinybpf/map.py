@@ -59,6 +59,7 @@ _BATCH = frozenset(
     }
 )
 _ENOENT = _errno.ENOENT
+_SCALAR_VALUE_TYPES = (int, float)
 _BATCH_CHUNK = 4096
 
 _ncpus: int = 0
@@ -606,12 +607,62 @@ class BpfMap(Generic[KT, VT]):
         return default if value is None else value
 
     def __getitem__(self, key: KT) -> VT:
+        f = self._fast_state or self._fast()
+        sp = f.spool
+        if (
+            sp is not None
+            and type(key) is int
+            and not self._closed
+            and (self._obj is None or not self._obj._closed)
+        ):
+            try:
+                item = sp.pop()
+            except IndexError:
+                item = f.new_item()
+            try:
+                item[0][0] = key
+            except OverflowError:
+                sp.append(item)  # out of range: the general path raises the right error
+            else:
+                ret = lib.bpf_map_lookup_elem(f.fd, item[1], item[2])
+                if ret == 0:
+                    v: VT = item[2][0]
+                    sp.append(item)
+                    return v
+                sp.append(item)
+                if ret == -_ENOENT:
+                    raise KeyError(key)
+                _raise(ret, f"Map lookup failed for '{self._name}'")
         value = self.lookup(key)
         if value is None:
             raise KeyError(key)
         return value
 
     def __setitem__(self, key: KT, value: VT) -> None:
+        f = self._fast_state or self._fast()
+        sp = f.spool
+        if (
+            sp is not None
+            and type(key) is int
+            and type(value) in _SCALAR_VALUE_TYPES
+            and not self._closed
+            and (self._obj is None or not self._obj._closed)
+        ):
+            try:
+                item = sp.pop()
+            except IndexError:
+                item = f.new_item()
+            try:
+                item[0][0] = key
+                item[2][0] = value
+            except (OverflowError, TypeError):
+                sp.append(item)  # the general path raises the right error
+            else:
+                ret = lib.bpf_map_update_elem(f.fd, item[1], item[3], 0)
+                sp.append(item)
+                if ret < 0:
+                    _raise(ret, f"update map '{self._name}' failed")
+                return
         self.update(key, value)
 
     def __delitem__(self, key: KT) -> None:
@@ -840,7 +891,14 @@ class BpfMap(Generic[KT, VT]):
             fd, ffi.from_buffer(keys), ffi.from_buffer(vals), count, opts.ptr
         )
         if ret < 0:
-            _raise(ret, f"update_batch on map '{self._name}' failed after {int(count[0])} entries")
+            done = int(count[0])
+            # the kernel rejects a whole batch before writing anything with EINVAL/EPERM;
+            # otherwise count says how many entries it wrote before the error
+            written = 0 if done == len(pairs) and ret in (-_errno.EINVAL, -_errno.EPERM) else done
+            _raise(
+                ret,
+                f"update_batch on map '{self._name}' failed after {written} of {len(pairs)} entries",
+            )
         return int(count[0])
 
     def delete_batch(self, keys: Any) -> int:
@@ -854,7 +912,12 @@ class BpfMap(Generic[KT, VT]):
         count = ffi.new("__u32 *", len(klist))
         ret = lib.bpf_map_delete_batch(fd, ffi.from_buffer(raw), count, NULL)
         if ret < 0 and ret != -_ENOENT:
-            _raise(ret, f"delete_batch on map '{self._name}' failed after {int(count[0])} keys")
+            done = int(count[0])
+            deleted = 0 if done == len(klist) and ret in (-_errno.EINVAL, -_errno.EPERM) else done
+            _raise(
+                ret,
+                f"delete_batch on map '{self._name}' failed after {deleted} of {len(klist)} keys",
+            )
         return int(count[0])
 
     # --- queue, stack, bloom filter, lookup-and-delete ------------------------------------
@@ -1067,7 +1130,7 @@ class BpfMap(Generic[KT, VT]):
 class _Fast:
     """Per-map state of the element operations, built once after load."""
 
-    __slots__ = ("fd", "kenc", "ks", "pool", "venc", "vread", "vtype")
+    __slots__ = ("fd", "kenc", "ks", "pool", "spool", "stypes", "venc", "vread", "vtype")
 
     vread: Callable[[Any], Any]
     venc: Callable[[Any], bytes]
@@ -1080,6 +1143,11 @@ class _Fast:
         vs = m.value_size
         self.kenc = kc.encode
         self.pool: list[Any] = []
+        # scalar keys and values: pooled typed buffers, no encoding or decoding calls
+        self.spool: list[Any] | None = None
+        self.stypes = (kc.scalar, vc.scalar)
+        if kc.scalar is not None and vc.scalar is not None and not m.is_percpu and self.ks:
+            self.spool = []
         if m.is_percpu or m.type in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
             total = m._value_stride() * possible_cpus() if m.is_percpu else vs
             self.vtype = f"char[{max(total, 1)}]"
@@ -1101,6 +1169,13 @@ class _Fast:
                 self.vread = lambda b: ffi.buffer(b, vs)[:]
             else:
                 self.vread = lambda b: dec(ffi.buffer(b, vs))
+
+    def new_item(self) -> tuple[Any, Any, Any, Any]:
+        """(key buffer, key as char *, value buffer, value as char *) for the scalar path."""
+        kt, vt = self.stypes
+        kbuf = ffi.new(f"{kt}[1]")
+        vbuf = ffi.new(f"{vt}[1]")
+        return kbuf, ffi.cast("char *", kbuf), vbuf, ffi.cast("char *", vbuf)
 
 
 def _map_info(fd: int) -> Any:

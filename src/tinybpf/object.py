@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
 from tinybpf.btf import Btf, validate_python_type
@@ -20,13 +19,16 @@ from tinybpf.globals import GlobalVariables
 from tinybpf.map import BpfMap
 from tinybpf.program import BpfProgram
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 __all__ = ["BpfObject", "MapCollection", "ProgramCollection", "load", "open_object"]
 
 
 class ProgramCollection(Mapping[str, BpfProgram]):
     """Read-only mapping of program name to :class:`BpfProgram`."""
 
-    def __init__(self, programs: dict[str, BpfProgram]) -> None:
+    def __init__(self, programs: Mapping[str, BpfProgram]) -> None:
         self._d = programs
 
     def __getitem__(self, name: str) -> BpfProgram:
@@ -37,6 +39,9 @@ class ProgramCollection(Mapping[str, BpfProgram]):
 
     def __len__(self) -> int:
         return len(self._d)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._d
 
     def __repr__(self) -> str:
         return f"<ProgramCollection {list(self._d)}>"
@@ -54,7 +59,7 @@ class ProgramCollection(Mapping[str, BpfProgram]):
 class MapCollection(Mapping[str, "BpfMap[Any, Any]"]):
     """Read-only mapping of map name to :class:`BpfMap`."""
 
-    def __init__(self, maps: dict[str, BpfMap[Any, Any]]) -> None:
+    def __init__(self, maps: Mapping[str, BpfMap[Any, Any]]) -> None:
         self._d = maps
 
     def __getitem__(self, name: str) -> BpfMap[Any, Any]:
@@ -65,6 +70,9 @@ class MapCollection(Mapping[str, "BpfMap[Any, Any]"]):
 
     def __len__(self) -> int:
         return len(self._d)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._d
 
     def __repr__(self) -> str:
         return f"<MapCollection {list(self._d)}>"
@@ -77,6 +85,38 @@ class MapCollection(Mapping[str, "BpfMap[Any, Any]"]):
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | {n for n in self._d if n.isidentifier()})
+
+
+W = TypeVar("W")
+
+
+class _Wrappers(Mapping[str, W]):
+    """Name -> wrapper, built on first access (opening an object stays cheap)."""
+
+    __slots__ = ("_made", "_make", "_ptrs")
+
+    def __init__(self, ptrs: dict[str, Any], make: Callable[[str, Any], W]) -> None:
+        self._ptrs = ptrs
+        self._made: dict[str, W] = {}
+        self._make = make
+
+    def __getitem__(self, name: str) -> W:
+        w = self._made.get(name)
+        if w is None:
+            w = self._made[name] = self._make(name, self._ptrs[name])
+        return w
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ptrs)
+
+    def __len__(self) -> int:
+        return len(self._ptrs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._ptrs
+
+    def created(self) -> list[W]:
+        return list(self._made.values())
 
 
 _OPEN_OPTIONS = (
@@ -102,14 +142,16 @@ class BpfObject:
             print(obj.maps["counts"][0])
     """
 
-    def __init__(self, obj_ptr: Any, path: Path, *, loaded: bool = True) -> None:
+    def __init__(self, obj_ptr: Any, path: str | os.PathLike[str], *, loaded: bool = True) -> None:
         # Ownership of obj_ptr moves here first, so a failure below frees it exactly once.
         self._ptr = obj_ptr
         self._closed = False
-        self._path = Path(path)
+        self._path = os.fspath(path)
         self._loaded = loaded
-        self._programs: dict[str, BpfProgram] = {}
-        self._maps: dict[str, BpfMap[Any, Any]] = {}
+        prog_ptrs: dict[str, Any] = {}
+        map_ptrs: dict[str, Any] = {}
+        self._programs: _Wrappers[BpfProgram] = _Wrappers(prog_ptrs, self._new_program)
+        self._maps: _Wrappers[BpfMap[Any, Any]] = _Wrappers(map_ptrs, self._new_map)
         self._btf: Btf | None = None
         self._btf_resolved = False
         self._types: dict[str, type] = {}
@@ -117,20 +159,28 @@ class BpfObject:
         self._keep: Any = None
         self._globals: Any = None
         try:
-            self._name = pystr(lib.bpf_object__name(obj_ptr)) or self._path.stem
+            self._name = pystr(lib.bpf_object__name(obj_ptr)) or _stem(self._path)
             p = lib.bpf_object__next_program(obj_ptr, NULL)
             while p != NULL:
-                prog = BpfProgram(p, self)
-                self._programs[prog.name] = prog
+                prog_ptrs[pystr(lib.bpf_program__name(p))] = p
                 p = lib.bpf_object__next_program(obj_ptr, p)
             m = lib.bpf_object__next_map(obj_ptr, NULL)
             while m != NULL:
-                bmap: BpfMap[Any, Any] = BpfMap(m, self)
-                self._maps[bmap.name] = bmap
+                map_ptrs[pystr(lib.bpf_map__name(m))] = m
                 m = lib.bpf_object__next_map(obj_ptr, m)
         except BaseException:
             self.close()
             raise
+
+    def _new_program(self, name: str, ptr: Any) -> BpfProgram:
+        if self._closed:  # never read a freed object: a wrapper whose every use raises
+            return BpfProgram.closed_stub(name, self)
+        return BpfProgram(ptr, self)
+
+    def _new_map(self, name: str, ptr: Any) -> BpfMap[Any, Any]:
+        if self._closed:
+            return BpfMap(None, self, name=name)
+        return BpfMap(ptr, self)
 
     # --- phases -------------------------------------------------------------------------
     @property
@@ -155,7 +205,7 @@ class BpfObject:
             ret = lib.bpf_object__load(p)
         check_int(ret, f"load '{self._path}' failed", log)
         self._loaded = True
-        for bmap in self._maps.values():
+        for bmap in self._maps.created():
             bmap._reset_codecs()
         return self
 
@@ -166,7 +216,9 @@ class BpfObject:
 
     @property
     def path(self) -> Path:
-        return self._path
+        from pathlib import Path
+
+        return Path(self._path)
 
     @property
     def programs(self) -> ProgramCollection:
@@ -329,9 +381,9 @@ class BpfObject:
         """Free the object, its programs and maps. Idempotent. Links stay attached."""
         if self._closed:
             return
-        for bmap in self._maps.values():
+        for bmap in self._maps.created():
             bmap._snapshot()
-        for prog in self._programs.values():
+        for prog in self._programs.created():
             prog._snapshot()
         self._closed = True
         ptr, self._ptr = self._ptr, NULL
@@ -359,6 +411,11 @@ class BpfObject:
             f"<BpfObject '{self._name}' {state} programs={len(self._programs)} "
             f"maps={len(self._maps)}>"
         )
+
+
+def _stem(path: str) -> str:
+    name = os.path.basename(path)
+    return name.rsplit(".", 1)[0] if "." in name[1:] else name
 
 
 def open_object(
@@ -393,10 +450,10 @@ def open_object(
         with capture_log() as log:
             ptr = lib.bpf_object__open_mem(buf, len(data), opts.ptr)
         check_ptr(ptr, f"open '{label}' failed", log)
-        path = Path(label)
+        path = label
     else:
-        path = Path(source)
-        if not path.exists():
+        path = os.fspath(source)
+        if not os.path.exists(path):
             raise BpfFileNotFoundError(f"BPF object file not found: {path}", 2)
         with capture_log() as log:
             ptr = lib.bpf_object__open_file(cstr(path), opts.ptr)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
@@ -16,6 +14,8 @@ from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError
 from tinybpf.link import BpfLink, IterLink, SocketFilter, TcAttachment, XdpAttachment
 
 if TYPE_CHECKING:
+    import socket
+
     from tinybpf.introspect import KernelProgramInfo
     from tinybpf.object import BpfObject
 
@@ -57,6 +57,16 @@ class BpfProgram:
         self._obj = obj
         self._name = pystr(lib.bpf_program__name(prog_ptr))
         self._section = pystr(lib.bpf_program__section_name(prog_ptr))
+
+    @classmethod
+    def closed_stub(cls, name: str, obj: BpfObject) -> BpfProgram:
+        """The wrapper of a program first asked for after its object was closed."""
+        self = cls.__new__(cls)
+        self._ptr = None
+        self._obj = obj
+        self._name = name
+        self._section = ""
+        return self
 
     # --- state checks -------------------------------------------------------------------
     def _p(self) -> Any:
@@ -308,7 +318,7 @@ class BpfProgram:
     def _with_fd(self, target: str | os.PathLike[str] | int, fn: Any, kind: str) -> BpfLink:
         if isinstance(target, int):
             return self._link(fn, f"{kind}:fd{target}", f"attach {kind} fd {target} failed", target)
-        fd = os.open(Path(target), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(os.fspath(target), os.O_RDONLY | os.O_CLOEXEC)
         try:
             return self._link(fn, f"{kind}:{target}", f"attach {kind} '{target}' failed", fd)
         finally:
@@ -336,6 +346,8 @@ class BpfProgram:
         )
 
     def _ifindex(self, interface: str | int) -> int:
+        import socket
+
         return socket.if_nametoindex(interface) if isinstance(interface, str) else int(interface)
 
     def _order_opts(self, ctype: str, before: Any, after: Any, expected_revision: int) -> Any:
@@ -457,6 +469,8 @@ class BpfProgram:
 
     def attach_socket(self, sock: socket.socket | int) -> SocketFilter:
         """Attach a socket filter program to a socket (SO_ATTACH_BPF)."""
+        import socket
+
         fd = self.fd
         s = sock if isinstance(sock, socket.socket) else socket.socket(fileno=os.dup(sock))
         s.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_BPF, fd)
@@ -484,7 +498,7 @@ class BpfProgram:
             if isinstance(cgroup, int):
                 cg_fd = cgroup
             else:
-                cg_fd = os.open(Path(cgroup), os.O_RDONLY | os.O_CLOEXEC)
+                cg_fd = os.open(os.fspath(cgroup), os.O_RDONLY | os.O_CLOEXEC)
                 opened = True
         try:
             link = self._link(
@@ -667,7 +681,7 @@ class BpfProgram:
                 f"attach cgroup fd {cgroup} failed",
                 cgroup,
             )
-        fd = os.open(Path(cgroup), os.O_RDONLY)
+        fd = os.open(os.fspath(cgroup), os.O_RDONLY)
         try:
             return self._link(
                 lib.bpf_program__attach_cgroup,
