@@ -612,6 +612,7 @@ int tinybpf_setns(int fd, int nstype);
 #define TINYBPF_PERF_COUNT_SW_CPU_CLOCK ...
 #define TINYBPF_PERF_COUNT_HW_CPU_CYCLES ...
 int tinybpf_btf_dump_c(const struct btf *btf, char **out, size_t *len);
+int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id);
 void tinybpf_free(void *p);
 """
 

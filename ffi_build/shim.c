@@ -20,6 +20,91 @@
 #error "libbpf headers do not match the version pinned in .libbpf-version"
 #endif
 
+/* The n-th type a type contains by value (its size depends on it): members of structs
+ * and unions, array elements, typedef and modifier targets. A cycle here is a type that
+ * contains itself, on which btf__align_of() and btf__resolve_size() recurse forever. */
+static int tinybpf_btf_value_edge(const struct btf_type *t, __u32 n, __u32 *ref)
+{
+	switch (btf_kind(t)) {
+	case BTF_KIND_STRUCT:
+	case BTF_KIND_UNION:
+		if (n >= btf_vlen(t))
+			return 0;
+		*ref = btf_members(t)[n].type;
+		return 1;
+	case BTF_KIND_TYPEDEF:
+	case BTF_KIND_VOLATILE:
+	case BTF_KIND_CONST:
+	case BTF_KIND_RESTRICT:
+	case BTF_KIND_TYPE_TAG:
+		if (n)
+			return 0;
+		*ref = t->type;
+		return 1;
+	case BTF_KIND_ARRAY:
+		if (n)
+			return 0;
+		*ref = btf_array(t)->type;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+typedef int (*tinybpf_edge_fn)(const struct btf_type *t, __u32 n, __u32 *ref);
+
+/* Depth-first search for a cycle over the edges that `edge` gives. */
+static int tinybpf_btf_find_cycle(const struct btf *btf, tinybpf_edge_fn edge, __u32 *bad_id)
+{
+	__u32 cnt = btf__type_cnt(btf), id, ref;
+	unsigned char *color = calloc(cnt, 1); /* 0 unseen, 1 on the stack, 2 done */
+	__u32 *stack_id = calloc(cnt, sizeof(*stack_id));
+	__u32 *stack_edge = calloc(cnt, sizeof(*stack_edge));
+	int err = 0;
+
+	if (!color || !stack_id || !stack_edge) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (id = 1; id < cnt && !err; id++) {
+		__u32 depth;
+
+		if (color[id])
+			continue;
+		color[id] = 1;
+		stack_id[0] = id;
+		stack_edge[0] = 0;
+		depth = 1;
+		while (depth) {
+			__u32 top = stack_id[depth - 1];
+
+			if (!edge(btf__type_by_id(btf, top), stack_edge[depth - 1]++, &ref)) {
+				color[top] = 2;
+				depth--;
+				continue;
+			}
+			if (ref == 0 || color[ref] == 2)
+				continue;
+			if (color[ref] == 1) {
+				*bad_id = ref;
+				err = -ELOOP;
+				break;
+			}
+			color[ref] = 1;
+			stack_id[depth] = ref;
+			stack_edge[depth] = 0;
+			depth++;
+		}
+	}
+out:
+	free(color);
+	free(stack_id);
+	free(stack_edge);
+	return err;
+}
+
+static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id);
+
 /* ---- libbpf's print callback -> one Python sink ------------------------------------ */
 
 static int tinybpf_print_level = LIBBPF_INFO;
@@ -103,9 +188,12 @@ static int tinybpf_btf_dump_c(const struct btf *btf, char **out, size_t *len)
 {
 	struct tinybpf_strbuf sb = { 0 };
 	struct btf_dump *d;
-	__u32 id, cnt;
+	__u32 id, cnt, bad;
 	int err = 0;
 
+	err = tinybpf_btf_check(btf, &bad);
+	if (err)
+		return err;
 	sb.cap = 1 << 16;
 	sb.data = malloc(sb.cap);
 	if (!sb.data)
@@ -444,4 +532,105 @@ static void tinybpf_batch_free(struct tinybpf_batch *b)
 static int tinybpf_setns(int fd, int nstype)
 {
 	return setns(fd, nstype) ? -errno : 0;
+}
+
+/* ---- BTF sanity checks that libbpf leaves to its callers ---------------------------
+ *
+ * btf__parse() accepts BTF that later crashes btf_dump (a FUNC_PROTO return type out of
+ * range, a member type without alignment: division by zero, reference cycles not broken
+ * by a struct: unbounded recursion), and CO-RE relocation loops forever on a typedef
+ * cycle. tinybpf checks before handing BTF to either. Returns 0, or -EINVAL with *bad_id
+ * set to the offending type. */
+
+/* The n-th type a non-struct type refers to (struct and union members end chains: a
+ * struct may legally contain a pointer to itself). Returns 0 when there is no n-th. */
+static int tinybpf_btf_edge(const struct btf_type *t, __u32 n, __u32 *ref)
+{
+	switch (btf_kind(t)) {
+	case BTF_KIND_PTR:
+	case BTF_KIND_TYPEDEF:
+	case BTF_KIND_VOLATILE:
+	case BTF_KIND_CONST:
+	case BTF_KIND_RESTRICT:
+	case BTF_KIND_TYPE_TAG:
+	case BTF_KIND_FUNC:
+	case BTF_KIND_VAR:
+	case BTF_KIND_DECL_TAG:
+		if (n)
+			return 0;
+		*ref = t->type;
+		return 1;
+	case BTF_KIND_ARRAY:
+		if (n)
+			return 0;
+		*ref = btf_array(t)->type;
+		return 1;
+	case BTF_KIND_FUNC_PROTO:
+		if (n == 0) {
+			*ref = t->type;
+			return 1;
+		}
+		if (n > btf_vlen(t))
+			return 0;
+		*ref = btf_params(t)[n - 1].type;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id)
+{
+	__u32 cnt = btf__type_cnt(btf), id, ref, i, n;
+	int err = 0;
+
+	*bad_id = 0;
+	for (id = 1; id < cnt; id++) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+
+		if (!t) {
+			*bad_id = id;
+			return -EINVAL;
+		}
+		for (n = 0; tinybpf_btf_edge(t, n, &ref); n++) {
+			if (ref >= cnt) {
+				*bad_id = id;
+				return -EINVAL;
+			}
+		}
+		if (btf_kind(t) == BTF_KIND_ARRAY && btf_array(t)->index_type >= cnt) {
+			*bad_id = id;
+			return -EINVAL;
+		}
+		if (btf_is_composite(t)) {
+			const struct btf_member *m = btf_members(t);
+
+			for (i = 0; i < btf_vlen(t); i++, m++) {
+				if (m->type >= cnt || m->type == 0) {
+					*bad_id = id;
+					return -EINVAL;
+				}
+			}
+		}
+	}
+	/* cycles (before anything follows references, such as btf__align_of below): through
+	 * pointers and typedefs without a struct in between, and types containing themselves */
+	err = tinybpf_btf_find_cycle(btf, tinybpf_btf_edge, bad_id);
+	if (!err)
+		err = tinybpf_btf_find_cycle(btf, tinybpf_btf_value_edge, bad_id);
+	/* btf_dump divides by member alignments: every member type must have one */
+	for (id = 1; id < cnt && !err; id++) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+
+		if (!btf_is_composite(t))
+			continue;
+		for (i = 0; i < btf_vlen(t); i++) {
+			if (btf__align_of(btf, btf_members(t)[i].type) <= 0) {
+				*bad_id = id;
+				err = -EINVAL;
+				break;
+			}
+		}
+	}
+	return err;
 }

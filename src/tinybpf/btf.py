@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import ctypes
+import errno as errno_mod
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -94,7 +95,9 @@ class Btf:
         if not os.path.exists(p):
             raise FileNotFoundError(f"BTF file not found: {p}")
         ptr = check_ptr(lib.btf__parse(cstr(p), NULL), f"parse BTF '{p}' failed")
-        return cls(ptr, owned=True, description=str(p))
+        btf = cls(ptr, owned=True, description=str(p))
+        btf._validate(f"parse BTF '{p}' failed")
+        return btf
 
     @classmethod
     def from_kernel_id(cls, btf_id: int) -> Btf:
@@ -102,7 +105,19 @@ class Btf:
         ptr = check_ptr(
             lib.btf__load_from_kernel_by_id(btf_id), f"load BTF id {btf_id} from kernel failed"
         )
-        return cls(ptr, owned=True, description=f"kernel id {btf_id}")
+        btf = cls(ptr, owned=True, description=f"kernel id {btf_id}")
+        btf._validate(f"load BTF id {btf_id} from kernel failed")
+        return btf
+
+    def _validate(self, message: str) -> None:
+        """Refuse BTF that libbpf parses but that would crash or hang later (cycles,
+        references out of range, members without alignment). Frees it on failure."""
+        bad = ffi.new("__u32 *")
+        err = int(lib.tinybpf_btf_check(self._ptr, bad))
+        if err:
+            self.close()
+            what = "a reference cycle" if err == -errno_mod.ELOOP else "an invalid reference"
+            raise BpfError(f"{message}: malformed BTF: type {int(bad[0])} has {what}", -err)
 
     # --- lifecycle ------------------------------------------------------------------------
     @property
@@ -176,10 +191,10 @@ class Btf:
 
     def type(self, type_id: int) -> BtfType:
         """The type with this id, as written (a typedef stays a TYPEDEF)."""
+        p = self._p()
         cached = self._raw.get(type_id)
         if cached is not None:
             return cached
-        p = self._p()
         t = self._t(p, type_id)
         kind = BtfKind(lib.btf_kind(t))
         if kind in _MODIFIERS or kind in (BtfKind.PTR, BtfKind.FUNC, BtfKind.VAR):
@@ -204,10 +219,10 @@ class Btf:
 
         ``name`` is the resolved type's name and ``type_name`` the name as written.
         """
+        p = self._p()
         cached = self._resolved.get(type_id)
         if cached is not None:
             return cached
-        p = self._p()
         t = self._t(p, type_id)
         written = self._name(p, t.name_off)
         tid = type_id
@@ -268,7 +283,7 @@ class Btf:
         elif kind == BtfKind.ENUM:
             signed = bool(lib.btf_kflag(t))
             enums = lib.btf_enum(t)
-            mask = (1 << (8 * (size or 4))) - 1
+            mask = (1 << (8 * min(size or 4, 8))) - 1  # (a corrupt size must not explode)
             values = tuple(
                 (
                     self._name(p, enums[i].name_off),
@@ -350,6 +365,7 @@ class Btf:
         """
         from tinybpf._ctypes_gen import ctype_for
 
+        self._p()
         if isinstance(name, int):
             bt = self.resolve(name)
         else:
@@ -387,7 +403,13 @@ class Btf:
         p = self._p()
         out = ffi.new("char **")
         size = ffi.new("size_t *")
-        check_int(lib.tinybpf_btf_dump_c(p, out, size), "dump BTF as C failed")
+        ret = int(lib.tinybpf_btf_dump_c(p, out, size))
+        if ret in (-errno_mod.ELOOP, -errno_mod.EINVAL):
+            raise BpfError(
+                "dump BTF as C failed: malformed BTF (a reference cycle or an invalid reference)",
+                -ret,
+            )
+        check_int(ret, "dump BTF as C failed")
         try:
             return ffi.unpack(out[0], size[0]).decode("utf-8", "replace")  # type: ignore[no-any-return]
         finally:

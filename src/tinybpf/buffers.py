@@ -19,9 +19,12 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import itertools
+import os
 import sys
 import threading
 import time
+import warnings
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
@@ -308,6 +311,7 @@ class _Poller:
         self._batch.max_events = _DISPATCH_CHUNK
         self._batch_api = False
         self._batch_type: Any = None
+        _LIVE_POLLERS.add(self)
 
     # --- subclasses ---------------------------------------------------------------------
     def _c_poll_raw(self, timeout_ms: int) -> int:
@@ -604,10 +608,30 @@ class _Poller:
                     self._poll_lock.release()
 
     def __del__(self) -> None:
+        if getattr(self, "_closed", True):
+            return
         try:
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2)
             self.close()
         except Exception:
             pass
+
+    def _after_fork_in_child(self) -> None:
+        # a poll running in another thread of the parent does not exist in the child
+        self._poll_lock = threading.Lock()
+        self._poll_owner = None
+        self._readers = {}
+
+
+_LIVE_POLLERS: weakref.WeakSet[_Poller] = weakref.WeakSet()
+
+
+def _reset_pollers_after_fork() -> None:
+    for poller in list(_LIVE_POLLERS):
+        poller._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_pollers_after_fork)
 
 
 def _is_negative_int(ret: Any) -> bool:

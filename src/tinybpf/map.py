@@ -7,6 +7,7 @@ import errno as _errno
 import operator
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
@@ -133,6 +134,7 @@ class BpfMap(Generic[KT, VT]):
         self._fd_cache = owned_fd if owned_fd is not None else -1
         self._btf_cache: dict[str, BtfType | None] = {}
         self._fast_state: _Fast | None = None
+        self._owns_btf = btf is not None  # typed() views share their map's BTF
 
     # --- state --------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -458,6 +460,7 @@ class BpfMap(Generic[KT, VT]):
                 btf_value_type_id=self._btf_value_id,
                 validate_field_names=validate_field_names,
             )
+            view._owns_btf = False
             view._vc()
             view._kc()
         except BaseException:
@@ -897,7 +900,8 @@ class BpfMap(Generic[KT, VT]):
             written = 0 if done == len(pairs) and ret in (-_errno.EINVAL, -_errno.EPERM) else done
             _raise(
                 ret,
-                f"update_batch on map '{self._name}' failed after {written} of {len(pairs)} entries",
+                f"update_batch on map '{self._name}' failed after {written} of "
+                f"{len(pairs)} entries",
             )
         return int(count[0])
 
@@ -1100,7 +1104,7 @@ class BpfMap(Generic[KT, VT]):
             os.close(fd)
         except OSError:
             pass
-        if self._btf_obj is not None and self._obj is None:
+        if self._btf_obj is not None and self._obj is None and self._owns_btf:
             self._btf_obj.close()
 
     def __enter__(self) -> BpfMap[KT, VT]:
@@ -1112,6 +1116,7 @@ class BpfMap(Generic[KT, VT]):
     def __del__(self) -> None:
         if getattr(self, "_owned_fd", None) is not None and not getattr(self, "_closed", True):
             try:
+                warnings.warn(f"unclosed standalone {self!r}", ResourceWarning, stacklevel=2)
                 self.close()
             except Exception:
                 pass

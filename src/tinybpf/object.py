@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno as _errno
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -458,9 +459,23 @@ def open_object(
         with capture_log() as log:
             ptr = lib.bpf_object__open_file(cstr(path), opts.ptr)
         check_ptr(ptr, f"open '{path}' failed", log)
+    _check_object_btf(ptr, path)
     obj = BpfObject(ptr, path, loaded=False)
     obj._keep = opts
     return obj
+
+
+def _check_object_btf(ptr: Any, label: str) -> None:
+    """Refuse BTF that would crash or hang libbpf later (closing the object)."""
+    btf = lib.bpf_object__btf(ptr)
+    if btf == NULL:
+        return
+    bad = ffi.new("__u32 *")
+    err = int(lib.tinybpf_btf_check(btf, bad))
+    if err:
+        lib.bpf_object__close(ptr)
+        what = "a reference cycle" if err == -_errno.ELOOP else "an invalid reference"
+        raise BpfError(f"open '{label}' failed: malformed BTF: type {int(bad[0])} has {what}", -err)
 
 
 def load(
