@@ -71,8 +71,8 @@ demo: build mounts
 	$(PY) examples/execsnoop.py --demo --seconds 3
 
 check: build
-	$(VENV)/bin/ruff check src tests ffi_build vendor/libbpf.py setup.py examples bench
-	$(VENV)/bin/ruff format --check src tests ffi_build vendor/libbpf.py setup.py examples bench
+	$(VENV)/bin/ruff check src tests ffi_build vendor/libbpf.py setup.py examples bench docs/gen_api.py
+	$(VENV)/bin/ruff format --check src tests ffi_build vendor/libbpf.py setup.py examples bench docs/gen_api.py
 	$(VENV)/bin/mypy
 
 # Wheel: pip wheel + auditwheel repair into dist/, then the suite against that wheel,

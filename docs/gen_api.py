@@ -47,7 +47,8 @@ def render() -> str:
             for mname, member in members:
                 if isinstance(member, property):
                     doc = inspect.getdoc(member)
-                    lines.append(f"- `{mname}` (property)" + (f": {doc.splitlines()[0]}" if doc else ""))
+                    first = f": {doc.splitlines()[0]}" if doc else ""
+                    lines.append(f"- `{mname}` (property){first}")
                 else:
                     doc = inspect.getdoc(member)
                     first = f": {doc.splitlines()[0]}" if doc else ""

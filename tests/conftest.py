@@ -29,7 +29,8 @@ def obj_path():
 def pytest_report_header(config):
     import tinybpf
 
-    return f"tinybpf {tinybpf.__version__} from {Path(tinybpf.__file__).parent}, libbpf {tinybpf.libbpf_version()}"
+    where = Path(tinybpf.__file__).parent
+    return f"tinybpf {tinybpf.__version__} from {where}, libbpf {tinybpf.libbpf_version()}"
 
 
 requires_root = pytest.mark.skipif(not IS_ROOT, reason="needs root for bpf()")
