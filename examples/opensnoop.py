@@ -103,12 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         return -1 if args.count and seen >= args.count else 0
 
     stop = threading.Event()
+    # the ring buffer first: with --demo the program traces this very process, so nothing
+    # it does after attaching (such as importing the buffer code) should open files
     with (
         obj,
         tempfile.TemporaryDirectory() as workdir,
+        tinybpf.BpfRingBuffer(events, on_event, event_type="event") as rb,
         obj.program("trace_openat_enter").attach(),
         obj.program("trace_openat_exit").attach(),
-        tinybpf.BpfRingBuffer(events, on_event, event_type="event") as rb,
     ):
         if args.demo:
             threading.Thread(target=demo_activity, args=(stop, workdir), daemon=True).start()

@@ -634,3 +634,42 @@ static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id)
 	}
 	return err;
 }
+
+/* ---- scalar map access: the key passed as an integer --------------------------------
+ * Saves Python the key buffer on its hot path. A key that does not fit key_size returns
+ * -ERANGE (Python then takes its general path, which explains the error). */
+
+static int tinybpf_scalar_key(__s64 key, int key_size, int is_signed, void *out)
+{
+	if (!is_signed && key < 0)
+		return -ERANGE;
+	if (key_size < 8) {
+		__s64 limit = (__s64)1 << (8 * key_size);
+
+		if (is_signed ? (key < -limit / 2 || key >= limit / 2) : key >= limit)
+			return -ERANGE;
+	}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(out, &key, (size_t)key_size);
+#else
+	memcpy(out, (char *)&key + (8 - key_size), (size_t)key_size);
+#endif
+	return 0;
+}
+
+static int tinybpf_lookup_scalar(int fd, __s64 key, int key_size, int is_signed, void *value)
+{
+	char kbuf[8];
+	int err = tinybpf_scalar_key(key, key_size, is_signed, kbuf);
+
+	return err ? err : bpf_map_lookup_elem(fd, kbuf, value);
+}
+
+static int tinybpf_update_scalar(int fd, __s64 key, int key_size, int is_signed,
+				 const void *value, __u64 flags)
+{
+	char kbuf[8];
+	int err = tinybpf_scalar_key(key, key_size, is_signed, kbuf);
+
+	return err ? err : bpf_map_update_elem(fd, kbuf, value, flags);
+}

@@ -14,56 +14,58 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
-from tinybpf._ctypes_gen import BtfStruct, BtfUnion
-from tinybpf._ffi import ffi as _ffi_mod
-from tinybpf._ffi import lib as _lib
-from tinybpf._ffi import set_print_level as set_libbpf_log_level
-from tinybpf._types import (
-    BPF_ANY,
-    BPF_EXIST,
-    BPF_F_LOCK,
-    BPF_NOEXIST,
-    BpfAttachType,
-    BpfLinkType,
-    BpfMapType,
-    BpfProgType,
-    BtfField,
-    BtfKind,
-    BtfType,
-    MapInfo,
-    ProgramInfo,
-    RingBufferEvent,
-)
-from tinybpf.btf import Btf
-from tinybpf.buffers import BpfPerfBuffer, BpfRingBuffer, BpfUserRingBuffer
-from tinybpf.errors import (
-    BpfClosedError,
-    BpfError,
-    BpfFileNotFoundError,
-    BpfNotSupportedError,
-    BpfPermissionError,
-    BpfPhaseError,
-    BtfValidationError,
-)
-from tinybpf.globals import GlobalSection, GlobalVariables
-from tinybpf.link import (
-    BpfLink,
-    IterLink,
-    LinkInfo,
-    SocketFilter,
-    TcAttachment,
-    XdpAttachment,
-    open_pinned_link,
-)
-from tinybpf.map import BpfMap, create_map, lpm_key, open_pinned_map, possible_cpus
-from tinybpf.object import BpfObject, MapCollection, ProgramCollection, load
-from tinybpf.object import open_object as open
-from tinybpf.program import BpfProgram, TestRunResult
+TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing alone costs ~3 ms)
+if TYPE_CHECKING:  # every public name, for type checkers and editors
+    from typing import Any
 
-if TYPE_CHECKING:  # the lazy names, for type checkers
-    from tinybpf._inspect import explore
+    from tinybpf._ctypes_gen import (
+        BtfStruct,
+        BtfUnion,
+    )
+    from tinybpf._ffi import (
+        set_print_level as set_libbpf_log_level,
+    )
+    from tinybpf._inspect import (
+        explore,
+    )
+    from tinybpf._types import (
+        BPF_ANY,
+        BPF_EXIST,
+        BPF_F_LOCK,
+        BPF_NOEXIST,
+        BpfAttachType,
+        BpfLinkType,
+        BpfMapType,
+        BpfProgType,
+        BtfField,
+        BtfKind,
+        BtfType,
+        MapInfo,
+        ProgramInfo,
+        RingBufferEvent,
+    )
+    from tinybpf.btf import (
+        Btf,
+    )
+    from tinybpf.buffers import (
+        BpfPerfBuffer,
+        BpfRingBuffer,
+        BpfUserRingBuffer,
+    )
+    from tinybpf.errors import (
+        BpfClosedError,
+        BpfError,
+        BpfFileNotFoundError,
+        BpfNotSupportedError,
+        BpfPermissionError,
+        BpfPhaseError,
+        BtfValidationError,
+    )
+    from tinybpf.globals import (
+        GlobalSection,
+        GlobalVariables,
+    )
     from tinybpf.histogram import (
         hist_data,
         linear_hist_text,
@@ -92,6 +94,35 @@ if TYPE_CHECKING:  # the lazy names, for type checkers
         probe_map_type,
         probe_prog_type,
     )
+    from tinybpf.link import (
+        BpfLink,
+        IterLink,
+        LinkInfo,
+        SocketFilter,
+        TcAttachment,
+        XdpAttachment,
+        open_pinned_link,
+    )
+    from tinybpf.map import (
+        BpfMap,
+        create_map,
+        lpm_key,
+        open_pinned_map,
+        possible_cpus,
+    )
+    from tinybpf.object import (
+        BpfObject,
+        MapCollection,
+        ProgramCollection,
+        load,
+    )
+    from tinybpf.object import (
+        open_object as open,
+    )
+    from tinybpf.program import (
+        BpfProgram,
+        TestRunResult,
+    )
     from tinybpf.symbolize import (
         ElfError,
         KernelSymbols,
@@ -102,52 +133,105 @@ if TYPE_CHECKING:  # the lazy names, for type checkers
         ksym,
     )
 
+__version__ = "0.4.0"
+
 _this_module = sys.modules[__name__]
 
-# Imported on first use (PEP 562), so that ``import tinybpf`` stays fast.
+# Every public name is imported on first use (PEP 562): ``import tinybpf`` costs about a
+# millisecond, and a tool pays only for the parts it touches. "module:attr" renames.
 _LAZY = {
+    "BPF_ANY": "tinybpf._types",
+    "BPF_EXIST": "tinybpf._types",
+    "BPF_F_LOCK": "tinybpf._types",
+    "BPF_NOEXIST": "tinybpf._types",
+    "BpfAttachType": "tinybpf._types",
+    "BpfClosedError": "tinybpf.errors",
+    "BpfError": "tinybpf.errors",
+    "BpfFileNotFoundError": "tinybpf.errors",
+    "BpfLink": "tinybpf.link",
+    "BpfLinkType": "tinybpf._types",
+    "BpfMap": "tinybpf.map",
+    "BpfMapType": "tinybpf._types",
+    "BpfNotSupportedError": "tinybpf.errors",
+    "BpfObject": "tinybpf.object",
+    "BpfPerfBuffer": "tinybpf.buffers",
+    "BpfPermissionError": "tinybpf.errors",
+    "BpfPhaseError": "tinybpf.errors",
+    "BpfProgType": "tinybpf._types",
+    "BpfProgram": "tinybpf.program",
+    "BpfRingBuffer": "tinybpf.buffers",
+    "BpfUserRingBuffer": "tinybpf.buffers",
+    "Btf": "tinybpf.btf",
+    "BtfField": "tinybpf._types",
     "BtfInfo": "tinybpf.introspect",
+    "BtfKind": "tinybpf._types",
+    "BtfStruct": "tinybpf._ctypes_gen",
+    "BtfType": "tinybpf._types",
+    "BtfUnion": "tinybpf._ctypes_gen",
+    "BtfValidationError": "tinybpf.errors",
     "ElfError": "tinybpf.symbolize",
+    "GlobalSection": "tinybpf.globals",
+    "GlobalVariables": "tinybpf.globals",
+    "IterLink": "tinybpf.link",
     "KernelMapInfo": "tinybpf.introspect",
     "KernelProgram": "tinybpf.introspect",
     "KernelProgramInfo": "tinybpf.introspect",
     "KernelSymbols": "tinybpf.symbolize",
     "KernelSymbolsRestrictedError": "tinybpf.symbolize",
+    "LinkInfo": "tinybpf.link",
+    "MapCollection": "tinybpf.object",
+    "MapInfo": "tinybpf._types",
     "PerfEvent": "tinybpf.introspect",
+    "ProgramCollection": "tinybpf.object",
+    "ProgramInfo": "tinybpf._types",
+    "RingBufferEvent": "tinybpf._types",
+    "SocketFilter": "tinybpf.link",
     "Symbol": "tinybpf.symbolize",
     "SymbolizeError": "tinybpf.symbolize",
     "Symbolizer": "tinybpf.symbolize",
+    "TcAttachment": "tinybpf.link",
+    "TestRunResult": "tinybpf.program",
+    "XdpAttachment": "tinybpf.link",
+    "create_map": "tinybpf.map",
     "enable_stats": "tinybpf.introspect",
     "explore": "tinybpf._inspect",
     "hist_data": "tinybpf.histogram",
     "ksym": "tinybpf.symbolize",
     "linear_hist_text": "tinybpf.histogram",
+    "load": "tinybpf.object",
     "loaded_btfs": "tinybpf.introspect",
     "loaded_links": "tinybpf.introspect",
     "loaded_maps": "tinybpf.introspect",
     "loaded_programs": "tinybpf.introspect",
     "log2_hist_text": "tinybpf.histogram",
+    "lpm_key": "tinybpf.map",
+    "open": "tinybpf.object:open_object",
     "open_link_by_id": "tinybpf.introspect",
     "open_map_by_id": "tinybpf.introspect",
+    "open_pinned_link": "tinybpf.link",
+    "open_pinned_map": "tinybpf.map",
     "open_pinned_program": "tinybpf.introspect",
     "open_program_by_id": "tinybpf.introspect",
     "perf_event_open": "tinybpf.introspect",
     "perf_event_open_cpu_clock": "tinybpf.introspect",
+    "possible_cpus": "tinybpf.map",
     "print_linear_hist": "tinybpf.histogram",
     "print_log2_hist": "tinybpf.histogram",
     "probe_helper": "tinybpf.introspect",
     "probe_map_type": "tinybpf.introspect",
     "probe_prog_type": "tinybpf.introspect",
+    "set_libbpf_log_level": "tinybpf._ffi:set_print_level",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    target = _LAZY.get(name)
+    if target is None:
         raise AttributeError(f"module 'tinybpf' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    module, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module), attr or name)
     setattr(_this_module, name, value)  # (the submodule tinybpf.globals shadows globals())
     return value
 
@@ -155,8 +239,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(set(vars(_this_module)) | set(_LAZY))
 
-
-__version__ = "0.4.0"
 
 __all__ = [
     "BPF_ANY",
@@ -253,7 +335,9 @@ def version() -> str:
 
 def libbpf_version() -> str:
     """The version of the bundled (statically linked) libbpf, e.g. ``"1.7"``."""
-    return f"{_lib.libbpf_major_version()}.{_lib.libbpf_minor_version()}"
+    from tinybpf._ffi import lib
+
+    return f"{lib.libbpf_major_version()}.{lib.libbpf_minor_version()}"
 
 
 def init(libbpf_path: str | os.PathLike[str] | None = None) -> None:
@@ -262,10 +346,9 @@ def init(libbpf_path: str | os.PathLike[str] | None = None) -> None:
     ``init()`` / ``init(None)`` do nothing; a path raises :class:`BpfError`.
     """
     if libbpf_path is not None:
+        from tinybpf.errors import BpfError
+
         raise BpfError(
             f"init({str(libbpf_path)!r}): tinybpf links libbpf "
             f"{libbpf_version()} statically; another libbpf cannot be loaded"
         )
-
-
-del _ffi_mod

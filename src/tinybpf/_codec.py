@@ -40,6 +40,8 @@ def to_bytes(
     cls = type(value)
     if cls is bytes:
         data = value
+    elif (cls is int or cls is bool) and float_size:
+        return struct.pack("=f" if float_size == 4 else "=d", float(value))
     elif cls is int or cls is bool:
         if value < 0 and not signed:
             if signed is None:
@@ -64,7 +66,7 @@ def to_bytes(
             raise TypeError(
                 f"Cannot convert float to {what.lower()} bytes: '{name}' is not a BTF float type"
             )
-        return struct.pack("<f" if float_size == 4 else "<d", value)
+        return struct.pack("=f" if float_size == 4 else "=d", value)
     elif isinstance(value, int):  # int subclasses (IntEnum...)
         return to_bytes(int(value), size, what, name, signed, float_size)
     else:
@@ -201,7 +203,7 @@ def make_codec(
         if btf is not None and btf.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64):
             decode = _int_decoder(bool(signed))
         elif btf is not None and btf.kind == BtfKind.FLOAT and float_size in (4, 8):
-            fmt = struct.Struct("<f" if float_size == 4 else "<d")
+            fmt = struct.Struct("=f" if float_size == 4 else "=d")
             decode = lambda b: fmt.unpack(b)[0]  # noqa: E731
         elif record is not None:
             decode = record.from_buffer_copy
@@ -216,7 +218,7 @@ def make_codec(
     elif py_type is float:
         if size not in (4, 8):
             raise TypeError(f"float cannot represent a {size}-byte {what.lower()} of '{name}'")
-        fmt = struct.Struct("<f" if size == 4 else "<d")
+        fmt = struct.Struct("=f" if size == 4 else "=d")
         float_size = size
         decode = lambda b: fmt.unpack(b)[0]  # noqa: E731
     elif issubclass(py_type, ctypes._SimpleCData):

@@ -57,16 +57,22 @@ class LogCapture:
     """libbpf messages printed on this thread while the capture is active.
 
     ``with capture_log() as log:`` around a libbpf call; ``log.text`` is what it printed.
+    If the call fails, the error raised through ``check_int``/``check_ptr`` carries the
+    text (and it is not logged again); otherwise the messages go to the
+    ``tinybpf.libbpf`` logger when the capture is dropped.
     """
 
-    __slots__ = ("lines",)
+    __slots__ = ("consumed", "lines")
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.lines: list[tuple[int, str]] = []
+        self.consumed = False
 
     @property
     def text(self) -> str | None:
-        return "".join(self.lines).rstrip("\n") or None
+        """The captured text; reading it (to put it in an error) means it is reported."""
+        self.consumed = True
+        return "".join(t for _, t in self.lines).rstrip("\n") or None
 
     def __enter__(self) -> LogCapture:
         stack: list[LogCapture] | None = getattr(_local, "captures", None)
@@ -78,13 +84,23 @@ class LogCapture:
     def __exit__(self, *exc: object) -> None:
         _local.captures.pop()
 
+    def __del__(self) -> None:
+        if self.lines and not self.consumed:
+            try:
+                logger = _libbpf_logger()
+                for level, text in self.lines:
+                    logger.log(_LEVELS.get(level, 10), "%s", text.rstrip("\n"))
+            except Exception:
+                pass
+
 
 @ffi.def_extern()  # type: ignore[untyped-decorator]
 def _tinybpf_log_sink(level: int, msg: Any) -> None:
     text = ffi.string(msg).decode("utf-8", "replace")
     stack: list[LogCapture] | None = getattr(_local, "captures", None)
     if stack:
-        stack[-1].lines.append(text)
+        stack[-1].lines.append((level, text))  # logged later, unless an error carries it
+        return
     logger = _libbpf_logger()
     logger.log(_LEVELS.get(level, 10), "%s", text.rstrip("\n"))
 
@@ -122,6 +138,8 @@ def _raise(err: int, message: str, log: LogCapture | None, cls: type[Exception] 
     err = abs(err) or _errno.EINVAL
     full = f"{message}: {strerror(err)}"
     exc_cls = cls or error_for_errno(err)
+    if log is not None:
+        log.consumed = True
     raise exc_cls(full, err, log.text if log is not None else None)
 
 

@@ -8,6 +8,7 @@ import operator
 import os
 import sys
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
@@ -60,7 +61,9 @@ _BATCH = frozenset(
     }
 )
 _ENOENT = _errno.ENOENT
-_SCALAR_VALUE_TYPES = (int, float)
+_lookup_scalar = lib.tinybpf_lookup_scalar
+_update_scalar = lib.tinybpf_update_scalar
+_ERANGE = -_errno.ERANGE
 _BATCH_CHUNK = 4096
 
 _ncpus: int = 0
@@ -134,6 +137,7 @@ class BpfMap(Generic[KT, VT]):
         self._fd_cache = owned_fd if owned_fd is not None else -1
         self._btf_cache: dict[str, BtfType | None] = {}
         self._fast_state: _Fast | None = None
+        self._spool: list[Any] | None = None  # the scalar fast path's buffers
         self._owns_btf = btf is not None  # typed() views share their map's BTF
 
     # --- state --------------------------------------------------------------------------
@@ -208,7 +212,10 @@ class BpfMap(Generic[KT, VT]):
         self._reset_codecs()
 
     def _snapshot(self) -> None:
-        """Cache the metadata so it stays readable after the object is closed."""
+        """Cache the metadata so it stays readable after the object is closed (and drop
+        the fast-path state, whose fd dies with the object)."""
+        self._fast_state = None
+        self._spool = None
         if self._ptr is None or self._obj_closed():
             return
         p = self._ptr
@@ -370,6 +377,7 @@ class BpfMap(Generic[KT, VT]):
         self._key_codec = None
         self._value_codec = None
         self._fast_state = None
+        self._spool = None
         self._btf_cache.clear()
 
     def _fast(self) -> _Fast:
@@ -378,6 +386,7 @@ class BpfMap(Generic[KT, VT]):
         if f is None:
             fd = self._live_fd()
             f = self._fast_state = _Fast(self, fd)
+            self._spool = f.spool
         return f
 
     def _kc(self) -> Codec:
@@ -463,6 +472,11 @@ class BpfMap(Generic[KT, VT]):
             view._owns_btf = False
             view._vc()
             view._kc()
+            obj = self._obj
+            if obj is not None:  # closed with the object
+                if obj._views is None:
+                    obj._views = weakref.WeakSet()
+                obj._views.add(view)
         except BaseException:
             if fd is not None:
                 os.close(fd)
@@ -610,31 +624,28 @@ class BpfMap(Generic[KT, VT]):
         return default if value is None else value
 
     def __getitem__(self, key: KT) -> VT:
-        f = self._fast_state or self._fast()
-        sp = f.spool
-        if (
-            sp is not None
-            and type(key) is int
-            and not self._closed
-            and (self._obj is None or not self._obj._closed)
-        ):
+        # Scalar fast path: the key goes to C as an integer, the value comes back in a
+        # pooled typed buffer; item = (value buffer, fd, key size, key signed).
+        # _spool is None until the first general access and again once the map or its
+        # object is closed, so the general path raises the closed error.
+        sp = self._spool
+        if sp is not None:
             try:
                 item = sp.pop()
             except IndexError:
-                item = f.new_item()
+                item = self._new_item()
             try:
-                item[0][0] = key
-            except OverflowError:
-                sp.append(item)  # out of range: the general path raises the right error
-            else:
-                ret = lib.bpf_map_lookup_elem(f.fd, item[1], item[2])
-                if ret == 0:
-                    v: VT = item[2][0]
-                    sp.append(item)
-                    return v
+                ret = _lookup_scalar(item[1], key, item[2], item[3], item[0])
+            except (OverflowError, TypeError):
+                ret = _ERANGE  # not an int that C takes: the general path decides
+            if ret == 0:
+                v: VT = item[0][0]
                 sp.append(item)
-                if ret == -_ENOENT:
-                    raise KeyError(key)
+                return v
+            sp.append(item)
+            if ret == -_ENOENT:
+                raise KeyError(key)
+            if ret != _ERANGE:
                 _raise(ret, f"Map lookup failed for '{self._name}'")
         value = self.lookup(key)
         if value is None:
@@ -642,31 +653,27 @@ class BpfMap(Generic[KT, VT]):
         return value
 
     def __setitem__(self, key: KT, value: VT) -> None:
-        f = self._fast_state or self._fast()
-        sp = f.spool
-        if (
-            sp is not None
-            and type(key) is int
-            and type(value) in _SCALAR_VALUE_TYPES
-            and not self._closed
-            and (self._obj is None or not self._obj._closed)
-        ):
+        sp = self._spool
+        if sp is not None:
             try:
                 item = sp.pop()
             except IndexError:
-                item = f.new_item()
+                item = self._new_item()
             try:
-                item[0][0] = key
-                item[2][0] = value
+                item[0][0] = value  # a value of another type raises TypeError here
+                ret = _update_scalar(item[1], key, item[2], item[3], item[0], 0)
             except (OverflowError, TypeError):
-                sp.append(item)  # the general path raises the right error
-            else:
-                ret = lib.bpf_map_update_elem(f.fd, item[1], item[3], 0)
-                sp.append(item)
-                if ret < 0:
-                    _raise(ret, f"update map '{self._name}' failed")
+                ret = _ERANGE  # the general path raises the right error
+            sp.append(item)
+            if ret == 0:
                 return
+            if ret != _ERANGE:
+                _raise(ret, f"update map '{self._name}' failed")
         self.update(key, value)
+
+    def _new_item(self) -> tuple[Any, int, int, int]:
+        f = self._fast_state or self._fast()
+        return f.new_item()
 
     def __delitem__(self, key: KT) -> None:
         if not self.delete(key):
@@ -1099,6 +1106,8 @@ class BpfMap(Generic[KT, VT]):
         if self._owned_fd is None or self._closed:
             return
         self._closed = True
+        self._fast_state = None
+        self._spool = None
         fd, self._fd_cache = self._owned_fd, -1
         try:
             os.close(fd)
@@ -1175,12 +1184,11 @@ class _Fast:
             else:
                 self.vread = lambda b: dec(ffi.buffer(b, vs))
 
-    def new_item(self) -> tuple[Any, Any, Any, Any]:
-        """(key buffer, key as char *, value buffer, value as char *) for the scalar path."""
+    def new_item(self) -> tuple[Any, int, int, int]:
+        """(value buffer, fd, key size, key is signed): one buffer set of the scalar path."""
         kt, vt = self.stypes
-        kbuf = ffi.new(f"{kt}[1]")
-        vbuf = ffi.new(f"{vt}[1]")
-        return kbuf, ffi.cast("char *", kbuf), vbuf, ffi.cast("char *", vbuf)
+        assert kt is not None
+        return ffi.new(f"{vt}[1]"), self.fd, self.ks, int(kt.startswith("int"))
 
 
 def _map_info(fd: int) -> Any:

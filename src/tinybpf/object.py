@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -94,17 +95,25 @@ W = TypeVar("W")
 class _Wrappers(Mapping[str, W]):
     """Name -> wrapper, built on first access (opening an object stays cheap)."""
 
-    __slots__ = ("_made", "_make", "_ptrs")
+    __slots__ = ("_made", "_make", "_owner", "_ptrs")
 
-    def __init__(self, ptrs: dict[str, Any], make: Callable[[str, Any], W]) -> None:
+    def __init__(
+        self, ptrs: dict[str, Any], make: Callable[[Any, str, Any], W], owner: Any
+    ) -> None:
         self._ptrs = ptrs
         self._made: dict[str, W] = {}
         self._make = make
+        # a weak reference: an object that is never looked into frees without the cyclic GC
+        self._owner = weakref.ref(owner)
 
     def __getitem__(self, name: str) -> W:
         w = self._made.get(name)
         if w is None:
-            w = self._made[name] = self._make(name, self._ptrs[name])
+            ptr = self._ptrs[name]
+            owner = self._owner()
+            if owner is None:
+                raise BpfClosedError("the BpfObject of this collection is gone")
+            w = self._made[name] = self._make(owner, name, ptr)
         return w
 
     def __iter__(self) -> Iterator[str]:
@@ -151,14 +160,15 @@ class BpfObject:
         self._loaded = loaded
         prog_ptrs: dict[str, Any] = {}
         map_ptrs: dict[str, Any] = {}
-        self._programs: _Wrappers[BpfProgram] = _Wrappers(prog_ptrs, self._new_program)
-        self._maps: _Wrappers[BpfMap[Any, Any]] = _Wrappers(map_ptrs, self._new_map)
+        self._programs: _Wrappers[BpfProgram] = _Wrappers(prog_ptrs, BpfObject._new_program, self)
+        self._maps: _Wrappers[BpfMap[Any, Any]] = _Wrappers(map_ptrs, BpfObject._new_map, self)
         self._btf: Btf | None = None
         self._btf_resolved = False
         self._types: dict[str, type] = {}
         self._names: dict[type, str] = {}
         self._keep: Any = None
         self._globals: Any = None
+        self._views: weakref.WeakSet[BpfMap[Any, Any]] | None = None  # typed() views
         try:
             self._name = pystr(lib.bpf_object__name(obj_ptr)) or _stem(self._path)
             p = lib.bpf_object__next_program(obj_ptr, NULL)
@@ -384,6 +394,8 @@ class BpfObject:
             return
         for bmap in self._maps.created():
             bmap._snapshot()
+        for view in self._views or ():
+            view._snapshot()
         for prog in self._programs.created():
             prog._snapshot()
         self._closed = True
@@ -433,15 +445,26 @@ def open_object(
 
     Configure programs and maps, then call ``obj.load()``.
     """
-    opts = new_opts(
-        "bpf_object_open_opts",
-        object_name=object_name,
-        pin_root_path=pin_root_path,
-        kconfig=kconfig,
-        btf_custom_path=btf_custom_path,
-        bpf_token_path=bpf_token_path,
-        kernel_log_level=kernel_log_level,
+    options = (
+        object_name,
+        pin_root_path,
+        kconfig,
+        btf_custom_path,
+        bpf_token_path,
+        kernel_log_level,
     )
+    opts = None
+    if any(o is not None for o in options):
+        opts = new_opts(
+            "bpf_object_open_opts",
+            object_name=object_name,
+            pin_root_path=pin_root_path,
+            kconfig=kconfig,
+            btf_custom_path=btf_custom_path,
+            bpf_token_path=bpf_token_path,
+            kernel_log_level=kernel_log_level,
+        )
+    opts_ptr = NULL if opts is None else opts.ptr
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
@@ -449,15 +472,19 @@ def open_object(
         label = object_name or "<memory>"
         buf = ffi.from_buffer(data)
         with capture_log() as log:
-            ptr = lib.bpf_object__open_mem(buf, len(data), opts.ptr)
+            ptr = lib.bpf_object__open_mem(buf, len(data), opts_ptr)
         check_ptr(ptr, f"open '{label}' failed", log)
         path = label
     else:
         path = os.fspath(source)
-        if not os.path.exists(path):
-            raise BpfFileNotFoundError(f"BPF object file not found: {path}", 2)
         with capture_log() as log:
-            ptr = lib.bpf_object__open_file(cstr(path), opts.ptr)
+            ptr = lib.bpf_object__open_file(cstr(path), opts_ptr)
+            err = ffi.errno
+        if ptr == NULL and err == _errno.ENOENT and not os.path.exists(path):
+            raise BpfFileNotFoundError(
+                f"BPF object file not found: {path}", _errno.ENOENT, log.text
+            )
+        ffi.errno = err
         check_ptr(ptr, f"open '{path}' failed", log)
     _check_object_btf(ptr, path)
     obj = BpfObject(ptr, path, loaded=False)
