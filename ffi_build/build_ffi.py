@@ -64,7 +64,11 @@ ffibuilder.set_source(
     include_dirs=[str(INCLUDE)],
     extra_objects=[str(STATIC_LIB)],
     libraries=["elf", "z"],
-    define_macros=[("TINYBPF_PIN_MAJOR", MAJOR), ("TINYBPF_PIN_MINOR", MINOR)],
+    define_macros=[
+        ("TINYBPF_PIN_MAJOR", MAJOR),
+        ("TINYBPF_PIN_MINOR", MINOR),
+        ("TINYBPF_PIN_VERSION", f'"{VERSION}"'),
+    ],
     extra_compile_args=compile_args,
     extra_link_args=link_args,
 )

@@ -606,6 +606,7 @@ struct perf_buffer *tinybpf_batch_perf_new(int map_fd, size_t page_cnt, struct t
 void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **sizes, __u32 **cpus);
 void tinybpf_batch_free(struct tinybpf_batch *b);
 int tinybpf_setns(int fd, int nstype);
+const char *tinybpf_libbpf_release(void);
 int tinybpf_lookup_scalar(int fd, __s64 key, int key_size, int is_signed, void *value);
 int tinybpf_update_scalar(int fd, __s64 key, int key_size, int is_signed, const void *value,
                           __u64 flags);

@@ -673,3 +673,9 @@ static int tinybpf_update_scalar(int fd, __s64 key, int key_size, int is_signed,
 
 	return err ? err : bpf_map_update_elem(fd, kbuf, value, flags);
 }
+
+/* The full pinned version (libbpf's headers only carry major.minor). */
+static const char *tinybpf_libbpf_release(void)
+{
+	return TINYBPF_PIN_VERSION;
+}

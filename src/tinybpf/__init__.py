@@ -334,10 +334,15 @@ def version() -> str:
 
 
 def libbpf_version() -> str:
-    """The version of the bundled (statically linked) libbpf, e.g. ``"1.7"``."""
-    from tinybpf._ffi import lib
+    """The version of the bundled (statically linked) libbpf, e.g. ``"1.7.0"``."""
+    from tinybpf._ffi import ffi, lib
 
-    return f"{lib.libbpf_major_version()}.{lib.libbpf_minor_version()}"
+    release: bytes = ffi.string(lib.tinybpf_libbpf_release())
+    major, minor = lib.libbpf_major_version(), lib.libbpf_minor_version()
+    # the linked library's own major.minor, with the patch level of the pinned release
+    if release.decode().startswith(f"{major}.{minor}."):
+        return release.decode()
+    return f"{major}.{minor}"
 
 
 def init(libbpf_path: str | os.PathLike[str] | None = None) -> None:
