@@ -481,9 +481,8 @@ def open_object(
             ptr = lib.bpf_object__open_file(cstr(path), opts_ptr)
             err = ffi.errno
         if ptr == NULL and err == _errno.ENOENT and not os.path.exists(path):
-            raise BpfFileNotFoundError(
-                f"BPF object file not found: {path}", _errno.ENOENT, log.text
-            )
+            log.consumed = True  # libbpf's "failed to open" says nothing more
+            raise BpfFileNotFoundError(f"BPF object file not found: {path}", _errno.ENOENT)
         ffi.errno = err
         check_ptr(ptr, f"open '{path}' failed", log)
     _check_object_btf(ptr, path)
