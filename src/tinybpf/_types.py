@@ -291,10 +291,16 @@ class BtfField:
 
 @dataclass(frozen=True)
 class BtfType:
-    """A resolved BTF type (typedefs and qualifiers followed).
+    """A BTF type: resolved (typedefs and qualifiers followed) or as written.
 
     ``name`` is the resolved type's name; ``type_name`` the name as written (e.g. ``__s32``
-    for a typedef). ``signed`` is set for INT and ENUM; ``elem`` and ``nelems`` for ARRAY.
+    for a typedef). ``signed`` is set for INT and ENUM; ``elem`` and ``nelems`` for ARRAY;
+    ``fields`` for STRUCT, UNION and DATASEC; ``enum_values`` for ENUM and ENUM64;
+    ``ref_id`` is the type a PTR, TYPEDEF, qualifier, FUNC, VAR, DECL_TAG or FUNC_PROTO
+    (its return type) refers to; ``params`` are a FUNC_PROTO's parameters (name and type);
+    ``linkage`` is a FUNC's or VAR's linkage (0 static, 1 global, 2 extern);
+    ``kind_flag`` the raw flag (a FWD of a union, a bitfield struct, a signed enum...);
+    ``component_idx`` a DECL_TAG's member or parameter index (-1: the type itself).
     """
 
     name: str
@@ -309,6 +315,10 @@ class BtfType:
     nelems: int = 0
     enum_values: tuple[tuple[str, int], ...] | None = None
     ref_id: int = 0
+    params: tuple[BtfField, ...] | None = None
+    linkage: int = 0
+    kind_flag: bool = False
+    component_idx: int = -1
 
     def __str__(self) -> str:
         """The type as a C declaration (structs, unions and enums with their members)."""

@@ -201,13 +201,26 @@ class Btf:
             name = self._name(p, t.name_off)
             ref = int(t.type)
             size = None
+            linkage = 0
             if kind in _MODIFIERS:
                 target = self.resolve(type_id)
                 size = target.size
             elif kind == BtfKind.PTR:
                 size = self._size(p, type_id)
+            elif kind == BtfKind.FUNC:
+                linkage = int(lib.btf_vlen(t))  # a FUNC keeps its linkage in vlen
+            else:
+                linkage = int(lib.btf_var(t).linkage)
+                size = self._size(p, ref)
             bt = BtfType(
-                name=name, kind=kind, size=size, type_id=type_id, type_name=name, ref_id=ref
+                name=name,
+                kind=kind,
+                size=size,
+                type_id=type_id,
+                type_name=name,
+                ref_id=ref,
+                linkage=linkage,
+                kind_flag=bool(lib.btf_kflag(t)),
             )
         else:
             bt = self._describe(p, type_id, t, kind, self._name(p, t.name_off))
@@ -324,6 +337,23 @@ class Btf:
             fields = tuple(out)
         elif kind == BtfKind.PTR:
             ref = int(t.type)
+        params: tuple[BtfField, ...] | None = None
+        component_idx = -1
+        if kind == BtfKind.FUNC_PROTO:
+            ref = int(t.type)  # the return type (0: void)
+            plist = lib.btf_params(t)
+            params = tuple(
+                BtfField(
+                    name=self._name(p, plist[i].name_off),
+                    offset=0,
+                    size=(self._size(p, int(plist[i].type)) or 0) if plist[i].type else 0,
+                    type=self.type(int(plist[i].type)) if plist[i].type else None,
+                )
+                for i in range(vlen)
+            )
+        elif kind == BtfKind.DECL_TAG:
+            ref = int(t.type)
+            component_idx = int(lib.btf_decl_tag(t).component_idx)
         return BtfType(
             name=name,
             kind=kind,
@@ -337,6 +367,9 @@ class Btf:
             nelems=nelems,
             enum_values=values,
             ref_id=ref,
+            params=params,
+            kind_flag=bool(lib.btf_kflag(t)),
+            component_idx=component_idx,
         )
 
     def find_struct(self, name: str) -> BtfType:
