@@ -206,6 +206,9 @@ struct btf *bpf_object__btf(const struct bpf_object *obj);
 struct bpf_program *bpf_object__next_program(const struct bpf_object *obj,
                                              struct bpf_program *prog);
 struct bpf_map *bpf_object__next_map(const struct bpf_object *obj, const struct bpf_map *map);
+struct bpf_program *bpf_object__find_program_by_name(const struct bpf_object *obj,
+                                                     const char *name);
+struct bpf_map *bpf_object__find_map_by_name(const struct bpf_object *obj, const char *name);
 
 const char *bpf_program__name(const struct bpf_program *prog);
 const char *bpf_program__section_name(const struct bpf_program *prog);
@@ -607,6 +610,7 @@ void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **sizes, __u
 void tinybpf_batch_free(struct tinybpf_batch *b);
 int tinybpf_setns(int fd, int nstype);
 const char *tinybpf_libbpf_release(void);
+size_t tinybpf_object_index(const struct bpf_object *obj, char *buf, size_t cap);
 int tinybpf_lookup_scalar(int fd, __s64 key, int key_size, int is_signed, void *value);
 int tinybpf_update_scalar(int fd, __s64 key, int key_size, int is_signed, const void *value,
                           __u64 flags);

@@ -679,3 +679,43 @@ static const char *tinybpf_libbpf_release(void)
 {
 	return TINYBPF_PIN_VERSION;
 }
+
+/* ---- the names of an object's programs and maps in one call -------------------------
+ * "object\x01prog\0prog\x01map\0map" into buf; returns the length it needs (without a
+ * terminating NUL), which may exceed cap: call again with a bigger buffer. */
+
+static size_t tinybpf_put(char *buf, size_t cap, size_t len, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (len + n <= cap)
+		memcpy(buf + len, s, n);
+	return len + n;
+}
+
+static size_t tinybpf_object_index(const struct bpf_object *obj, char *buf, size_t cap)
+{
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	size_t len = 0;
+	int first;
+
+	len = tinybpf_put(buf, cap, len, bpf_object__name(obj));
+	len = tinybpf_put(buf, cap, len, "\x01");
+	first = 1;
+	bpf_object__for_each_program(prog, obj) {
+		if (!first)
+			len = tinybpf_put(buf, cap, len, "\x02");
+		len = tinybpf_put(buf, cap, len, bpf_program__name(prog));
+		first = 0;
+	}
+	len = tinybpf_put(buf, cap, len, "\x01");
+	first = 1;
+	bpf_object__for_each_map(map, obj) {
+		if (!first)
+			len = tinybpf_put(buf, cap, len, "\x02");
+		len = tinybpf_put(buf, cap, len, bpf_map__name(map));
+		first = 0;
+	}
+	return len;
+}

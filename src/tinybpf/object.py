@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
+from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts
 from tinybpf.btf import Btf, validate_python_type
 from tinybpf.errors import (
     BpfClosedError,
@@ -97,10 +97,8 @@ class _Wrappers(Mapping[str, W]):
 
     __slots__ = ("_made", "_make", "_owner", "_ptrs")
 
-    def __init__(
-        self, ptrs: dict[str, Any], make: Callable[[Any, str, Any], W], owner: Any
-    ) -> None:
-        self._ptrs = ptrs
+    def __init__(self, names: list[str], make: Callable[[Any, str], W], owner: Any) -> None:
+        self._ptrs = dict.fromkeys(names)
         self._made: dict[str, W] = {}
         self._make = make
         # a weak reference: an object that is never looked into frees without the cyclic GC
@@ -109,11 +107,12 @@ class _Wrappers(Mapping[str, W]):
     def __getitem__(self, name: str) -> W:
         w = self._made.get(name)
         if w is None:
-            ptr = self._ptrs[name]
+            if name not in self._ptrs:
+                raise KeyError(name)
             owner = self._owner()
             if owner is None:
                 raise BpfClosedError("the BpfObject of this collection is gone")
-            w = self._made[name] = self._make(owner, name, ptr)
+            w = self._made[name] = self._make(owner, name)
         return w
 
     def __iter__(self) -> Iterator[str]:
@@ -158,10 +157,8 @@ class BpfObject:
         self._closed = False
         self._path = os.fspath(path)
         self._loaded = loaded
-        prog_ptrs: dict[str, Any] = {}
-        map_ptrs: dict[str, Any] = {}
-        self._programs: _Wrappers[BpfProgram] = _Wrappers(prog_ptrs, BpfObject._new_program, self)
-        self._maps: _Wrappers[BpfMap[Any, Any]] = _Wrappers(map_ptrs, BpfObject._new_map, self)
+        self._programs: _Wrappers[BpfProgram] = _Wrappers([], BpfObject._new_program, self)
+        self._maps: _Wrappers[BpfMap[Any, Any]] = _Wrappers([], BpfObject._new_map, self)
         self._btf: Btf | None = None
         self._btf_resolved = False
         self._types: dict[str, type] = {}
@@ -170,28 +167,23 @@ class BpfObject:
         self._globals: Any = None
         self._views: weakref.WeakSet[BpfMap[Any, Any]] | None = None  # typed() views
         try:
-            self._name = pystr(lib.bpf_object__name(obj_ptr)) or _stem(self._path)
-            p = lib.bpf_object__next_program(obj_ptr, NULL)
-            while p != NULL:
-                prog_ptrs[pystr(lib.bpf_program__name(p))] = p
-                p = lib.bpf_object__next_program(obj_ptr, p)
-            m = lib.bpf_object__next_map(obj_ptr, NULL)
-            while m != NULL:
-                map_ptrs[pystr(lib.bpf_map__name(m))] = m
-                m = lib.bpf_object__next_map(obj_ptr, m)
+            name, progs, maps = _object_index(obj_ptr)
+            self._name = name or _stem(self._path)
+            self._programs = _Wrappers(progs, BpfObject._new_program, self)
+            self._maps = _Wrappers(maps, BpfObject._new_map, self)
         except BaseException:
             self.close()
             raise
 
-    def _new_program(self, name: str, ptr: Any) -> BpfProgram:
+    def _new_program(self, name: str) -> BpfProgram:
         if self._closed:  # never read a freed object: a wrapper whose every use raises
             return BpfProgram.closed_stub(name, self)
-        return BpfProgram(ptr, self)
+        return BpfProgram(lib.bpf_object__find_program_by_name(self._ptr, cstr(name)), self)
 
-    def _new_map(self, name: str, ptr: Any) -> BpfMap[Any, Any]:
+    def _new_map(self, name: str) -> BpfMap[Any, Any]:
         if self._closed:
             return BpfMap(None, self, name=name)
-        return BpfMap(ptr, self)
+        return BpfMap(lib.bpf_object__find_map_by_name(self._ptr, cstr(name)), self)
 
     # --- phases -------------------------------------------------------------------------
     @property
@@ -424,6 +416,25 @@ class BpfObject:
             f"<BpfObject '{self._name}' {state} programs={len(self._programs)} "
             f"maps={len(self._maps)}>"
         )
+
+
+_index_buf = [ffi.new("char[]", 4096)]
+
+
+def _object_index(ptr: Any) -> tuple[str, list[str], list[str]]:
+    """(object name, program names, map names) from one C call."""
+    buf = _index_buf.pop() if _index_buf else ffi.new("char[]", 4096)
+    try:
+        n = int(lib.tinybpf_object_index(ptr, buf, len(buf)))
+        if n > len(buf):
+            buf = ffi.new("char[]", n)
+            n = int(lib.tinybpf_object_index(ptr, buf, n))
+        raw = ffi.unpack(buf, n).decode("utf-8", "replace")
+    finally:
+        if len(buf) == 4096:
+            _index_buf.append(buf)
+    name, progs, maps = raw.split("\x01")
+    return name, progs.split("\x02") if progs else [], maps.split("\x02") if maps else []
 
 
 def _stem(path: str) -> str:
