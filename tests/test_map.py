@@ -824,7 +824,11 @@ def test_info_and_properties(obj):
 
 
 def test_repr(obj):
-    assert repr(obj.map("counts")) == "<BpfMap 'counts' type=HASH key_size=4 value_size=8>"
+    # the first generation's format, plus the entry count of small hash maps
+    counts = obj.map("counts")
+    counts.update_batch({1: 1, 2: 2})
+    n = len(list(counts.keys()))
+    assert repr(counts) == f"<BpfMap 'counts' type=HASH key_size=4 value_size=8 entries={n}>"
     assert (
         repr(obj.map("pcpu_arr")) == "<BpfMap 'pcpu_arr' type=PERCPU_ARRAY key_size=4 value_size=8>"
     )

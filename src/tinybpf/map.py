@@ -61,6 +61,10 @@ _BATCH = frozenset(
     }
 )
 _ENOENT = _errno.ENOENT
+_COUNTABLE = frozenset(
+    {BpfMapType.HASH, BpfMapType.LRU_HASH, BpfMapType.PERCPU_HASH, BpfMapType.LRU_PERCPU_HASH}
+)
+_REPR_COUNT_LIMIT = 65536
 _lookup_scalar = lib.tinybpf_lookup_scalar
 _update_scalar = lib.tinybpf_update_scalar
 _ERANGE = -_errno.ERANGE
@@ -1133,12 +1137,28 @@ class BpfMap(Generic[KT, VT]):
     def __repr__(self) -> str:
         try:
             t = self.type.name
-            return (
+            text = (
                 f"<BpfMap '{self._name}' type={t} key_size={self.key_size} "
-                f"value_size={self.value_size}>"
+                f"value_size={self.value_size}"
             )
         except BpfError:
             return f"<BpfMap '{self._name}' closed>"
+        return text + self._entries_hint() + ">"
+
+    def _entries_hint(self) -> str:
+        """' entries=N' for a loaded hash-like map small enough to count cheaply (one batch
+        lookup), else ''. The first generation's repr format is kept otherwise."""
+        if (
+            self.type not in _COUNTABLE
+            or self.max_entries > _REPR_COUNT_LIMIT
+            or self._closed
+            or (self._obj is not None and (self._obj._closed or not self._obj._loaded))
+        ):
+            return ""
+        try:
+            return f" entries={sum(len(k) for k, _ in self._chunks())}"
+        except BpfError:
+            return ""
 
 
 class _Fast:
