@@ -329,12 +329,22 @@ __all__ = [
 
 
 def version() -> str:
-    """The tinybpf version."""
+    """The tinybpf version.
+
+    Example::
+
+        print(tinybpf.version())   # e.g. "0.4.0", the same as tinybpf.__version__
+    """
     return __version__
 
 
 def libbpf_version() -> str:
-    """The version of the bundled (statically linked) libbpf, e.g. ``"1.7.0"``."""
+    """The version of the bundled (statically linked) libbpf, e.g. ``"1.7.0"``.
+
+    Example::
+
+        print(tinybpf.libbpf_version())   # e.g. "1.7.0"
+    """
     from tinybpf._ffi import ffi, lib
 
     release: bytes = ffi.string(lib.tinybpf_libbpf_release())
@@ -349,6 +359,10 @@ def init(libbpf_path: str | os.PathLike[str] | None = None) -> None:
     """Kept for compatibility: libbpf is linked statically, so there is nothing to load.
 
     ``init()`` / ``init(None)`` do nothing; a path raises :class:`BpfError`.
+
+    Example::
+
+        tinybpf.init()   # does nothing; tinybpf.init("/usr/lib/libbpf.so") raises BpfError
     """
     if libbpf_path is not None:
         from tinybpf.errors import BpfError

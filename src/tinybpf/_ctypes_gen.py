@@ -118,13 +118,27 @@ def _assign(inst: Any, name: str, value: Any) -> None:
 
 
 class BtfStruct(ctypes.Structure, _Mixin):
-    """Base of structs generated from BTF (readable repr, ``to_dict()``, ``from_dict()``)."""
+    """Base of structs generated from BTF (readable repr, ``to_dict()``, ``from_dict()``).
+
+    Example::
+
+        Event = obj.btf.ctype("event")   # a BtfStruct subclass
+        ev = Event.from_dict({"pid": 1, "comm": "bash"})
+        print(ev, ev.to_dict())
+    """
 
     _pack_ = 1
 
 
 class BtfUnion(ctypes.Union, _Mixin):
-    """Base of unions generated from BTF."""
+    """Base of unions generated from BTF.
+
+    Example::
+
+        Value = obj.btf.ctype("value")   # for a BTF union: a BtfUnion subclass
+        assert issubclass(Value, tinybpf.BtfUnion)
+        print(Value.from_dict({"u64": 7}).to_dict())
+    """
 
     _pack_ = 1
 

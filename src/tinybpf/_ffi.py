@@ -112,7 +112,13 @@ _PRINT_LEVEL_NAMES = {"warn": lib.LIBBPF_WARN, "info": lib.LIBBPF_INFO, "debug":
 
 
 def set_print_level(level: int | str) -> None:
-    """Which libbpf messages reach Python (``"warn"``, ``"info"`` or ``"debug"``)."""
+    """Which libbpf messages reach Python (``"warn"``, ``"info"`` or ``"debug"``).
+
+    Example::
+
+        logging.basicConfig(level=logging.DEBUG)
+        tinybpf.set_libbpf_log_level("debug")   # to the "tinybpf.libbpf" logger
+    """
     if isinstance(level, str):
         try:
             level = _PRINT_LEVEL_NAMES[level.lower()]

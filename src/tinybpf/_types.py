@@ -52,7 +52,13 @@ class _OpenIntEnum(IntEnum):
 
 
 class BpfMapType(_OpenIntEnum):
-    """``enum bpf_map_type``."""
+    """``enum bpf_map_type``.
+
+    Example::
+
+        counts = tinybpf.create_map(tinybpf.BpfMapType.HASH, 4, 8, 1024)
+        assert obj.maps["events"].type == tinybpf.BpfMapType.RINGBUF
+    """
 
     UNSPEC = lib.BPF_MAP_TYPE_UNSPEC
     HASH = lib.BPF_MAP_TYPE_HASH
@@ -92,7 +98,13 @@ class BpfMapType(_OpenIntEnum):
 
 
 class BpfProgType(_OpenIntEnum):
-    """``enum bpf_prog_type``."""
+    """``enum bpf_prog_type``.
+
+    Example::
+
+        if tinybpf.probe_prog_type(tinybpf.BpfProgType.XDP):
+            print(obj.program("xdp_pass").type.name)   # "XDP"
+    """
 
     UNSPEC = lib.BPF_PROG_TYPE_UNSPEC
     SOCKET_FILTER = lib.BPF_PROG_TYPE_SOCKET_FILTER
@@ -130,7 +142,13 @@ class BpfProgType(_OpenIntEnum):
 
 
 class BpfAttachType(_OpenIntEnum):
-    """``enum bpf_attach_type`` (names without the ``BPF_`` prefix)."""
+    """``enum bpf_attach_type`` (names without the ``BPF_`` prefix).
+
+    Example::
+
+        prog = obj.program("count_egress")   # before obj.load()
+        prog.expected_attach_type = tinybpf.BpfAttachType.CGROUP_INET_EGRESS
+    """
 
     CGROUP_INET_INGRESS = lib.BPF_CGROUP_INET_INGRESS
     CGROUP_INET_EGRESS = lib.BPF_CGROUP_INET_EGRESS
@@ -194,7 +212,13 @@ class BpfAttachType(_OpenIntEnum):
 
 
 class BpfLinkType(_OpenIntEnum):
-    """``enum bpf_link_type``."""
+    """``enum bpf_link_type``.
+
+    Example::
+
+        xdp = [li for li in tinybpf.loaded_links() if li.type == tinybpf.BpfLinkType.XDP]
+        print(link.info.type.name)   # e.g. "PERF_EVENT" for a kprobe link
+    """
 
     UNSPEC = lib.BPF_LINK_TYPE_UNSPEC
     RAW_TRACEPOINT = lib.BPF_LINK_TYPE_RAW_TRACEPOINT
@@ -214,7 +238,13 @@ class BpfLinkType(_OpenIntEnum):
 
 
 class BtfKind(_OpenIntEnum):
-    """BTF type kinds (``BTF_KIND_*``). Unknown kinds read as ``UNKN``."""
+    """BTF type kinds (``BTF_KIND_*``). Unknown kinds read as ``UNKN``.
+
+    Example::
+
+        tid = btf.find("task_struct", tinybpf.BtfKind.STRUCT)
+        assert btf.type(tid).kind is tinybpf.BtfKind.STRUCT
+    """
 
     UNKN = lib.BTF_KIND_UNKN
     INT = lib.BTF_KIND_INT
@@ -244,7 +274,13 @@ class BtfKind(_OpenIntEnum):
 
 @dataclass(frozen=True)
 class MapInfo:
-    """Static facts about a map."""
+    """Static facts about a map.
+
+    Example::
+
+        info = obj.maps["counts"].info
+        print(info.name, info.type.name, info.key_size, info.value_size, info.max_entries)
+    """
 
     name: str
     type: BpfMapType
@@ -255,7 +291,13 @@ class MapInfo:
 
 @dataclass(frozen=True)
 class ProgramInfo:
-    """Static facts about a program."""
+    """Static facts about a program.
+
+    Example::
+
+        info = obj.program("handle_exec").info
+        print(info.name, info.section, info.type.name)   # e.g. "handle_exec" "tp/..." TRACEPOINT
+    """
 
     name: str
     section: str
@@ -267,7 +309,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RingBufferEvent(Generic[T]):
-    """An event tagged with the name of the ring buffer map it came from."""
+    """An event tagged with the name of the ring buffer map it came from.
+
+    Example::
+
+        rb = tinybpf.BpfRingBuffer(obj.maps["events"])   # iterator mode: no callback
+        async for ev in rb.events():
+            print(ev.map_name, ev.data)
+    """
 
     map_name: str
     data: T
@@ -279,6 +328,11 @@ class BtfField:
 
     ``offset`` is in bytes; ``bit_offset`` and ``bitfield_size`` describe bitfields
     (``bitfield_size`` 0 for ordinary members). ``type`` is the resolved member type.
+
+    Example::
+
+        for f in obj.btf.find_struct("event").fields:
+            print(f.name, f.offset, f.size, f.type.name if f.type else None)
     """
 
     name: str
@@ -301,6 +355,12 @@ class BtfType:
     ``linkage`` is a FUNC's or VAR's linkage (0 static, 1 global, 2 extern);
     ``kind_flag`` the raw flag (a FWD of a union, a bitfield struct, a signed enum...);
     ``component_idx`` a DECL_TAG's member or parameter index (-1: the type itself).
+
+    Example::
+
+        bt = obj.btf.find_struct("event")
+        print(bt.kind.name, bt.size, [f.name for f in bt.fields])
+        print(bt)   # the C declaration: struct event { ... };
     """
 
     name: str

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from tinybpf._ffi import NULL, check_int, check_ptr, cstr, ffi, lib
+from tinybpf._guard import guarded
 from tinybpf._types import BtfField, BtfKind, BtfType
 from tinybpf.errors import BpfClosedError, BpfError, BtfValidationError
 
@@ -57,11 +58,20 @@ _FIND_KINDS = (
 )
 
 
+@guarded(
+    ["type", "resolve", "find", "find_struct", "ctype", "enum", "struct_names", "to_c", "__len__"]
+)
 class Btf:
     """A BTF type table (an object's ``.BTF``, the kernel's vmlinux BTF, or a file).
 
     Types are addressed by id. :meth:`type` returns a type as written (typedefs and
     qualifiers included); :meth:`resolve` follows typedefs, qualifiers and type tags.
+
+    Example::
+
+        with tinybpf.Btf.from_vmlinux() as btf:
+            task = btf.find_struct("task_struct")
+            print(task.size, btf.type(btf.find("pid_t")).kind.name)   # ... TYPEDEF
     """
 
     def __init__(
@@ -71,8 +81,10 @@ class Btf:
         owned: bool,
         is_open: Callable[[], bool] | None = None,
         description: str = "",
+        lock: Any = None,
     ) -> None:
         self._ptr = ptr
+        self._guard_lock = lock  # the owning object's, for an object's BTF
         self._owned = owned
         self._is_open = is_open
         self._closed = False

@@ -51,32 +51,78 @@ class BpfError(OSError):
 
 
 class BpfFileNotFoundError(BpfError, FileNotFoundError):
-    """A file or pinned object does not exist (``ENOENT``)."""
+    """A file or pinned object does not exist (``ENOENT``).
+
+    Example::
+
+        try:
+            tinybpf.load("missing.bpf.o")
+        except tinybpf.BpfFileNotFoundError as e:   # also a FileNotFoundError
+            print(e.errno)   # errno.ENOENT
+    """
 
 
 class BpfPermissionError(BpfError, PermissionError):
-    """The kernel refused the operation (``EPERM``/``EACCES``)."""
+    """The kernel refused the operation (``EPERM``/``EACCES``).
+
+    Example::
+
+        try:
+            obj = tinybpf.load("prog.bpf.o")
+        except tinybpf.BpfPermissionError:   # also a PermissionError
+            sys.exit("run as root (CAP_BPF and CAP_PERFMON)")
+    """
 
 
 class BpfNotSupportedError(BpfError):
     """The running kernel (or this build) cannot do this (``EOPNOTSUPP``, ``ENOTSUP``...).
 
     Lets callers tell "impossible here" from "broken".
+
+    Example::
+
+        try:
+            att = prog.attach_xdp("eth0", mode="driver")
+        except tinybpf.BpfNotSupportedError:   # no native XDP in this driver
+            att = prog.attach_xdp("eth0", mode="skb")
     """
 
 
 class BpfClosedError(BpfError):
-    """The object (or its parent ``BpfObject``) was closed; nothing was touched."""
+    """The object (or its parent ``BpfObject``) was closed; nothing was touched.
+
+    Example::
+
+        obj.close()
+        try:
+            obj.globals["hits"]
+        except tinybpf.BpfClosedError: ...
+    """
 
 
 class BpfPhaseError(BpfError):
-    """An operation was used in the wrong phase (before or after ``load()``)."""
+    """An operation was used in the wrong phase (before or after ``load()``).
+
+    Example::
+
+        obj = tinybpf.load("prog.bpf.o")
+        try:
+            obj.globals["target_pid"] = 1   # a const volatile (.rodata) variable
+        except tinybpf.BpfPhaseError: ...  # set it between tinybpf.open() and obj.load()
+    """
 
 
 class BtfValidationError(BpfError):
     """A Python type does not match the BTF type it is used for.
 
     ``suggestions`` lists hints (e.g. the BTF field layout) when the library has them.
+
+    Example::
+
+        try:
+            obj.register_type("event", Event)   # Event: a ctypes.Structure
+        except tinybpf.BtfValidationError as e:
+            print(e, e.suggestions)
     """
 
     def __init__(self, message: str, suggestions: list[str] | None = None) -> None:

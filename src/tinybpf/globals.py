@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tinybpf._ctypes_gen import _fill_array
 from tinybpf._ffi import NULL, ffi, lib
+from tinybpf._guard import guarded
 from tinybpf._types import BtfKind, BtfType
 from tinybpf.errors import BpfError, BpfPhaseError
 
@@ -56,11 +57,20 @@ def _is_readonly(section: str) -> bool:
     return any(section == s or section.startswith(s + ".") for s in _RO_SECTIONS)
 
 
+@guarded(["_memory", "_read_bytes", "_write_bytes"])
 class GlobalSection(Mapping[str, Any]):
-    """The variables of one data section (``.bss``, ``.data``, ``.rodata``, custom ones)."""
+    """The variables of one data section (``.bss``, ``.data``, ``.rodata``, custom ones).
+
+    Example::
+
+        bss = obj.globals[".bss"]
+        print(bss.readonly, dict(bss))
+        bss["hits"] = 0
+    """
 
     def __init__(self, obj: BpfObject, bmap: BpfMap[Any, Any], name: str) -> None:
         self._obj = obj
+        self._guard_lock = obj._lock
         self._map = bmap
         self.name = name
         self._vars: dict[str, _Var] = {}
@@ -154,7 +164,14 @@ class GlobalSection(Mapping[str, Any]):
 
 
 class GlobalVariables(Mapping[str, Any]):
-    """Every global variable of an object by name; ``globals[".bss"]`` is one section."""
+    """Every global variable of an object by name; ``globals[".bss"]`` is one section.
+
+    Example::
+
+        obj.globals["target_pid"] = 1234   # before load: an initial value
+        obj.load()
+        print(obj.globals.hits, obj.globals.type_of("hits").name, list(obj.globals.sections))
+    """
 
     def __init__(self, obj: BpfObject) -> None:
         self._obj = obj

@@ -150,6 +150,11 @@ def log2_hist_text(
     non-empty slot are left out; so are the rows before the first one, as bcc's
     ``strip_leading_zero`` does, unless ``strip_leading_zeros`` is False (the rows then start
     at slot 0). Empty slots in between are shown. No non-zero count gives ``""``.
+
+    Example::
+
+        text = tinybpf.log2_hist_text(obj.maps["hist"], "usecs")
+        print(text, end="")
     """
     _check_width(width)
     counts = _nonzero_counts(buckets)
@@ -197,6 +202,11 @@ def linear_hist_text(
 
     Rows run from the first non-empty slot (slot 0 when ``strip_leading_zeros`` is False) to
     the last one, empty slots in between included. No non-zero count gives ``""``.
+
+    Example::
+
+        text = tinybpf.linear_hist_text(obj.maps["hist"], "msecs", step=10)
+        print(text, end="")
     """
     _check_width(width)
     if operator.index(step) < 1:
@@ -223,7 +233,12 @@ def print_log2_hist(
     width: int = _STARS,
     strip_leading_zeros: bool = True,
 ) -> None:
-    """Print :func:`log2_hist_text` to ``file`` (default ``sys.stdout``)."""
+    """Print :func:`log2_hist_text` to ``file`` (default ``sys.stdout``).
+
+    Example::
+
+        tinybpf.print_log2_hist(obj.maps["hist"], "usecs", file=sys.stderr)
+    """
     text = log2_hist_text(buckets, val_type, width=width, strip_leading_zeros=strip_leading_zeros)
     (sys.stdout if file is None else file).write(text)
 
@@ -238,7 +253,12 @@ def print_linear_hist(
     width: int = _STARS,
     strip_leading_zeros: bool = True,
 ) -> None:
-    """Print :func:`linear_hist_text` to ``file`` (default ``sys.stdout``)."""
+    """Print :func:`linear_hist_text` to ``file`` (default ``sys.stdout``).
+
+    Example::
+
+        tinybpf.print_linear_hist(obj.maps["hist"], "msecs", step=10)
+    """
     text = linear_hist_text(
         buckets, val_type, step, base, width=width, strip_leading_zeros=strip_leading_zeros
     )
@@ -259,6 +279,11 @@ def hist_data(
     ``strip_leading_zeros`` is False) to the last one. ``kind="log2"`` gives ``(0, 1, n)``
     for slot 0 and ``(2**i, 2**(i+1) - 1, n)`` for slot ``i``; ``kind="linear"`` gives
     ``(base + i*step, base + (i+1)*step - 1, n)``.
+
+    Example::
+
+        >>> tinybpf.hist_data([3, 1, 9])
+        [(0, 1, 3), (2, 3, 1), (4, 7, 9)]
     """
     if kind not in ("log2", "linear"):
         raise ValueError(f"kind must be 'log2' or 'linear', got {kind!r}")

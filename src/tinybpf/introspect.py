@@ -48,7 +48,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class KernelProgramInfo:
-    """A loaded program as the kernel describes it (``bpftool prog show``)."""
+    """A loaded program as the kernel describes it (``bpftool prog show``).
+
+    Example::
+
+        info = obj.program("handle_exec").kernel_info()
+        print(info.id, info.tag, info.jited_size, info.run_count, info.run_time_ns)
+    """
 
     id: int
     type: BpfProgType
@@ -66,7 +72,13 @@ class KernelProgramInfo:
 
 @dataclass(frozen=True)
 class KernelMapInfo:
-    """A map as the kernel describes it (``bpftool map show``)."""
+    """A map as the kernel describes it (``bpftool map show``).
+
+    Example::
+
+        for m in tinybpf.loaded_maps():
+            print(m.id, m.type.name, m.name, m.key_size, m.value_size, m.max_entries)
+    """
 
     id: int
     type: BpfMapType
@@ -80,7 +92,13 @@ class KernelMapInfo:
 
 @dataclass(frozen=True)
 class BtfInfo:
-    """A BTF object loaded in the kernel."""
+    """A BTF object loaded in the kernel.
+
+    Example::
+
+        for b in tinybpf.loaded_btfs():
+            print(b.id, b.name, b.size, "kernel" if b.kernel else "")
+    """
 
     id: int
     name: str
@@ -176,24 +194,46 @@ def _each(next_id: Any, get_fd: Any, kind: str, describe: Callable[[int], Any]) 
 
 
 def loaded_programs() -> list[KernelProgramInfo]:
-    """Every BPF program loaded in the kernel."""
+    """Every BPF program loaded in the kernel.
+
+    Example::
+
+        for p in tinybpf.loaded_programs():
+            print(p.id, p.type.name, p.name, p.run_count)
+    """
     return list(
         _each(lib.bpf_prog_get_next_id, lib.bpf_prog_get_fd_by_id, "program", program_info_by_fd)
     )
 
 
 def loaded_maps() -> list[KernelMapInfo]:
-    """Every BPF map in the kernel."""
+    """Every BPF map in the kernel.
+
+    Example::
+
+        ringbufs = [m.name for m in tinybpf.loaded_maps() if m.type == tinybpf.BpfMapType.RINGBUF]
+    """
     return list(_each(lib.bpf_map_get_next_id, lib.bpf_map_get_fd_by_id, "map", map_info_by_fd))
 
 
 def loaded_links() -> list[LinkInfo]:
-    """Every BPF link in the kernel."""
+    """Every BPF link in the kernel.
+
+    Example::
+
+        for li in tinybpf.loaded_links():
+            print(li.id, li.type.name, li.prog_id)
+    """
     return list(_each(lib.bpf_link_get_next_id, lib.bpf_link_get_fd_by_id, "link", link_info_by_fd))
 
 
 def loaded_btfs() -> list[BtfInfo]:
-    """Every BTF object in the kernel (vmlinux, modules, programs')."""
+    """Every BTF object in the kernel (vmlinux, modules, programs').
+
+    Example::
+
+        vmlinux = [b for b in tinybpf.loaded_btfs() if b.kernel and b.name == "vmlinux"]
+    """
     return list(_each(lib.bpf_btf_get_next_id, lib.bpf_btf_get_fd_by_id, "BTF", btf_info_by_fd))
 
 
@@ -201,6 +241,12 @@ class KernelProgram:
     """A loaded program opened by id or from a pin; owns its fd.
 
     Supports ``info``, ``test_run()``, ``pin()`` and ``close()``.
+
+    Example::
+
+        with tinybpf.open_program_by_id(prog_id) as kp:
+            print(kp.info.name, kp.info.type.name)
+            kp.pin("/sys/fs/bpf/my_prog")
     """
 
     def __init__(self, fd: int, description: str) -> None:
@@ -255,12 +301,25 @@ class KernelProgram:
 
 
 def open_program_by_id(prog_id: int) -> KernelProgram:
-    """Open a loaded program by its kernel id (see :func:`loaded_programs`)."""
+    """Open a loaded program by its kernel id (see :func:`loaded_programs`).
+
+    Example::
+
+        prog_id = tinybpf.loaded_programs()[0].id
+        with tinybpf.open_program_by_id(prog_id) as kp:
+            print(kp.info.name)
+    """
     return KernelProgram(_fd_by_id(lib.bpf_prog_get_fd_by_id, "program", prog_id), f"id {prog_id}")
 
 
 def open_pinned_program(path: str) -> KernelProgram:
-    """Open a program pinned in a BPF filesystem."""
+    """Open a program pinned in a BPF filesystem.
+
+    Example::
+
+        with tinybpf.open_pinned_program("/sys/fs/bpf/my_prog") as kp:
+            print(kp.info.id, kp.info.name)
+    """
     from tinybpf._ffi import cstr
 
     with capture_log() as log:
@@ -280,13 +339,25 @@ def open_pinned_program(path: str) -> KernelProgram:
 
 
 def open_map_by_id(map_id: int) -> BpfMap[Any, Any]:
-    """A standalone map for a map id (decoded through its kernel BTF when it has one)."""
+    """A standalone map for a map id (decoded through its kernel BTF when it has one).
+
+    Example::
+
+        with tinybpf.open_map_by_id(map_id) as m:
+            print(m.name, dict(m.items()))
+    """
     fd = _fd_by_id(lib.bpf_map_get_fd_by_id, "map", map_id)
     return _map_from_fd(fd, f"map id {map_id}")
 
 
 def open_link_by_id(link_id: int) -> LinkInfo:
-    """The info of a link by id (links opened by id cannot be re-owned as handles)."""
+    """The info of a link by id (links opened by id cannot be re-owned as handles).
+
+    Example::
+
+        info = tinybpf.open_link_by_id(link_id)
+        print(info.type.name, info.prog_id)
+    """
     fd = _fd_by_id(lib.bpf_link_get_fd_by_id, "link", link_id)
     try:
         return link_info_by_fd(fd)
@@ -315,7 +386,14 @@ class _StatsHandle:
 
 def enable_stats() -> _StatsHandle:
     """Turn on run-time statistics (run count and time of every program) while the
-    returned handle is open."""
+    returned handle is open.
+
+    Example::
+
+        with tinybpf.enable_stats():
+            time.sleep(1)
+            print(obj.program("handle_exec").kernel_info().run_time_ns)
+    """
     fd = int(lib.bpf_enable_stats(lib.BPF_STATS_RUN_TIME))
     if fd < 0:
         check_int(fd, "enable BPF run-time statistics failed")
@@ -336,12 +414,23 @@ def _probe(ret: int, what: str) -> bool:
 
 
 def probe_prog_type(prog_type: BpfProgType | int) -> bool:
-    """Whether the running kernel can load programs of this type."""
+    """Whether the running kernel can load programs of this type.
+
+    Example::
+
+        if not tinybpf.probe_prog_type(tinybpf.BpfProgType.LSM):
+            print("this kernel cannot load BPF LSM programs")
+    """
     return _probe(lib.libbpf_probe_bpf_prog_type(int(prog_type), NULL), f"program type {prog_type}")
 
 
 def probe_map_type(map_type: BpfMapType | int) -> bool:
-    """Whether the running kernel can create maps of this type."""
+    """Whether the running kernel can create maps of this type.
+
+    Example::
+
+        use_ringbuf = tinybpf.probe_map_type(tinybpf.BpfMapType.RINGBUF)
+    """
     return _probe(lib.libbpf_probe_bpf_map_type(int(map_type), NULL), f"map type {map_type}")
 
 
@@ -366,7 +455,13 @@ def _helper_id(helper: str | int) -> int:
 
 def probe_helper(prog_type: BpfProgType | int, helper: str | int) -> bool:
     """Whether programs of ``prog_type`` may call ``helper`` (id, or name such as
-    ``"bpf_loop"`` / ``"loop"``, resolved through the kernel's BTF)."""
+    ``"bpf_loop"`` / ``"loop"``, resolved through the kernel's BTF).
+
+    Example::
+
+        if tinybpf.probe_helper(tinybpf.BpfProgType.KPROBE, "bpf_loop"):
+            ...
+    """
     hid = _helper_id(helper)
     return _probe(
         lib.libbpf_probe_bpf_helper(int(prog_type), hid, NULL), f"helper {helper} for {prog_type}"
@@ -378,7 +473,13 @@ def probe_helper(prog_type: BpfProgType | int, helper: str | int) -> bool:
 
 class PerfEvent:
     """An open perf event fd (per CPU). Pass ``fd`` to ``BpfProgram.attach_perf_event``,
-    which takes ownership of it; otherwise ``close()`` it."""
+    which takes ownership of it; otherwise ``close()`` it.
+
+    Example::
+
+        ev = tinybpf.perf_event_open(1, 0, cpu=0, sample_freq=99)   # software cpu-clock
+        link = prog.attach_perf_event(ev.detach_fd())   # the link now owns the fd
+    """
 
     def __init__(self, fd: int, cpu: int) -> None:
         self.fd = fd
@@ -409,7 +510,13 @@ def perf_event_open(
     sample_period: int = 0,
     sample_freq: int = 0,
 ) -> PerfEvent:
-    """perf_event_open(2) for one CPU (or pid). Returns a :class:`PerfEvent`."""
+    """perf_event_open(2) for one CPU (or pid). Returns a :class:`PerfEvent`.
+
+    Example::
+
+        ev = tinybpf.perf_event_open(1, 0, cpu=0, sample_freq=99)   # PERF_TYPE_SOFTWARE, CPU_CLOCK
+        link = prog.attach_perf_event(ev.detach_fd())
+    """
     use_freq = sample_freq > 0
     fd = int(
         lib.tinybpf_perf_event_open(
@@ -424,7 +531,13 @@ def perf_event_open(
 
 
 def perf_event_open_cpu_clock(freq: int = 99, cpus: list[int] | None = None) -> list[PerfEvent]:
-    """A CPU-clock sampling event on each CPU (``freq`` samples per second)."""
+    """A CPU-clock sampling event on each CPU (``freq`` samples per second).
+
+    Example::
+
+        events = tinybpf.perf_event_open_cpu_clock(freq=49)
+        links = [prog.attach_perf_event(ev.detach_fd()) for ev in events]
+    """
     from tinybpf.map import possible_cpus
 
     out: list[PerfEvent] = []

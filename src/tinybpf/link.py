@@ -47,7 +47,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LinkInfo:
-    """The kernel's view of a link. Target fields are set for the link types that have them."""
+    """The kernel's view of a link. Target fields are set for the link types that have them.
+
+    Example::
+
+        info = link.info
+        print(info.id, info.type.name, info.prog_id, info.attach_type)
+    """
 
     id: int
     type: BpfLinkType
@@ -232,6 +238,13 @@ def open_pinned_link(path: str) -> BpfLink:
 
     ``destroy()`` only closes this handle; ``detach()`` detaches the program; ``unpin()``
     removes the pin.
+
+    Example::
+
+        link = tinybpf.open_pinned_link("/sys/fs/bpf/my_link")
+        print(link.info.prog_id)
+        link.unpin()
+        link.destroy()   # the last reference: the program is detached
     """
     with capture_log() as log:
         fd = int(lib.bpf_obj_get(cstr(path)))
@@ -317,6 +330,11 @@ class TcAttachment(_Attachment):
 
     ``destroy()`` removes the filter if it still runs this program (in the namespace it was
     attached in); a filter replaced or removed meanwhile is left alone.
+
+    Example::
+
+        with prog.attach_tc("eth0", "egress") as tc:
+            print(tc.handle, tc.priority)
     """
 
     def __init__(
@@ -368,6 +386,12 @@ class XdpAttachment(_Attachment):
 
     ``destroy()`` detaches it only if this program is still the one attached (in the
     namespace it was attached in); a program that replaced it is left alone.
+
+    Example::
+
+        att = prog.attach_xdp("eth0", mode="skb")
+        ...
+        att.detach()
     """
 
     def __init__(self, program: BpfProgram, ifindex: int, flags: int, description: str) -> None:
@@ -405,7 +429,14 @@ class XdpAttachment(_Attachment):
 
 
 class SocketFilter(_Attachment):
-    """A socket filter program attached to a socket (``attach_socket``)."""
+    """A socket filter program attached to a socket (``attach_socket``).
+
+    Example::
+
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))   # ETH_P_ALL
+        with prog.attach_socket(sock):
+            frame = sock.recv(2048)
+    """
 
     def __init__(self, program: BpfProgram, sock: socket.socket, owned: bool) -> None:
         self._program = program
@@ -435,7 +466,13 @@ class SocketFilter(_Attachment):
 
 
 class IterLink(BpfLink):
-    """A BPF iterator link. Each :meth:`read` runs the iterator once and returns its output."""
+    """A BPF iterator link. Each :meth:`read` runs the iterator once and returns its output.
+
+    Example::
+
+        with prog.attach_iter() as it:
+            print(it.read_text())
+    """
 
     def __init__(self, link: BpfLink) -> None:
         super().__init__(link._ptr, link._description, link._program)

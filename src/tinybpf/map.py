@@ -25,6 +25,7 @@ from tinybpf._ffi import (
     pystr,
     strerror,
 )
+from tinybpf._guard import guarded
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo
 from tinybpf.btf import Btf
@@ -74,7 +75,13 @@ _ncpus: int = 0
 
 
 def possible_cpus() -> int:
-    """Number of possible CPUs (the length of per-CPU value lists)."""
+    """Number of possible CPUs (the length of per-CPU value lists).
+
+    Example::
+
+        values = obj.maps["percpu_counts"].lookup_percpu(0)
+        assert values is None or len(values) == tinybpf.possible_cpus()
+    """
     global _ncpus
     if not _ncpus:
         _ncpus = check_int(lib.libbpf_num_possible_cpus(), "libbpf_num_possible_cpus failed")
@@ -85,6 +92,29 @@ def _raise(ret: int, message: str, log: Any = None) -> None:
     check_int(ret, message, log)
 
 
+@guarded(
+    [
+        "type",
+        "_u32_prop",
+        "key_size",
+        "value_size",
+        "max_entries",
+        "map_flags",
+        "numa_node",
+        "autocreate",
+        "pin_path",
+        "reuse_fd",
+        "is_internal",
+        "_btf_type",
+        "_live_fd",
+        "_snapshot",
+        "typed",
+        "set_inner_map",
+        "attach_struct_ops",
+        "pin",
+        "unpin",
+    ]
+)
 class BpfMap(Generic[KT, VT]):
     """A BPF map. Object-owned maps come from ``obj.maps``; standalone ones from
     :func:`open_pinned_map`.
@@ -121,6 +151,7 @@ class BpfMap(Generic[KT, VT]):
         self._closed = False
         self._ptr = map_ptr
         self._obj = obj
+        self._guard_lock = obj._lock if obj is not None else None
         self._owned_fd = owned_fd
         if map_ptr is not None:
             self._name = pystr(lib.bpf_map__name(map_ptr))
@@ -1282,6 +1313,11 @@ def open_pinned_map(
     """Open a map pinned in a BPF filesystem as a standalone map that owns its fd.
 
     Keys and values decode from the kernel's BTF of the map when it has one.
+
+    Example::
+
+        counts = tinybpf.open_pinned_map("/sys/fs/bpf/counts", ctypes.c_uint32, ctypes.c_uint64)
+        print(dict(counts.items()))
     """
     with capture_log() as log:
         fd = lib.bpf_obj_get(cstr(path))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts
+from tinybpf._guard import guarded
 from tinybpf.btf import Btf, validate_python_type
 from tinybpf.errors import (
     BpfClosedError,
@@ -28,7 +30,15 @@ __all__ = ["BpfObject", "MapCollection", "ProgramCollection", "load", "open_obje
 
 
 class ProgramCollection(Mapping[str, BpfProgram]):
-    """Read-only mapping of program name to :class:`BpfProgram`."""
+    """Read-only mapping of program name to :class:`BpfProgram`.
+
+    Example::
+
+        obj = tinybpf.open("prog.bpf.o")
+        for name, prog in obj.programs.items():
+            prog.autoload = name != "handle_exit"
+        obj.load()
+    """
 
     def __init__(self, programs: Mapping[str, BpfProgram]) -> None:
         self._d = programs
@@ -59,7 +69,14 @@ class ProgramCollection(Mapping[str, BpfProgram]):
 
 
 class MapCollection(Mapping[str, "BpfMap[Any, Any]"]):
-    """Read-only mapping of map name to :class:`BpfMap`."""
+    """Read-only mapping of map name to :class:`BpfMap`.
+
+    Example::
+
+        for name, m in obj.maps.items():
+            print(name, m.type.name)
+        counts = obj.maps.counts   # attribute access for names that are identifiers
+    """
 
     def __init__(self, maps: Mapping[str, BpfMap[Any, Any]]) -> None:
         self._d = maps
@@ -138,6 +155,7 @@ _OPEN_OPTIONS = (
 )
 
 
+@guarded(["load", "close", "_btf_model", "register_type", "globals", "_new_program", "_new_map"])
 class BpfObject:
     """A BPF object file opened by :func:`tinybpf.open` or :func:`tinybpf.load`.
 
@@ -153,6 +171,8 @@ class BpfObject:
 
     def __init__(self, obj_ptr: Any, path: str | os.PathLike[str], *, loaded: bool = True) -> None:
         # Ownership of obj_ptr moves here first, so a failure below frees it exactly once.
+        self._lock = threading.RLock()  # see tinybpf._guard
+        self._guard_lock = self._lock
         self._ptr = obj_ptr
         self._closed = False
         self._path = os.fspath(path)
@@ -261,7 +281,13 @@ class BpfObject:
             self._btf = (
                 None
                 if ptr == NULL
-                else Btf(ptr, owned=False, is_open=lambda: not self._closed, description=self._name)
+                else Btf(
+                    ptr,
+                    owned=False,
+                    is_open=lambda: not self._closed,
+                    description=self._name,
+                    lock=self._lock,
+                )
             )
             self._btf_resolved = True
         return self._btf
@@ -455,6 +481,12 @@ def open_object(
     """Open a BPF object (a path, or the object file's bytes) without loading it.
 
     Configure programs and maps, then call ``obj.load()``.
+
+    Example::
+
+        obj = tinybpf.open("prog.bpf.o")
+        obj.globals["target_pid"] = 1234
+        obj.load()
     """
     options = (
         object_name,
@@ -522,6 +554,11 @@ def load(
 
     Raises ``BpfFileNotFoundError`` (a FileNotFoundError) for a missing file and
     ``BpfError`` ("open '...' failed" / "load '...' failed") with the libbpf log.
+
+    Example::
+
+        with tinybpf.load("prog.bpf.o", pin_root_path="/sys/fs/bpf") as obj:
+            print(list(obj.programs), list(obj.maps))
     """
     obj = open_object(path, **options)
     try:

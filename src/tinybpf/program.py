@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
+from tinybpf._guard import guarded
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo
 from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError
@@ -33,7 +34,13 @@ _SO_ATTACH_BPF: int = lib.SO_ATTACH_BPF  # not exported by the socket module
 
 @dataclass(frozen=True)
 class TestRunResult:
-    """Result of :meth:`BpfProgram.test_run`."""
+    """Result of :meth:`BpfProgram.test_run`.
+
+    Example::
+
+        r = obj.program("xdp_pass").test_run(bytes(64), repeat=100)
+        print(r.retval, r.duration_ns, len(r.data))
+    """
 
     __test__ = False  # not a pytest test class
 
@@ -43,6 +50,52 @@ class TestRunResult:
     ctx: bytes = b""
 
 
+@guarded(
+    [
+        "_link",
+        "_snapshot",
+        "_with_fd",
+        "attach",
+        "attach_cgroup",
+        "attach_freplace",
+        "attach_iter",
+        "attach_kprobe",
+        "attach_kprobe_multi",
+        "attach_kretprobe",
+        "attach_ksyscall",
+        "attach_lsm",
+        "attach_netfilter",
+        "attach_netkit",
+        "attach_netns",
+        "attach_perf_event",
+        "attach_raw_tracepoint",
+        "attach_socket",
+        "attach_sockmap",
+        "attach_tc",
+        "attach_tcx",
+        "attach_trace",
+        "attach_tracepoint",
+        "attach_uprobe",
+        "attach_uprobe_multi",
+        "attach_uretprobe",
+        "attach_usdt",
+        "attach_xdp",
+        "autoload",
+        "expected_attach_type",
+        "fd",
+        "info",
+        "insn_count",
+        "kernel_info",
+        "log_level",
+        "pin",
+        "request_verifier_log",
+        "set_attach_target",
+        "test_run",
+        "type",
+        "unpin",
+        "verifier_log",
+    ]
+)
 class BpfProgram:
     """A program of a :class:`BpfObject`. Obtained from ``obj.programs`` / ``obj.program()``.
 
@@ -55,6 +108,7 @@ class BpfProgram:
     def __init__(self, prog_ptr: Any, obj: BpfObject) -> None:
         self._ptr = prog_ptr
         self._obj = obj
+        self._guard_lock = obj._lock
         self._name = pystr(lib.bpf_program__name(prog_ptr))
         self._section = pystr(lib.bpf_program__section_name(prog_ptr))
 
@@ -64,6 +118,7 @@ class BpfProgram:
         self = cls.__new__(cls)
         self._ptr = None
         self._obj = obj
+        self._guard_lock = obj._lock
         self._name = name
         self._section = ""
         return self

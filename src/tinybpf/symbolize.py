@@ -64,17 +64,41 @@ _MAX_NOTE_AREAS = 16  # note segments/sections searched for the build ID
 
 
 class SymbolizeError(BpfError):
-    """Base of the symbolization errors."""
+    """Base of the symbolization errors.
+
+    Example::
+
+        try:
+            sym = tinybpf.Symbolizer().resolve(addr)   # a kernel address
+        except tinybpf.SymbolizeError as e:   # kallsyms unreadable, empty or restricted
+            print(e)
+    """
 
 
 class KernelSymbolsRestrictedError(SymbolizeError, BpfPermissionError):
     """``/proc/kallsyms`` shows every address as 0: ``kernel.kptr_restrict`` hides them from
-    this process (they are shown to root / CAP_SYSLOG when ``kptr_restrict`` is 0 or 1)."""
+    this process (they are shown to root / CAP_SYSLOG when ``kptr_restrict`` is 0 or 1).
+
+    Example::
+
+        try:
+            name = tinybpf.ksym(addr)
+        except tinybpf.KernelSymbolsRestrictedError:   # not root: kallsyms hides addresses
+            name = hex(addr)
+    """
 
 
 class ElfError(SymbolizeError, ValueError):
     """The data is not an ELF file this reader can use: bad magic, 32-bit, truncated or
-    inconsistent headers. ``errno`` is ``ENOEXEC``."""
+    inconsistent headers. ``errno`` is ``ENOEXEC``.
+
+    Example::
+
+        from tinybpf.symbolize import ElfFile
+        try:
+            ElfFile(b"not an ELF file")
+        except tinybpf.ElfError as e: print(e.errno)   # errno.ENOEXEC
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message, _errno.ENOEXEC)
@@ -95,6 +119,11 @@ class Symbol:
     ``str()`` gives ``name+0xoff``, followed by `` [module]`` when there is a module
     (`` [vdso]`` for ``module="[vdso]"``), or ``module+0xoff`` when ``name`` is empty, or
     ``0xaddress`` when there is neither.
+
+    Example::
+
+        >>> str(tinybpf.Symbol("getpid", 0x10, "libc.so.6", 0x7F0000001010))
+        'getpid+0x10 [libc.so.6]'
     """
 
     name: str
@@ -147,6 +176,12 @@ class KernelSymbols:
     :class:`~tinybpf.BpfError` (``FileNotFoundError``...) when the file cannot be read.
     Modules and BPF programs loaded later are seen after :meth:`refresh`. Instances may be
     shared between threads.
+
+    Example::
+
+        ks = tinybpf.KernelSymbols()
+        addr = ks.address_of("do_sys_openat2")
+        print(ks.resolve(addr + 4))   # do_sys_openat2+0x4
     """
 
     def __init__(self, path: str = "/proc/kallsyms") -> None:
@@ -233,6 +268,10 @@ def ksym(addr: int) -> str | None:
     Uses one :class:`KernelSymbols` snapshot taken on the first call; create a
     :class:`KernelSymbols` for a fresh one. Raises :class:`KernelSymbolsRestrictedError`
     when kernel addresses are hidden from this process.
+
+    Example::
+
+        print(tinybpf.ksym(ip))   # e.g. "do_sys_openat2+0x1c", or None
     """
     global _default_ksyms
     with _default_lock:
@@ -765,6 +804,12 @@ class Symbolizer:
     recently used first out. A process's maps are re-read once when an address is in none
     of its cached mappings (libraries loaded since); :meth:`refresh` drops them explicitly
     (e.g. when a pid may have been reused). A Symbolizer may be shared between threads.
+
+    Example::
+
+        sym = tinybpf.Symbolizer()
+        for frame in sym.resolve_stack(obj.maps["stacks"].stack_trace(stack_id), pid=pid):
+            print(frame or "[unknown]")
     """
 
     def __init__(
