@@ -108,7 +108,7 @@ asan: build compile mounts
 	nm .venv-asan/lib/python3*/site-packages/tinybpf/_libbpf_cffi*.so | grep -q __asan_report
 	cd /tmp && LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	  PYTHONMALLOC=malloc $(CURDIR)/.venv-asan/bin/python -m pytest -q -p no:cacheprovider \
-	  --rootdir=/tmp $(CURDIR)/tests -m "not slow" $(PYTEST_ARGS)
+	  --rootdir=/tmp $(CURDIR)/tests -m "not slow and not asan_incompatible" $(PYTEST_ARGS)
 	cd /tmp && LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  PYTHONMALLOC=malloc $(CURDIR)/.venv-asan/bin/python $(CURDIR)/tests/leakcheck.py

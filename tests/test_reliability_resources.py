@@ -238,6 +238,7 @@ def _print_events(label: str, r: dict) -> None:
 RING_EVENTS = int(os.environ.get("TINYBPF_RING_EVENTS", str(10_000_000)))
 
 
+@pytest.mark.asan_incompatible  # ASan reserves terabytes of address space / quarantines frees
 def test_ring_buffer_events_keep_rss_flat(obj_path):
     r = _ring_events(obj_path, RING_EVENTS)
     _print_events("ring buffer", r)
@@ -257,6 +258,7 @@ def test_ring_buffer_50m_events_keep_rss_flat(obj_path):
     assert (r["rss_mb"][1] - r["rss_mb"][0]) * 2**20 < RSS_BOUND
 
 
+@pytest.mark.asan_incompatible  # ASan reserves terabytes of address space / quarantines frees
 def test_perf_buffer_events_keep_rss_flat(obj_path):
     aff = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(aff)})
@@ -298,6 +300,7 @@ def test_perf_buffer_events_keep_rss_flat(obj_path):
         os.sched_setaffinity(0, aff)
 
 
+@pytest.mark.asan_incompatible  # ASan reserves terabytes of address space / quarantines frees
 def test_iterator_mode_queue_keeps_rss_flat(obj_path):
     obj = tinybpf.load(obj_path("rel_events"))
     prog = obj.program("produce_ring")

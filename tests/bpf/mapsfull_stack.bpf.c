@@ -51,7 +51,8 @@ int getpid_stacks(void *ctx)
 {
 	if (!is_target())
 		return 0;
-	store(0, bpf_get_stackid(ctx, &mf_stacks, BPF_F_USER_STACK));
-	store(1, bpf_get_stackid(ctx, &mf_stacks, 0));
+	/* REUSE_STACKID: a bucket holding an older stack is overwritten, not -EEXIST */
+	store(0, bpf_get_stackid(ctx, &mf_stacks, BPF_F_USER_STACK | BPF_F_REUSE_STACKID));
+	store(1, bpf_get_stackid(ctx, &mf_stacks, BPF_F_REUSE_STACKID));
 	return 0;
 }
