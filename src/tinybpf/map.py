@@ -62,6 +62,7 @@ _BATCH = frozenset(
     }
 )
 _ENOENT = _errno.ENOENT
+_UNSUPPORTED = (-_errno.EINVAL, -_errno.EOPNOTSUPP, -524, -_errno.ENOTSUP)  # 524: ENOTSUPP
 _COUNTABLE = frozenset(
     {BpfMapType.HASH, BpfMapType.LRU_HASH, BpfMapType.PERCPU_HASH, BpfMapType.LRU_PERCPU_HASH}
 )
@@ -745,7 +746,11 @@ class BpfMap(Generic[KT, VT]):
         dec = codec.decode
         return [dec(raw[i * stride : i * stride + size]) for i in range(n)]
 
-    def _iter_batch(self, fd: int) -> Iterator[tuple[list[Any], list[Any]] | None]:
+    def _iter_batch(
+        self, fd: int, delete: bool = False
+    ) -> Iterator[tuple[list[Any], list[Any]] | None]:
+        """Decoded (keys, values) chunks of BPF_MAP_LOOKUP(_AND_DELETE)_BATCH. Yields None
+        first (and stops) when the map type does not support batches."""
         ks = self.key_size
         vs = self.value_size
         percpu = self.is_percpu
@@ -764,18 +769,17 @@ class BpfMap(Generic[KT, VT]):
         first = True
         produced = 0
         limit = self.max_entries
+        fn = lib.bpf_map_lookup_and_delete_batch if delete else lib.bpf_map_lookup_batch
         while True:
             count[0] = chunk
-            ret = lib.bpf_map_lookup_batch(
-                fd, NULL if first else in_batch, out_batch, keys, values, count, NULL
-            )
+            ret = fn(fd, NULL if first else in_batch, out_batch, keys, values, count, NULL)
             if ret < 0 and ret != -_ENOENT:
                 if ret == -_errno.ENOSPC and chunk < limit:
                     chunk = min(chunk * 4, max(limit, 1))
                     keys = ffi.new("char[]", chunk * ks)
                     values = ffi.new("char[]", chunk * per)
                     continue
-                if first and ret in (-_errno.EINVAL, -_errno.EOPNOTSUPP, -524, -_errno.ENOTSUP):
+                if first and ret in _UNSUPPORTED:
                     yield None  # not supported here: the caller walks the keys instead
                     return
                 _raise(ret, f"Map iteration failed for '{self._name}'")
@@ -873,50 +877,17 @@ class BpfMap(Generic[KT, VT]):
         return self._batch_all(delete=True)
 
     def _batch_all(self, delete: bool) -> list[tuple[KT, VT]]:
-        fd = self._live_fd()
-        ks = self.key_size
-        vs = self.value_size
-        percpu = self.is_percpu
-        ncpu = possible_cpus() if percpu else 1
-        stride = self._value_stride()
-        per = stride * ncpu if percpu else vs
-        chunk = max(1, min(_BATCH_CHUNK, self.max_entries))
-        token = max(ks, 8)
-        in_b = ffi.new("char[]", token)
-        out_b = ffi.new("char[]", token)
-        count = ffi.new("__u32 *")
-        keys = ffi.new("char[]", chunk * ks)
-        vals = ffi.new("char[]", chunk * per)
-        fn = lib.bpf_map_lookup_and_delete_batch if delete else lib.bpf_map_lookup_batch
-        kc = self._kc()
-        vc = self._vc()
+        op = "lookup_and_delete_batch" if delete else "lookup_batch"
         out: list[tuple[KT, VT]] = []
-        first = True
-        while True:
-            count[0] = chunk
-            ret = fn(fd, NULL if first else in_b, out_b, keys, vals, count, NULL)
-            if ret < 0 and ret != -_ENOENT:
-                if ret == -_errno.ENOSPC and chunk < self.max_entries:
-                    chunk = min(chunk * 4, self.max_entries)
-                    keys = ffi.new("char[]", chunk * ks)
-                    vals = ffi.new("char[]", chunk * per)
-                    continue
-                op = "lookup_and_delete_batch" if delete else "lookup_batch"
-                _raise(ret, f"{op} on map '{self._name}' failed")
-            n = int(count[0])
-            if n:
-                klist = self._bulk(kc, ffi.buffer(keys, n * ks)[:], n, ks, ks)
-                vraw = ffi.buffer(vals, n * per)[:]
-                if percpu:
-                    flat = self._bulk(vc, vraw, n * ncpu, vs, stride)
-                    vlist: list[Any] = [flat[i * ncpu : (i + 1) * ncpu] for i in range(n)]
-                else:
-                    vlist = self._bulk(vc, vraw, n, vs, vs)
-                out.extend(zip(klist, vlist, strict=True))
-            if ret == -_ENOENT or n == 0:
-                return out
-            first = False
-            ffi.memmove(in_b, out_b, token)
+        for chunk in self._iter_batch(self._live_fd(), delete):
+            if chunk is None:
+                raise error_for_errno(_errno.EOPNOTSUPP)(
+                    f"{op} on map '{self._name}' failed: {self.type.name} maps have no "
+                    "batch operations",
+                    _errno.EOPNOTSUPP,
+                )
+            out.extend(zip(*chunk, strict=True))
+        return out
 
     def update_batch(self, items: Any, flags: int = BPF_ANY) -> int:
         """Write many entries with one BPF_MAP_UPDATE_BATCH call; returns the count.
