@@ -206,9 +206,6 @@ struct btf *bpf_object__btf(const struct bpf_object *obj);
 struct bpf_program *bpf_object__next_program(const struct bpf_object *obj,
                                              struct bpf_program *prog);
 struct bpf_map *bpf_object__next_map(const struct bpf_object *obj, const struct bpf_map *map);
-struct bpf_program *bpf_object__find_program_by_name(const struct bpf_object *obj,
-                                                     const char *name);
-struct bpf_map *bpf_object__find_map_by_name(const struct bpf_object *obj, const char *name);
 
 const char *bpf_program__name(const struct bpf_program *prog);
 const char *bpf_program__section_name(const struct bpf_program *prog);

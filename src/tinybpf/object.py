@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts
+from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
 from tinybpf._guard import guarded
 from tinybpf.btf import Btf, validate_python_type
 from tinybpf.errors import (
@@ -198,12 +198,24 @@ class BpfObject:
     def _new_program(self, name: str) -> BpfProgram:
         if self._closed:  # never read a freed object: a wrapper whose every use raises
             return BpfProgram.closed_stub(name, self)
-        return BpfProgram(lib.bpf_object__find_program_by_name(self._ptr, cstr(name)), self)
+        return BpfProgram(
+            self._find(lib.bpf_object__next_program, lib.bpf_program__name, name), self
+        )
 
     def _new_map(self, name: str) -> BpfMap[Any, Any]:
         if self._closed:
             return BpfMap(None, self, name=name)
-        return BpfMap(lib.bpf_object__find_map_by_name(self._ptr, cstr(name)), self)
+        return BpfMap(self._find(lib.bpf_object__next_map, lib.bpf_map__name, name), self)
+
+    def _find(self, next_fn: Any, name_fn: Any, name: str) -> Any:
+        """The libbpf handle whose name reads as ``name`` (names are decoded the way the
+        index decoded them, so even a malformed object's odd names are found)."""
+        p = next_fn(self._ptr, NULL)
+        while p != NULL:
+            if pystr(name_fn(p)) == name:
+                return p
+            p = next_fn(self._ptr, p)
+        raise BpfError(f"'{name}' is not in object '{self._name}' any more", _errno.ENOENT)
 
     # --- phases -------------------------------------------------------------------------
     @property
