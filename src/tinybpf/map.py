@@ -93,6 +93,24 @@ def _raise(ret: int, message: str, log: Any = None) -> None:
     check_int(ret, message, log)
 
 
+def _u32_setting(name: str, what: str, reset_codecs: bool = False) -> Any:
+    """A map attribute read from libbpf (kept for after close) and settable before load."""
+    getter = getattr(lib, f"bpf_map__{name}")
+    setter = getattr(lib, f"bpf_map__set_{name}")
+    attr = f"_{name}"
+
+    def get(self: BpfMap[Any, Any]) -> int:
+        return self._u32_prop(getter, attr)
+
+    def set_(self: BpfMap[Any, Any], value: int) -> None:
+        p = self._before_load(name)
+        check_int(setter(p, value), f"set {name} of '{self._name}' failed")
+        if reset_codecs:
+            self._reset_codecs()
+
+    return property(get, set_, doc=f"{what} (settable before load).")
+
+
 @guarded(
     [
         "type",
@@ -274,54 +292,11 @@ class BpfMap(Generic[KT, VT]):
             return value
         return int(self._static(attr, 0))
 
-    @property
-    def key_size(self) -> int:
-        return self._u32_prop(lib.bpf_map__key_size, "_key_size")
-
-    @key_size.setter
-    def key_size(self, value: int) -> None:
-        p = self._before_load("key_size")
-        check_int(lib.bpf_map__set_key_size(p, value), f"set key_size of '{self._name}' failed")
-        self._reset_codecs()
-
-    @property
-    def value_size(self) -> int:
-        return self._u32_prop(lib.bpf_map__value_size, "_value_size")
-
-    @value_size.setter
-    def value_size(self, value: int) -> None:
-        p = self._before_load("value_size")
-        check_int(lib.bpf_map__set_value_size(p, value), f"set value_size of '{self._name}' failed")
-        self._reset_codecs()
-
-    @property
-    def max_entries(self) -> int:
-        return self._u32_prop(lib.bpf_map__max_entries, "_max_entries")
-
-    @max_entries.setter
-    def max_entries(self, value: int) -> None:
-        p = self._before_load("max_entries")
-        check_int(
-            lib.bpf_map__set_max_entries(p, value), f"set max_entries of '{self._name}' failed"
-        )
-
-    @property
-    def map_flags(self) -> int:
-        return self._u32_prop(lib.bpf_map__map_flags, "_map_flags")
-
-    @map_flags.setter
-    def map_flags(self, value: int) -> None:
-        p = self._before_load("map_flags")
-        check_int(lib.bpf_map__set_map_flags(p, value), f"set map_flags of '{self._name}' failed")
-
-    @property
-    def numa_node(self) -> int:
-        return self._u32_prop(lib.bpf_map__numa_node, "_numa_node")
-
-    @numa_node.setter
-    def numa_node(self, value: int) -> None:
-        p = self._before_load("numa_node")
-        check_int(lib.bpf_map__set_numa_node(p, value), f"set numa_node of '{self._name}' failed")
+    key_size = _u32_setting("key_size", "Size of a key in bytes", reset_codecs=True)
+    value_size = _u32_setting("value_size", "Size of a value in bytes", reset_codecs=True)
+    max_entries = _u32_setting("max_entries", "Maximum number of entries")
+    map_flags = _u32_setting("map_flags", "BPF_F_* flags the map is created with")
+    numa_node = _u32_setting("numa_node", "NUMA node of the map's memory")
 
     @property
     def autocreate(self) -> bool:
@@ -521,7 +496,7 @@ class BpfMap(Generic[KT, VT]):
 
     # --- element access -----------------------------------------------------------------
     def _value_stride(self) -> int:
-        return (self.value_size + 7) & ~7
+        return (int(self.value_size) + 7) & ~7
 
     def _encode_key(self, key: Any) -> Any:
         if self.key_size == 0:
