@@ -175,7 +175,6 @@ enum libbpf_print_level { LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG, ... };
 int libbpf_strerror(int err, char *buf, size_t size);
 __u32 libbpf_major_version(void);
 __u32 libbpf_minor_version(void);
-const char *libbpf_version_string(void);
 
 struct bpf_object;
 struct bpf_program;
@@ -201,7 +200,6 @@ struct bpf_object *bpf_object__open_mem(const void *obj_buf, size_t obj_buf_sz,
                                         const struct bpf_object_open_opts *opts);
 int bpf_object__load(struct bpf_object *obj);
 void bpf_object__close(struct bpf_object *obj);
-const char *bpf_object__name(const struct bpf_object *obj);
 struct btf *bpf_object__btf(const struct bpf_object *obj);
 struct bpf_program *bpf_object__next_program(const struct bpf_object *obj,
                                              struct bpf_program *prog);
@@ -378,12 +376,10 @@ __u32 bpf_map__value_size(const struct bpf_map *map);
 int bpf_map__set_value_size(struct bpf_map *map, __u32 size);
 __u32 bpf_map__btf_key_type_id(const struct bpf_map *map);
 __u32 bpf_map__btf_value_type_id(const struct bpf_map *map);
-int bpf_map__set_initial_value(struct bpf_map *map, const void *data, size_t size);
 void *bpf_map__initial_value(const struct bpf_map *map, size_t *psize);
 bool bpf_map__is_internal(const struct bpf_map *map);
 int bpf_map__set_pin_path(struct bpf_map *map, const char *path);
 const char *bpf_map__pin_path(const struct bpf_map *map);
-bool bpf_map__is_pinned(const struct bpf_map *map);
 int bpf_map__pin(struct bpf_map *map, const char *path);
 int bpf_map__unpin(struct bpf_map *map, const char *path);
 int bpf_map__set_inner_map_fd(struct bpf_map *map, int fd);
@@ -393,7 +389,6 @@ int libbpf_num_possible_cpus(void);
 struct bpf_xdp_attach_opts { size_t sz; int old_prog_fd; ...; };
 int bpf_xdp_attach(int ifindex, int prog_fd, __u32 flags, const struct bpf_xdp_attach_opts *opts);
 int bpf_xdp_detach(int ifindex, __u32 flags, const struct bpf_xdp_attach_opts *opts);
-int bpf_xdp_query_id(int ifindex, int flags, __u32 *prog_id);
 
 enum bpf_tc_attach_point { BPF_TC_INGRESS, BPF_TC_EGRESS, BPF_TC_CUSTOM, ... };
 struct bpf_tc_hook { size_t sz; int ifindex; enum bpf_tc_attach_point attach_point; ...; };
@@ -407,7 +402,6 @@ struct bpf_tc_opts {
     ...;
 };
 int bpf_tc_hook_create(struct bpf_tc_hook *hook);
-int bpf_tc_hook_destroy(struct bpf_tc_hook *hook);
 int bpf_tc_attach(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
 int bpf_tc_detach(const struct bpf_tc_hook *hook, const struct bpf_tc_opts *opts);
 int bpf_tc_query(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
@@ -489,7 +483,6 @@ struct bpf_map_create_opts {
 int bpf_map_create(enum bpf_map_type map_type, const char *map_name, __u32 key_size,
                    __u32 value_size, __u32 max_entries, const struct bpf_map_create_opts *opts);
 
-int bpf_link_update(int link_fd, int new_prog_fd, const void *opts);
 int bpf_iter_create(int link_fd);
 int bpf_prog_get_next_id(__u32 start_id, __u32 *next_id);
 int bpf_map_get_next_id(__u32 start_id, __u32 *next_id);
@@ -536,15 +529,12 @@ __s32 btf__find_by_name_kind(const struct btf *btf, const char *type_name, __u32
 __u32 btf__type_cnt(const struct btf *btf);
 const struct btf_type *btf__type_by_id(const struct btf *btf, __u32 id);
 __s64 btf__resolve_size(const struct btf *btf, __u32 type_id);
-int btf__align_of(const struct btf *btf, __u32 id);
 const char *btf__name_by_offset(const struct btf *btf, __u32 offset);
 
 __u16 btf_kind(const struct btf_type *t);
 __u16 btf_vlen(const struct btf_type *t);
 bool btf_kflag(const struct btf_type *t);
 __u8 btf_int_encoding(const struct btf_type *t);
-__u8 btf_int_offset(const struct btf_type *t);
-__u8 btf_int_bits(const struct btf_type *t);
 struct btf_array *btf_array(const struct btf_type *t);
 struct btf_enum *btf_enum(const struct btf_type *t);
 struct btf_enum64 *btf_enum64(const struct btf_type *t);

@@ -829,6 +829,18 @@ class TestCgroup:
         sockets_in_cgroup(sys.executable, cg, 1)
         assert counts(obj, "counts", 3) == [3, 3, 0]
 
+    def test_ordering_options_are_passed_to_the_kernel(self, load, cg):
+        # 6.18 has no relative ordering for cgroup links: the kernel's EINVAL shows the
+        # options reached it (with no options the same call attaches, see the tests above)
+        obj = load("attach_cgroup")
+        a, b = obj.program("count_a"), obj.program("count_b")
+        with a.attach_cgroup(cg):
+            with pytest.raises(tinybpf.BpfError, match="attach cgroup") as ei:
+                b.attach_cgroup(cg, before=a)
+            assert ei.value.errno == errno.EINVAL
+        with pytest.raises(ValueError, match="at most one of before= and after="):
+            a.attach_cgroup(cg, before=b, after=b)
+
     def test_same_program_twice_counts_twice(self, load, cg):
         obj = load("attach_cgroup")
         a = obj.program("count_a")

@@ -376,3 +376,14 @@ async def test_perf_poll_async_is_cancel_safe(pbobj):
     pb.close()
     with pytest.raises(BpfError, match="Perf buffer is closed"):
         await pb.poll_async(10)
+
+
+async def test_ring_poll_batch_async_waits_then_returns_the_batch(rbobj):
+    rb = BpfRingBuffer(rbobj.map("events"), batch=True, event_type=Event)
+    assert len(await asyncio.wait_for(rb.poll_batch_async(0), GUARD)) == 0
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.1, rb_trigger, rbobj, 4)
+    batch = await asyncio.wait_for(rb.poll_batch_async(5000), GUARD)
+    assert batch.column("seq") == [0, 1, 2, 3]
+    assert len(await asyncio.wait_for(rb.poll_batch_async(50), GUARD)) == 0  # timeout
+    rb.close()

@@ -370,12 +370,29 @@ class BpfProgram:
 
     attach_sk_lookup = attach_netns
 
-    def _with_fd(self, target: str | os.PathLike[str] | int, fn: Any, kind: str) -> BpfLink:
+    def _with_fd(
+        self,
+        target: str | os.PathLike[str] | int,
+        fn: Any,
+        kind: str,
+        *extra: Any,
+        keep: Any = None,
+    ) -> BpfLink:
+        """Attach through an fd: a caller's fd (not closed) or a path opened for the call."""
         if isinstance(target, int):
-            return self._link(fn, f"{kind}:fd{target}", f"attach {kind} fd {target} failed", target)
+            return self._link(
+                fn,
+                f"{kind}:fd{target}",
+                f"attach {kind} fd {target} failed",
+                target,
+                *extra,
+                keep=keep,
+            )
         fd = os.open(os.fspath(target), os.O_RDONLY | os.O_CLOEXEC)
         try:
-            return self._link(fn, f"{kind}:{target}", f"attach {kind} '{target}' failed", fd)
+            return self._link(
+                fn, f"{kind}:{target}", f"attach {kind} '{target}' failed", fd, *extra, keep=keep
+            )
         finally:
             os.close(fd)
 
@@ -727,25 +744,23 @@ class BpfProgram:
             keep=opts,
         )
 
-    def attach_cgroup(self, cgroup: str | os.PathLike[str] | int) -> BpfLink:
-        """Attach to a cgroup v2 directory (path) or an open cgroup fd (not closed)."""
-        if isinstance(cgroup, int):
-            return self._link(
-                lib.bpf_program__attach_cgroup,
-                f"cgroup:fd{cgroup}",
-                f"attach cgroup fd {cgroup} failed",
-                cgroup,
-            )
-        fd = os.open(os.fspath(cgroup), os.O_RDONLY)
-        try:
-            return self._link(
-                lib.bpf_program__attach_cgroup,
-                f"cgroup:{cgroup}",
-                f"attach cgroup '{cgroup}' failed",
-                fd,
-            )
-        finally:
-            os.close(fd)
+    def attach_cgroup(
+        self,
+        cgroup: str | os.PathLike[str] | int,
+        *,
+        before: Any = None,
+        after: Any = None,
+        expected_revision: int = 0,
+        flags: int = 0,
+    ) -> BpfLink:
+        """Attach to a cgroup v2 directory (path) or an open cgroup fd (not closed), as a
+        link. ``before``/``after`` (a program or fd) place it among the cgroup's programs;
+        ``flags`` adds attach flags (BPF_F_*)."""
+        opts = self._order_opts("bpf_cgroup_opts", before, after, expected_revision)
+        opts.ptr.flags |= flags
+        return self._with_fd(
+            cgroup, lib.bpf_program__attach_cgroup_opts, "cgroup", opts.ptr, keep=opts
+        )
 
     # --- test run -----------------------------------------------------------------------
     def test_run(
