@@ -340,6 +340,7 @@ class Bench:
                 [
                     ("c.openload", lambda k: c("openload", SMALL, k, it)),
                     ("t.openload", lambda k: t("openload", SMALL, k, it)),
+                    ("raw.openload", lambda k: t("openload_raw", SMALL, k, it)),
                 ]
             )
         if self.wanted("import"):
@@ -594,6 +595,7 @@ def build_rows(b: Bench) -> list[dict[str, Any]]:
     if b.wanted("openload"):
         c = med(R("c.openload"), "per_iter_s")
         t = med(R("t.openload"), "per_iter_s")
+        raw = med(R("raw.openload"), "per_iter_s")
         ratio = t / c if c and t else None
         row(
             "open+load+close small object",
@@ -601,7 +603,7 @@ def build_rows(b: Bench) -> list[dict[str, Any]]:
             c * 1e3 if c else None,
             t * 1e3 if t else None,
             None,
-            None,
+            raw * 1e3 if raw else None,
             ratio,
             f"{ratio:.2f} x C" if ratio else "n/a",
             "<= 1.15 x C",

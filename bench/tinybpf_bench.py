@@ -526,6 +526,27 @@ def wl_openload(path: str, reps: int, iters: int) -> None:
         emit(per_iter_s=(now() - t0) / iters)
 
 
+def wl_openload_raw(path: str, reps: int, iters: int) -> None:
+    """The floor: libbpf's open/load/close called straight through the extension."""
+    from tinybpf._ffi import ffi, lib
+
+    cpath = path.encode()
+
+    def cycle() -> None:
+        o = lib.bpf_object__open_file(cpath, ffi.NULL)
+        if o == ffi.NULL or lib.bpf_object__load(o) != 0:
+            raise OSError("open/load failed")
+        lib.bpf_object__close(o)
+
+    for _ in range(5):
+        cycle()
+    for _ in range(reps):
+        t0 = now()
+        for _i in range(iters):
+            cycle()
+        emit(per_iter_s=(now() - t0) / iters)
+
+
 # --- (7) RSS over many ring buffer events ------------------------------------------------------
 def _status() -> dict[str, int]:
     out = {}
@@ -586,6 +607,7 @@ WORKLOADS = {
     "perf_raw": (wl_perf_raw, [int, int, int, int]),
     "perf_raw_events": (lambda p, r, t, c, s, g: wl_perf_raw(p, r, t, c, s, g, 1), [int] * 4),
     "openload": (wl_openload, [int]),
+    "openload_raw": (wl_openload_raw, [int]),
     "rss": (wl_rss, [int, int]),
 }
 

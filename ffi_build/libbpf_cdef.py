@@ -598,9 +598,26 @@ void tinybpf_batch_free(struct tinybpf_batch *b);
 int tinybpf_setns(int fd, int nstype);
 const char *tinybpf_libbpf_release(void);
 size_t tinybpf_object_index(const struct bpf_object *obj, char *buf, size_t cap);
+struct tinybpf_open_result {
+    int stage;
+    __u32 bad_id;
+    char *log;
+    size_t log_len;
+    size_t index_len;
+    char index[...];
+    ...;
+};
+#define TINYBPF_INDEX_CAP ...
+#define TINYBPF_OPEN_FAILED ...
+#define TINYBPF_BTF_INVALID ...
+#define TINYBPF_LOAD_FAILED ...
+struct bpf_object *tinybpf_open_object(const char *path, const void *data, size_t size,
+                                       const struct bpf_object_open_opts *opts, int load,
+                                       struct tinybpf_open_result *res);
 int tinybpf_lookup_scalar(int fd, __s64 key, int key_size, int is_signed, void *value);
 int tinybpf_update_scalar(int fd, __s64 key, int key_size, int is_signed, const void *value,
                           __u64 flags);
+int tinybpf_update_ints(__s64 spec, __s64 key, __s64 value);
 #define CLONE_NEWNET ...
 #define TINYBPF_PERF_TYPE_HARDWARE ...
 #define TINYBPF_PERF_TYPE_SOFTWARE ...

@@ -53,20 +53,23 @@ static int tinybpf_btf_value_edge(const struct btf_type *t, __u32 n, __u32 *ref)
 
 typedef int (*tinybpf_edge_fn)(const struct btf_type *t, __u32 n, __u32 *ref);
 
-/* Depth-first search for a cycle over the edges that `edge` gives. */
-static int tinybpf_btf_find_cycle(const struct btf *btf, tinybpf_edge_fn edge, __u32 *bad_id)
+/* Depth-first search for a cycle over the edges that `edge` gives. The caller's scratch
+ * space holds the colors and the stack: 9 bytes per type. */
+struct tinybpf_dfs {
+	unsigned char *color; /* 0 unseen, 1 on the stack, 2 done */
+	__u32 *stack_id;
+	__u32 *stack_edge;
+};
+
+static int tinybpf_btf_find_cycle(const struct btf *btf, tinybpf_edge_fn edge,
+				  const struct tinybpf_dfs *s, __u32 *bad_id)
 {
 	__u32 cnt = btf__type_cnt(btf), id, ref;
-	unsigned char *color = calloc(cnt, 1); /* 0 unseen, 1 on the stack, 2 done */
-	__u32 *stack_id = calloc(cnt, sizeof(*stack_id));
-	__u32 *stack_edge = calloc(cnt, sizeof(*stack_edge));
-	int err = 0;
+	unsigned char *color = s->color;
+	__u32 *stack_id = s->stack_id, *stack_edge = s->stack_edge;
 
-	if (!color || !stack_id || !stack_edge) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (id = 1; id < cnt && !err; id++) {
+	memset(color, 0, cnt);
+	for (id = 1; id < cnt; id++) {
 		__u32 depth;
 
 		if (color[id])
@@ -87,8 +90,7 @@ static int tinybpf_btf_find_cycle(const struct btf *btf, tinybpf_edge_fn edge, _
 				continue;
 			if (color[ref] == 1) {
 				*bad_id = ref;
-				err = -ELOOP;
-				break;
+				return -ELOOP;
 			}
 			color[ref] = 1;
 			stack_id[depth] = ref;
@@ -96,10 +98,34 @@ static int tinybpf_btf_find_cycle(const struct btf *btf, tinybpf_edge_fn edge, _
 			depth++;
 		}
 	}
-out:
-	free(color);
-	free(stack_id);
-	free(stack_edge);
+	return 0;
+}
+
+static int tinybpf_btf_edge(const struct btf_type *t, __u32 n, __u32 *ref);
+
+/* Both cycle searches, with scratch space on the stack for the small BTF of a typical
+ * object (open is on the benchmarked open + load + close path) and malloc'ed otherwise. */
+static int tinybpf_btf_find_cycles(const struct btf *btf, __u32 *bad_id)
+{
+	enum { SMALL = 512 };
+	__u32 cnt = btf__type_cnt(btf), small_ids[2 * SMALL];
+	unsigned char small_color[SMALL];
+	struct tinybpf_dfs s = { small_color, small_ids, small_ids + SMALL };
+	void *heap = NULL;
+	int err;
+
+	if (cnt > SMALL) {
+		heap = malloc((size_t)cnt * (1 + 2 * sizeof(__u32)));
+		if (!heap)
+			return -ENOMEM;
+		s.stack_id = heap;
+		s.stack_edge = s.stack_id + cnt;
+		s.color = (unsigned char *)(s.stack_edge + cnt);
+	}
+	err = tinybpf_btf_find_cycle(btf, tinybpf_btf_edge, &s, bad_id);
+	if (!err)
+		err = tinybpf_btf_find_cycle(btf, tinybpf_btf_value_edge, &s, bad_id);
+	free(heap);
 	return err;
 }
 
@@ -108,6 +134,38 @@ static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id);
 /* ---- libbpf's print callback -> one Python sink ------------------------------------ */
 
 static int tinybpf_print_level = LIBBPF_INFO;
+
+/* A capture of this thread's libbpf messages kept in C, for calls on a hot path (open +
+ * load) that should not cross into Python per message: each message is stored as one
+ * level byte ('0' + level), the text and a NUL. */
+struct tinybpf_capture {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+static __thread struct tinybpf_capture *tinybpf_capture_cur;
+
+static void tinybpf_capture_add(struct tinybpf_capture *c, int level, const char *msg)
+{
+	size_t n = strlen(msg) + 2;
+	char *p;
+
+	if (c->len + n > c->cap) {
+		size_t cap = c->cap ? c->cap : 1024;
+
+		while (cap < c->len + n)
+			cap *= 2;
+		p = realloc(c->data, cap);
+		if (!p)
+			return; /* dropped rather than fail the call */
+		c->data = p;
+		c->cap = cap;
+	}
+	c->data[c->len] = (char)('0' + level);
+	memcpy(c->data + c->len + 1, msg, n - 1);
+	c->len += n;
+}
 
 static int tinybpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -128,7 +186,9 @@ static int tinybpf_print(enum libbpf_print_level level, const char *fmt, va_list
 			buf = stackbuf; /* truncated rather than lost */
 	}
 	va_end(ap2);
-	if (n >= 0)
+	if (n >= 0 && tinybpf_capture_cur)
+		tinybpf_capture_add(tinybpf_capture_cur, (int)level, buf);
+	else if (n >= 0)
 		_tinybpf_log_sink((int)level, buf);
 	if (buf != stackbuf)
 		free(buf);
@@ -615,9 +675,7 @@ static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id)
 	}
 	/* cycles (before anything follows references, such as btf__align_of below): through
 	 * pointers and typedefs without a struct in between, and types containing themselves */
-	err = tinybpf_btf_find_cycle(btf, tinybpf_btf_edge, bad_id);
-	if (!err)
-		err = tinybpf_btf_find_cycle(btf, tinybpf_btf_value_edge, bad_id);
+	err = tinybpf_btf_find_cycles(btf, bad_id);
 	/* btf_dump divides by member alignments: every member type must have one */
 	for (id = 1; id < cnt && !err; id++) {
 		const struct btf_type *t = btf__type_by_id(btf, id);
@@ -674,6 +732,21 @@ static int tinybpf_update_scalar(int fd, __s64 key, int key_size, int is_signed,
 	return err ? err : bpf_map_update_elem(fd, kbuf, value, flags);
 }
 
+/* m[k] = v for a map of integer keys and integer values, with everything the call needs
+ * in one integer so that Python passes three: bits 0-3 the key size, bit 4 key signed,
+ * bits 8-11 the value size, bit 12 value signed, bits 16 and up the map fd.
+ * -ERANGE: a key or value that does not fit (Python's general path raises the error). */
+static int tinybpf_update_ints(__s64 spec, __s64 key, __s64 value)
+{
+	char kbuf[8], vbuf[8];
+	int err = tinybpf_scalar_key(key, (int)(spec & 0xf), (int)((spec >> 4) & 1), kbuf);
+
+	if (!err)
+		err = tinybpf_scalar_key(value, (int)((spec >> 8) & 0xf), (int)((spec >> 12) & 1),
+					 vbuf);
+	return err ? err : bpf_map_update_elem((int)(spec >> 16), kbuf, vbuf, BPF_ANY);
+}
+
 /* The full pinned version (libbpf's headers only carry major.minor). */
 static const char *tinybpf_libbpf_release(void)
 {
@@ -719,3 +792,84 @@ static size_t tinybpf_object_index(const struct bpf_object *obj, char *buf, size
 	}
 	return len;
 }
+
+/* ---- open (and load) in one crossing -------------------------------------------------
+ * Opens a BPF object from a file (data == NULL) or from memory, refuses BTF that would
+ * crash or hang libbpf later (tinybpf_btf_check), loads it when `load` is set and writes
+ * the object's name index into res->index (see tinybpf_object_index). Python would otherwise run
+ * a handful of calls with its own bookkeeping in between, while libbpf's work has just
+ * evicted the interpreter from the caches: open + load + close is measured against C.
+ * On failure returns NULL with errno set, the object closed, and res->stage saying what
+ * failed (TINYBPF_OPEN_FAILED, TINYBPF_BTF_INVALID with res->bad_id, TINYBPF_LOAD_FAILED). */
+
+#define TINYBPF_INDEX_CAP 1024
+
+struct tinybpf_open_result {
+	int stage;
+	__u32 bad_id;
+	char *log; /* libbpf's messages (see struct tinybpf_capture); free with tinybpf_free */
+	size_t log_len;
+	size_t index_len; /* more than TINYBPF_INDEX_CAP: index[] is incomplete */
+	char index[TINYBPF_INDEX_CAP];
+};
+
+enum {
+	TINYBPF_OPEN_FAILED = 1,
+	TINYBPF_BTF_INVALID = 2,
+	TINYBPF_LOAD_FAILED = 3,
+};
+
+static struct bpf_object *tinybpf_open_object_captured(const char *path, const void *data,
+						       size_t size,
+						       const struct bpf_object_open_opts *opts,
+						       int load, struct tinybpf_open_result *res)
+{
+	struct bpf_object *obj;
+	const struct btf *btf;
+	int err;
+
+	obj = data ? bpf_object__open_mem(data, size, opts) : bpf_object__open_file(path, opts);
+	if (!obj) {
+		res->stage = TINYBPF_OPEN_FAILED;
+		return NULL; /* errno set by libbpf */
+	}
+	/* names and BTF first, while libbpf's parse of them is still in the caches */
+	res->index_len = tinybpf_object_index(obj, res->index, sizeof(res->index));
+	btf = bpf_object__btf(obj);
+	if (btf) {
+		err = tinybpf_btf_check(btf, &res->bad_id);
+		if (err) {
+			res->stage = TINYBPF_BTF_INVALID;
+			goto fail;
+		}
+	}
+	if (load) {
+		err = bpf_object__load(obj);
+		if (err) {
+			res->stage = TINYBPF_LOAD_FAILED;
+			goto fail;
+		}
+	}
+	return obj;
+fail:
+	bpf_object__close(obj);
+	errno = -err;
+	return NULL;
+}
+
+static struct bpf_object *tinybpf_open_object(const char *path, const void *data, size_t size,
+					      const struct bpf_object_open_opts *opts,
+					      int load, struct tinybpf_open_result *res)
+{
+	struct tinybpf_capture log = { 0 }, *prev = tinybpf_capture_cur;
+	struct bpf_object *obj;
+
+	memset(res, 0, sizeof(*res));
+	tinybpf_capture_cur = &log;
+	obj = tinybpf_open_object_captured(path, data, size, opts, load, res);
+	tinybpf_capture_cur = prev;
+	res->log = log.data;
+	res->log_len = log.len;
+	return obj;
+}
+

@@ -284,6 +284,37 @@ def test_unsigned_overflow_raises_valueerror(obj):
 
 
 @pytest.mark.parametrize(
+    ("name", "key_range", "value_range"),
+    [
+        ("signed_map", (-(2**31), 2**31 - 1), (-(2**63), 2**63 - 1)),
+        ("counts", (0, 2**32 - 1), (0, 2**64 - 1)),
+        ("small", (0, 2**32 - 1), (0, 2**32 - 1)),
+    ],
+)
+def test_fast_update_after_warm_up_keeps_every_check(obj, name, key_range, value_range):
+    """Once a map's integer fast path is set up (the first write builds it), m[k] = v goes
+    to C in one call: the edges still round-trip and out-of-range or mistyped keys and
+    values still raise what the general path raises, writing nothing."""
+    m = obj.map(name)
+    m[1] = 1  # builds the fast state
+    assert m._ispec is not None
+    kmin, kmax = key_range
+    vmin, vmax = value_range
+    for k, v in [(kmin, vmin), (kmax, vmax), (kmin, vmax), (kmax, vmin), (2, True)]:
+        m[k] = v
+        assert m[k] == v
+    before = dict(m.items())
+    for k, v in [(kmax + 1, 0), (kmin - 1, 0), (2, vmax + 1), (2, vmin - 1)]:
+        with pytest.raises(ValueError):
+            m[k] = v
+    with pytest.raises(TypeError):
+        m[2] = 1.5
+    with pytest.raises(TypeError):
+        m[2] = "7"
+    assert dict(m.items()) == before
+
+
+@pytest.mark.parametrize(
     "key",
     [
         b"\x07\x00\x00\x00",

@@ -124,6 +124,35 @@ class TestBpfObject:
         assert obj.name == "minimal"
         assert obj.path == obj_path("minimal")
 
+    def test_libbpf_messages_of_a_successful_load_reach_the_logger(self, obj_path, caplog):
+        """open + load run in one C call that keeps libbpf's messages in C; they are
+        handed to the "tinybpf.libbpf" logger afterwards, with their levels."""
+        import logging
+
+        tinybpf.set_libbpf_log_level("debug")
+        try:
+            with caplog.at_level(logging.DEBUG, logger="tinybpf.libbpf"):
+                tinybpf.load(obj_path("minimal")).close()
+        finally:
+            tinybpf.set_libbpf_log_level("info")
+        records = [r for r in caplog.records if r.name == "tinybpf.libbpf"]
+        assert records and all(r.levelno == logging.DEBUG for r in records)
+        text = "\n".join(r.getMessage() for r in records)
+        assert "minimal" in text and "handle_getpid" in text
+
+    def test_more_names_than_the_open_result_holds(self, obj_path):
+        """The names come back in a fixed buffer of the open call; an object whose names
+        do not fit is indexed by a second call."""
+        from tinybpf._ffi import lib
+
+        with tinybpf.load(obj_path("many_names")) as obj:
+            names = list(obj.programs)
+            assert sum(len(n) + 1 for n in names) > lib.TINYBPF_INDEX_CAP
+            assert len(names) == 48
+            assert names[0] == "a_socket_filter_with_a_long_name_10"
+            assert names[-1] == "a_socket_filter_with_a_long_name_57"
+            assert obj.program(names[-1]).fd > 0
+
     def test_internal_maps_are_listed(self, minimal):
         assert set(minimal.maps) == {"config_map", "counter", "minimal.rodata", "minimal.bss"}
         assert minimal.maps["minimal.rodata"].type == BpfMapType.ARRAY

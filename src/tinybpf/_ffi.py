@@ -28,6 +28,7 @@ __all__ = [
     "new_opts",
     "pystr",
     "strerror",
+    "take_c_log",
 ]
 
 NULL: Any = ffi.NULL
@@ -106,6 +107,19 @@ def _tinybpf_log_sink(level: int, msg: Any) -> None:
 
 
 capture_log = LogCapture  # ``with capture_log() as log:``
+
+
+def take_c_log(data: Any, size: int) -> LogCapture:
+    """The messages a capture in the C shim collected (``struct tinybpf_capture``: a level
+    byte, the text and a NUL per message) as a LogCapture; frees the C buffer."""
+    log = LogCapture()
+    if data != NULL:
+        try:
+            raw = ffi.unpack(data, size)
+        finally:
+            lib.tinybpf_free(data)
+        log.lines = [(m[0] - 48, m[1:].decode("utf-8", "replace")) for m in raw.split(b"\0") if m]
+    return log
 
 
 _PRINT_LEVEL_NAMES = {"warn": lib.LIBBPF_WARN, "info": lib.LIBBPF_INFO, "debug": lib.LIBBPF_DEBUG}

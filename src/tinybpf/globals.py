@@ -70,7 +70,7 @@ class GlobalSection(Mapping[str, Any]):
 
     def __init__(self, obj: BpfObject, bmap: BpfMap[Any, Any], name: str) -> None:
         self._obj = obj
-        self._guard_lock = obj._lock
+        self._guard_lock = obj._guard_lock
         self._map = bmap
         self.name = name
         self._vars: dict[str, _Var] = {}

@@ -69,6 +69,7 @@ _COUNTABLE = frozenset(
 _REPR_COUNT_LIMIT = 65536
 _lookup_scalar = lib.tinybpf_lookup_scalar
 _update_scalar = lib.tinybpf_update_scalar
+_update_ints = lib.tinybpf_update_ints
 _ERANGE = -_errno.ERANGE
 _BATCH_CHUNK = 4096
 
@@ -170,7 +171,7 @@ class BpfMap(Generic[KT, VT]):
         self._closed = False
         self._ptr = map_ptr
         self._obj = obj
-        self._guard_lock = obj._lock if obj is not None else None
+        self._guard_lock = obj._guard_lock if obj is not None else None
         self._owned_fd = owned_fd
         if map_ptr is not None:
             self._name = pystr(lib.bpf_map__name(map_ptr))
@@ -192,6 +193,7 @@ class BpfMap(Generic[KT, VT]):
         self._btf_cache: dict[str, BtfType | None] = {}
         self._fast_state: _Fast | None = None
         self._spool: list[Any] | None = None  # the scalar fast path's buffers
+        self._ispec: int | None = None  # integer keys and values: see _Fast.ispec
         self._owns_btf = btf is not None  # typed() views share their map's BTF
 
     # --- state --------------------------------------------------------------------------
@@ -270,6 +272,7 @@ class BpfMap(Generic[KT, VT]):
         the fast-path state, whose fd dies with the object)."""
         self._fast_state = None
         self._spool = None
+        self._ispec = None
         if self._ptr is None or self._obj_closed():
             return
         p = self._ptr
@@ -389,6 +392,7 @@ class BpfMap(Generic[KT, VT]):
         self._value_codec = None
         self._fast_state = None
         self._spool = None
+        self._ispec = None
         self._btf_cache.clear()
 
     def _fast(self) -> _Fast:
@@ -398,6 +402,7 @@ class BpfMap(Generic[KT, VT]):
             fd = self._live_fd()
             f = self._fast_state = _Fast(self, fd)
             self._spool = f.spool
+            self._ispec = f.ispec
         return f
 
     def _kc(self) -> Codec:
@@ -664,6 +669,18 @@ class BpfMap(Generic[KT, VT]):
         return value
 
     def __setitem__(self, key: KT, value: VT) -> None:
+        spec = self._ispec
+        if spec is not None:  # integer keys and values: one C call taking three integers
+            try:
+                ret = _update_ints(spec, key, value)
+            except (OverflowError, TypeError):
+                ret = _ERANGE  # not an int that C takes: the general path decides
+            if ret == 0:
+                return
+            if ret != _ERANGE:
+                _raise(ret, f"update map '{self._name}' failed")
+            self.update(key, value)
+            return
         sp = self._spool
         if sp is not None:
             try:
@@ -1089,6 +1106,7 @@ class BpfMap(Generic[KT, VT]):
         self._closed = True
         self._fast_state = None
         self._spool = None
+        self._ispec = None
         fd, self._fd_cache = self._owned_fd, -1
         try:
             os.close(fd)
@@ -1141,7 +1159,7 @@ class BpfMap(Generic[KT, VT]):
 class _Fast:
     """Per-map state of the element operations, built once after load."""
 
-    __slots__ = ("fd", "kenc", "ks", "pool", "spool", "stypes", "venc", "vread", "vtype")
+    __slots__ = ("fd", "ispec", "kenc", "ks", "pool", "spool", "stypes", "venc", "vread", "vtype")
 
     vread: Callable[[Any], Any]
     venc: Callable[[Any], bytes]
@@ -1159,6 +1177,18 @@ class _Fast:
         self.stypes = (kc.scalar, vc.scalar)
         if kc.scalar is not None and vc.scalar is not None and not m.is_percpu and self.ks:
             self.spool = []
+        # integer keys and values of up to 8 bytes: m[k] = v passes (fd, sizes, signs) as
+        # one integer to tinybpf_update_ints (layout in ffi_build/shim.c)
+        self.ispec: int | None = None
+        kt, vt = self.stypes
+        if self.spool is not None and kt and vt and 0 < vs <= 8 and vt.startswith(("int", "uint")):
+            self.ispec = (
+                self.ks
+                | (kt.startswith("int") << 4)
+                | (vs << 8)
+                | (vt.startswith("int") << 12)
+                | (fd << 16)
+            )
         if m.is_percpu or m.type in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
             total = m._value_stride() * possible_cpus() if m.is_percpu else vs
             self.vtype = f"char[{max(total, 1)}]"

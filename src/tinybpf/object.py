@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import threading
+import sys
 import warnings
 import weakref
+from _thread import RLock
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
+from tinybpf._ffi import (
+    NULL,
+    Opts,
+    capture_log,
+    check_int,
+    cstr,
+    ffi,
+    lib,
+    new_opts,
+    pystr,
+    take_c_log,
+)
 from tinybpf._guard import guarded
 from tinybpf.btf import Btf, validate_python_type
 from tinybpf.errors import (
@@ -145,17 +158,7 @@ class _Wrappers(Mapping[str, W]):
         return list(self._made.values())
 
 
-_OPEN_OPTIONS = (
-    "object_name",
-    "pin_root_path",
-    "kconfig",
-    "btf_custom_path",
-    "bpf_token_path",
-    "kernel_log_level",
-)
-
-
-@guarded(["load", "close", "_btf_model", "register_type", "globals", "_new_program", "_new_map"])
+@guarded(["load", "_btf_model", "register_type", "globals", "_new_program", "_new_map"])
 class BpfObject:
     """A BPF object file opened by :func:`tinybpf.open` or :func:`tinybpf.load`.
 
@@ -169,31 +172,69 @@ class BpfObject:
             print(obj.maps["counts"][0])
     """
 
-    def __init__(self, obj_ptr: Any, path: str | os.PathLike[str], *, loaded: bool = True) -> None:
+    # Defaults most objects never change, as class attributes: opening, loading and closing
+    # is benchmarked against C, and every attribute set there costs (docs/performance.md).
+    _ptr: Any = NULL
+    _closed = False
+    _loaded = False
+    _index = b"\x01\x01"  # b"object\x01prog\x02prog\x01map\x02map", decoded on first use
+    _decoded: tuple[str, _Wrappers[BpfProgram], _Wrappers[BpfMap[Any, Any]]] | None = None
+    _types: Mapping[str, type] = MappingProxyType({})  # register_type(): dicts of its own
+    _names: Mapping[type, str] = MappingProxyType({})
+    _btf: Btf | None = None
+    _btf_resolved = False
+    _keep: Any = None
+    _globals: Any = None
+    _views: weakref.WeakSet[BpfMap[Any, Any]] | None = None  # typed() views
+
+    def __init__(
+        self,
+        obj_ptr: Any,
+        path: str | os.PathLike[str],
+        *,
+        loaded: bool = True,
+        index: bytes | None = None,
+    ) -> None:
         # Ownership of obj_ptr moves here first, so a failure below frees it exactly once.
-        self._lock = threading.RLock()  # see tinybpf._guard
-        self._guard_lock = self._lock
+        self._guard_lock = RLock()  # see tinybpf._guard
         self._ptr = obj_ptr
-        self._closed = False
-        self._path = os.fspath(path)
-        self._loaded = loaded
-        self._programs: _Wrappers[BpfProgram] = _Wrappers([], BpfObject._new_program, self)
-        self._maps: _Wrappers[BpfMap[Any, Any]] = _Wrappers([], BpfObject._new_map, self)
-        self._btf: Btf | None = None
-        self._btf_resolved = False
-        self._types: dict[str, type] = {}
-        self._names: dict[type, str] = {}
-        self._keep: Any = None
-        self._globals: Any = None
-        self._views: weakref.WeakSet[BpfMap[Any, Any]] | None = None  # typed() views
-        try:
-            name, progs, maps = _object_index(obj_ptr)
-            self._name = name or _stem(self._path)
-            self._programs = _Wrappers(progs, BpfObject._new_program, self)
-            self._maps = _Wrappers(maps, BpfObject._new_map, self)
-        except BaseException:
-            self.close()
-            raise
+        self._path = path if isinstance(path, str) else os.fspath(path)
+        if loaded:
+            self._loaded = True
+        if index is None:
+            try:
+                index = _object_index(obj_ptr)
+            except BaseException:
+                self.close()
+                raise
+        self._index = index
+
+    def _keeping(self, opts: Any) -> BpfObject:
+        self._keep = opts  # what the open options point to lives as long as the object
+        return self
+
+    def _decode_index(self) -> tuple[str, _Wrappers[BpfProgram], _Wrappers[BpfMap[Any, Any]]]:
+        d = self._decoded
+        if d is None:
+            name, progs, maps = self._index.decode("utf-8", "replace").split("\x01")
+            d = self._decoded = (
+                name or _stem(self._path),
+                _Wrappers(progs.split("\x02") if progs else [], BpfObject._new_program, self),
+                _Wrappers(maps.split("\x02") if maps else [], BpfObject._new_map, self),
+            )
+        return d
+
+    @property
+    def _name(self) -> str:
+        return self._decode_index()[0]
+
+    @property
+    def _programs(self) -> _Wrappers[BpfProgram]:
+        return self._decode_index()[1]
+
+    @property
+    def _maps(self) -> _Wrappers[BpfMap[Any, Any]]:
+        return self._decode_index()[2]
 
     def _new_program(self, name: str) -> BpfProgram:
         if self._closed:  # never read a freed object: a wrapper whose every use raises
@@ -298,7 +339,7 @@ class BpfObject:
                     owned=False,
                     is_open=lambda: not self._closed,
                     description=self._name,
-                    lock=self._lock,
+                    lock=self._guard_lock,
                 )
             )
             self._btf_resolved = True
@@ -342,8 +383,10 @@ class BpfObject:
                 f"struct {btf_name} _{btf_name}_btf __attribute__((unused));"
             ) from None
         validate_python_type(python_type, bt, validate_field_names, btf_name)
-        self._types[btf_name] = python_type
-        self._names[python_type] = btf_name
+        if "_types" not in self.__dict__:
+            self._types, self._names = {}, {}
+        self._types[btf_name] = python_type  # type: ignore[index]
+        self._names[python_type] = btf_name  # type: ignore[index]
 
     def lookup_type(self, btf_name: str) -> type | None:
         return self._types.get(btf_name)
@@ -393,10 +436,13 @@ class BpfObject:
         if name.startswith("_"):
             raise AttributeError(name)
         d = self.__dict__
-        if name in d.get("_programs", {}):
-            return d["_programs"][name]
-        if name in d.get("_maps", {}):
-            return d["_maps"][name]
+        if "_guard_lock" not in d:  # a half-built object (its __init__ failed)
+            raise AttributeError(name)
+        _, programs, maps = self._decode_index()
+        if name in programs:
+            return programs[name]
+        if name in maps:
+            return maps[name]
         if not d.get("_closed", True):
             g = self.globals
             if name in g:
@@ -420,18 +466,21 @@ class BpfObject:
     # --- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
         """Free the object, its programs and maps. Idempotent. Links stay attached."""
-        if self._closed:
-            return
-        for bmap in self._maps.created():
-            bmap._snapshot()
-        for view in self._views or ():
-            view._snapshot()
-        for prog in self._programs.created():
-            prog._snapshot()
-        self._closed = True
-        ptr, self._ptr = self._ptr, NULL
-        if ptr is not None and ptr != NULL:
-            lib.bpf_object__close(ptr)
+        with self._guard_lock:  # serialised with the guarded methods (tinybpf._guard)
+            if self._closed:
+                return
+            d = self._decoded
+            if d is not None:
+                for bmap in d[2].created():
+                    bmap._snapshot()
+                for view in self._views or ():
+                    view._snapshot()
+                for prog in d[1].created():
+                    prog._snapshot()
+            self._closed = True
+            ptr, self._ptr = self._ptr, NULL
+            if ptr is not None and ptr != NULL:
+                lib.bpf_object__close(ptr)
 
     def __enter__(self) -> BpfObject:
         return self
@@ -440,7 +489,7 @@ class BpfObject:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_closed", True):
+        if self._closed or self._ptr is NULL:  # closed, or never owned a pointer
             return
         try:
             warnings.warn(f"BpfObject '{self._name}' was not closed", ResourceWarning, stacklevel=2)
@@ -456,23 +505,11 @@ class BpfObject:
         )
 
 
-_index_buf = [ffi.new("char[]", 4096)]
-
-
-def _object_index(ptr: Any) -> tuple[str, list[str], list[str]]:
-    """(object name, program names, map names) from one C call."""
-    buf = _index_buf.pop() if _index_buf else ffi.new("char[]", 4096)
-    try:
-        n = int(lib.tinybpf_object_index(ptr, buf, len(buf)))
-        if n > len(buf):
-            buf = ffi.new("char[]", n)
-            n = int(lib.tinybpf_object_index(ptr, buf, n))
-        raw = ffi.unpack(buf, n).decode("utf-8", "replace")
-    finally:
-        if len(buf) == 4096:
-            _index_buf.append(buf)
-    name, progs, maps = raw.split("\x01")
-    return name, progs.split("\x02") if progs else [], maps.split("\x02") if maps else []
+def _object_index(ptr: Any) -> bytes:
+    """b"object\\x01prog\\x02prog\\x01map\\x02map" from one C call (decoded lazily)."""
+    n = int(lib.tinybpf_object_index(ptr, NULL, 0))
+    buf = ffi.new("char[]", max(n, 1))
+    return ffi.unpack(buf, int(lib.tinybpf_object_index(ptr, buf, n)))  # type: ignore[no-any-return]
 
 
 def _stem(path: str) -> str:
@@ -500,82 +537,137 @@ def open_object(
         obj.globals["target_pid"] = 1234
         obj.load()
     """
-    options = (
-        object_name,
-        pin_root_path,
-        kconfig,
-        btf_custom_path,
-        bpf_token_path,
-        kernel_log_level,
+    opts = _open_opts(
+        object_name, pin_root_path, kconfig, btf_custom_path, bpf_token_path, kernel_log_level
     )
-    opts = None
-    if any(o is not None for o in options):
-        opts = new_opts(
-            "bpf_object_open_opts",
-            object_name=object_name,
-            pin_root_path=pin_root_path,
-            kconfig=kconfig,
-            btf_custom_path=btf_custom_path,
-            bpf_token_path=bpf_token_path,
-            kernel_log_level=kernel_log_level,
-        )
-    opts_ptr = NULL if opts is None else opts.ptr
-    if isinstance(source, (bytes, bytearray, memoryview)):
+    return _open(source, opts, object_name, False)
+
+
+def _open_opts(
+    object_name: str | None,
+    pin_root_path: str | None,
+    kconfig: str | None,
+    btf_custom_path: str | None,
+    bpf_token_path: str | None,
+    kernel_log_level: int | None,
+) -> Opts | None:
+    if (
+        object_name is None
+        and pin_root_path is None
+        and kconfig is None
+        and btf_custom_path is None
+        and bpf_token_path is None
+        and kernel_log_level is None
+    ):
+        return None
+    return new_opts(
+        "bpf_object_open_opts",
+        object_name=object_name,
+        pin_root_path=pin_root_path,
+        kconfig=kconfig,
+        btf_custom_path=btf_custom_path,
+        bpf_token_path=bpf_token_path,
+        kernel_log_level=kernel_log_level,
+    )
+
+
+_new_instance = object.__new__
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
+_RESULT = ffi.typeof("struct tinybpf_open_result *")
+_INDEX_CAP = int(lib.TINYBPF_INDEX_CAP)
+
+
+def _open(source: Any, opts: Any, label: str | None, load: bool) -> BpfObject:
+    """Open (and with ``load`` set, load) in one C call, tinybpf_open_object.
+
+    This is the path ``open + load + close`` is benchmarked on against C: the interpreter
+    runs cache-cold after libbpf's and the kernel's work, so every Python call made here
+    costs microseconds. Keep it short (see docs/performance.md).
+    """
+    if isinstance(source, str):
+        path = source
+        cpath = path.encode(_FS_ENCODING, _FS_ERRORS)  # os.fsencode, without its calls
+        cdata, size = NULL, 0
+    elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
             raise ValueError("cannot open an empty BPF object")
-        label = object_name or "<memory>"
-        buf = ffi.from_buffer(data)
-        with capture_log() as log:
-            ptr = lib.bpf_object__open_mem(buf, len(data), opts_ptr)
-        check_ptr(ptr, f"open '{label}' failed", log)
-        path = label
+        path = label or "<memory>"
+        cpath, cdata, size = NULL, ffi.from_buffer(data), len(data)
     else:
         path = os.fspath(source)
-        with capture_log() as log:
-            ptr = lib.bpf_object__open_file(cstr(path), opts_ptr)
-            err = ffi.errno
-        if ptr == NULL and err == _errno.ENOENT and not os.path.exists(path):
-            log.consumed = True  # libbpf's "failed to open" says nothing more
-            raise BpfFileNotFoundError(f"BPF object file not found: {path}", _errno.ENOENT)
-        ffi.errno = err
-        check_ptr(ptr, f"open '{path}' failed", log)
-    _check_object_btf(ptr, path)
-    obj = BpfObject(ptr, path, loaded=False)
-    obj._keep = opts
+        cpath, cdata, size = cstr(path), NULL, 0
+    if cpath is not NULL and b"\0" in cpath:
+        raise ValueError(f"embedded NUL byte in {path!r}")
+    res = ffi.new(_RESULT)
+    ptr = lib.tinybpf_open_object(cpath, cdata, size, NULL if opts is None else opts.ptr, load, res)
+    if ptr == NULL:
+        _open_failed(path, cdata is NULL, ffi.errno, res)
+    if res.log_len:  # let the messages reach the "tinybpf.libbpf" logger
+        take_c_log(res.log, res.log_len)
+    n = res.index_len
+    if n > _INDEX_CAP:  # more names than the result holds
+        return BpfObject(ptr, path, loaded=load)._keeping(opts)
+    # BpfObject.__init__'s work, without its frame
+    obj: BpfObject = _new_instance(BpfObject)
+    obj._guard_lock = RLock()
+    obj._ptr = ptr
+    obj._path = path
+    obj._index = ffi.unpack(res.index, n)
+    if load:
+        obj._loaded = True
+    if opts is not None:
+        obj._keep = opts
     return obj
 
 
-def _check_object_btf(ptr: Any, label: str) -> None:
-    """Refuse BTF that would crash or hang libbpf later (closing the object)."""
-    btf = lib.bpf_object__btf(ptr)
-    if btf == NULL:
-        return
-    bad = ffi.new("__u32 *")
-    err = int(lib.tinybpf_btf_check(btf, bad))
-    if err:
-        lib.bpf_object__close(ptr)
-        what = "a reference cycle" if err == -_errno.ELOOP else "an invalid reference"
-        raise BpfError(f"open '{label}' failed: malformed BTF: type {int(bad[0])} has {what}", -err)
+def _open_failed(path: str, from_file: bool, err: int, res: Any) -> NoReturn:
+    log = take_c_log(res.log, res.log_len)
+    stage = res.stage
+    if stage == lib.TINYBPF_BTF_INVALID:
+        what = "a reference cycle" if err == _errno.ELOOP else "an invalid reference"
+        raise BpfError(f"open '{path}' failed: malformed BTF: type {res.bad_id} has {what}", err)
+    missing = err == _errno.ENOENT and from_file and not os.path.exists(path)
+    if stage == lib.TINYBPF_OPEN_FAILED and missing:
+        log.consumed = True  # libbpf's "failed to open" says nothing more
+        raise BpfFileNotFoundError(f"BPF object file not found: {path}", _errno.ENOENT)
+    verb = "load" if stage == lib.TINYBPF_LOAD_FAILED else "open"
+    check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
+    raise AssertionError("unreachable")
 
 
 def load(
-    path: str | os.PathLike[str] | bytes | bytearray | memoryview, **options: Any
+    path: str | os.PathLike[str] | bytes | bytearray | memoryview,
+    *,
+    object_name: str | None = None,
+    pin_root_path: str | None = None,
+    kconfig: str | None = None,
+    btf_custom_path: str | None = None,
+    bpf_token_path: str | None = None,
+    kernel_log_level: int | None = None,
 ) -> BpfObject:
-    """Open and load a BPF object: ``open(path, **options).load()``.
+    """Open and load a BPF object: ``open(path, **options).load()`` in one step.
 
-    Raises ``BpfFileNotFoundError`` (a FileNotFoundError) for a missing file and
-    ``BpfError`` ("open '...' failed" / "load '...' failed") with the libbpf log.
+    Takes the options of :func:`tinybpf.open`. Raises ``BpfFileNotFoundError`` (a
+    FileNotFoundError) for a missing file and ``BpfError`` ("open '...' failed" /
+    "load '...' failed") with the libbpf log.
 
     Example::
 
         with tinybpf.load("prog.bpf.o", pin_root_path="/sys/fs/bpf") as obj:
             print(list(obj.programs), list(obj.maps))
     """
-    obj = open_object(path, **options)
-    try:
-        obj.load()
-    except BaseException:
-        obj.close()
-        raise
-    return obj
+    opts = None
+    if not (
+        object_name is None
+        and pin_root_path is None
+        and kconfig is None
+        and btf_custom_path is None
+        and bpf_token_path is None
+        and kernel_log_level is None
+    ):
+        opts = _open_opts(
+            object_name, pin_root_path, kconfig, btf_custom_path, bpf_token_path, kernel_log_level
+        )
+    return _open(path, opts, object_name, True)

@@ -108,7 +108,7 @@ class BpfProgram:
     def __init__(self, prog_ptr: Any, obj: BpfObject) -> None:
         self._ptr = prog_ptr
         self._obj = obj
-        self._guard_lock = obj._lock
+        self._guard_lock = obj._guard_lock
         self._name = pystr(lib.bpf_program__name(prog_ptr))
         self._section = pystr(lib.bpf_program__section_name(prog_ptr))
 
@@ -118,7 +118,7 @@ class BpfProgram:
         self = cls.__new__(cls)
         self._ptr = None
         self._obj = obj
-        self._guard_lock = obj._lock
+        self._guard_lock = obj._guard_lock
         self._name = name
         self._section = ""
         return self
