@@ -585,6 +585,7 @@ struct tinybpf_batch {
     __u32 trim;
     __u64 lost;
     int err;
+    __u32 uniform;
     ...;
 };
 struct tinybpf_batch_src { struct tinybpf_batch *b; __u32 idx; ...; };

@@ -450,6 +450,7 @@ struct tinybpf_batch {
 	__u64 lost;       /* perf buffers: samples the kernel reported lost */
 	int err;
 	size_t hint;      /* capacity of the previous batch, to start the next one at */
+	__u32 uniform;    /* the size of every record so far when they all have one, else 0 */
 };
 
 /* One per ring buffer map: which batch to fill, and the map's index in it. */
@@ -505,6 +506,10 @@ static int tinybpf_batch_append(struct tinybpf_batch *b, int cpu, const void *da
 	}
 	memcpy(b->data + b->len, data, size);
 	b->len += size;
+	if (b->count == 0)
+		b->uniform = (__u32)size;
+	else if (b->uniform != size)
+		b->uniform = 0;
 	b->sizes[b->count] = (__u32)size;
 	b->cpus[b->count] = (__u32)cpu;
 	b->count++;
@@ -572,6 +577,7 @@ static void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **siz
 	b->sizes_cap = 0;
 	b->len = 0;
 	b->count = 0;
+	b->uniform = 0;
 }
 
 static void tinybpf_batch_free(struct tinybpf_batch *b)
@@ -583,6 +589,7 @@ static void tinybpf_batch_free(struct tinybpf_batch *b)
 	b->sizes = NULL;
 	b->cpus = NULL;
 	b->cap = b->sizes_cap = b->len = b->count = 0;
+	b->uniform = 0;
 }
 
 /* ---- setns(2) for the calling thread (os.setns needs Python 3.12) -------------------- */

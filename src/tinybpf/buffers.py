@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import itertools
+import operator
 import os
 import sys
 import threading
@@ -109,6 +110,18 @@ def _resolve_event_type(bmap: BpfMap[Any, Any], event_type: Any) -> Any:
             f"used locally, keep it in BTF with an anchor: "
             f"struct {event_type} _{event_type}_btf __attribute__((unused));"
         ) from None
+
+
+_length_hint = operator.length_hint
+
+
+def _stops(buf: Any, ret: object) -> bool:
+    """After a callback returned ``ret`` (not None) or the buffer was halted: whether
+    delivery stops here (a negative int return, or a halt), marking the buffer halted."""
+    if buf._halt or (type(ret) is int and ret < 0):
+        buf._halt = True
+        return True
+    return False
 
 
 class EventBatch(Sequence[memoryview]):
@@ -461,6 +474,7 @@ class _Poller:
         nbytes = int(b.len)
         if count == 0:
             return EventBatch(None, 0, None, None, 0, self._batch_type)
+        uniform = int(b.uniform)  # C saw every record's size: no scan of sizes in Python
         data = ffi.new("char **")
         sizes = ffi.new("__u32 **")
         cpus = ffi.new("__u32 **")
@@ -468,7 +482,10 @@ class _Poller:
         owned_data = ffi.gc(data[0], lib.tinybpf_free)
         owned_sizes = ffi.gc(sizes[0], lib.tinybpf_free)
         owned_cpus = ffi.gc(cpus[0], lib.tinybpf_free)
-        return EventBatch(owned_data, nbytes, owned_sizes, owned_cpus, count, self._batch_type)
+        batch = EventBatch(owned_data, nbytes, owned_sizes, owned_cpus, count, self._batch_type)
+        if uniform:
+            batch._record_size = uniform
+        return batch
 
     def _require_batch(self) -> None:
         if not self._batch_api:
@@ -928,18 +945,20 @@ class BpfRingBuffer(_Poller, Generic[T]):
                         ret = cb(mv)
                     finally:
                         mv.release()
-                    if (type(ret) is int and ret < 0) or self._halt:
-                        self._halt = True
+                    if (ret is not None or self._halt) and _stops(self, ret):
                         break
             elif entry.ctype is not None and batch.record_size == ctypes.sizeof(entry.ctype):
+                # the common case: views of the batch, no counter in the loop (the
+                # iterator's remaining length gives the index reached)
                 size = ctypes.sizeof(entry.ctype)
-                arr = (entry.ctype * (end - start)).from_buffer(batch._buf, start * size)
-                for ev in arr:
-                    k += 1
-                    ret = cb(ev)
-                    if (type(ret) is int and ret < 0) or self._halt:
-                        self._halt = True
-                        break
+                events = iter((entry.ctype * (end - start)).from_buffer(batch._buf, start * size))
+                try:
+                    for ev in events:
+                        ret = cb(ev)
+                        if (ret is not None or self._halt) and _stops(self, ret):
+                            break
+                finally:
+                    k = end - _length_hint(events)
             elif entry.event_type is bytes:
                 data = batch._bytes()
                 offs = batch._offs()
@@ -948,8 +967,7 @@ class BpfRingBuffer(_Poller, Generic[T]):
                     b = offs[k + 1]
                     k += 1
                     ret = cb(data[a:b])
-                    if (type(ret) is int and ret < 0) or self._halt:
-                        self._halt = True
+                    if (ret is not None or self._halt) and _stops(self, ret):
                         break
             else:
                 conv = entry.convert
@@ -957,8 +975,7 @@ class BpfRingBuffer(_Poller, Generic[T]):
                     view = batch[k]
                     k += 1
                     ret = cb(conv(view))
-                    if (type(ret) is int and ret < 0) or self._halt:
-                        self._halt = True
+                    if (ret is not None or self._halt) and _stops(self, ret):
                         break
         except BaseException as e:  # re-raised unchanged by poll()
             self._exc = e
@@ -1228,21 +1245,21 @@ class BpfPerfBuffer(_Poller, Generic[T]):
             if self._ctype is not None and not self._lost_in_batch and batch.record_size == size:
                 # the common case: typed samples only, as views of the batch
                 arr = (self._ctype * n).from_buffer(batch._buf)
-                for cpu, ev in zip(cpus.tolist(), arr, strict=True):
-                    k += 1
-                    ret = cb(cpu, ev)
-                    if (type(ret) is int and ret < 0) or self._halt:
-                        self._halt = True
-                        break
-                samples = k
+                cpu_iter = iter(cpus.tolist())
+                try:
+                    for cpu, ev in zip(cpu_iter, arr, strict=True):
+                        ret = cb(cpu, ev)
+                        if (ret is not None or self._halt) and _stops(self, ret):
+                            break
+                finally:
+                    k = samples = n - _length_hint(cpu_iter)
             elif self._event_type is bytes and not self._lost_in_batch:
                 data = batch._bytes()
                 offs = batch._offs()
                 for cpu, a, b in zip(cpus.tolist(), offs, offs[1:], strict=False):
                     k += 1
                     ret = cb(cpu, data[a:b])
-                    if (type(ret) is int and ret < 0) or self._halt:
-                        self._halt = True
+                    if (ret is not None or self._halt) and _stops(self, ret):
                         break
                 samples = k
             elif self._ctype is not None and batch.record_size == size:
