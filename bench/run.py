@@ -225,7 +225,7 @@ class Bench:
         self.perf_chunk = 131_072  # one 8 MiB per-CPU ring holds 174k 48-byte records
         self.perf_period = 1024
         self.perf_pages = 2048
-        self.openload_iters = 100 if q else 300
+        self.openload_iters = 200 if q else 1000
         self.rss_total = 2_000_000 if q else 10_000_000
         self.import_runs = 5 if q else 11
         self.raw: dict[str, dict[str, Any]] = {}

@@ -53,23 +53,26 @@ static int tinybpf_btf_value_edge(const struct btf_type *t, __u32 n, __u32 *ref)
 
 typedef int (*tinybpf_edge_fn)(const struct btf_type *t, __u32 n, __u32 *ref);
 
-/* Depth-first search for a cycle over the edges that `edge` gives. The caller's scratch
- * space holds the colors and the stack: 9 bytes per type. */
-struct tinybpf_dfs {
-	unsigned char *color; /* 0 unseen, 1 on the stack, 2 done */
+/* Scratch space of one BTF check, per type: its btf_type (looked up once), a mark (the
+ * DFS color: 0 unseen, 1 on the stack, 2 done; then "alignment checked") and a DFS stack
+ * slot (type, next edge). */
+struct tinybpf_check {
+	const struct btf_type **types;
+	unsigned char *mark;
 	__u32 *stack_id;
 	__u32 *stack_edge;
+	__u32 cnt;
 };
 
-static int tinybpf_btf_find_cycle(const struct btf *btf, tinybpf_edge_fn edge,
-				  const struct tinybpf_dfs *s, __u32 *bad_id)
+/* Depth-first search for a cycle over the edges that `edge` gives. */
+static int tinybpf_btf_find_cycle(const struct tinybpf_check *c, tinybpf_edge_fn edge,
+				  __u32 *bad_id)
 {
-	__u32 cnt = btf__type_cnt(btf), id, ref;
-	unsigned char *color = s->color;
-	__u32 *stack_id = s->stack_id, *stack_edge = s->stack_edge;
+	unsigned char *color = c->mark;
+	__u32 *stack_id = c->stack_id, *stack_edge = c->stack_edge, id, ref;
 
-	memset(color, 0, cnt);
-	for (id = 1; id < cnt; id++) {
+	memset(color, 0, c->cnt);
+	for (id = 1; id < c->cnt; id++) {
 		__u32 depth;
 
 		if (color[id])
@@ -81,7 +84,7 @@ static int tinybpf_btf_find_cycle(const struct btf *btf, tinybpf_edge_fn edge,
 		while (depth) {
 			__u32 top = stack_id[depth - 1];
 
-			if (!edge(btf__type_by_id(btf, top), stack_edge[depth - 1]++, &ref)) {
+			if (!edge(c->types[top], stack_edge[depth - 1]++, &ref)) {
 				color[top] = 2;
 				depth--;
 				continue;
@@ -99,34 +102,6 @@ static int tinybpf_btf_find_cycle(const struct btf *btf, tinybpf_edge_fn edge,
 		}
 	}
 	return 0;
-}
-
-static int tinybpf_btf_edge(const struct btf_type *t, __u32 n, __u32 *ref);
-
-/* Both cycle searches, with scratch space on the stack for the small BTF of a typical
- * object (open is on the benchmarked open + load + close path) and malloc'ed otherwise. */
-static int tinybpf_btf_find_cycles(const struct btf *btf, __u32 *bad_id)
-{
-	enum { SMALL = 512 };
-	__u32 cnt = btf__type_cnt(btf), small_ids[2 * SMALL];
-	unsigned char small_color[SMALL];
-	struct tinybpf_dfs s = { small_color, small_ids, small_ids + SMALL };
-	void *heap = NULL;
-	int err;
-
-	if (cnt > SMALL) {
-		heap = malloc((size_t)cnt * (1 + 2 * sizeof(__u32)));
-		if (!heap)
-			return -ENOMEM;
-		s.stack_id = heap;
-		s.stack_edge = s.stack_id + cnt;
-		s.color = (unsigned char *)(s.stack_edge + cnt);
-	}
-	err = tinybpf_btf_find_cycle(btf, tinybpf_btf_edge, &s, bad_id);
-	if (!err)
-		err = tinybpf_btf_find_cycle(btf, tinybpf_btf_value_edge, &s, bad_id);
-	free(heap);
-	return err;
 }
 
 static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id);
@@ -646,12 +621,14 @@ static int tinybpf_btf_edge(const struct btf_type *t, __u32 n, __u32 *ref)
 	}
 }
 
-static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id)
+static int tinybpf_btf_check_with(const struct btf *btf, struct tinybpf_check *c,
+				  __u32 *bad_id)
 {
-	__u32 cnt = btf__type_cnt(btf), id, ref, i, n;
-	int err = 0;
+	__u32 cnt = c->cnt, id, ref, i, n;
+	int err;
 
 	*bad_id = 0;
+	c->types[0] = NULL;
 	for (id = 1; id < cnt; id++) {
 		const struct btf_type *t = btf__type_by_id(btf, id);
 
@@ -659,6 +636,7 @@ static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id)
 			*bad_id = id;
 			return -EINVAL;
 		}
+		c->types[id] = t;
 		for (n = 0; tinybpf_btf_edge(t, n, &ref); n++) {
 			if (ref >= cnt) {
 				*bad_id = id;
@@ -682,21 +660,60 @@ static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id)
 	}
 	/* cycles (before anything follows references, such as btf__align_of below): through
 	 * pointers and typedefs without a struct in between, and types containing themselves */
-	err = tinybpf_btf_find_cycles(btf, bad_id);
-	/* btf_dump divides by member alignments: every member type must have one */
-	for (id = 1; id < cnt && !err; id++) {
-		const struct btf_type *t = btf__type_by_id(btf, id);
+	err = tinybpf_btf_find_cycle(c, tinybpf_btf_edge, bad_id);
+	if (!err)
+		err = tinybpf_btf_find_cycle(c, tinybpf_btf_value_edge, bad_id);
+	if (err)
+		return err;
+	/* btf_dump divides by member alignments: every member type must have one (checked
+	 * once per member type: btf__align_of recurses through the type) */
+	memset(c->mark, 0, cnt);
+	for (id = 1; id < cnt; id++) {
+		const struct btf_type *t = c->types[id];
+		const struct btf_member *m;
 
 		if (!btf_is_composite(t))
 			continue;
-		for (i = 0; i < btf_vlen(t); i++) {
-			if (btf__align_of(btf, btf_members(t)[i].type) <= 0) {
+		m = btf_members(t);
+		for (i = 0; i < btf_vlen(t); i++, m++) {
+			if (c->mark[m->type])
+				continue;
+			if (btf__align_of(btf, m->type) <= 0) {
 				*bad_id = id;
-				err = -EINVAL;
-				break;
+				return -EDOM;
 			}
+			c->mark[m->type] = 1;
 		}
 	}
+	return 0;
+}
+
+/* Scratch space on the stack for the small BTF of a typical object (open is on the
+ * benchmarked open + load + close path), malloc'ed for bigger ones. */
+static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id)
+{
+	enum { SMALL = 512 };
+	const struct btf_type *small_types[SMALL];
+	__u32 small_ids[2 * SMALL];
+	unsigned char small_mark[SMALL];
+	struct tinybpf_check c = { small_types, small_mark, small_ids, small_ids + SMALL,
+				   btf__type_cnt(btf) };
+	void *heap = NULL;
+	int err;
+
+	if (c.cnt > SMALL) {
+		size_t per = sizeof(*c.types) + 2 * sizeof(__u32) + 1;
+
+		heap = malloc((size_t)c.cnt * per);
+		if (!heap)
+			return -ENOMEM;
+		c.types = heap;
+		c.stack_id = (__u32 *)(c.types + c.cnt);
+		c.stack_edge = c.stack_id + c.cnt;
+		c.mark = (unsigned char *)(c.stack_edge + c.cnt);
+	}
+	err = tinybpf_btf_check_with(btf, &c, bad_id);
+	free(heap);
 	return err;
 }
 
@@ -761,12 +778,14 @@ static const char *tinybpf_libbpf_release(void)
 }
 
 /* ---- the names of an object's programs and maps in one call -------------------------
- * "object\x01prog\0prog\x01map\0map" into buf; returns the length it needs (without a
- * terminating NUL), which may exceed cap: call again with a bigger buffer. */
+ * Every name NUL-terminated (no byte of a name can be mistaken for a separator, whatever
+ * the object holds): the object's name, the number of programs in decimal, the programs'
+ * names, then the maps' names. Written into buf up to cap; returns the length it needs,
+ * which may exceed cap: call again with a bigger buffer. */
 
 static size_t tinybpf_put(char *buf, size_t cap, size_t len, const char *s)
 {
-	size_t n = strlen(s);
+	size_t n = strlen(s) + 1;
 
 	if (len + n <= cap)
 		memcpy(buf + len, s, n);
@@ -778,25 +797,18 @@ static size_t tinybpf_object_index(const struct bpf_object *obj, char *buf, size
 	struct bpf_program *prog;
 	struct bpf_map *map;
 	size_t len = 0;
-	int first;
+	char count[24];
+	unsigned long n = 0;
 
+	bpf_object__for_each_program(prog, obj)
+		n++;
+	snprintf(count, sizeof(count), "%lu", n);
 	len = tinybpf_put(buf, cap, len, bpf_object__name(obj));
-	len = tinybpf_put(buf, cap, len, "\x01");
-	first = 1;
-	bpf_object__for_each_program(prog, obj) {
-		if (!first)
-			len = tinybpf_put(buf, cap, len, "\x02");
+	len = tinybpf_put(buf, cap, len, count);
+	bpf_object__for_each_program(prog, obj)
 		len = tinybpf_put(buf, cap, len, bpf_program__name(prog));
-		first = 0;
-	}
-	len = tinybpf_put(buf, cap, len, "\x01");
-	first = 1;
-	bpf_object__for_each_map(map, obj) {
-		if (!first)
-			len = tinybpf_put(buf, cap, len, "\x02");
+	bpf_object__for_each_map(map, obj)
 		len = tinybpf_put(buf, cap, len, bpf_map__name(map));
-		first = 0;
-	}
 	return len;
 }
 
@@ -844,6 +856,8 @@ static struct bpf_object *tinybpf_open_object_captured(const char *path, const v
 	res->index_len = tinybpf_object_index(obj, res->index, sizeof(res->index));
 	btf = bpf_object__btf(obj);
 	if (btf) {
+		/* all of it: a member type without alignment (a 0-byte INT) also makes
+		 * libbpf's load divide by zero (SIGFPE; found by the object fuzzer) */
 		err = tinybpf_btf_check(btf, &res->bad_id);
 		if (err) {
 			res->stage = TINYBPF_BTF_INVALID;

@@ -16,6 +16,7 @@ tests/fuzz/campaign.py runs long campaigns (docs/reliability.md has the figures)
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import struct
@@ -203,6 +204,7 @@ def test_btf_to_c_crashers(name, tmp_path):
     )
     print(f"{name}: exit {p.returncode}: {p.stdout.strip()}")
     assert p.returncode == 0, f"interpreter died: {campaign._signame(p.returncode)}\n{p.stderr}"
+    assert "rejected" in p.stdout, p.stdout  # a BpfError, at parse or at to_c()
 
 
 # --------------------------------------------------------------------------- hangs
@@ -239,6 +241,19 @@ except tinybpf.BpfError as e:
 finally:
     obj.close()
 """
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="load() needs root")
+def test_member_type_without_alignment_is_refused_before_load(tmp_path):
+    # a 0-byte INT as a struct member type: libbpf's load divides by its alignment
+    # (SIGFPE; object fuzz case 707777:4585, xdp_count's "unsigned char" made 0 bytes)
+    path = tmp_path / "zero_int.bpf.o"
+    path.write_bytes(_patched("xdp_count", "unsigned char", lambda tid: 0))
+    p = subprocess.run(
+        [sys.executable, "-c", _LOAD_CHILD, str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert p.returncode == 0, f"{campaign._signame(p.returncode)}\n{p.stderr}"
+    assert p.stdout.split() == ["open", "rejected", str(errno.EDOM)]
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="load() needs root")
@@ -283,3 +298,31 @@ def test_enum_with_a_huge_size_is_described_quickly(tmp_path):
     )
     print(p.stdout, p.stderr[-500:])
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_unnamed_scalar_member_becomes_hidden_storage(tmp_path):
+    """Fuzzed BTF (object case 37 of seed 707702): a union with an unnamed member of a
+    scalar type. C allows unnamed members only for structs and unions (promoted as
+    anonymous); the ctypes type keeps the bytes as hidden storage instead of failing."""
+    import ctypes
+
+    import tinybpf
+
+    s = b"\0int\0u\0a\0"
+    o = {n: s.index(n.encode() + b"\0") for n in ("int", "u", "a")}
+    types = (
+        struct.pack("<IIII", o["int"], 1 << 24, 4, (1 << 24) | 32)
+        # union u { int a; int <unnamed>; } (kind 5 = UNION, 2 members)
+        + struct.pack("<III", o["u"], (5 << 24) | 2, 4)
+        + struct.pack("<III", o["a"], 1, 0)
+        + struct.pack("<III", 0, 1, 0)
+    )
+    path = tmp_path / "unnamed.btf"
+    path.write_bytes(_btf_blob(types, s))
+    btf = tinybpf.Btf.from_file(path)
+    u = btf.ctype(btf.find_struct("u").type_id)
+    assert ctypes.sizeof(u) == 4
+    assert u._tinybpf_fields_ == ("a",)
+    v = u()
+    v.a = -5
+    assert v.a == -5

@@ -272,7 +272,11 @@ class _Generator:
                 pad_n += 1
                 pos = f.offset
             fname = f.name
-            if not fname:
+            if not fname and not issubclass(ftype, (ctypes.Structure, ctypes.Union)):
+                # an unnamed member of a scalar type (malformed BTF): kept as hidden storage
+                fname = f"{tag}_unnamed{pad_n}"
+                pad_n += 1
+            elif not fname:
                 fname = f"{tag}_anon{len(anonymous)}"
                 anonymous.append(fname)
                 inner_names = getattr(ftype, "_tinybpf_fields_", ())

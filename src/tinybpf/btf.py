@@ -128,8 +128,9 @@ class Btf:
         err = int(lib.tinybpf_btf_check(self._ptr, bad))
         if err:
             self.close()
-            what = "a reference cycle" if err == -errno_mod.ELOOP else "an invalid reference"
-            raise BpfError(f"{message}: malformed BTF: type {int(bad[0])} has {what}", -err)
+            raise BpfError(
+                f"{message}: malformed BTF: type {int(bad[0])} has {btf_defect(-err)}", -err
+            )
 
     # --- lifecycle ------------------------------------------------------------------------
     @property
@@ -449,16 +450,22 @@ class Btf:
         out = ffi.new("char **")
         size = ffi.new("size_t *")
         ret = int(lib.tinybpf_btf_dump_c(p, out, size))
-        if ret in (-errno_mod.ELOOP, -errno_mod.EINVAL):
-            raise BpfError(
-                "dump BTF as C failed: malformed BTF (a reference cycle or an invalid reference)",
-                -ret,
-            )
+        if ret in (-errno_mod.ELOOP, -errno_mod.EINVAL, -errno_mod.EDOM):
+            raise BpfError(f"dump BTF as C failed: malformed BTF: {btf_defect(-ret)}", -ret)
         check_int(ret, "dump BTF as C failed")
         try:
             return ffi.unpack(out[0], size[0]).decode("utf-8", "replace")  # type: ignore[no-any-return]
         finally:
             lib.tinybpf_free(out[0])
+
+
+def btf_defect(err: int) -> str:
+    """What tinybpf_btf_check() (ffi_build/shim.c) found, from the errno it returned."""
+    if err == errno_mod.ELOOP:
+        return "a reference cycle"
+    if err == errno_mod.EDOM:
+        return "a member whose type has no alignment"
+    return "an invalid reference"
 
 
 def vmlinux_header(btf: Btf) -> str:

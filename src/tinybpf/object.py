@@ -25,7 +25,7 @@ from tinybpf._ffi import (
     take_c_log,
 )
 from tinybpf._guard import guarded
-from tinybpf.btf import Btf, validate_python_type
+from tinybpf.btf import Btf, btf_defect, validate_python_type
 from tinybpf.errors import (
     BpfClosedError,
     BpfError,
@@ -177,7 +177,7 @@ class BpfObject:
     _ptr: Any = NULL
     _closed = False
     _loaded = False
-    _index = b"\x01\x01"  # b"object\x01prog\x02prog\x01map\x02map", decoded on first use
+    _index = b"\x000\x00"  # see tinybpf_object_index() in ffi_build/shim.c; decoded on first use
     _decoded: tuple[str, _Wrappers[BpfProgram], _Wrappers[BpfMap[Any, Any]]] | None = None
     _types: Mapping[str, type] = MappingProxyType({})  # register_type(): dicts of its own
     _names: Mapping[type, str] = MappingProxyType({})
@@ -216,11 +216,13 @@ class BpfObject:
     def _decode_index(self) -> tuple[str, _Wrappers[BpfProgram], _Wrappers[BpfMap[Any, Any]]]:
         d = self._decoded
         if d is None:
-            name, progs, maps = self._index.decode("utf-8", "replace").split("\x01")
+            # tinybpf_object_index(): NUL-terminated name, program count, programs, maps
+            name, count, *names = self._index.decode("utf-8", "replace").split("\0")[:-1]
+            n = int(count)
             d = self._decoded = (
                 name or _stem(self._path),
-                _Wrappers(progs.split("\x02") if progs else [], BpfObject._new_program, self),
-                _Wrappers(maps.split("\x02") if maps else [], BpfObject._new_map, self),
+                _Wrappers(names[:n], BpfObject._new_program, self),
+                _Wrappers(names[n:], BpfObject._new_map, self),
             )
         return d
 
@@ -435,6 +437,9 @@ class BpfObject:
         """``obj.<name>``: a program, then a map, then a global variable of that name."""
         if name.startswith("_"):
             raise AttributeError(name)
+        attr = getattr(type(self), name, None)
+        if isinstance(attr, property):  # its getter raised AttributeError: show that one
+            return attr.__get__(self)
         d = self.__dict__
         if "_guard_lock" not in d:  # a half-built object (its __init__ failed)
             raise AttributeError(name)
@@ -506,7 +511,7 @@ class BpfObject:
 
 
 def _object_index(ptr: Any) -> bytes:
-    """b"object\\x01prog\\x02prog\\x01map\\x02map" from one C call (decoded lazily)."""
+    """The names of the object, its programs and maps from one C call (decoded lazily)."""
     n = int(lib.tinybpf_object_index(ptr, NULL, 0))
     buf = ffi.new("char[]", max(n, 1))
     return ffi.unpack(buf, int(lib.tinybpf_object_index(ptr, buf, n)))  # type: ignore[no-any-return]
@@ -626,8 +631,9 @@ def _open_failed(path: str, from_file: bool, err: int, res: Any) -> NoReturn:
     log = take_c_log(res.log, res.log_len)
     stage = res.stage
     if stage == lib.TINYBPF_BTF_INVALID:
-        what = "a reference cycle" if err == _errno.ELOOP else "an invalid reference"
-        raise BpfError(f"open '{path}' failed: malformed BTF: type {res.bad_id} has {what}", err)
+        raise BpfError(
+            f"open '{path}' failed: malformed BTF: type {res.bad_id} has {btf_defect(err)}", err
+        )
     missing = err == _errno.ENOENT and from_file and not os.path.exists(path)
     if stage == lib.TINYBPF_OPEN_FAILED and missing:
         log.consumed = True  # libbpf's "failed to open" says nothing more
