@@ -771,6 +771,62 @@ static int tinybpf_update_ints(__s64 spec, __s64 key, __s64 value)
 	return err ? err : bpf_map_update_elem((int)(spec >> 16), kbuf, vbuf, BPF_ANY);
 }
 
+/* v = m[k] for the same maps, the value returned as an integer (sign- or zero-extended
+ * from its size). A return of TINYBPF_LOOKUP_AGAIN means: ask tinybpf_lookup_status() for
+ * this thread's outcome, 0 (the value really is that number), -ENOENT, -ERANGE (a key
+ * that does not fit: Python's general path raises the error) or another -errno. */
+#define TINYBPF_LOOKUP_AGAIN 0x7ead5e1ec7ed0001LL
+
+static __thread int tinybpf_lookup_err;
+
+static int tinybpf_lookup_status(void)
+{
+	return tinybpf_lookup_err;
+}
+
+static __s64 tinybpf_lookup_raw(__s64 spec, __s64 key, __u64 *value)
+{
+	char kbuf[8];
+	__u64 v = 0;
+	int vsize = (int)((spec >> 8) & 0xf);
+	int err = tinybpf_scalar_key(key, (int)(spec & 0xf), (int)((spec >> 4) & 1), kbuf);
+
+	if (!err)
+		err = bpf_map_lookup_elem((int)(spec >> 16), kbuf, &v);
+	tinybpf_lookup_err = err;
+	if (err)
+		return 1;
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+	v >>= 8 * (8 - vsize);
+#endif
+	if (vsize < 8)
+		v &= ((__u64)1 << (8 * vsize)) - 1;
+	*value = v;
+	return 0;
+}
+
+static __s64 tinybpf_lookup_ints_s(__s64 spec, __s64 key)
+{
+	int vsize = (int)((spec >> 8) & 0xf);
+	__u64 v;
+	__s64 r;
+
+	if (tinybpf_lookup_raw(spec, key, &v))
+		return TINYBPF_LOOKUP_AGAIN;
+	r = vsize < 8 && (v >> (8 * vsize - 1)) ? (__s64)(v | ~(((__u64)1 << (8 * vsize)) - 1))
+						 : (__s64)v;
+	return r;
+}
+
+static __u64 tinybpf_lookup_ints_u(__s64 spec, __s64 key)
+{
+	__u64 v;
+
+	if (tinybpf_lookup_raw(spec, key, &v))
+		return TINYBPF_LOOKUP_AGAIN;
+	return v;
+}
+
 /* The full pinned version (libbpf's headers only carry major.minor). */
 static const char *tinybpf_libbpf_release(void)
 {

@@ -17,6 +17,7 @@ import pytest
 
 import tinybpf
 from tinybpf import BPF_ANY, BPF_EXIST, BPF_NOEXIST, BpfError, BpfMapType, MapInfo
+from tinybpf._ffi import lib
 
 pytestmark = pytest.mark.root
 
@@ -312,6 +313,19 @@ def test_fast_update_after_warm_up_keeps_every_check(obj, name, key_range, value
     with pytest.raises(TypeError):
         m[2] = "7"
     assert dict(m.items()) == before
+    # lookups take the same one-call path: missing keys, keys out of range and a value
+    # equal to the C side's "ask again" marker
+    with pytest.raises(KeyError):
+        m[3]
+    for bad_key in (kmax + 1, kmin - 1):
+        with pytest.raises(ValueError, match=r"(?i)key"):
+            m[bad_key]
+    with pytest.raises(TypeError):
+        m["1"]
+    marker = lib.TINYBPF_LOOKUP_AGAIN
+    if marker <= vmax:
+        m[2] = marker
+        assert m[2] == marker
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@
     .venv/bin/python bench/probes/dispatch_loops.py
 """
 
-# ruff: noqa: B007, SIM102 (the loop bodies mirror the library's on purpose)
+# ruff: noqa: B007 (the loop bodies mirror the library's on purpose)
 
+import operator
 import sys
 import time
 
@@ -33,11 +34,8 @@ class S:
 self = S()
 
 
-def _is_negative_int(r):
-    return type(r) is int and r < 0
-
-
-def ring_current(arr):
+def ring_before(arr):
+    # the loop before 2026-11-26: a counter and an int test per event
     k = 0
     for ev in arr:
         k += 1
@@ -48,48 +46,54 @@ def ring_current(arr):
     return k
 
 
-def ring_lean(arr):
-    for k, ev in enumerate(arr, 1):
+def _stops(buf, ret):
+    if buf._halt or (type(ret) is int and ret < 0):
+        buf._halt = True
+        return True
+    return False
+
+
+def ring_current(arr):
+    # tinybpf.buffers: the index reached comes from the iterator's remaining length
+    events = iter(arr)
+    for ev in events:
         ret = cb(ev)
-        if ret is not None or self._halt:
-            if self._halt or (type(ret) is int and ret < 0):
-                self._halt = True
-                break
-    return k
+        if (ret is not None or self._halt) and _stops(self, ret):
+            break
+    return n - operator.length_hint(events)
 
 
 cpus = memoryview(bytearray(4 * n)).cast("I")
-LOST = 1 << 31
 
 
-def perf_current(arr):
+def perf_before(arr):
     k = 0
-    samples = 0
     for cpu, ev in zip(cpus.tolist(), arr, strict=True):
         k += 1
-        if cpu & LOST:
-            pass
-        else:
-            samples += 1
-            if _is_negative_int(cb2(cpu, ev)):
-                self._halt = True
-        if self._halt:
+        ret = cb2(cpu, ev)
+        if (type(ret) is int and ret < 0) or self._halt:
+            self._halt = True
             break
     return k
 
 
-def perf_lean(arr):
-    # lost records reported apart by the C side: no per-event flag test
-    for k, (cpu, ev) in enumerate(zip(cpus.tolist(), arr, strict=True), 1):
+def perf_current(arr):
+    cpu_iter = iter(cpus.tolist())
+    for cpu, ev in zip(cpu_iter, arr, strict=True):
         ret = cb2(cpu, ev)
-        if ret is not None or self._halt:
-            if self._halt or (type(ret) is int and ret < 0):
-                self._halt = True
-                break
-    return k
+        if (ret is not None or self._halt) and _stops(self, ret):
+            break
+    return n - operator.length_hint(cpu_iter)
 
 
-for f in (ring_current, ring_lean, perf_current, perf_lean):
+def views_only(arr):
+    # the floor of a typed per-event loop: ctypes creates one view object per event
+    for ev in arr:
+        pass
+    return n
+
+
+for f in (ring_before, ring_current, perf_before, perf_current, views_only):
     best = 1e9
     for _ in range(30):
         arr = (Event * n).from_buffer(buf)

@@ -1,32 +1,22 @@
-"""Probe: open+load+close through raw extension calls vs tinybpf, and open+close alone
-(best of 5 x 500). Run from the repo root after bench/run.py built bench/build:
+"""Probe: where open + load + close spends its time above libbpf. Interleaved rounds,
+medians of 15 x 500 cycles: libbpf through the extension, tinybpf's one C call
+(tinybpf_open_object: open, BTF check, names, load) without any Python object, and the
+public API. Run from the repo root after bench/run.py built bench/build:
 
     .venv/bin/python bench/probes/openload_split.py
 """
 
-import gc
+import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import tinybpf
-from tinybpf._ffi import capture_log, ffi, lib
+from tinybpf._ffi import ffi, lib
 
 P = "bench/build/small.bpf.o"
 PB = P.encode()
 N = 500
-
-
-def best_us(f: Callable[[], object]) -> float:
-    for _ in range(20):
-        f()
-    best = 1e9
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(N):
-            f()
-        best = min(best, (time.perf_counter() - t0) / N * 1e6)
-    return best
+RESULT = ffi.typeof("struct tinybpf_open_result *")
 
 
 def raw() -> None:
@@ -35,21 +25,30 @@ def raw() -> None:
     lib.bpf_object__close(o)
 
 
-def raw_open_close() -> None:
-    lib.bpf_object__close(lib.bpf_object__open_file(PB, ffi.NULL))
+def shim() -> None:
+    res = ffi.new(RESULT)
+    lib.bpf_object__close(lib.tinybpf_open_object(PB, ffi.NULL, 0, ffi.NULL, True, res))
 
 
-def cl() -> None:
-    with capture_log():
-        pass
+def public() -> None:
+    tinybpf.load(P).close()
 
 
-print(f"raw open+load+close           {best_us(raw):.1f} us")
-print(f"tinybpf load+close            {best_us(lambda: tinybpf.load(P).close()):.1f} us")
-print(f"raw open+close                {best_us(raw_open_close):.1f} us")
-print(f"tinybpf open+close            {best_us(lambda: tinybpf.open(P).close()):.1f} us")
-gc.disable()
-print(f"tinybpf load+close, no gc     {best_us(lambda: tinybpf.load(P).close()):.1f} us")
-gc.enable()
-print(f"Path(p).exists()              {best_us(lambda: Path(P).exists()):.1f} us")
-print(f"capture_log()                 {best_us(cl):.1f} us")
+def per_cycle_us(f: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    for _ in range(N):
+        f()
+    return (time.perf_counter() - t0) / N * 1e6
+
+
+variants = {"libbpf via the extension": raw, "tinybpf_open_object": shim, "tinybpf.load": public}
+times: dict[str, list[float]] = {k: [] for k in variants}
+for _ in range(15):
+    for name, f in variants.items():
+        for _ in range(5):
+            f()
+        times[name].append(per_cycle_us(f))
+base = statistics.median(times["libbpf via the extension"])
+for name, ts in times.items():
+    m = statistics.median(ts)
+    print(f"{name:26s} {m:7.1f} us  (+{m - base:.1f})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import errno as _errno
+import functools
 import operator
 import os
 import sys
@@ -70,6 +71,8 @@ _REPR_COUNT_LIMIT = 65536
 _lookup_scalar = lib.tinybpf_lookup_scalar
 _update_scalar = lib.tinybpf_update_scalar
 _update_ints = lib.tinybpf_update_ints
+_lookup_status = lib.tinybpf_lookup_status
+_LOOKUP_AGAIN = int(lib.TINYBPF_LOOKUP_AGAIN)
 _ERANGE = -_errno.ERANGE
 _BATCH_CHUNK = 4096
 
@@ -194,6 +197,7 @@ class BpfMap(Generic[KT, VT]):
         self._fast_state: _Fast | None = None
         self._spool: list[Any] | None = None  # the scalar fast path's buffers
         self._ispec: int | None = None  # integer keys and values: see _Fast.ispec
+        self._iget: Callable[[Any], Any] | None = None  # and their lookup
         self._owns_btf = btf is not None  # typed() views share their map's BTF
 
     # --- state --------------------------------------------------------------------------
@@ -273,6 +277,7 @@ class BpfMap(Generic[KT, VT]):
         self._fast_state = None
         self._spool = None
         self._ispec = None
+        self._iget = None
         if self._ptr is None or self._obj_closed():
             return
         p = self._ptr
@@ -393,6 +398,7 @@ class BpfMap(Generic[KT, VT]):
         self._fast_state = None
         self._spool = None
         self._ispec = None
+        self._iget = None
         self._btf_cache.clear()
 
     def _fast(self) -> _Fast:
@@ -403,6 +409,7 @@ class BpfMap(Generic[KT, VT]):
             f = self._fast_state = _Fast(self, fd)
             self._spool = f.spool
             self._ispec = f.ispec
+            self._iget = f.iget
         return f
 
     def _kc(self) -> Codec:
@@ -640,12 +647,31 @@ class BpfMap(Generic[KT, VT]):
         return default if value is None else value
 
     def __getitem__(self, key: KT) -> VT:
+        get = self._iget
+        if get is not None:
+            # Integer keys and values: one C call with the key, the value returned as an
+            # int (TINYBPF_LOOKUP_AGAIN: ask for the outcome). Anything else falls through
+            # to the general path below, which raises the right error.
+            try:
+                got: VT = get(key)
+            except (OverflowError, TypeError):
+                pass
+            else:
+                if got != _LOOKUP_AGAIN:
+                    return got
+                ret = _lookup_status()
+                if ret == 0:
+                    return got
+                if ret == -_ENOENT:
+                    raise KeyError(key)
+                if ret != _ERANGE:
+                    _raise(ret, f"Map lookup failed for '{self._name}'")
         # Scalar fast path: the key goes to C as an integer, the value comes back in a
         # pooled typed buffer; item = (value buffer, fd, key size, key signed).
         # _spool is None until the first general access and again once the map or its
         # object is closed, so the general path raises the closed error.
         sp = self._spool
-        if sp is not None:
+        if sp is not None and get is None:
             try:
                 item = sp.pop()
             except IndexError:
@@ -1107,6 +1133,7 @@ class BpfMap(Generic[KT, VT]):
         self._fast_state = None
         self._spool = None
         self._ispec = None
+        self._iget = None
         fd, self._fd_cache = self._owned_fd, -1
         try:
             os.close(fd)
@@ -1159,7 +1186,19 @@ class BpfMap(Generic[KT, VT]):
 class _Fast:
     """Per-map state of the element operations, built once after load."""
 
-    __slots__ = ("fd", "ispec", "kenc", "ks", "pool", "spool", "stypes", "venc", "vread", "vtype")
+    __slots__ = (
+        "fd",
+        "iget",
+        "ispec",
+        "kenc",
+        "ks",
+        "pool",
+        "spool",
+        "stypes",
+        "venc",
+        "vread",
+        "vtype",
+    )
 
     vread: Callable[[Any], Any]
     venc: Callable[[Any], bytes]
@@ -1180,6 +1219,7 @@ class _Fast:
         # integer keys and values of up to 8 bytes: m[k] = v passes (fd, sizes, signs) as
         # one integer to tinybpf_update_ints (layout in ffi_build/shim.c)
         self.ispec: int | None = None
+        self.iget: Callable[[Any], Any] | None = None
         kt, vt = self.stypes
         if self.spool is not None and kt and vt and 0 < vs <= 8 and vt.startswith(("int", "uint")):
             self.ispec = (
@@ -1189,6 +1229,10 @@ class _Fast:
                 | (vt.startswith("int") << 12)
                 | (fd << 16)
             )
+            lookup = (
+                lib.tinybpf_lookup_ints_s if vt.startswith("int") else lib.tinybpf_lookup_ints_u
+            )
+            self.iget = functools.partial(lookup, self.ispec)
         if m.is_percpu or m.type in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
             total = m._value_stride() * possible_cpus() if m.is_percpu else vs
             self.vtype = f"char[{max(total, 1)}]"
