@@ -53,6 +53,26 @@ def main() -> int:
             tinybpf.open(bad)
         except (tinybpf.BpfError, ValueError):
             pass
+    # the one-call open path: libbpf's messages kept in C (debug level: many), a load the
+    # verifier rejects, a missing file; integer map element paths
+    tinybpf.set_libbpf_log_level("debug")
+    for _ in range(5):
+        tinybpf.load(minimal).close()
+        for path in (BUILD / "prog_invalid.bpf.o", BUILD / "no_such.bpf.o"):
+            try:
+                tinybpf.load(path)
+            except tinybpf.BpfError:
+                pass
+    tinybpf.set_libbpf_log_level("info")
+    with tinybpf.load(maps) as obj:
+        counts = obj.maps["counts"]
+        for k in range(1000):
+            counts[k] = k
+            assert counts[k] == k
+        try:
+            counts[5000]
+        except KeyError:
+            pass
     gc.collect()
     print("leakcheck: done")
     return 0

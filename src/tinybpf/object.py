@@ -556,6 +556,7 @@ def _open_opts(
     bpf_token_path: str | None,
     kernel_log_level: int | None,
 ) -> Opts | None:
+    """bpf_object_open_opts for the options given; None (NULL opts) when none is."""
     if (
         object_name is None
         and pin_root_path is None
@@ -664,16 +665,7 @@ def load(
         with tinybpf.load("prog.bpf.o", pin_root_path="/sys/fs/bpf") as obj:
             print(list(obj.programs), list(obj.maps))
     """
-    opts = None
-    if not (
-        object_name is None
-        and pin_root_path is None
-        and kconfig is None
-        and btf_custom_path is None
-        and bpf_token_path is None
-        and kernel_log_level is None
-    ):
-        opts = _open_opts(
-            object_name, pin_root_path, kconfig, btf_custom_path, bpf_token_path, kernel_log_level
-        )
+    opts = _open_opts(
+        object_name, pin_root_path, kconfig, btf_custom_path, bpf_token_path, kernel_log_level
+    )
     return _open(path, opts, object_name, True)
