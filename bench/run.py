@@ -260,11 +260,11 @@ class Bench:
             return []
         return self._safe(key, lambda: run_json(self.b(*args), self.bcc_env))
 
-    def interleaved(self, specs: list[tuple[str, Any]]) -> None:
+    def interleaved(self, specs: list[tuple[str, Any]], rounds: int | None = None) -> None:
         """Run the C / tinybpf / raw variants of one workload in rounds, one repetition per
         process, so that load changes on a shared machine hit them alike."""
         rows: dict[str, list[dict[str, Any]]] = {key: [] for key, _ in specs}
-        for _ in range(self.reps):
+        for _ in range(rounds or self.reps):
             for key, build_cmd in specs:
                 if key in self.errors:
                     continue
@@ -295,7 +295,10 @@ class Bench:
                     ("c.openload", lambda k: c("openload", SMALL, k, it)),
                     ("t.openload", lambda k: t("openload", SMALL, k, it)),
                     ("raw.openload", lambda k: t("openload_raw", SMALL, k, it)),
-                ]
+                ],
+                # a round takes about a second: twice the rounds for a steadier median of
+                # a ratio whose processes spread by several percent
+                rounds=2 * self.reps - 1,
             )
         if self.wanted("map"):
             log("map lookup/update (10k u32->u64 hash)")
@@ -612,6 +615,8 @@ def build_rows(b: Bench) -> list[dict[str, Any]]:
             f"{ratio:.2f} x C" if ratio else "n/a",
             "<= 1.15 x C",
             ratio is not None and ratio <= 1.15,
+            note=f"medians of {len(R('t.openload'))} rounds of {b.openload_iters} cycles, "
+            "run before the other workloads",
         )
     if b.wanted("import"):
         t = med(R("t.import"), "import_ms")

@@ -62,11 +62,51 @@ struct tinybpf_check {
 	__u32 *stack_id;
 	__u32 *stack_edge;
 	__u32 cnt;
+	unsigned char *aligned; /* btf__align_of(id) > 0, filled by the value-edge search */
 };
 
-/* Depth-first search for a cycle over the edges that `edge` gives. */
+/* Whether btf__align_of(id) would be > 0 (the same cases as libbpf 1.7's btf.c), from the
+ * answers for the types it contains, which a post-order walk has computed before. A
+ * struct or union needs every member aligned (libbpf stops early at a member it finds
+ * packed; every member type is checked on its own below anyway). */
+static unsigned char tinybpf_btf_aligned(const struct tinybpf_check *c, __u32 id)
+{
+	const struct btf_type *t = c->types[id];
+	const struct btf_member *m;
+	__u32 i;
+
+	switch (btf_kind(t)) {
+	case BTF_KIND_INT:
+	case BTF_KIND_ENUM:
+	case BTF_KIND_ENUM64:
+	case BTF_KIND_FLOAT:
+		return t->size > 0;
+	case BTF_KIND_PTR:
+		return 1;
+	case BTF_KIND_TYPEDEF:
+	case BTF_KIND_VOLATILE:
+	case BTF_KIND_CONST:
+	case BTF_KIND_RESTRICT:
+	case BTF_KIND_TYPE_TAG:
+		return t->type && c->aligned[t->type];
+	case BTF_KIND_ARRAY:
+		return btf_array(t)->type && c->aligned[btf_array(t)->type];
+	case BTF_KIND_STRUCT:
+	case BTF_KIND_UNION:
+		m = btf_members(t);
+		for (i = 0; i < btf_vlen(t); i++, m++)
+			if (!m->type || !c->aligned[m->type])
+				return 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Depth-first search for a cycle over the edges that `edge` gives; with `align`, the
+ * alignment of each type as it is finished (its contained types are finished first). */
 static int tinybpf_btf_find_cycle(const struct tinybpf_check *c, tinybpf_edge_fn edge,
-				  __u32 *bad_id)
+				  int align, __u32 *bad_id)
 {
 	unsigned char *color = c->mark;
 	__u32 *stack_id = c->stack_id, *stack_edge = c->stack_edge, id, ref;
@@ -86,6 +126,8 @@ static int tinybpf_btf_find_cycle(const struct tinybpf_check *c, tinybpf_edge_fn
 
 			if (!edge(c->types[top], stack_edge[depth - 1]++, &ref)) {
 				color[top] = 2;
+				if (align)
+					c->aligned[top] = tinybpf_btf_aligned(c, top);
 				depth--;
 				continue;
 			}
@@ -660,14 +702,13 @@ static int tinybpf_btf_check_with(const struct btf *btf, struct tinybpf_check *c
 	}
 	/* cycles (before anything follows references, such as btf__align_of below): through
 	 * pointers and typedefs without a struct in between, and types containing themselves */
-	err = tinybpf_btf_find_cycle(c, tinybpf_btf_edge, bad_id);
+	err = tinybpf_btf_find_cycle(c, tinybpf_btf_edge, 0, bad_id);
 	if (!err)
-		err = tinybpf_btf_find_cycle(c, tinybpf_btf_value_edge, bad_id);
+		err = tinybpf_btf_find_cycle(c, tinybpf_btf_value_edge, 1, bad_id);
 	if (err)
 		return err;
-	/* btf_dump divides by member alignments: every member type must have one (checked
-	 * once per member type: btf__align_of recurses through the type) */
-	memset(c->mark, 0, cnt);
+	/* btf_dump and libbpf's load divide by member alignments: every member type must
+	 * have one (computed above without btf__align_of's recursion) */
 	for (id = 1; id < cnt; id++) {
 		const struct btf_type *t = c->types[id];
 		const struct btf_member *m;
@@ -676,13 +717,10 @@ static int tinybpf_btf_check_with(const struct btf *btf, struct tinybpf_check *c
 			continue;
 		m = btf_members(t);
 		for (i = 0; i < btf_vlen(t); i++, m++) {
-			if (c->mark[m->type])
-				continue;
-			if (btf__align_of(btf, m->type) <= 0) {
+			if (!c->aligned[m->type]) {
 				*bad_id = id;
 				return -EDOM;
 			}
-			c->mark[m->type] = 1;
 		}
 	}
 	return 0;
@@ -695,14 +733,14 @@ static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id)
 	enum { SMALL = 512 };
 	const struct btf_type *small_types[SMALL];
 	__u32 small_ids[2 * SMALL];
-	unsigned char small_mark[SMALL];
+	unsigned char small_mark[2 * SMALL];
 	struct tinybpf_check c = { small_types, small_mark, small_ids, small_ids + SMALL,
-				   btf__type_cnt(btf) };
+				   btf__type_cnt(btf), small_mark + SMALL };
 	void *heap = NULL;
 	int err;
 
 	if (c.cnt > SMALL) {
-		size_t per = sizeof(*c.types) + 2 * sizeof(__u32) + 1;
+		size_t per = sizeof(*c.types) + 2 * sizeof(__u32) + 2;
 
 		heap = malloc((size_t)c.cnt * per);
 		if (!heap)
@@ -711,6 +749,7 @@ static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id)
 		c.stack_id = (__u32 *)(c.types + c.cnt);
 		c.stack_edge = c.stack_id + c.cnt;
 		c.mark = (unsigned char *)(c.stack_edge + c.cnt);
+		c.aligned = c.mark + c.cnt;
 	}
 	err = tinybpf_btf_check_with(btf, &c, bad_id);
 	free(heap);
@@ -882,7 +921,7 @@ static size_t tinybpf_object_index(const struct bpf_object *obj, char *buf, size
 struct tinybpf_open_result {
 	int stage;
 	__u32 bad_id;
-	char *log; /* libbpf's messages (see struct tinybpf_capture); free with tinybpf_free */
+	char *log; /* on failure, libbpf's messages (struct tinybpf_capture); tinybpf_free */
 	size_t log_len;
 	size_t index_len; /* more than TINYBPF_INDEX_CAP: index[] is incomplete */
 	char index[TINYBPF_INDEX_CAP];
@@ -945,8 +984,24 @@ static struct bpf_object *tinybpf_open_object(const char *path, const void *data
 	tinybpf_capture_cur = &log;
 	obj = tinybpf_open_object_captured(path, data, size, opts, load, res);
 	tinybpf_capture_cur = prev;
-	res->log = log.data;
-	res->log_len = log.len;
+	if (!obj) {
+		/* the messages go into the Python exception: the caller frees them */
+		res->log = log.data;
+		res->log_len = log.len;
+	} else if (log.len) {
+		/* success: the messages go where any other libbpf message goes, now, and
+		 * Python has nothing to look at (errno is not part of a success) */
+		size_t off = 0;
+
+		while (off < log.len) {
+			const char *msg = log.data + off;
+			size_t n = strlen(msg);
+
+			_tinybpf_log_sink(msg[0] - '0', msg + 1);
+			off += n + 1;
+		}
+		free(log.data);
+	}
 	return obj;
 }
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from tinybpf._ffi import (
     NULL,
-    Opts,
     capture_log,
     check_int,
     cstr,
@@ -177,7 +176,7 @@ class BpfObject:
     _ptr: Any = NULL
     _closed = False
     _loaded = False
-    _index = b"\x000\x00"  # see tinybpf_object_index() in ffi_build/shim.c; decoded on first use
+    _index: Any = b"\x000\x00"  # tinybpf_object_index() in ffi_build/shim.c; see _decode_index
     _decoded: tuple[str, _Wrappers[BpfProgram], _Wrappers[BpfMap[Any, Any]]] | None = None
     _types: Mapping[str, type] = MappingProxyType({})  # register_type(): dicts of its own
     _names: Mapping[type, str] = MappingProxyType({})
@@ -216,8 +215,12 @@ class BpfObject:
     def _decode_index(self) -> tuple[str, _Wrappers[BpfProgram], _Wrappers[BpfMap[Any, Any]]]:
         d = self._decoded
         if d is None:
-            # tinybpf_object_index(): NUL-terminated name, program count, programs, maps
-            name, count, *names = self._index.decode("utf-8", "replace").split("\0")[:-1]
+            # tinybpf_object_index(): NUL-terminated name, program count, programs, maps;
+            # bytes, or still in the result struct of the open call
+            idx = self._index
+            if not isinstance(idx, bytes):
+                idx = ffi.unpack(idx.index, idx.index_len)
+            name, count, *names = idx.decode("utf-8", "replace").split("\0")[:-1]
             n = int(count)
             d = self._decoded = (
                 name or _stem(self._path),
@@ -542,22 +545,45 @@ def open_object(
         obj.globals["target_pid"] = 1234
         obj.load()
     """
-    opts = _open_opts(
-        object_name, pin_root_path, kconfig, btf_custom_path, bpf_token_path, kernel_log_level
+    return _open(
+        source,
+        False,
+        object_name,
+        pin_root_path,
+        kconfig,
+        btf_custom_path,
+        bpf_token_path,
+        kernel_log_level,
     )
-    return _open(source, opts, object_name, False)
 
 
-def _open_opts(
+_new_instance = object.__new__
+_FS_UTF8 = sys.getfilesystemencoding() == "utf-8" and sys.getfilesystemencodeerrors() in (
+    "surrogateescape",
+    "strict",
+)
+_RESULT = ffi.typeof("struct tinybpf_open_result *")
+_INDEX_CAP = int(lib.TINYBPF_INDEX_CAP)
+
+
+def _open(
+    source: Any,
+    load: bool,
     object_name: str | None,
     pin_root_path: str | None,
     kconfig: str | None,
     btf_custom_path: str | None,
     bpf_token_path: str | None,
     kernel_log_level: int | None,
-) -> Opts | None:
-    """bpf_object_open_opts for the options given; None (NULL opts) when none is."""
-    if (
+) -> BpfObject:
+    """Open (and with ``load`` set, load) in one C call, tinybpf_open_object.
+
+    This is the path ``open + load + close`` is benchmarked on against C: the interpreter
+    runs cache-cold after libbpf's and the kernel's work, so every Python call made here
+    costs microseconds. Keep it short (see docs/performance.md).
+    """
+    opts = None
+    if not (
         object_name is None
         and pin_root_path is None
         and kconfig is None
@@ -565,41 +591,27 @@ def _open_opts(
         and bpf_token_path is None
         and kernel_log_level is None
     ):
-        return None
-    return new_opts(
-        "bpf_object_open_opts",
-        object_name=object_name,
-        pin_root_path=pin_root_path,
-        kconfig=kconfig,
-        btf_custom_path=btf_custom_path,
-        bpf_token_path=bpf_token_path,
-        kernel_log_level=kernel_log_level,
-    )
-
-
-_new_instance = object.__new__
-_FS_ENCODING = sys.getfilesystemencoding()
-_FS_ERRORS = sys.getfilesystemencodeerrors()
-_RESULT = ffi.typeof("struct tinybpf_open_result *")
-_INDEX_CAP = int(lib.TINYBPF_INDEX_CAP)
-
-
-def _open(source: Any, opts: Any, label: str | None, load: bool) -> BpfObject:
-    """Open (and with ``load`` set, load) in one C call, tinybpf_open_object.
-
-    This is the path ``open + load + close`` is benchmarked on against C: the interpreter
-    runs cache-cold after libbpf's and the kernel's work, so every Python call made here
-    costs microseconds. Keep it short (see docs/performance.md).
-    """
+        opts = new_opts(
+            "bpf_object_open_opts",
+            object_name=object_name,
+            pin_root_path=pin_root_path,
+            kconfig=kconfig,
+            btf_custom_path=btf_custom_path,
+            bpf_token_path=bpf_token_path,
+            kernel_log_level=kernel_log_level,
+        )
     if isinstance(source, str):
         path = source
-        cpath = path.encode(_FS_ENCODING, _FS_ERRORS)  # os.fsencode, without its calls
+        try:  # os.fsencode, without its calls: UTF-8 first (the codec's fast path)
+            cpath = path.encode() if _FS_UTF8 else os.fsencode(path)
+        except UnicodeEncodeError:  # lone surrogates: the file system's own escapes
+            cpath = os.fsencode(path)
         cdata, size = NULL, 0
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
             raise ValueError("cannot open an empty BPF object")
-        path = label or "<memory>"
+        path = object_name or "<memory>"
         cpath, cdata, size = NULL, ffi.from_buffer(data), len(data)
     else:
         path = os.fspath(source)
@@ -610,17 +622,16 @@ def _open(source: Any, opts: Any, label: str | None, load: bool) -> BpfObject:
     ptr = lib.tinybpf_open_object(cpath, cdata, size, NULL if opts is None else opts.ptr, load, res)
     if ptr == NULL:
         _open_failed(path, cdata is NULL, ffi.errno, res)
-    if res.log_len:  # let the messages reach the "tinybpf.libbpf" logger
-        take_c_log(res.log, res.log_len)
-    n = res.index_len
-    if n > _INDEX_CAP:  # more names than the result holds
+    # (on success the C side has already logged libbpf's messages, if any)
+    if res.index_len > _INDEX_CAP:  # more names than the result holds
         return BpfObject(ptr, path, loaded=load)._keeping(opts)
-    # BpfObject.__init__'s work, without its frame
+    # BpfObject.__init__'s work, without its frame; the names stay in the result struct
+    # until first used
     obj: BpfObject = _new_instance(BpfObject)
     obj._guard_lock = RLock()
     obj._ptr = ptr
     obj._path = path
-    obj._index = ffi.unpack(res.index, n)
+    obj._index = res
     if load:
         obj._loaded = True
     if opts is not None:
@@ -665,7 +676,13 @@ def load(
         with tinybpf.load("prog.bpf.o", pin_root_path="/sys/fs/bpf") as obj:
             print(list(obj.programs), list(obj.maps))
     """
-    opts = _open_opts(
-        object_name, pin_root_path, kconfig, btf_custom_path, bpf_token_path, kernel_log_level
+    return _open(
+        path,
+        True,
+        object_name,
+        pin_root_path,
+        kconfig,
+        btf_custom_path,
+        bpf_token_path,
+        kernel_log_level,
     )
-    return _open(path, opts, object_name, True)
