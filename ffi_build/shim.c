@@ -72,8 +72,7 @@ struct tinybpf_check {
 static unsigned char tinybpf_btf_aligned(const struct tinybpf_check *c, __u32 id)
 {
 	const struct btf_type *t = c->types[id];
-	const struct btf_member *m;
-	__u32 i;
+	__u32 n, ref;
 
 	switch (btf_kind(t)) {
 	case BTF_KIND_INT:
@@ -83,23 +82,15 @@ static unsigned char tinybpf_btf_aligned(const struct tinybpf_check *c, __u32 id
 		return t->size > 0;
 	case BTF_KIND_PTR:
 		return 1;
-	case BTF_KIND_TYPEDEF:
-	case BTF_KIND_VOLATILE:
-	case BTF_KIND_CONST:
-	case BTF_KIND_RESTRICT:
-	case BTF_KIND_TYPE_TAG:
-		return t->type && c->aligned[t->type];
-	case BTF_KIND_ARRAY:
-		return btf_array(t)->type && c->aligned[btf_array(t)->type];
-	case BTF_KIND_STRUCT:
-	case BTF_KIND_UNION:
-		m = btf_members(t);
-		for (i = 0; i < btf_vlen(t); i++, m++)
-			if (!m->type || !c->aligned[m->type])
+	default:
+		/* no alignment of its own and nothing it contains (FWD, FUNC, VAR, ...) */
+		if (!btf_is_composite(t) && !tinybpf_btf_value_edge(t, 0, &ref))
+			return 0;
+		/* typedefs, modifiers, arrays, structs and unions: what they contain */
+		for (n = 0; tinybpf_btf_value_edge(t, n, &ref); n++)
+			if (!ref || !c->aligned[ref])
 				return 0;
 		return 1;
-	default:
-		return 0;
 	}
 }
 
