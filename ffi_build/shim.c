@@ -53,9 +53,9 @@ static int tinybpf_btf_value_edge(const struct btf_type *t, __u32 n, __u32 *ref)
 
 typedef int (*tinybpf_edge_fn)(const struct btf_type *t, __u32 n, __u32 *ref);
 
-/* Scratch space of one BTF check, per type: its btf_type (looked up once), a mark (the
- * DFS color: 0 unseen, 1 on the stack, 2 done; then "alignment checked") and a DFS stack
- * slot (type, next edge). */
+/* Scratch space of one BTF check, per type: its btf_type (looked up once), the DFS color
+ * (0 unseen, 1 on the stack, 2 done), a DFS stack slot (type, next edge) and whether it
+ * has an alignment. */
 struct tinybpf_check {
 	const struct btf_type **types;
 	unsigned char *mark;

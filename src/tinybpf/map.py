@@ -666,8 +666,8 @@ class BpfMap(Generic[KT, VT]):
                     raise KeyError(key)
                 if ret != _ERANGE:
                     _raise(ret, f"Map lookup failed for '{self._name}'")
-        # Scalar fast path: the key goes to C as an integer, the value comes back in a
-        # pooled typed buffer; item = (value buffer, fd, key size, key signed).
+        # Other scalar values (float, double): the key goes to C as an integer, the value
+        # comes back in a pooled typed buffer; item = (value buffer, fd, key size, signed).
         # _spool is None until the first general access and again once the map or its
         # object is closed, so the general path raises the closed error.
         sp = self._spool

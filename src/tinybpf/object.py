@@ -41,7 +41,42 @@ if TYPE_CHECKING:
 __all__ = ["BpfObject", "MapCollection", "ProgramCollection", "load", "open_object"]
 
 
-class ProgramCollection(Mapping[str, BpfProgram]):
+W = TypeVar("W")
+
+
+class _Collection(Mapping[str, W]):
+    """A read-only view of an object's programs or maps by name, with attribute access
+    for names that are identifiers."""
+
+    def __init__(self, items: Mapping[str, W]) -> None:
+        self._d = items
+
+    def __getitem__(self, name: str) -> W:
+        return self._d[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._d
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {list(self._d)}>"
+
+    def __getattr__(self, name: str) -> W:
+        d = self.__dict__.get("_d", {})
+        if name in d:
+            return d[name]  # type: ignore[no-any-return]
+        raise AttributeError(name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | {n for n in self._d if n.isidentifier()})
+
+
+class ProgramCollection(_Collection[BpfProgram]):
     """Read-only mapping of program name to :class:`BpfProgram`.
 
     Example::
@@ -52,35 +87,8 @@ class ProgramCollection(Mapping[str, BpfProgram]):
         obj.load()
     """
 
-    def __init__(self, programs: Mapping[str, BpfProgram]) -> None:
-        self._d = programs
 
-    def __getitem__(self, name: str) -> BpfProgram:
-        return self._d[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._d)
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._d
-
-    def __repr__(self) -> str:
-        return f"<ProgramCollection {list(self._d)}>"
-
-    def __getattr__(self, name: str) -> Any:
-        d = self.__dict__.get("_d", {})
-        if name in d:
-            return d[name]
-        raise AttributeError(name)
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | {n for n in self._d if n.isidentifier()})
-
-
-class MapCollection(Mapping[str, "BpfMap[Any, Any]"]):
+class MapCollection(_Collection["BpfMap[Any, Any]"]):
     """Read-only mapping of map name to :class:`BpfMap`.
 
     Example::
@@ -89,36 +97,6 @@ class MapCollection(Mapping[str, "BpfMap[Any, Any]"]):
             print(name, m.type.name)
         counts = obj.maps.counts   # attribute access for names that are identifiers
     """
-
-    def __init__(self, maps: Mapping[str, BpfMap[Any, Any]]) -> None:
-        self._d = maps
-
-    def __getitem__(self, name: str) -> BpfMap[Any, Any]:
-        return self._d[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._d)
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._d
-
-    def __repr__(self) -> str:
-        return f"<MapCollection {list(self._d)}>"
-
-    def __getattr__(self, name: str) -> Any:
-        d = self.__dict__.get("_d", {})
-        if name in d:
-            return d[name]
-        raise AttributeError(name)
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | {n for n in self._d if n.isidentifier()})
-
-
-W = TypeVar("W")
 
 
 class _Wrappers(Mapping[str, W]):
