@@ -19,6 +19,7 @@ import pytest
 from helpers.kernel import (
     cgroup2_root,
     gcc_unavailable_reason,
+    iterator_unavailable_reason,
     netns_unavailable_reason,
     tracepoint_unavailable_reason,
     uprobe_unavailable_reason,
@@ -206,6 +207,7 @@ def test_profile_finds_burn_cpu_on_top(build):
 
 
 def test_taskdump_lists_this_process(build):
+    _skip_if(iterator_unavailable_reason("task"))
     obj = build("taskdump")
     _, out = run("taskdump", obj, "--demo")
     comm = Path("/proc/self/comm").read_text().strip()

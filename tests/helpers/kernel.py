@@ -146,3 +146,49 @@ def file_offset(binary: Path, symbol: str) -> int:
         if seg_vaddr <= vaddr < seg_vaddr + filesz and "E" in m.group(5):
             return vaddr - seg_vaddr + off
     raise LookupError(f"no executable LOAD segment holds {symbol} in {binary}")
+
+
+# Errnos with which a kernel refuses a program or map type it does not support (or a policy
+# forbids): the probe reports them; anything else is a broken probe and propagates.
+_REFUSALS = {1: "EPERM", 13: "EACCES", 22: "EINVAL", 95: "EOPNOTSUPP", 524: "ENOTSUPP", 3: "ESRCH"}
+
+_iterator_reasons: dict[str, str | None] = {}
+
+
+def iterator_unavailable_reason(target: str) -> str | None:
+    """Why BPF iterators over ``target`` ("task", "bpf_map_elem") cannot be loaded here.
+
+    Loads the one program ``probe_<target>`` of tests/bpf/build/probe_iter.bpf.o (an
+    iterator that returns 0). Builds of the same kernel version differ: one refuses every
+    TRACING program with EPERM, another loads task iterators and refuses map-element ones.
+    """
+    if target not in _iterator_reasons:
+        import tinybpf
+
+        path = Path(__file__).resolve().parent.parent / "bpf" / "build" / "probe_iter.bpf.o"
+        obj = tinybpf.open(path)
+        try:
+            for name, prog in obj.programs.items():
+                prog.autoload = name == f"probe_{target}"
+            obj.load()
+            _iterator_reasons[target] = None
+        except tinybpf.BpfError as e:
+            name = _REFUSALS.get(e.errno)
+            if name is None:
+                raise
+            _iterator_reasons[target] = (
+                f"this kernel refuses iter/{target} programs: a minimal one fails to load "
+                f"with {name}"
+            )
+        finally:
+            obj.close()
+    return _iterator_reasons[target]
+
+
+def map_type_unavailable_reason(name: str) -> str | None:
+    """Why maps of type ``name`` (a BpfMapType member name) cannot be created here."""
+    import tinybpf
+
+    if tinybpf.probe_map_type(tinybpf.BpfMapType[name]):
+        return None
+    return f"probe_map_type({name}) is False: this kernel does not create {name} maps"
