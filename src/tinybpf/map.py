@@ -1274,12 +1274,15 @@ def _map_from_fd(
     label: str,
     key_type: Any = None,
     value_type: Any = None,
+    pinned: bool = False,
 ) -> BpfMap[Any, Any]:
-    """A standalone map owning ``fd`` (closed here on any failure)."""
+    """A standalone map owning ``fd`` (closed here on any failure); ``label`` names it in
+    errors (the path when ``pinned``)."""
     try:
         info, ret = _map_info(fd)
         if ret < 0:
-            raise error_for_errno(-ret)(f"get info for {label} failed: {strerror(-ret)}", -ret)
+            what = f"pinned map '{label}'" if pinned else label
+            raise error_for_errno(-ret)(f"get info for {what} failed: {strerror(-ret)}", -ret)
         if info.key_size:
             probe = ffi.new("char[]", int(info.key_size))
             r = lib.bpf_map_get_next_key(fd, NULL, probe)
@@ -1354,7 +1357,7 @@ def open_pinned_map(
             f"{kind or 'non-BPF'} object)",
             _errno.EINVAL,
         )
-    return _map_from_fd(fd, path, key_type, value_type)
+    return _map_from_fd(fd, path, key_type, value_type, pinned=True)
 
 
 def create_map(
