@@ -469,7 +469,19 @@ class BpfMap(Generic[KT, VT]):
     ) -> BpfMap[Any, Any]:
         """A view of this map whose keys/values convert to/from the given Python types.
 
-        Types are checked now against the map's BTF (value first, then key).
+        Types are checked now against the map's BTF (value first, then key). By default the
+        check is strict for struct layouts: kind, size, field count, names, offsets and
+        field types must match. ``validate_field_names=False`` checks sizes and offsets
+        only (fields may be renamed or retyped), as in the first generation. An explicit
+        type of the same size as a scalar BTF type is accepted as a deliberate view: a
+        ctypes integer of the other signedness (``typed(key=ctypes.c_int32)`` over a
+        ``__u32`` reads and writes signed numbers), or a one-field ``ctypes.Structure``
+        over its scalar. A different size is always refused.
+
+        Example::
+
+            signed = obj.map("counts").typed(key=ctypes.c_int32, value=ctypes.c_int64)
+            signed[-1] = -5
         """
         self._check_open()
         fd: int | None = None
