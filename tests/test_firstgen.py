@@ -424,7 +424,7 @@ def test_typed_views_still_refuse_another_size(maps_obj):
     counters = maps_obj.maps["counters"]
     for bad in (ctypes.c_int32, Narrow):
         for names in (True, False):
-            with pytest.raises(tinybpf.BtfValidationError, match="^Size mismatch"):
+            with pytest.raises(tinybpf.BtfValidationError, match=r"^Size mismatch"):
                 counters.typed(value=bad, validate_field_names=names)
 
 
@@ -460,7 +460,7 @@ def test_typed_validate_field_names_false_checks_sizes_and_offsets_only(obj_path
         view[1] = Renamed(ident=-2, change=3)
         assert (view[1].ident, view[1].change) == (-2, 3)
         assert (m[1].id, m[1].delta) == (2**32 - 2, 3)
-        with pytest.raises(tinybpf.BtfValidationError, match="^Field 'change' at offset 8"):
+        with pytest.raises(tinybpf.BtfValidationError, match=r"^Field 'change' at offset 8"):
             m.typed(value=Shifted, validate_field_names=False)
 
 
@@ -537,9 +537,7 @@ def test_attach_tracepoint_error_prefixes(obj_path):
         with pytest.raises(BpfError) as ei:
             tp.attach_tracepoint("syscalls", "tinybpf_no_such_tp")
         assert _prefix(ei) == "attach tracepoint to 'syscalls/tinybpf_no_such_tp'"
-        raw = next(
-            p for p in obj.programs.values() if p.type == tinybpf.BpfProgType.RAW_TRACEPOINT
-        )
+        raw = next(p for p in obj.programs.values() if p.type == tinybpf.BpfProgType.RAW_TRACEPOINT)
         with pytest.raises(BpfError) as ei:
             raw.attach_raw_tracepoint("tinybpf_no_such_tp")
         assert _prefix(ei) == "attach raw tracepoint to 'tinybpf_no_such_tp'"

@@ -545,11 +545,11 @@ def test_typed_field_names(obj):
 def test_typed_scalar_size_checked(obj):
     """W7: a scalar narrower or wider than the BTF int, or a scalar over a struct, is refused
     (the other signedness at the same size is a deliberate view: tests/test_firstgen.py)."""
-    with pytest.raises(tinybpf.BtfValidationError, match="^Size mismatch"):
+    with pytest.raises(tinybpf.BtfValidationError, match=r"^Size mismatch"):
         obj.map("counts").typed(value=ctypes.c_uint32)
-    with pytest.raises(tinybpf.BtfValidationError, match="^Size mismatch"):
+    with pytest.raises(tinybpf.BtfValidationError, match=r"^Size mismatch"):
         obj.map("counts").typed(key=ctypes.c_int64)
-    with pytest.raises(tinybpf.BtfValidationError, match="^Type mismatch"):
+    with pytest.raises(tinybpf.BtfValidationError, match=r"^Type mismatch"):
         obj.map("signed_map").typed(value=ctypes.c_double)
     with pytest.raises(tinybpf.BtfValidationError):
         obj.map("struct_map").typed(value=ctypes.c_uint64)

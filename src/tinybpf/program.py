@@ -521,7 +521,10 @@ class BpfProgram:
         desc = f"xdp:{interface}" if isinstance(interface, str) else f"xdp:if{ifindex}"
         if mode is None and not replace:
             return self._link(
-                lib.bpf_program__attach_xdp, desc, f"attach XDP to interface {interface} failed", ifindex
+                lib.bpf_program__attach_xdp,
+                desc,
+                f"attach XDP to interface {interface} failed",
+                ifindex,
             )
         flags = {
             None: 0,
