@@ -86,7 +86,7 @@ wheel: build compile mounts
 	/tmp/tinybpf-wheel-venv/bin/pip install -q dist/tinybpf-*.whl pytest pytest-asyncio
 	cd /tmp && /tmp/tinybpf-wheel-venv/bin/python -c "import sys, tinybpf; \
 	  maps = open('/proc/self/maps').read(); \
-	  print('tinybpf', tinybpf.__file__, 'libbpf', tinybpf.libbpf_version()); \
+	  print('tinybpf', tinybpf.__file__, 'libbpf', tinybpf.libbpf_release()); \
 	  sys.exit('system libbpf.so is mapped' if 'libbpf.so' in maps else 0)"
 	cd /tmp && TINYBPF_TEST_WHEEL=1 /tmp/tinybpf-wheel-venv/bin/python -m pytest -q -p no:cacheprovider \
 	  --rootdir=/tmp $(CURDIR)/tests

@@ -705,7 +705,7 @@ def machine(b: Bench) -> dict[str, Any]:
                 "-c",
                 "import json, platform, cffi, tinybpf; print(json.dumps("
                 "dict(python=platform.python_version(), cffi=cffi.__version__, "
-                "tinybpf=tinybpf.version(), libbpf=tinybpf.libbpf_version())))",
+                "tinybpf=tinybpf.version(), libbpf=tinybpf.libbpf_release())))",
             ]
         )
         or "{}"

@@ -175,6 +175,7 @@ enum libbpf_print_level { LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG, ... };
 int libbpf_strerror(int err, char *buf, size_t size);
 __u32 libbpf_major_version(void);
 __u32 libbpf_minor_version(void);
+const char *libbpf_version_string(void);
 
 struct bpf_object;
 struct bpf_program;

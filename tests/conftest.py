@@ -30,7 +30,7 @@ def pytest_report_header(config):
     import tinybpf
 
     where = Path(tinybpf.__file__).parent
-    return f"tinybpf {tinybpf.__version__} from {where}, libbpf {tinybpf.libbpf_version()}"
+    return f"tinybpf {tinybpf.__version__} from {where}, libbpf {tinybpf.libbpf_release()}"
 
 
 requires_root = pytest.mark.skipif(not IS_ROOT, reason="needs root for bpf()")

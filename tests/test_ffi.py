@@ -65,11 +65,15 @@ def test_extension_does_not_link_a_libbpf_so():
 
 
 def test_libbpf_version():
-    v = tinybpf.libbpf_version()
-    assert v.startswith("1.7")
+    # the first generation's format: libbpf's own version string, "v<major>.<minor>"
+    assert tinybpf.libbpf_version() == "v1.7"
     assert (lib.libbpf_major_version(), lib.libbpf_minor_version()) == (1, 7)
+
+
+def test_libbpf_release_is_the_pinned_full_version():
     pinned = (ROOT / ".libbpf-version").read_text().strip()
-    assert pinned.startswith(v)
+    assert tinybpf.libbpf_release() == pinned
+    assert pinned.startswith(tinybpf.libbpf_version()[1:] + ".")
 
 
 def test_version():

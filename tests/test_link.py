@@ -114,7 +114,9 @@ class TestBasics:
         with prog.attach(), pytest.raises(tinybpf.BpfError) as ei:
             prog.attach_tracepoint("syscalls", "sys_enter_getpid")
         assert ei.value.errno == errno.EEXIST
-        assert ei.value.message.startswith("attach tracepoint 'syscalls/sys_enter_getpid' failed: ")
+        assert ei.value.message.startswith(
+            "attach tracepoint to 'syscalls/sys_enter_getpid' failed: "
+        )
         assert ei.value.libbpf_log and "-EEXIST" in ei.value.libbpf_log
 
     def test_link_keeps_a_reference_to_its_program(self, minimal):

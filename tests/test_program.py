@@ -204,7 +204,7 @@ class TestRawTracepoint:
         with pytest.raises(BpfError) as ei:
             trace.program("raw_sys_enter").attach_raw_tracepoint("no_such_raw_tracepoint")
         assert ei.value.errno == errno.ENOENT
-        assert ei.value.message.startswith("attach raw tracepoint 'no_such_raw_tracepoint'")
+        assert ei.value.message.startswith("attach raw tracepoint to 'no_such_raw_tracepoint'")
 
 
 # --- attach() on sections without auto-attach --------------------------------------------
@@ -265,7 +265,7 @@ class TestKprobe:
             pytest.skip("kernel supports kprobes")
         with pytest.raises(BpfError) as ei:
             trace.program("kprobe_any").attach_kprobe("do_nanosleep")
-        assert ei.value.message.startswith("attach kprobe 'do_nanosleep' failed: ")
+        assert ei.value.message.startswith("attach kprobe to 'do_nanosleep' failed: ")
         assert ei.value.errno in (errno.ENOENT, errno.EOPNOTSUPP, errno.EINVAL)
 
 
@@ -447,7 +447,7 @@ class TestXdp:
             with pytest.raises(BpfError) as ei:
                 prog.attach_xdp(veth["host"])
             assert ei.value.errno == errno.EBUSY
-            assert ei.value.message.startswith(f"attach XDP to '{veth['host']}' failed")
+            assert ei.value.message.startswith(f"attach XDP to interface {veth['host']} failed")
 
 
 # --- cgroup ----------------------------------------------------------------------------
@@ -549,4 +549,4 @@ class TestCgroup:
         with pytest.raises(BpfError) as ei:
             cgsock.program("count_sock").attach_cgroup(tmp_path)
         assert ei.value.errno != 0
-        assert ei.value.message.startswith(f"attach cgroup '{tmp_path}' failed")
+        assert ei.value.message.startswith(f"attach cgroup to '{tmp_path}' failed")

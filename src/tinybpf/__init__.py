@@ -299,6 +299,7 @@ __all__ = [
     "hist_data",
     "init",
     "ksym",
+    "libbpf_release",
     "libbpf_version",
     "linear_hist_text",
     "load",
@@ -339,11 +340,26 @@ def version() -> str:
 
 
 def libbpf_version() -> str:
-    """The version of the bundled (statically linked) libbpf, e.g. ``"1.7.0"``.
+    """libbpf's own version string, as the first generation returned it: ``"v1.7"``
+    (``libbpf_version_string()``, major.minor only). :func:`libbpf_release` gives the full
+    pinned release, e.g. ``"1.7.0"``.
 
     Example::
 
-        print(tinybpf.libbpf_version())   # e.g. "1.7.0"
+        print(tinybpf.libbpf_version())   # e.g. "v1.7"
+    """
+    from tinybpf._ffi import ffi, lib
+
+    text: bytes = ffi.string(lib.libbpf_version_string())
+    return text.decode()
+
+
+def libbpf_release() -> str:
+    """The full version of the bundled (statically linked) libbpf, e.g. ``"1.7.0"``.
+
+    Example::
+
+        print(tinybpf.libbpf_release())   # e.g. "1.7.0"
     """
     from tinybpf._ffi import ffi, lib
 
@@ -369,5 +385,5 @@ def init(libbpf_path: str | os.PathLike[str] | None = None) -> None:
 
         raise BpfError(
             f"init({str(libbpf_path)!r}): tinybpf links libbpf "
-            f"{libbpf_version()} statically; another libbpf cannot be loaded"
+            f"{libbpf_release()} statically; another libbpf cannot be loaded"
         )

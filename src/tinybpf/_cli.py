@@ -15,7 +15,7 @@ __all__ = ["main"]
 def _version_text() -> str:
     import tinybpf
 
-    return f"tinybpf {tinybpf.__version__}\nlibbpf {tinybpf.libbpf_version()}"
+    return f"tinybpf {tinybpf.__version__}\nlibbpf {tinybpf.libbpf_release()}"
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -234,7 +234,22 @@ def cmd_run_elevated(args: argparse.Namespace) -> int:
     cmd = [sys.executable, str(script), *args.script_args]
     if os.geteuid() != 0:
         cmd = ["sudo", *cmd]
+    if args.verbose:
+        print(f"Running: {' '.join(cmd)}", file=sys.stderr)
     return subprocess.call(cmd)
+
+
+def cmd_docker_replaced(args: argparse.Namespace) -> int:
+    """The first generation's docker-compile/docker-pull: say what replaced them."""
+    out = f"-o {args.output} " if getattr(args, "output", None) else ""
+    sources = " ".join(getattr(args, "sources", None) or ["SRC.bpf.c"])
+    print(
+        f"Error: 'tinybpf {args.command}' was replaced by 'tinybpf compile' (the local "
+        f"clang and a vmlinux.h of the running kernel; no Docker image): "
+        f"run 'tinybpf compile {out}{sources}'",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -340,9 +355,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run SCRIPT with this Python interpreter as root. Everything after "
         "SCRIPT is passed to it unchanged, options included.",
     )
+    sp.add_argument(
+        "-v", "--verbose", action="store_true", help="print the command before running it"
+    )
     sp.add_argument("script")
     sp.add_argument("script_args", nargs=argparse.REMAINDER)
     sp.set_defaults(func=cmd_run_elevated)
+
+    # the first generation's Docker commands: accepted, and answered with their replacement
+    sp = sub.add_parser("docker-compile", help="replaced by 'compile' (no Docker)")
+    sp.add_argument("-o", "--output")
+    sp.add_argument("-v", "--verbose", action="store_true")
+    sp.add_argument("sources", nargs="*")
+    sp.set_defaults(func=cmd_docker_replaced)
+    sp = sub.add_parser("docker-pull", help="replaced by 'compile' (no Docker image)")
+    sp.set_defaults(func=cmd_docker_replaced)
     return p
 
 

@@ -146,16 +146,17 @@ def make_codec(
     if py_type is float and size in (4, 8):
         float_size = size
     if (
-        signed is None
-        and isinstance(py_type, type)
+        isinstance(py_type, type)
         and issubclass(py_type, ctypes._SimpleCData)
         and py_type not in (ctypes.c_char, ctypes.c_wchar, ctypes.c_float, ctypes.c_double)
         and getattr(py_type, "_type_", "") not in ("z", "Z", "P")
     ):
-        # an explicit ctypes integer type says what BTF does not: its signedness
+        # an explicit ctypes integer type chooses the signedness (a view may differ from BTF)
         signed = py_type(-1).value == -1
     if py_type is not None and py_type is not bytes and btf is not None:
-        validate_python_type(py_type, btf, validate_field_names, btf.type_name or btf.name)
+        validate_python_type(
+            py_type, btf, validate_field_names, btf.type_name or btf.name, views=True
+        )
     if (
         py_type is not None
         and isinstance(py_type, type)

@@ -549,14 +549,108 @@ def _cfield_bits(cf: Any) -> tuple[int, int]:
 
 
 def validate_python_type(
-    py: Any, bt: BtfType, validate_field_names: bool = True, what: str = ""
+    py: Any, bt: BtfType, validate_field_names: bool = True, what: str = "", *, views: bool = False
 ) -> None:
-    """Check that Python type ``py`` can represent BTF type ``bt`` exactly.
+    """Check that Python type ``py`` can represent BTF type ``bt``.
 
-    Compares kind, size, field count, names, offsets, field types (size, signedness, nested
-    structs, array lengths) and bitfields. Raises :class:`BtfValidationError`.
+    With ``validate_field_names`` (the default) this is strict: kind, size, field count,
+    names, offsets, field types (size, signedness, nested structs, array lengths) and
+    bitfields are compared. With ``validate_field_names=False`` only sizes and offsets are
+    (the whole type's size; for structs and unions the field count, each field's offset
+    and size, nested the same way), as in the first generation: fields may be renamed and
+    retyped. ``views`` (used by ``BpfMap.typed()``) also accepts, in strict mode, a
+    same-size view of a scalar BTF type: a ctypes integer of the other signedness, or a
+    one-field ``ctypes.Structure`` whose field is such a view. Raises
+    :class:`BtfValidationError`.
     """
-    _validate(py, bt, validate_field_names, what or bt.name or bt.type_name)
+    label = what or bt.name or bt.type_name
+    if not validate_field_names:
+        _validate_loose(py, bt, label)
+    elif not (views and _is_scalar_view(py, bt, label)):
+        _validate(py, bt, True, label)
+
+
+_SCALAR_KINDS = (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64, BtfKind.FLOAT, BtfKind.PTR)
+
+
+def _is_scalar_view(py: Any, bt: BtfType, label: str) -> bool:
+    """True when ``py`` is an accepted same-size view of scalar ``bt`` (strict otherwise)."""
+    if bt.kind not in _SCALAR_KINDS or not isinstance(py, type):
+        return False
+    if issubclass(py, _SIMPLE) and bt.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64):
+        # an integer of the same size read with the other signedness: a deliberate view
+        return (
+            not issubclass(py, _FLOAT_CTYPES)
+            and py not in (ctypes.c_char, ctypes.c_wchar)
+            and ctypes.sizeof(py) == bt.size
+        )
+    if issubclass(py, ctypes.Structure) and not hasattr(py, "_tinybpf_fields_"):
+        fields = list(getattr(py, "_fields_", ()))
+        if len(fields) != 1 or len(fields[0]) > 2 or ctypes.sizeof(py) != bt.size:
+            return False
+        ftype = fields[0][1]
+        if int(getattr(py, fields[0][0]).offset) != 0 or ctypes.sizeof(ftype) != bt.size:
+            return False
+        if not _is_scalar_view(ftype, bt, label):
+            _validate(ftype, bt, True, f"{label} (as {_tname(py)}.{fields[0][0]})")
+        return True
+    return False
+
+
+def _validate_loose(py: Any, bt: BtfType, label: str) -> None:
+    """Sizes and offsets only (``validate_field_names=False``)."""
+    if py in (bytes, int, float):
+        return
+    if not isinstance(py, type) or not issubclass(
+        py, (ctypes.Structure, ctypes.Union, ctypes.Array, _SIMPLE)
+    ):
+        raise BtfValidationError(
+            f"{_tname(py)} is not a supported type; use int, float, bytes or a ctypes type"
+        )
+    size = ctypes.sizeof(py)
+    if bt.size is not None and size != bt.size:
+        raise _fail(
+            f"Size mismatch: {_tname(py)} is {size} bytes, BTF type '{label}' is {bt.size} bytes",
+            bt,
+        )
+    if not (
+        issubclass(py, (ctypes.Structure, ctypes.Union))
+        and bt.kind in (BtfKind.STRUCT, BtfKind.UNION)
+    ):
+        return
+    if hasattr(py, "_tinybpf_fields_"):
+        _validate_generated(py, bt, label)
+        return
+    btf_fields = bt.fields or ()
+    py_fields = list(getattr(py, "_fields_", ()))
+    if len(py_fields) != len(btf_fields):
+        raise _fail(
+            f"Field count mismatch: {_tname(py)} has {len(py_fields)} fields, "
+            f"BTF type '{label}' has {len(btf_fields)} fields",
+            bt,
+        )
+    for entry, bf in zip(py_fields, btf_fields, strict=False):
+        fname, ftype = entry[0], entry[1]
+        cf = getattr(py, fname)
+        if bf.bitfield_size or len(entry) > 2:
+            in_unit, _cbits = _cfield_bits(cf)
+            py_bit = int(cf.offset) * 8 + in_unit
+            if py_bit != bf.bit_offset or (entry[2] if len(entry) > 2 else 0) != bf.bitfield_size:
+                raise _fail(
+                    f"Field '{fname}' at bit offset {py_bit}, BTF field '{bf.name}' "
+                    f"expects a {bf.bitfield_size or 'non'}-bit field at bit offset "
+                    f"{bf.bit_offset}",
+                    bt,
+                )
+            continue
+        if int(cf.offset) != bf.offset:
+            raise _fail(
+                f"Field '{fname}' at offset {cf.offset}, BTF field '{bf.name}' "
+                f"expects offset {bf.offset}",
+                bt,
+            )
+        if bf.type is not None:
+            _validate_loose(ftype, bf.type, f"{label}.{bf.name}")
 
 
 def _fail(msg: str, bt: BtfType) -> BtfValidationError:

@@ -469,7 +469,19 @@ class BpfMap(Generic[KT, VT]):
     ) -> BpfMap[Any, Any]:
         """A view of this map whose keys/values convert to/from the given Python types.
 
-        Types are checked now against the map's BTF (value first, then key).
+        Types are checked now against the map's BTF (value first, then key). By default the
+        check is strict for struct layouts: kind, size, field count, names, offsets and
+        field types must match. ``validate_field_names=False`` checks sizes and offsets
+        only (fields may be renamed or retyped), as in the first generation. An explicit
+        type of the same size as a scalar BTF type is accepted as a deliberate view: a
+        ctypes integer of the other signedness (``typed(key=ctypes.c_int32)`` over a
+        ``__u32`` reads and writes signed numbers), or a one-field ``ctypes.Structure``
+        over its scalar. A different size is always refused.
+
+        Example::
+
+            signed = obj.map("counts").typed(key=ctypes.c_int32, value=ctypes.c_int64)
+            signed[-1] = -5
         """
         self._check_open()
         fd: int | None = None
@@ -1274,12 +1286,15 @@ def _map_from_fd(
     label: str,
     key_type: Any = None,
     value_type: Any = None,
+    pinned: bool = False,
 ) -> BpfMap[Any, Any]:
-    """A standalone map owning ``fd`` (closed here on any failure)."""
+    """A standalone map owning ``fd`` (closed here on any failure); ``label`` names it in
+    errors (the path when ``pinned``)."""
     try:
         info, ret = _map_info(fd)
         if ret < 0:
-            raise error_for_errno(-ret)(f"get info for {label} failed: {strerror(-ret)}", -ret)
+            what = f"pinned map '{label}'" if pinned else label
+            raise error_for_errno(-ret)(f"get info for {what} failed: {strerror(-ret)}", -ret)
         if info.key_size:
             probe = ffi.new("char[]", int(info.key_size))
             r = lib.bpf_map_get_next_key(fd, NULL, probe)
@@ -1354,7 +1369,7 @@ def open_pinned_map(
             f"{kind or 'non-BPF'} object)",
             _errno.EINVAL,
         )
-    return _map_from_fd(fd, path, key_type, value_type)
+    return _map_from_fd(fd, path, key_type, value_type, pinned=True)
 
 
 def create_map(

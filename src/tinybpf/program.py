@@ -260,7 +260,7 @@ class BpfProgram:
         return self._link(
             lib.bpf_program__attach_kprobe_opts,
             f"{kind}:{func_name}" + (f"+{offset}" if offset else ""),
-            f"attach {kind} '{func_name}' failed",
+            f"attach kprobe to '{func_name}' failed",
             cstr(func_name),
             opts.ptr,
             keep=opts,
@@ -316,7 +316,7 @@ class BpfProgram:
         return self._link(
             lib.bpf_program__attach_tracepoint_opts,
             f"tracepoint:{category}/{name}",
-            f"attach tracepoint '{category}/{name}' failed",
+            f"attach tracepoint to '{category}/{name}' failed",
             cstr(category),
             cstr(name),
             opts.ptr,
@@ -383,7 +383,7 @@ class BpfProgram:
             return self._link(
                 fn,
                 f"{kind}:fd{target}",
-                f"attach {kind} fd {target} failed",
+                f"attach {kind} to fd {target} failed",
                 target,
                 *extra,
                 keep=keep,
@@ -391,7 +391,7 @@ class BpfProgram:
         fd = os.open(os.fspath(target), os.O_RDONLY | os.O_CLOEXEC)
         try:
             return self._link(
-                fn, f"{kind}:{target}", f"attach {kind} '{target}' failed", fd, *extra, keep=keep
+                fn, f"{kind}:{target}", f"attach {kind} to '{target}' failed", fd, *extra, keep=keep
             )
         finally:
             os.close(fd)
@@ -521,7 +521,10 @@ class BpfProgram:
         desc = f"xdp:{interface}" if isinstance(interface, str) else f"xdp:if{ifindex}"
         if mode is None and not replace:
             return self._link(
-                lib.bpf_program__attach_xdp, desc, f"attach XDP to '{interface}' failed", ifindex
+                lib.bpf_program__attach_xdp,
+                desc,
+                f"attach XDP to interface {interface} failed",
+                ifindex,
             )
         flags = {
             None: 0,
@@ -631,7 +634,7 @@ class BpfProgram:
         return self._link(
             lib.bpf_program__attach_raw_tracepoint,
             f"raw_tracepoint:{name}",
-            f"attach raw tracepoint '{name}' failed",
+            f"attach raw tracepoint to '{name}' failed",
             cstr(name),
         )
 
@@ -653,7 +656,7 @@ class BpfProgram:
         ``bpf_get_attach_cookie()``; ``ref_ctr_offset`` enables a USDT semaphore.
         """
         kind = "uretprobe" if retprobe else "uprobe"
-        where = f"{symbol}+{offset}" if symbol else str(offset)
+        where = f"{binary_path}:{symbol}+{offset}" if symbol else f"{binary_path}+{offset}"
         opts = new_opts(
             "bpf_uprobe_opts",
             retprobe=bool(retprobe),
@@ -663,8 +666,8 @@ class BpfProgram:
         )
         return self._link(
             lib.bpf_program__attach_uprobe_opts,
-            f"{kind}:{binary_path}:{where}" if symbol else f"{kind}:{binary_path}+{offset}",
-            f"attach {kind} '{binary_path}:{where}' failed",
+            f"{kind}:{where}",
+            f"attach uprobe to '{where}' failed",
             int(pid),
             cstr(binary_path),
             int(offset),
