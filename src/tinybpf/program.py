@@ -615,7 +615,10 @@ class BpfProgram:
         """Before load: keep the verifier log of a successful load (``verifier_log``)."""
         p = self._before_load("verifier log")
         buf = ffi.new("char[]", size)
-        self._log_buf = buf
+        obj = self._obj  # libbpf writes it at load: it lives as long as the object
+        if obj._log_bufs is None:
+            obj._log_bufs = {}
+        obj._log_bufs[self._name] = buf
         check_int(lib.bpf_program__set_log_buf(p, buf, size), "set log buffer failed")
         check_int(lib.bpf_program__set_log_level(p, level), "set log level failed")
 
