@@ -458,6 +458,32 @@ def test_struct_value_untyped(obj):
     assert len(bytes(m[1])) == 32
 
 
+def test_struct_value_refuses_numbers_and_takes_dicts(obj):
+    """Issue 14 item 4: a number is not a struct (``m[17] = 5`` filled the first field,
+    ``2**70`` was accepted); a dict of fields, a ctypes struct or bytes of the size are."""
+    for m in (obj.map("struct_map"), obj.map("struct_map").typed(value=Rec)):
+        for bad in (5, 2**70, -1, 1.5, True, ctypes.c_uint64(5)):
+            with pytest.raises(TypeError, match=r"Value of 'struct_map' is struct rec \(32 bytes"):
+                m[17] = bad
+            with pytest.raises(TypeError, match=r"a dict of its fields.* or 32 bytes"):
+                m.update(19, bad)
+        assert 17 not in m and 19 not in m
+        m[17] = {"id": 17, "delta": -3, "comm": b"dict"}
+        r = m[17]
+        assert (r.id, r.delta, r.ts, r.comm) == (17, -3, 0, b"dict")
+        m[18] = Rec(id=18, ts=5)
+        assert (m[18].id, m[18].ts) == (18, 5)
+        m[19] = bytes(Rec(id=19))
+        assert m[19].id == 19
+        with pytest.raises(ValueError, match="size mismatch"):
+            m[20] = b"\0" * 8
+        for k in (17, 18, 19):
+            del m[k]
+    # keys too: an LPM trie's struct key is not an int
+    with pytest.raises(TypeError, match="Key of 'lpm' is struct lpm_key"):
+        obj.map("lpm")[5] = 1
+
+
 def test_typed_struct_roundtrip(obj):
     m = obj.map("struct_map").typed(key=ctypes.c_uint32, value=Rec)
     m[7] = Rec(id=7, delta=-9, ts=2**63, comm=b"python")

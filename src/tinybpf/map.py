@@ -145,8 +145,11 @@ class BpfMap(Generic[KT, VT]):
     :func:`open_pinned_map`.
 
     Behaves like a dict: ``m[k]``, ``m[k] = v``, ``del m[k]``, ``k in m``, ``keys()``,
-    ``values()``, ``items()``, ``get()``. Keys and values convert from BTF (ints, floats) or
-    from the types given to :meth:`typed`; anything else is ``bytes``.
+    ``values()``, ``items()``, ``get()``. Keys and values convert from BTF (ints, floats;
+    structs as ctypes structures, written from one or from a dict of fields) or from the
+    types given to :meth:`typed`; anything else is ``bytes``. Queue and stack maps have no
+    keys (``push``/``pop``/``peek``; a key raises TypeError); ``v in bloom`` tests a bloom
+    filter for ``v``.
 
     Example::
 
@@ -547,7 +550,7 @@ class BpfMap(Generic[KT, VT]):
         f = self._fast_state or self._fast()
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
-        k = f.kenc(key) if f.ks else NULL
+        k = f.kenc(key) if f.ks else self._no_key(key)
         vbuf = ffi.new(f.vtype)
         if flags:
             ret = lib.bpf_map_lookup_elem_flags(f.fd, k, vbuf, flags)
@@ -564,7 +567,7 @@ class BpfMap(Generic[KT, VT]):
         f = self._fast_state or self._fast()
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
-        k = f.kenc(key) if f.ks else NULL
+        k = f.kenc(key) if f.ks else self._no_key(key)
         pool = f.pool
         try:
             vbuf = pool.pop()
@@ -618,7 +621,7 @@ class BpfMap(Generic[KT, VT]):
         f = self._fast_state or self._fast()
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
-        k = f.kenc(key) if f.ks else NULL
+        k = f.kenc(key) if f.ks else self._no_key(key)
         v = f.venc(value)
         ret = lib.bpf_map_update_elem(f.fd, k, v, flags)
         if ret < 0:
@@ -631,7 +634,7 @@ class BpfMap(Generic[KT, VT]):
         f = self._fast_state or self._fast()
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
-        ret = lib.bpf_map_delete_elem(f.fd, f.kenc(key) if f.ks else NULL)
+        ret = lib.bpf_map_delete_elem(f.fd, f.kenc(key) if f.ks else self._no_key(key))
         if ret < 0:
             if ret == -_ENOENT:
                 return False
@@ -639,6 +642,8 @@ class BpfMap(Generic[KT, VT]):
         return True
 
     def get(self, key: KT, default: VT | None = None) -> VT | None:
+        if key is None:
+            self._dict_key(key)
         value = self.lookup(key)
         return default if value is None else value
 
@@ -685,6 +690,8 @@ class BpfMap(Generic[KT, VT]):
                 raise KeyError(key)
             if ret != _ERANGE:
                 _raise(ret, f"Map lookup failed for '{self._name}'")
+        if key is None:
+            self._dict_key(key)
         value = self.lookup(key)
         if value is None:
             raise KeyError(key)
@@ -719,6 +726,8 @@ class BpfMap(Generic[KT, VT]):
                 return
             if ret != _ERANGE:
                 _raise(ret, f"update map '{self._name}' failed")
+        if key is None:
+            self._dict_key(key)
         self.update(key, value)
 
     def _new_item(self) -> tuple[Any, int, int, int]:
@@ -726,11 +735,42 @@ class BpfMap(Generic[KT, VT]):
         return f.new_item()
 
     def __delitem__(self, key: KT) -> None:
+        if key is None:
+            self._dict_key(key)
         if not self.delete(key):
             raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
+        f = self._fast_state or self._fast()
+        if not f.ks:  # no keys: a bloom filter tests the value, other maps refuse
+            if self.type == BpfMapType.BLOOM_FILTER:
+                return self.contains(key)  # type: ignore[arg-type]
+            self._dict_key(key)
         return self._lookup_raw(key) is not None
+
+    def _no_key(self, key: Any) -> Any:
+        """The key argument of a map without keys (queue, stack, bloom filter): only None
+        (no key) is accepted; a key would be ignored, so it is an error."""
+        if key is not None:
+            self._dict_key(key)
+        return NULL
+
+    def _dict_key(self, key: Any) -> None:
+        """Raise the TypeError of a key used with a map that has no keys."""
+        if self.key_size:
+            return
+        t = self.type
+        if t in (BpfMapType.QUEUE, BpfMapType.STACK):
+            raise TypeError(
+                f"map '{self._name}' is a {t.name}: it has no keys (got {key!r}); use "
+                "push(value), pop() or peek()"
+            )
+        if t == BpfMapType.BLOOM_FILTER:
+            raise TypeError(
+                f"map '{self._name}' is a BLOOM_FILTER: it has no keys (got {key!r}); add "
+                "values with push(value) and test them with 'value in bloom' or contains(value)"
+            )
+        raise TypeError(f"map '{self._name}' ({t.name}) has no keys (got {key!r})")
 
     # --- iteration ----------------------------------------------------------------------
     def _chunks(self) -> Iterator[tuple[list[Any], list[Any] | None]]:
@@ -965,7 +1005,10 @@ class BpfMap(Generic[KT, VT]):
     def lookup_and_delete(self, key: KT | None = None) -> VT | None:
         """Remove ``key`` and return its value (None if absent). Queue/stack maps: ``pop()``."""
         fd = self._live_fd()
-        k = NULL if key is None or self.key_size == 0 else self._encode_key(key)
+        if self.key_size == 0:
+            k = self._no_key(key)
+        else:
+            k = NULL if key is None else self._encode_key(key)
         vbuf = self._value_buf()
         ret = lib.bpf_map_lookup_and_delete_elem(fd, k, vbuf)
         if ret < 0:
@@ -999,7 +1042,8 @@ class BpfMap(Generic[KT, VT]):
         return self._decode_value_buf(vbuf)  # type: ignore[no-any-return]
 
     def contains(self, value: VT) -> bool:
-        """Bloom filter: whether ``value`` may be in the set (False means certainly not)."""
+        """Bloom filter: whether ``value`` may be in the set (False means certainly not);
+        ``value in bloom`` is the same test."""
         fd = self._live_fd()
         vb = ffi.new("char[]", self._encode_value(value))
         ret = lib.bpf_map_lookup_elem(fd, NULL, vb)
