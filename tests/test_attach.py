@@ -511,6 +511,74 @@ class TestTcx:
         with pytest.raises(ValueError):
             p.attach_tcx("lo", before=p, after=p)
 
+    def test_egress_set_before_load_counts_egress_only(self, obj_path, pair):
+        """Issue 14 item 3: a program loaded for egress attaches on egress, its link says
+        so, and it sees the traffic leaving the interface, not the traffic arriving."""
+        obj = tinybpf.open(obj_path("attach_tc"))
+        try:
+            for name, p in obj.programs.items():
+                p.autoload = name == "tcx_count"
+            prog = obj.program("tcx_count")
+            prog.expected_attach_type = BpfAttachType.TCX_EGRESS
+            obj.load()
+            veth = pair.pair
+            with veth.ns_b.entered():
+                rx_b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                rx_b.bind((veth.ip_b, 0))
+            with veth.ns_a.entered():
+                tx_a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            rx_b.settimeout(5)
+            rx_a = pair.receiver(rx_b.getsockname()[1])  # the same port on both sides
+            obj.maps["udp_port"][0] = rx_b.getsockname()[1]
+            try:
+                with veth.ns_a.entered(), prog.attach_tcx(veth.a, "egress") as link:
+                    assert link.info.attach_type is BpfAttachType.TCX_EGRESS
+                    assert f"tcx:{veth.a}:egress" in repr(link)
+                    pair.send(rx_a, 3)  # b -> a: ingress of a
+                    assert len(recv_n(rx_a, 3)) == 3
+                    assert counts(obj, "counts", 3)[2] == 0
+                    for i in range(2):  # a -> b: egress of a
+                        tx_a.sendto(b"out%d" % i, (veth.ip_b, rx_b.getsockname()[1]))
+                    assert len(recv_n(rx_b, 2)) == 2
+                    assert counts(obj, "counts", 3)[2] == 2
+            finally:
+                rx_b.close()
+                tx_a.close()
+        finally:
+            obj.close()
+
+    def test_other_direction_after_load_is_refused(self, tc, pair):
+        """Issue 14 item 3: SEC("tcx/ingress") asked for egress attached on ingress (its
+        link said egress); SEC("tc") failed with a bare EINVAL. Both refuse and say why."""
+        with pair.pair.ns_a.entered():
+            with pytest.raises(tinybpf.BpfError) as ei:
+                tc.program("tcx_count").attach_tcx(pair.pair.a, "egress")
+            msg = str(ei.value)
+            assert ei.value.errno == errno.EINVAL
+            assert "loaded for tcx ingress and cannot attach on egress" in msg
+            assert 'SEC("tcx/egress")' in msg and "BpfAttachType.TCX_EGRESS before load()" in msg
+            with pytest.raises(tinybpf.BpfError) as ei:
+                tc.program("tc_count").attach_tcx(pair.pair.a, "ingress")
+            msg = str(ei.value)
+            assert 'SEC("tc")' in msg and "was not loaded for tcx" in msg
+            assert 'SEC("tcx/ingress")' in msg and "attach_tc()" in msg
+            # nothing was attached: a datagram passes uncounted
+            rx = pair.receiver()
+            tc.maps["udp_port"][0] = rx.getsockname()[1]
+        pair.send(rx, 1)
+        recv_n(rx, 1)
+        assert counts(tc, "counts", 3) == [0, 0, 0]
+
+    def test_before_load_changes_nothing(self, obj_path):
+        obj = tinybpf.open(obj_path("attach_tc"))
+        try:
+            prog = obj.program("tcx_count")
+            with pytest.raises(tinybpf.BpfPhaseError, match="before load"):
+                prog.attach_tcx("lo", "egress")
+            assert prog.expected_attach_type is BpfAttachType.TCX_INGRESS
+        finally:
+            obj.close()
+
     def test_expected_revision_mismatch(self, tc, pair):
         with pair.pair.ns_a.entered(), pytest.raises(tinybpf.BpfError) as ei:
             tc.program("tcx_first").attach_tcx(pair.pair.a, expected_revision=42)

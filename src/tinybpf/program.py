@@ -443,12 +443,37 @@ class BpfProgram:
         expected_revision: int = 0,
     ) -> BpfLink:
         """Attach a TC program through tcx (``direction`` "ingress" or "egress"), optionally
-        ordered ``before``/``after`` another program (BpfProgram or fd)."""
+        ordered ``before``/``after`` another program (BpfProgram or fd).
+
+        The program must have been loaded for that direction: ``SEC("tcx/ingress")`` or
+        ``SEC("tcx/egress")``, or ``expected_attach_type`` set to ``TCX_INGRESS`` /
+        ``TCX_EGRESS`` before load. Another direction raises ``BpfError`` (EINVAL).
+        """
         if direction not in ("ingress", "egress"):
             raise ValueError(f"direction must be 'ingress' or 'egress', not {direction!r}")
         want = BpfAttachType.TCX_INGRESS if direction == "ingress" else BpfAttachType.TCX_EGRESS
-        if self.expected_attach_type != want and not self._obj._loaded:
-            self.expected_attach_type = want
+        self._p()
+        if not self._obj._loaded:
+            raise BpfPhaseError(f"cannot attach program '{self._name}' before load()")
+        have = self.expected_attach_type
+        if have != want:
+            # libbpf attaches on the direction the program was loaded for: refuse rather
+            # than attach on the other one
+            fix = (
+                f'put it in SEC("tcx/{direction}"), or set prog.expected_attach_type = '
+                f"BpfAttachType.{want.name} before load()"
+            )
+            if have in (BpfAttachType.TCX_INGRESS, BpfAttachType.TCX_EGRESS):
+                other = "ingress" if have == BpfAttachType.TCX_INGRESS else "egress"
+                why = f"was loaded for tcx {other} and cannot attach on {direction}"
+            else:
+                why = f"was not loaded for tcx (expected attach type {have.name})"
+                fix += "; attach_tc() attaches it through the legacy clsact qdisc"
+            raise BpfError(
+                f"attach tcx {direction} on '{interface}' failed: program '{self._name}' "
+                f'(SEC("{self._section}")) {why}: {fix}',
+                _errno.EINVAL,
+            )
         opts = self._order_opts("bpf_tcx_opts", before, after, expected_revision)
         return self._link(
             lib.bpf_program__attach_tcx,
