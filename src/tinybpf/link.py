@@ -2,7 +2,8 @@
 
 A link detaches its program when it is destroyed (``destroy()``, ``with``, or garbage
 collection). Keep a reference to the link for as long as the program should stay attached,
-or pin it (a pinned link survives the process).
+or pin it (a pinned link survives the process). A link or attachment collected while
+attached warns with :class:`~tinybpf.LinkDetachedWarning`, which Python shows by default.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tinybpf._ffi import (
 )
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfLinkType
-from tinybpf.errors import BpfClosedError, BpfError
+from tinybpf.errors import BpfClosedError, BpfError, LinkDetachedWarning
 
 if TYPE_CHECKING:
     import socket
@@ -220,7 +221,7 @@ class BpfLink:
                 f"BpfLink ({self._description}) was garbage collected while attached; the "
                 "program has been detached. Keep a reference to the link (or use 'with') "
                 "for as long as it should stay attached.",
-                ResourceWarning,
+                LinkDetachedWarning,
                 stacklevel=2,
             )
             self.destroy()
@@ -289,6 +290,13 @@ class _Attachment:
     def __del__(self) -> None:
         try:
             if not self.destroyed:
+                warnings.warn(
+                    f"{type(self).__name__} ({self._description}) was garbage collected "
+                    "while attached; the program has been detached. Keep a reference to it "
+                    "(or use 'with') for as long as it should stay attached.",
+                    LinkDetachedWarning,
+                    stacklevel=2,
+                )
                 self.destroy()
         except Exception:
             pass
