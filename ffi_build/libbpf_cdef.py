@@ -402,6 +402,7 @@ struct bpf_tc_opts {
     ...;
 };
 int bpf_tc_hook_create(struct bpf_tc_hook *hook);
+int bpf_tc_hook_destroy(struct bpf_tc_hook *hook);
 int bpf_tc_attach(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
 int bpf_tc_detach(const struct bpf_tc_hook *hook, const struct bpf_tc_opts *opts);
 int bpf_tc_query(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);

@@ -10,8 +10,10 @@ kinds the kernel lacks skip with what the feature probe answered.
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import select
+import shutil
 import socket
 import struct
 import subprocess
@@ -25,6 +27,7 @@ from helpers.attach_env import (
     UdpPath,
     build_c,
     cgroup_dir,
+    ip,
     libc_path,
     netns,
     pending,
@@ -445,6 +448,68 @@ class TestLegacyTc:
             pair.send(rx, 2)
             recv_n(rx, 2)
         assert counts(tc, "counts", 1) == [2]
+
+    @staticmethod
+    def _has_clsact(ns, dev: str) -> bool:
+        if shutil.which("tc") is None:
+            pytest.skip("the tc command (iproute2) is not installed")
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns.name, "tc", "qdisc", "show", "dev", dev],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return "clsact" in out
+
+    def test_clsact_it_created_goes_with_the_last_attachment(self, tc, pair, caplog):
+        """Issue 14 item 10: the clsact qdisc attach_tc creates stayed for good, and each
+        later attach printed libbpf's false WARNING "Exclusivity flag on"."""
+        veth = pair.pair
+        rx = pair.receiver()
+        tc.maps["udp_port"][0] = rx.getsockname()[1]
+        assert not self._has_clsact(veth.ns_a, veth.a)
+        with veth.ns_a.entered(), caplog.at_level("DEBUG", logger="tinybpf"):
+            first = tc.program("tc_count").attach_tc(veth.a, "ingress")
+            assert first.created_hook
+            second = tc.program("tc_count").attach_tc(veth.a, "egress", priority=2)
+            assert not second.created_hook
+        assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+        assert "Exclusivity" not in caplog.text
+        assert self._has_clsact(veth.ns_a, veth.a)
+        pair.send(rx, 2)
+        recv_n(rx, 2)
+        assert counts(tc, "counts", 1) == [2]
+        first.destroy()  # the egress filter still uses the qdisc
+        assert self._has_clsact(veth.ns_a, veth.a)
+        second.destroy()  # from the original namespace: acts on the attach namespace
+        assert not self._has_clsact(veth.ns_a, veth.a)
+        pair.send(rx, 1)
+        recv_n(rx, 1)
+        assert counts(tc, "counts", 1) == [2]
+
+    def test_clsact_that_existed_stays(self, tc, pair):
+        veth = pair.pair
+        ip("netns", "exec", veth.ns_a.name, "tc", "qdisc", "add", "dev", veth.a, "clsact")
+        with veth.ns_a.entered():
+            att = tc.program("tc_count").attach_tc(veth.a)
+            assert not att.created_hook
+            att.destroy()
+        assert self._has_clsact(veth.ns_a, veth.a)
+
+    def test_failed_attach_leaves_no_clsact(self, tc, pair):
+        veth = pair.pair
+        with veth.ns_a.entered(), pytest.raises(tinybpf.BpfError):
+            tc.program("tc_count").attach_tc(veth.a, priority=1 << 16)  # (16-bit priority)
+        assert not self._has_clsact(veth.ns_a, veth.a)
+
+    def test_collected_attachment_detaches_with_a_warning(self, tc, pair):
+        veth = pair.pair
+        with veth.ns_a.entered():
+            att = tc.program("tc_count").attach_tc(veth.a)
+        with pytest.warns(tinybpf.LinkDetachedWarning, match=r"TcAttachment \(tc:"):
+            del att
+            gc.collect()
+        assert not self._has_clsact(veth.ns_a, veth.a)
 
     def test_bad_direction(self, tc):
         with pytest.raises(ValueError):

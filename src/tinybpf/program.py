@@ -12,7 +12,16 @@ from tinybpf._guard import guarded
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo
 from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError
-from tinybpf.link import BpfLink, IterLink, SocketFilter, TcAttachment, XdpAttachment
+from tinybpf.link import (
+    BpfLink,
+    IterLink,
+    SocketFilter,
+    TcAttachment,
+    XdpAttachment,
+    _NetnsRef,
+    destroy_tc_hook,
+    tc_hook_in_use,
+)
 
 if TYPE_CHECKING:
     import socket
@@ -511,9 +520,12 @@ class BpfProgram:
         priority: int = 1,
         handle: int = 1,
     ) -> TcAttachment:
-        """Attach through the legacy clsact qdisc (created when missing, left in place).
+        """Attach through the legacy clsact qdisc, which is created when missing.
 
         Returns a :class:`TcAttachment` whose ``detach()``/``destroy()`` removes the filter.
+        A clsact qdisc created here is removed when the last attachment of this process on
+        that interface is destroyed (with any filter others added to it meanwhile); one that
+        existed before is left in place.
         """
         if direction not in ("ingress", "egress"):
             raise ValueError(f"direction must be 'ingress' or 'egress', not {direction!r}")
@@ -521,17 +533,35 @@ class BpfProgram:
         ifindex = self._ifindex(interface)
         point = lib.BPF_TC_INGRESS if direction == "ingress" else lib.BPF_TC_EGRESS
         hook = new_opts("bpf_tc_hook", ifindex=ifindex, attach_point=point)
-        with capture_log() as log:
-            ret = lib.bpf_tc_hook_create(hook.ptr)
-        if ret < 0 and ret != -_errno.EEXIST:
-            check_int(ret, f"create clsact qdisc on '{interface}' failed", log)
-        opts = new_opts("bpf_tc_opts", prog_fd=fd, priority=priority, handle=handle)
-        with capture_log() as log:
-            ret = lib.bpf_tc_attach(hook.ptr, opts.ptr)
-        check_int(ret, f"attach tc {direction} on '{interface}' failed", log)
-        return TcAttachment(
-            self, hook, int(opts.ptr.handle), int(opts.ptr.priority), interface, direction
-        )
+        netns = _NetnsRef()
+        try:
+            with capture_log() as log:
+                ret = lib.bpf_tc_hook_create(hook.ptr)
+            if ret == -_errno.EEXIST:
+                log.consumed = True  # (libbpf warns "Exclusivity flag on": it is no error)
+            elif ret < 0:
+                check_int(ret, f"create clsact qdisc on '{interface}' failed", log)
+            created = ret == 0
+            opts = new_opts("bpf_tc_opts", prog_fd=fd, priority=priority, handle=handle)
+            with capture_log() as log:
+                ret = lib.bpf_tc_attach(hook.ptr, opts.ptr)
+            if ret < 0:
+                if created and not tc_hook_in_use(netns.ino, ifindex):
+                    destroy_tc_hook(ifindex)  # a failed attach leaves no qdisc behind
+                check_int(ret, f"attach tc {direction} on '{interface}' failed", log)
+            return TcAttachment(
+                self,
+                hook,
+                int(opts.ptr.handle),
+                int(opts.ptr.priority),
+                interface,
+                direction,
+                netns=netns,
+                created_hook=created,
+            )
+        except BaseException:
+            netns.close()
+            raise
 
     def attach_xdp(
         self, interface: str | int, *, mode: str | None = None, replace: bool = False
