@@ -9,6 +9,7 @@ attached warns with :class:`~tinybpf.LinkDetachedWarning`, which Python shows by
 from __future__ import annotations
 
 import errno as _errno
+import logging
 import os
 import threading
 import warnings
@@ -290,17 +291,29 @@ class _Attachment:
 
     def __del__(self) -> None:
         try:
-            if not self.destroyed:
-                warnings.warn(
-                    f"{type(self).__name__} ({self._description}) was garbage collected "
-                    "while attached; the program has been detached. Keep a reference to it "
-                    "(or use 'with') for as long as it should stay attached.",
-                    LinkDetachedWarning,
-                    stacklevel=2,
-                )
-                self.destroy()
+            if self.destroyed:
+                return
         except Exception:
-            pass
+            return  # half built
+        try:
+            warnings.warn(
+                f"{type(self).__name__} ({self._description}) was garbage collected "
+                "while attached; the program has been detached. Keep a reference to it "
+                "(or use 'with') for as long as it should stay attached.",
+                LinkDetachedWarning,
+                stacklevel=2,
+            )
+        finally:
+            try:
+                self.destroy()
+            except Exception as e:
+                # nobody can catch an error raised here: say it at error level
+                logging.getLogger("tinybpf").error(
+                    "destroying %s (%s) at garbage collection failed: %s",
+                    type(self).__name__,
+                    self._description,
+                    e,
+                )
 
     def __repr__(self) -> str:
         state = "destroyed" if self.destroyed else "attached"
@@ -316,15 +329,26 @@ class _NetnsRef:
         self.ino = os.fstat(self.fd).st_ino
 
     def run(self, fn: Any) -> Any:
+        """``fn()`` with the calling thread in the attach namespace, then back in its own.
+        A failure to switch back raises (the thread then stays in the attach namespace,
+        and the error says so): it is never ignored."""
         here = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            if os.fstat(here).st_ino == self.ino:
+            here_ino = os.fstat(here).st_ino
+            if here_ino == self.ino:
                 return fn()
             check_int(lib.tinybpf_setns(self.fd, lib.CLONE_NEWNET), "enter attach namespace failed")
             try:
                 return fn()
             finally:
-                lib.tinybpf_setns(here, lib.CLONE_NEWNET)
+                ret = int(lib.tinybpf_setns(here, lib.CLONE_NEWNET))
+                if ret < 0:
+                    check_int(
+                        ret,
+                        f"cannot return thread {threading.get_native_id()} to its network "
+                        f"namespace (inode {here_ino}) after detaching in namespace inode "
+                        f"{self.ino}: the thread is still in the attach namespace",
+                    )
         finally:
             os.close(here)
 
