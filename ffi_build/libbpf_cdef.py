@@ -431,6 +431,7 @@ void perf_buffer__free(struct perf_buffer *pb);
 int perf_buffer__epoll_fd(const struct perf_buffer *pb);
 int perf_buffer__poll(struct perf_buffer *pb, int timeout_ms);
 int perf_buffer__consume(struct perf_buffer *pb);
+int perf_buffer__consume_buffer(struct perf_buffer *pb, size_t buf_idx);
 size_t perf_buffer__buffer_cnt(const struct perf_buffer *pb);
 
 int libbpf_probe_bpf_prog_type(enum bpf_prog_type prog_type, const void *opts);

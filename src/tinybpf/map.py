@@ -67,7 +67,7 @@ _UNSUPPORTED = (-_errno.EINVAL, -_errno.EOPNOTSUPP, -524, -_errno.ENOTSUP)  # 52
 _COUNTABLE = frozenset(
     {BpfMapType.HASH, BpfMapType.LRU_HASH, BpfMapType.PERCPU_HASH, BpfMapType.LRU_PERCPU_HASH}
 )
-_REPR_COUNT_LIMIT = 65536
+_REPR_COUNT_LIMIT = 1024  # repr() counts entries of maps this small: one cheap batch read
 _lookup_scalar = lib.tinybpf_lookup_scalar
 _update_scalar = lib.tinybpf_update_scalar
 _update_ints = lib.tinybpf_update_ints
@@ -1209,8 +1209,9 @@ class BpfMap(Generic[KT, VT]):
         return text + self._entries_hint() + ">"
 
     def _entries_hint(self) -> str:
-        """' entries=N' for a loaded hash-like map small enough to count cheaply (one batch
-        lookup), else ''. The first generation's repr format is kept otherwise."""
+        """' entries=N' for a loaded hash-like map of at most 1024 entries (counted with one
+        batch lookup), else '': repr() of a big map reads nothing. The first generation's
+        repr format is kept otherwise."""
         if (
             self.type not in _COUNTABLE
             or self.max_entries > _REPR_COUNT_LIMIT
