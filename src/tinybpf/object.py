@@ -31,7 +31,7 @@ from tinybpf.errors import (
     BpfFileNotFoundError,
     BpfPhaseError,
 )
-from tinybpf.globals import GlobalVariables, globals_layout
+from tinybpf.globals import GlobalVariables, _Layout, globals_layout
 from tinybpf.map import BpfMap, _Shared
 from tinybpf.program import BpfProgram
 
@@ -114,7 +114,7 @@ class _Wrappers(Mapping[str, W]):
 
     def __init__(self, names: list[str], make: Callable[[Any, str], W], owner: Any) -> None:
         self._ptrs = dict.fromkeys(names)
-        self._made: dict[str, weakref.ref[W]] = {}  # type: ignore[type-var]
+        self._made: dict[str, weakref.ref[W]] = {}
         self._make = make
         self._owner = weakref.ref(owner)  # the object holds this mapping
 
@@ -128,7 +128,7 @@ class _Wrappers(Mapping[str, W]):
             if owner is None:
                 raise BpfClosedError("the BpfObject of this collection is gone")
             w = self._make(owner, name)
-            self._made[name] = weakref.ref(w)  # type: ignore[type-var]
+            self._made[name] = weakref.ref(w)
         return w
 
     def __iter__(self) -> Iterator[str]:
@@ -356,8 +356,8 @@ class BpfObject:
         self._p()
         return GlobalVariables(self)
 
-    def _globals_layout(self) -> Any:
-        layout = self._globals
+    def _globals_layout(self) -> tuple[dict[str, _Layout], dict[str, _Layout]]:
+        layout: tuple[dict[str, _Layout], dict[str, _Layout]] | None = self._globals
         if layout is None:
             self._p()
             layout = self._globals = globals_layout(self)
