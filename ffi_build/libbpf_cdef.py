@@ -403,6 +403,7 @@ struct bpf_tc_opts {
     ...;
 };
 int bpf_tc_hook_create(struct bpf_tc_hook *hook);
+int bpf_tc_hook_destroy(struct bpf_tc_hook *hook);
 int bpf_tc_attach(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
 int bpf_tc_detach(const struct bpf_tc_hook *hook, const struct bpf_tc_opts *opts);
 int bpf_tc_query(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
@@ -431,6 +432,7 @@ void perf_buffer__free(struct perf_buffer *pb);
 int perf_buffer__epoll_fd(const struct perf_buffer *pb);
 int perf_buffer__poll(struct perf_buffer *pb, int timeout_ms);
 int perf_buffer__consume(struct perf_buffer *pb);
+int perf_buffer__consume_buffer(struct perf_buffer *pb, size_t buf_idx);
 size_t perf_buffer__buffer_cnt(const struct perf_buffer *pb);
 
 int libbpf_probe_bpf_prog_type(enum bpf_prog_type prog_type, const void *opts);

@@ -365,3 +365,41 @@ class TestKindsWrittenByTheProgram:
     def test_own_bitfields_next_to_an_anonymous_member(self, types_run):
         m = types_run.globals["last_mixed"]
         assert (m.a, m.b, m.x) == (3, 5, 0xABCDEF01)
+
+
+# --- a data section resized before load ------------------------------------------------------
+
+
+@root
+def test_resized_section_resizes_its_last_array():
+    """Issue 14 item 5: after ``value_size`` of a ``.data.*`` map changes before load
+    (libbpf then resizes the section's last variable, an array), views of the globals
+    follow it: they read and write the new length, and the program sees the writes."""
+    with tinybpf.open(bpf_obj("globals_resize")) as obj:
+        g = obj.globals  # a view taken before the resize
+        sec = g[".data.counters"]
+        assert g["counters"] == [0, 0]
+        m = sec.map
+        assert m.value_size == 8 + 2 * 8
+        m.value_size = 8 + 6 * 8
+        assert g["counters"] == [0] * 6
+        assert sec["counters"] == [0] * 6
+        assert g.type_of("counters").size == 6 * 8
+        g["counters"] = [1, 2, 3, 4, 5, 6]
+        with pytest.raises(ValueError, match="6 elements, got 2"):
+            g["counters"] = [1, 2]
+        g["target_pid"] = os.getpid()
+        g["n_counters"] = 6
+        obj.load()
+        assert m.kernel_info().value_size == 8 + 6 * 8
+        with obj.program("bump_last").attach():
+            getpid_n(3)
+        assert g["calls"] == 3
+        assert obj.globals["counters"] == [1, 2, 3, 4, 5, 6 + 3]
+        # and back down, on a fresh object
+    with tinybpf.open(bpf_obj("globals_resize")) as obj:
+        g = obj.globals
+        obj.globals[".data.counters"].map.value_size = 8 + 1 * 8
+        assert g["counters"] == [0]
+        g["counters"] = [7]
+        assert dict(g[".data.counters"]) == {"calls": 0, "counters": [7]}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import gc
 import os
+import subprocess
+import sys
 import uuid
 import warnings
 import weakref
@@ -169,15 +171,35 @@ class TestLifetime:
         link.destroy()
         obj_ref().close()
 
-    def test_garbage_collected_link_detaches_with_resource_warning(self, minimal):
+    def test_garbage_collected_link_detaches_with_a_warning(self, minimal):
         link = minimal.program("handle_getpid").attach()
         call_getpid(2)
         assert hits(minimal) == 2
-        with pytest.warns(ResourceWarning, match="auto-attach handle_getpid"):
+        with pytest.warns(tinybpf.LinkDetachedWarning, match="auto-attach handle_getpid"):
             del link
             gc.collect()
         call_getpid(3)
         assert hits(minimal) == 2
+
+    def test_collected_link_warning_is_shown_by_default(self, obj_path):
+        """Issue 14 item 7: the warning was a ResourceWarning, which Python hides by
+        default, so a loop of attach() calls traced nothing and told nobody."""
+        code = (
+            "import tinybpf\n"
+            f"obj = tinybpf.load({str(obj_path('minimal'))!r})\n"
+            "for p in obj.programs.values():\n"
+            "    p.attach()\n"
+            "obj.close()\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        r = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert r.returncode == 0, r.stderr
+        assert "LinkDetachedWarning: BpfLink (auto-attach handle_getpid) was garbage " in r.stderr
+        assert "the program has been detached" in r.stderr
+        assert issubclass(tinybpf.LinkDetachedWarning, RuntimeWarning)
+        assert not issubclass(tinybpf.LinkDetachedWarning, ResourceWarning)
 
     def test_destroyed_link_collects_silently(self, minimal):
         link = minimal.program("handle_getpid").attach()

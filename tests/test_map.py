@@ -458,6 +458,32 @@ def test_struct_value_untyped(obj):
     assert len(bytes(m[1])) == 32
 
 
+def test_struct_value_refuses_numbers_and_takes_dicts(obj):
+    """Issue 14 item 4: a number is not a struct (``m[17] = 5`` filled the first field,
+    ``2**70`` was accepted); a dict of fields, a ctypes struct or bytes of the size are."""
+    for m in (obj.map("struct_map"), obj.map("struct_map").typed(value=Rec)):
+        for bad in (5, 2**70, -1, 1.5, True, ctypes.c_uint64(5)):
+            with pytest.raises(TypeError, match=r"Value of 'struct_map' is struct rec \(32 bytes"):
+                m[17] = bad
+            with pytest.raises(TypeError, match=r"a dict of its fields.* or 32 bytes"):
+                m.update(19, bad)
+        assert 17 not in m and 19 not in m
+        m[17] = {"id": 17, "delta": -3, "comm": b"dict"}
+        r = m[17]
+        assert (r.id, r.delta, r.ts, r.comm) == (17, -3, 0, b"dict")
+        m[18] = Rec(id=18, ts=5)
+        assert (m[18].id, m[18].ts) == (18, 5)
+        m[19] = bytes(Rec(id=19))
+        assert m[19].id == 19
+        with pytest.raises(ValueError, match="size mismatch"):
+            m[20] = b"\0" * 8
+        for k in (17, 18, 19):
+            del m[k]
+    # keys too: an LPM trie's struct key is not an int
+    with pytest.raises(TypeError, match="Key of 'lpm' is struct lpm_key"):
+        obj.map("lpm")[5] = 1
+
+
 def test_typed_struct_roundtrip(obj):
     m = obj.map("struct_map").typed(key=ctypes.c_uint32, value=Rec)
     m[7] = Rec(id=7, delta=-9, ts=2**63, comm=b"python")
@@ -871,13 +897,28 @@ def test_info_and_properties(obj):
 
 def test_repr(obj):
     # the first generation's format, plus the entry count of small hash maps
-    counts = obj.map("counts")
+    small = obj.map("small")
+    small.update_batch({1: 1, 2: 2})
+    assert repr(small) == "<BpfMap 'small' type=HASH key_size=4 value_size=4 entries=2>"
+    counts = obj.map("counts")  # 16384 entries: too big to count in a repr
     counts.update_batch({1: 1, 2: 2})
-    n = len(list(counts.keys()))
-    assert repr(counts) == f"<BpfMap 'counts' type=HASH key_size=4 value_size=8 entries={n}>"
+    assert repr(counts) == "<BpfMap 'counts' type=HASH key_size=4 value_size=8>"
     assert (
         repr(obj.map("pcpu_arr")) == "<BpfMap 'pcpu_arr' type=PERCPU_ARRAY key_size=4 value_size=8>"
     )
+
+
+def test_repr_reads_only_small_maps():
+    """Issue 14 item 13: repr() batch-read maps of up to 65,536 entries (a REPL stall);
+    it counts only maps of at most 1024 entries now."""
+    with (
+        tinybpf.create_map(BpfMapType.HASH, 4, 8, 1024, name="r_small") as small,
+        tinybpf.create_map(BpfMapType.HASH, 4, 8, 4096, name="r_big") as big,
+    ):
+        for m in (small, big):
+            m.update_batch({i: i for i in range(3)})
+        assert repr(small).endswith(" entries=3>")
+        assert repr(big) == "<BpfMap 'r_big' type=HASH key_size=4 value_size=8>"
 
 
 def test_fd_is_the_kernel_map(obj):

@@ -347,6 +347,35 @@ def test_queue_fifo_and_stack_lifo_from_python(obj):
     assert q.peek() is None and s.peek() is None
 
 
+@pytest.mark.parametrize("name", ["mf_queue", "mf_stack"])
+def test_queue_and_stack_refuse_keys(obj, name):
+    """Issue 14 item 1: a key given to a queue or stack is an error naming push/pop/peek,
+    never ignored (``99 in q`` was True, ``q[0]`` the head, ``q[99] = 5`` a push)."""
+    m = u32s(obj.map(name))
+    m.push(7)
+    attempts = [
+        lambda: 99 in m,
+        lambda: m[0],
+        lambda: m[None],
+        lambda: m.__setitem__(99, 5),
+        lambda: m.__delitem__(0),
+        lambda: m.get(0),
+        lambda: m.lookup(0),
+        lambda: m.update(1, 5),
+        lambda: m.delete(0),
+        lambda: m.lookup_and_delete(0),
+    ]
+    for attempt in attempts:
+        with pytest.raises(TypeError, match=r"has no keys.*push\(value\), pop\(\) or peek\(\)"):
+            attempt()
+    # nothing was pushed or popped by the refused calls
+    assert drain(m) == [7]
+    # no key (None) is still the kernel's peek/pop
+    m.push(8)
+    assert m.lookup(None) == 8
+    assert m.lookup_and_delete(None) == 8
+
+
 def test_program_pushes_python_pops(obj):
     _, _, err = run_syscall(obj, "push_seq", "<IIi", 10, 5, 0)
     assert err == 0
@@ -632,6 +661,21 @@ def test_bloom_filter_python_and_program_agree(obj):
     assert py_says == prog_says  # the same kernel lookup from both sides
     assert bloom(obj, 0, absent[py_says.index(False)]) == -errno.ENOENT
     assert py_says.count(False) >= 290  # 400 of 1000 slots used, 5 hashes: few false hits
+
+
+def test_bloom_filter_membership_tests_the_value(obj):
+    """Issue 14 item 1: ``v in bloom`` tests v (it tested nothing: any key was "in" a
+    filter holding one value); keys are refused."""
+    m = obj.map("mf_bloom").typed(value=ctypes.c_uint32)
+    assert 0 not in m
+    m.push(0)
+    assert 0 in m
+    absent = [12345 + i for i in range(50)]
+    assert [v in m for v in absent] == [m.contains(v) for v in absent]
+    assert sum(v in m for v in absent) < 10  # a few false positives at most
+    for attempt in (lambda: m[0], lambda: m.__setitem__(0, 1), lambda: m.get(12345)):
+        with pytest.raises(TypeError, match=r"BLOOM_FILTER: it has no keys.*push"):
+            attempt()
 
 
 # --------------------------------------------------------------------------- mmapable array

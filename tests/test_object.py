@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import gc
 import os
 import warnings
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -376,3 +378,116 @@ def test_garbage_collected_object_releases_its_programs(obj_path):
     assert not os.path.exists(f"/proc/self/fd/{fd}") or (
         os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:bpf-prog"
     )
+
+
+# --- lifetime: handles keep the object, the object does not keep its handles ---------------
+
+
+class TestLifetime:
+    """Issue 14 item 2. A map, program, collection, globals view, link or buffer keeps its
+    object open on its own; an object dropped unclosed is freed by reference counting
+    alone (no object <-> children cycle), with the ResourceWarning of an unclosed object."""
+
+    @pytest.fixture(autouse=True)
+    def _quiet(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            yield
+
+    def test_collection_keeps_its_object(self, obj_path):
+        assert tinybpf.load(obj_path("minimal")).maps["counter"][0] == 0
+        gc.collect()
+        maps = tinybpf.load(obj_path("minimal")).maps
+        gc.collect()
+        assert maps.counter[0] == 0
+        programs = tinybpf.load(obj_path("minimal")).programs
+        gc.collect()
+        assert programs["handle_getpid"].fd > 0
+
+    def test_map_program_and_globals_keep_their_object(self, obj_path):
+        m = tinybpf.load(obj_path("minimal")).map("counter")
+        p = tinybpf.load(obj_path("minimal")).program("handle_getpid")
+        g = tinybpf.load(obj_path("minimal")).globals
+        sec = tinybpf.load(obj_path("minimal")).globals[".rodata"]
+        gc.collect()
+        m[0] = 7
+        assert m[0] == 7
+        assert p.fd > 0 and p.kernel_info().id > 0
+        assert g["magic"] == 42
+        assert sec["magic"] == 42 and sec.map.name.endswith(".rodata")
+
+    def test_buffer_keeps_its_object(self, obj_path):
+        rb = tinybpf.BpfRingBuffer(tinybpf.load(obj_path("ringbuf_events")).maps["events"])
+        gc.collect()
+        assert rb.poll(timeout_ms=0) == 0
+        rb.close()
+
+    def _touch_everything(self, obj: tinybpf.BpfObject) -> None:
+        prog = obj.program("handle_getpid")
+        assert prog.fd > 0 and prog.type is BpfProgType.TRACEPOINT
+        repr(prog)
+        with prog.attach():
+            pass
+        for name, m in obj.maps.items():
+            repr(m)
+            if m.is_internal:
+                continue
+            m[0] = 1
+            assert m[0] == 1 and 0 in m
+            assert list(m.items()) == [(0, 1)]
+            m.typed(value=ctypes.c_uint64 if m.value_size == 8 else ctypes.c_uint32)[0] = 2
+            assert name in obj.maps
+        obj.globals["bss_hits"] = 3
+        assert obj.globals.bss_hits == 3 and obj.globals[".bss"]["bss_hits"] == 3
+        assert obj.magic == 42
+        assert obj.btf is not None and obj.maps["counter"].btf_value is not None
+        dir(obj)
+        repr(obj)
+
+    def test_unclosed_object_is_freed_by_reference_counting(self, obj_path):
+        obj = tinybpf.load(obj_path("minimal"))
+        self._touch_everything(obj)
+        fd = obj.program("handle_getpid").fd
+        ref = weakref.ref(obj)
+        gc.collect()
+        gc.disable()
+        try:
+            with pytest.warns(ResourceWarning, match="BpfObject 'minimal' was not closed"):
+                del obj
+                assert ref() is None
+        finally:
+            gc.enable()
+        assert not os.path.exists(f"/proc/self/fd/{fd}") or (
+            os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:bpf-prog"
+        )
+
+    def test_unclosed_object_with_map_types_is_freed_by_reference_counting(self, obj_path):
+        obj = tinybpf.load(obj_path("maps"))
+        pc = obj.maps["pcpu_hash"]
+        pc[1] = 5
+        assert pc[1] == [5] * tinybpf.possible_cpus()
+        assert list(pc.items()) == [(1, [5] * tinybpf.possible_cpus())]
+        obj.maps["struct_map"][1] = {"id": 1, "delta": -1}
+        assert obj.maps["struct_map"][1].delta == -1
+        obj.maps["queue"].push(3)
+        assert obj.maps["queue"].pop() is not None
+        assert obj.maps["outer"].inner_map(0) is not None
+        obj.maps["outer"].inner_map(0).close()
+        del pc
+        ref = weakref.ref(obj)
+        gc.collect()
+        gc.disable()
+        try:
+            with pytest.warns(ResourceWarning, match="was not closed"):
+                del obj
+                assert ref() is None
+        finally:
+            gc.enable()
+
+    def test_verifier_log_buffer_lives_with_the_object(self, obj_path):
+        obj = tinybpf.open(obj_path("minimal"))
+        obj.program("handle_getpid").request_verifier_log()
+        gc.collect()  # the program wrapper is gone; the buffer libbpf writes is not
+        obj.load()
+        assert "processed" in obj.program("handle_getpid").verifier_log
+        obj.close()

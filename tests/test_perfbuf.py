@@ -516,3 +516,59 @@ def test_second_perf_buffer_on_a_map_takes_it_over(obj):
     assert pa.poll(0) == 0 and a == []
     pb.close()
     pa.close()
+
+
+# --------------------------------------------------------------------------- ring reading
+
+
+@pytest.fixture
+def two_cpus(obj_path):
+    """(loaded object with its program attached, two CPUs this process may run on)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        pytest.skip(f"needs two CPUs to run on, this process may use {allowed}")
+    o = tinybpf.load(obj_path("perfbuf_events"))
+    link = o.program("on_getppid").attach()
+    try:
+        yield o, allowed[:2]
+    finally:
+        link.destroy()
+        o.close()
+        os.sched_setaffinity(0, allowed)
+
+
+def trigger_on(obj: tinybpf.BpfObject, cpu: int, burst: int) -> None:
+    os.sched_setaffinity(0, {cpu})
+    trigger(obj, burst)
+
+
+def test_poll_reads_reported_rings_and_scans_only_when_none_is(two_cpus):
+    """Issue 14 item 13: every poll also read every CPU's ring. Now a poll reads the rings
+    epoll reports; the others are read when it reports none."""
+    obj, (a, b) = two_cpus
+    with BpfPerfBuffer(obj.map("events"), batch=True, sample_period=2) as pb:
+        trigger_on(obj, a, 2)  # reaches the wakeup mark (2): ring a is reported
+        trigger_on(obj, b, 1)  # below it: ring b is not
+        first = pb.poll_batch(timeout_ms=2000)
+        assert first.cpus == [a, a]
+        second = pb.poll_batch(timeout_ms=2000)  # nothing reported: every ring is read
+        assert second.cpus == [b]
+        assert len(pb.poll_batch(timeout_ms=0)) == 0
+
+
+def test_batch_scan_stops_at_max_batch_between_rings(two_cpus):
+    """Issue 14 item 13: a batch had no bound (max_events 1 << 30); reading the rings now
+    stops between rings once a batch holds max_batch samples."""
+    obj, (a, b) = two_cpus
+    with BpfPerfBuffer(
+        obj.map("events"), batch=True, sample_period=1000, max_batch=5, event_type=Event
+    ) as pb:
+        trigger_on(obj, a, 8)
+        trigger_on(obj, b, 8)  # no wakeups (mark 1000): the rings are read by the scan
+        first = pb.poll_batch(timeout_ms=2000)
+        second = pb.poll_batch(timeout_ms=2000)
+        assert len(first) == 8 and len(second) == 8  # a ring is read whole
+        assert {first.cpus[0], second.cpus[0]} == {a, b}
+        assert len(set(first.cpus)) == 1 and len(set(second.cpus)) == 1
+        assert {e.pid for e in first.decode() + second.decode()} == {os.getpid()}
+        assert len(pb.poll_batch(timeout_ms=0)) == 0

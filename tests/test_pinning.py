@@ -150,8 +150,8 @@ def test_open_pinned_map_metadata(obj, pindir):
         assert (pm.key_size, pm.value_size, pm.max_entries) == (4, 8, 16384)
         assert pm.info == obj.map("counts").info
         assert not pm.is_percpu
-        n = len(list(pm.keys()))
-        assert repr(pm) == f"<BpfMap 'counts' type=HASH key_size=4 value_size=8 entries={n}>"
+        # (16384 entries: too many for repr() to count)
+        assert repr(pm) == "<BpfMap 'counts' type=HASH key_size=4 value_size=8>"
         assert pm.fd != obj.map("counts").fd
 
 

@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         BpfPermissionError,
         BpfPhaseError,
         BtfValidationError,
+        LinkDetachedWarning,
     )
     from tinybpf.globals import (
         GlobalSection,
@@ -178,6 +179,7 @@ _LAZY = {
     "KernelProgramInfo": "tinybpf.introspect",
     "KernelSymbols": "tinybpf.symbolize",
     "KernelSymbolsRestrictedError": "tinybpf.symbolize",
+    "LinkDetachedWarning": "tinybpf.errors",
     "LinkInfo": "tinybpf.link",
     "MapCollection": "tinybpf.object",
     "MapInfo": "tinybpf._types",
@@ -279,6 +281,7 @@ __all__ = [
     "KernelProgramInfo",
     "KernelSymbols",
     "KernelSymbolsRestrictedError",
+    "LinkDetachedWarning",
     "LinkInfo",
     "MapCollection",
     "MapInfo",

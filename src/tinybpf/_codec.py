@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Literal
 
+from tinybpf._ctypes_gen import _fill_array
 from tinybpf._types import BtfKind, BtfType
 from tinybpf.btf import validate_python_type
 from tinybpf.errors import BtfValidationError
@@ -113,6 +114,36 @@ class Codec:
         self.bulk = bulk
 
 
+_RECORDS = (ctypes.Structure, ctypes.Union, ctypes.Array)
+
+
+def _record_value(
+    value: Any, record: Any, size: int, what: str, name: str, btf: BtfType | None
+) -> Any:
+    """A struct, union or array value in a form ``to_bytes`` takes: a dict of fields (a
+    list for an array) becomes a ``record`` instance; ctypes records and bytes pass; a
+    number is an error (it used to fill the first field)."""
+    if isinstance(value, dict) and not issubclass(record, ctypes.Array):
+        from_dict = getattr(record, "from_dict", None)
+        return from_dict(value) if from_dict is not None else record(**value)
+    if isinstance(value, (list, tuple)) and issubclass(record, ctypes.Array):
+        arr = record()
+        _fill_array(arr, value, f"{what.lower()} of '{name}'")
+        return arr
+    if isinstance(value, (*_BUFFERS, *_RECORDS)):
+        return value
+    tname = record.__name__
+    if btf is not None and btf.kind in (BtfKind.STRUCT, BtfKind.UNION) and btf.name:
+        tname = f"{btf.kind.name.lower()} {btf.name}"
+    elif btf is not None and btf.type_name:
+        tname = btf.type_name
+    form = "a list of its elements" if issubclass(record, ctypes.Array) else "a dict of its fields"
+    raise TypeError(
+        f"{what} of '{name}' is {tname} ({size} bytes): give {form}, a ctypes "
+        f"{record.__name__} or {size} bytes, not {type(value).__name__}"
+    )
+
+
 def _int_decoder(signed: bool) -> Callable[[bytes], int]:
     from_bytes = int.from_bytes
     if signed:
@@ -181,9 +212,8 @@ def make_codec(
         record = py_type
 
     def encode(value: Any) -> bytes:
-        if record is not None and isinstance(value, dict):
-            from_dict = getattr(record, "from_dict", None)
-            value = from_dict(value) if from_dict is not None else record(**value)
+        if record is not None:
+            value = _record_value(value, record, size, what, name, btf)
         return to_bytes(value, size, what, name, signed, float_size)
 
     if record is None and float_size == 0 and 0 < size <= 16:

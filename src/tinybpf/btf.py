@@ -132,6 +132,12 @@ class Btf:
                 f"{message}: malformed BTF: type {int(bad[0])} has {btf_defect(-err)}", -err
             )
 
+    def _forget(self) -> None:
+        """Drop what was read from the BTF (its owner changed it, e.g. a resized section)."""
+        self._raw.clear()
+        self._resolved.clear()
+        self._ctypes.clear()
+
     # --- lifecycle ------------------------------------------------------------------------
     @property
     def closed(self) -> bool:

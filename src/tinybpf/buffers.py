@@ -1093,6 +1093,12 @@ class BpfPerfBuffer(_Poller, Generic[T]):
     number of samples the kernel dropped (also summed in ``lost``). With ``batch=True``,
     ``poll_batch()`` returns an :class:`EventBatch` (``cpus`` tells each sample's CPU).
 
+    A poll reads the rings the kernel reports ready, each one whole. When it reports none
+    (samples wait below the ``sample_period`` wakeup mark, or a ``select()`` on
+    :meth:`fileno` took their readiness), every ring is read. In batch mode that reading
+    goes ring by ring and stops once the batch holds ``max_batch`` samples; the next poll
+    goes on from the next ring.
+
     Example::
 
         pb = tinybpf.BpfPerfBuffer(obj.maps["events"], lambda cpu, data: print(cpu, data))
@@ -1114,6 +1120,7 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         validate_field_names: bool = True,
         sample_period: int = 0,
         batch: bool = False,
+        max_batch: int = 1 << 14,
     ) -> None: ...
     @overload
     def __init__(
@@ -1128,6 +1135,7 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         validate_field_names: bool = True,
         sample_period: int = 0,
         batch: bool = False,
+        max_batch: int = 1 << 14,
     ) -> None: ...
     def __init__(
         self,
@@ -1141,9 +1149,11 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         validate_field_names: bool = True,
         sample_period: int = 0,
         batch: bool = False,
+        max_batch: int = 1 << 14,
     ) -> None:
         super().__init__()
         self._map = map
+        self._scan_from = 0
         self._lost_in_batch = 0
         self._pending: deque[tuple[bool, int, Any]] = deque()
         self._lost = 0
@@ -1176,13 +1186,14 @@ class BpfPerfBuffer(_Poller, Generic[T]):
             self._batch.trim = ctypes.sizeof(event_type)
         if batch:
             self._batch_api = True
-            self._batch.max_events = 1 << 30
+            self._batch.max_events = max(1, int(max_batch))
             self._batch_type = event_type if event_type is not bytes else None
         opts = new_opts("perf_buffer_opts", sample_period=sample_period or None)
         with capture_log() as log:
             ptr = lib.tinybpf_batch_perf_new(map.fd, page_count, self._batch, opts.ptr)
         check_ptr(ptr, f"perf_buffer__new for map '{map.name}' failed", log)
         self._handle = ptr
+        self._rings = int(lib.perf_buffer__buffer_cnt(ptr))
         self._closed = False
 
     @property
@@ -1208,15 +1219,30 @@ class BpfPerfBuffer(_Poller, Generic[T]):
     # --- C side -------------------------------------------------------------------------
     def _c_poll_raw(self, timeout_ms: int) -> int:
         ret = int(lib.perf_buffer__poll(self._handle, timeout_ms))
-        if ret < 0:
-            return ret
-        # A perf event's readiness is cleared when it is polled (e.g. by select() on
-        # fileno()), so epoll may report nothing while samples wait: read every ring too.
-        ret2 = int(lib.perf_buffer__consume(self._handle))
-        return ret2 if ret2 < 0 else ret + ret2
+        if ret != 0:
+            return ret  # the rings epoll reported were read
+        # Nothing reported, yet samples may wait: a perf event's readiness is cleared when
+        # it is polled (e.g. by select() on fileno()), and samples below the wakeup mark
+        # (sample_period) raise none. Read every ring, only then.
+        return self._c_consume_raw()
 
     def _c_consume_raw(self) -> int:
-        return int(lib.perf_buffer__consume(self._handle))
+        if not self._batch_api:
+            return int(lib.perf_buffer__consume(self._handle))
+        # batch mode: ring by ring, stopping between rings once the batch is full; the next
+        # read starts at the next ring, so no ring waits behind a busy one
+        b = self._batch
+        n = self._rings
+        start = self._scan_from
+        for k in range(n):
+            i = (start + k) % n
+            ret = int(lib.perf_buffer__consume_buffer(self._handle, i))
+            if ret < 0 and ret != -_errno.ENOENT:  # (ENOENT: a CPU without a ring)
+                return ret
+            if b.count >= b.max_events:
+                self._scan_from = (i + 1) % n
+                return -_errno.EAGAIN
+        return 0
 
     def _after_c(self) -> None:
         b = self._batch

@@ -19,6 +19,7 @@ __all__ = [
     "BpfPermissionError",
     "BpfPhaseError",
     "BtfValidationError",
+    "LinkDetachedWarning",
     "error_for_errno",
 ]
 
@@ -131,6 +132,20 @@ class BtfValidationError(BpfError):
 
     def __reduce__(self) -> tuple[type[BpfError], tuple[str, list[str]]]:  # type: ignore[override]
         return (type(self), (self.message, self.suggestions))
+
+
+class LinkDetachedWarning(RuntimeWarning):
+    """A link or attachment was garbage-collected while attached: its program was detached.
+
+    A RuntimeWarning, so Python shows it with its default warning settings (a
+    ResourceWarning would be hidden). Keep a reference to the link, use ``with``, or pin
+    it, for as long as the program should stay attached.
+
+    Example::
+
+        links = [p.attach() for p in obj.programs.values()]   # keep them
+        # for p in obj.programs.values(): p.attach()  -> LinkDetachedWarning, nothing traced
+    """
 
 
 _NOT_SUPPORTED = {

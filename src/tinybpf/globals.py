@@ -43,7 +43,7 @@ class _Var:
     __slots__ = ("btf", "ctype", "name", "offset", "section", "size")
 
     def __init__(
-        self, name: str, offset: int, size: int, btf: BtfType, ctype: Any, section: GlobalSection
+        self, name: str, offset: int, size: int, btf: BtfType, ctype: Any, section: str
     ) -> None:
         self.name = name
         self.offset = offset
@@ -51,6 +51,46 @@ class _Var:
         self.btf = btf
         self.ctype = ctype
         self.section = section
+
+
+class _Layout:
+    """The variables of one data section as BTF describes them now. Cached on the object
+    and rebuilt when a section map is resized (so it holds no reference to the object or
+    its maps: handles hold the object, never the other way round)."""
+
+    __slots__ = ("map_name", "name", "vars")
+
+    def __init__(self, name: str, map_name: str) -> None:
+        self.name = name
+        self.map_name = map_name
+        self.vars: dict[str, _Var] = {}
+
+
+def globals_layout(obj: BpfObject) -> tuple[dict[str, _Layout], dict[str, _Layout]]:
+    """(sections by name, the section of each variable name) of ``obj``, from its BTF."""
+    sections: dict[str, _Layout] = {}
+    index: dict[str, _Layout] = {}
+    btf = obj._btf_model()
+    if btf is None:
+        return sections, index
+    for bmap in obj._maps.values():  # (creates the wrappers)
+        if not bmap.is_internal:
+            continue
+        tid = int(lib.bpf_map__btf_value_type_id(bmap._mp()))
+        if not tid:
+            continue
+        sec = btf.resolve(tid)
+        if sec.kind != BtfKind.DATASEC:
+            continue
+        layout = _Layout(sec.name, bmap.name)
+        for f in sec.fields or ():
+            if f.type is None or not f.name:
+                continue
+            ctype = btf.ctype(f.type.type_id) if f.type.type_id else None
+            layout.vars[f.name] = _Var(f.name, f.offset, f.size, f.type, ctype, sec.name)
+            index.setdefault(f.name, layout)
+        sections[sec.name] = layout
+    return sections, index
 
 
 def _is_readonly(section: str) -> bool:
@@ -61,6 +101,9 @@ def _is_readonly(section: str) -> bool:
 class GlobalSection(Mapping[str, Any]):
     """The variables of one data section (``.bss``, ``.data``, ``.rodata``, custom ones).
 
+    It keeps its object alive, and follows a resize of the section before load (a
+    ``.data.*`` map's ``value_size``: its last variable, an array, grows or shrinks).
+
     Example::
 
         bss = obj.globals[".bss"]
@@ -68,12 +111,14 @@ class GlobalSection(Mapping[str, Any]):
         bss["hits"] = 0
     """
 
-    def __init__(self, obj: BpfObject, bmap: BpfMap[Any, Any], name: str) -> None:
+    def __init__(self, obj: BpfObject, name: str) -> None:
         self._obj = obj
         self._guard_lock = obj._guard_lock
-        self._map = bmap
         self.name = name
-        self._vars: dict[str, _Var] = {}
+
+    @property
+    def _vars(self) -> dict[str, _Var]:
+        return self._obj._globals_layout()[0][self.name].vars
 
     @property
     def readonly(self) -> bool:
@@ -82,12 +127,12 @@ class GlobalSection(Mapping[str, Any]):
 
     @property
     def map(self) -> BpfMap[Any, Any]:
-        return self._map
+        return self._obj._maps[self._obj._globals_layout()[0][self.name].map_name]
 
     def _memory(self) -> tuple[Any, int]:
         """(pointer, size) of the section's bytes: initial value before load, the
         memory-mapped map after load (NULL if the kernel map is not mappable)."""
-        p = self._map._mp()
+        p = self.map._mp()
         size = ffi.new("size_t *")
         ptr = lib.bpf_map__initial_value(p, size)
         return ptr, int(size[0])
@@ -97,7 +142,7 @@ class GlobalSection(Mapping[str, Any]):
         if ptr != NULL and var.offset + var.size <= size:
             return bytes(ffi.buffer(ptr + var.offset, var.size))
         if self._obj._loaded:  # not mappable: read the array map's single value
-            raw = self._map._lookup_raw_bytes(b"\0\0\0\0")
+            raw = self.map._lookup_raw_bytes(b"\0\0\0\0")
             if raw is not None:
                 return bytes(ffi.buffer(raw + var.offset, var.size))
         raise BpfError(f"global variable '{var.name}' of {self.name} is not accessible")
@@ -114,12 +159,13 @@ class GlobalSection(Mapping[str, Any]):
             return
         if self._obj._loaded:
             key = b"\0\0\0\0"
-            raw = self._map._lookup_raw_bytes(key)
+            bmap = self.map
+            raw = bmap._lookup_raw_bytes(key)
             if raw is not None:
                 ffi.memmove(raw + var.offset, data, len(data))
-                value = ffi.buffer(raw, self._map.value_size)[:]
+                value = ffi.buffer(raw, bmap.value_size)[:]
                 check = lib.bpf_map_update_elem(
-                    self._map.fd, ffi.from_buffer(key), ffi.from_buffer(value), 0
+                    bmap.fd, ffi.from_buffer(key), ffi.from_buffer(value), 0
                 )
                 if check < 0:
                     from tinybpf._ffi import check_int
@@ -130,11 +176,12 @@ class GlobalSection(Mapping[str, Any]):
 
     def _var(self, name: str) -> _Var:
         self._obj._p()
+        variables = self._vars
         try:
-            return self._vars[name]
+            return variables[name]
         except KeyError:
             raise KeyError(
-                f"no global variable '{name}' in {self.name}; variables: {sorted(self._vars)}"
+                f"no global variable '{name}' in {self.name}; variables: {sorted(variables)}"
             ) from None
 
     def __getitem__(self, name: str) -> Any:
@@ -146,7 +193,7 @@ class GlobalSection(Mapping[str, Any]):
         self._write_bytes(var, _encode(var, value))
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._vars)
+        return iter(list(self._vars))
 
     def __len__(self) -> int:
         return len(self._vars)
@@ -166,6 +213,8 @@ class GlobalSection(Mapping[str, Any]):
 class GlobalVariables(Mapping[str, Any]):
     """Every global variable of an object by name; ``globals[".bss"]`` is one section.
 
+    It keeps its object alive.
+
     Example::
 
         obj.globals["target_pid"] = 1234   # before load: an initial value
@@ -175,50 +224,37 @@ class GlobalVariables(Mapping[str, Any]):
 
     def __init__(self, obj: BpfObject) -> None:
         self._obj = obj
-        self._sections: dict[str, GlobalSection] = {}
-        self._index: dict[str, GlobalSection] = {}
-        btf = obj._btf_model()
-        for bmap in obj._maps.values():  # (creates the wrappers)
-            if not bmap.is_internal or btf is None:
-                continue
-            tid = int(lib.bpf_map__btf_value_type_id(bmap._mp()))
-            if not tid:
-                continue
-            sec = btf.resolve(tid)
-            if sec.kind != BtfKind.DATASEC:
-                continue
-            section = GlobalSection(obj, bmap, sec.name)
-            for f in sec.fields or ():
-                if f.type is None or not f.name:
-                    continue
-                ctype = btf.ctype(f.type.type_id) if f.type.type_id else None
-                section._vars[f.name] = _Var(f.name, f.offset, f.size, f.type, ctype, section)
-                self._index.setdefault(f.name, section)
-            self._sections[sec.name] = section
+        obj._globals_layout()
+
+    @property
+    def _sections(self) -> dict[str, _Layout]:
+        return self._obj._globals_layout()[0]
+
+    @property
+    def _index(self) -> dict[str, _Layout]:
+        return self._obj._globals_layout()[1]
 
     @property
     def sections(self) -> dict[str, GlobalSection]:
         """The data sections by name (``.bss``, ``.data``, ``.rodata``, ...)."""
-        return dict(self._sections)
+        return {name: GlobalSection(self._obj, name) for name in self._sections}
 
     def _section_of(self, name: str) -> GlobalSection:
         self._obj._p()
-        sec = self._index.get(name)
+        index = self._index
+        sec = index.get(name)
         if sec is None:
             raise KeyError(
-                f"no global variable '{name}'; variables: {sorted(self._index)}; "
+                f"no global variable '{name}'; variables: {sorted(index)}; "
                 f"sections: {sorted(self._sections)}"
             )
-        return sec
+        return GlobalSection(self._obj, sec.name)
 
     def __getitem__(self, name: str) -> Any:
         if name.startswith("."):
-            try:
-                return self._sections[name]
-            except KeyError:
-                raise KeyError(
-                    f"no data section '{name}'; sections: {sorted(self._sections)}"
-                ) from None
+            if name not in self._sections:
+                raise KeyError(f"no data section '{name}'; sections: {sorted(self._sections)}")
+            return GlobalSection(self._obj, name)
         return self._section_of(name)[name]
 
     def __setitem__(self, name: str, value: Any) -> None:
@@ -242,7 +278,7 @@ class GlobalVariables(Mapping[str, Any]):
         return sorted(set(super().__dir__()) | {n for n in self._index if n.isidentifier()})
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
+        return iter(list(self._index))
 
     def __len__(self) -> int:
         return len(self._index)

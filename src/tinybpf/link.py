@@ -2,13 +2,16 @@
 
 A link detaches its program when it is destroyed (``destroy()``, ``with``, or garbage
 collection). Keep a reference to the link for as long as the program should stay attached,
-or pin it (a pinned link survives the process).
+or pin it (a pinned link survives the process). A link or attachment collected while
+attached warns with :class:`~tinybpf.LinkDetachedWarning`, which Python shows by default.
 """
 
 from __future__ import annotations
 
 import errno as _errno
+import logging
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +30,7 @@ from tinybpf._ffi import (
 )
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfLinkType
-from tinybpf.errors import BpfClosedError, BpfError
+from tinybpf.errors import BpfClosedError, BpfError, LinkDetachedWarning
 
 if TYPE_CHECKING:
     import socket
@@ -220,7 +223,7 @@ class BpfLink:
                 f"BpfLink ({self._description}) was garbage collected while attached; the "
                 "program has been detached. Keep a reference to the link (or use 'with') "
                 "for as long as it should stay attached.",
-                ResourceWarning,
+                LinkDetachedWarning,
                 stacklevel=2,
             )
             self.destroy()
@@ -288,10 +291,29 @@ class _Attachment:
 
     def __del__(self) -> None:
         try:
-            if not self.destroyed:
-                self.destroy()
+            if self.destroyed:
+                return
         except Exception:
-            pass
+            return  # half built
+        try:
+            warnings.warn(
+                f"{type(self).__name__} ({self._description}) was garbage collected "
+                "while attached; the program has been detached. Keep a reference to it "
+                "(or use 'with') for as long as it should stay attached.",
+                LinkDetachedWarning,
+                stacklevel=2,
+            )
+        finally:
+            try:
+                self.destroy()
+            except Exception as e:
+                # nobody can catch an error raised here: say it at error level
+                logging.getLogger("tinybpf").error(
+                    "destroying %s (%s) at garbage collection failed: %s",
+                    type(self).__name__,
+                    self._description,
+                    e,
+                )
 
     def __repr__(self) -> str:
         state = "destroyed" if self.destroyed else "attached"
@@ -307,15 +329,26 @@ class _NetnsRef:
         self.ino = os.fstat(self.fd).st_ino
 
     def run(self, fn: Any) -> Any:
+        """``fn()`` with the calling thread in the attach namespace, then back in its own.
+        A failure to switch back raises (the thread then stays in the attach namespace,
+        and the error says so): it is never ignored."""
         here = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            if os.fstat(here).st_ino == self.ino:
+            here_ino = os.fstat(here).st_ino
+            if here_ino == self.ino:
                 return fn()
             check_int(lib.tinybpf_setns(self.fd, lib.CLONE_NEWNET), "enter attach namespace failed")
             try:
                 return fn()
             finally:
-                lib.tinybpf_setns(here, lib.CLONE_NEWNET)
+                ret = int(lib.tinybpf_setns(here, lib.CLONE_NEWNET))
+                if ret < 0:
+                    check_int(
+                        ret,
+                        f"cannot return thread {threading.get_native_id()} to its network "
+                        f"namespace (inode {here_ino}) after detaching in namespace inode "
+                        f"{self.ino}: the thread is still in the attach namespace",
+                    )
         finally:
             os.close(here)
 
@@ -325,11 +358,40 @@ class _NetnsRef:
             os.close(fd)
 
 
+# clsact qdiscs this process attached filters to: (netns inode, ifindex) -> [number of live
+# attachments, whether tinybpf created the qdisc]. A qdisc created here is removed with the
+# last attachment; one that existed before is left alone.
+_tc_hooks: dict[tuple[int, int], list[int]] = {}
+_tc_lock = threading.Lock()
+
+
+def tc_hook_in_use(netns_ino: int, ifindex: int) -> bool:
+    """Whether attachments of this process use the clsact qdisc of that interface."""
+    with _tc_lock:
+        use = _tc_hooks.get((netns_ino, ifindex))
+        return use is not None and use[0] > 0
+
+
+def destroy_tc_hook(ifindex: int) -> None:
+    """Remove the clsact qdisc of an interface (in the calling thread's namespace), with
+    its filters; a qdisc or interface already gone is no error."""
+    hook = new_opts(
+        "bpf_tc_hook", ifindex=ifindex, attach_point=lib.BPF_TC_INGRESS | lib.BPF_TC_EGRESS
+    )
+    with capture_log() as log:
+        ret = lib.bpf_tc_hook_destroy(hook.ptr)
+    if ret < 0 and ret not in (-_errno.ENOENT, -_errno.ENODEV, -_errno.EINVAL):
+        check_int(ret, f"remove clsact qdisc of interface {ifindex} failed", log)
+    log.consumed = True
+
+
 class TcAttachment(_Attachment):
     """A TC filter attached through the clsact qdisc (``BpfProgram.attach_tc``).
 
     ``destroy()`` removes the filter if it still runs this program (in the namespace it was
-    attached in); a filter replaced or removed meanwhile is left alone.
+    attached in); a filter replaced or removed meanwhile is left alone. When the clsact
+    qdisc was created by ``attach_tc`` and this is the last attachment of the process on
+    that interface, the qdisc is removed too (``created_hook`` says whether it was).
 
     Example::
 
@@ -345,14 +407,25 @@ class TcAttachment(_Attachment):
         priority: int,
         interface: str | int,
         direction: str,
+        *,
+        netns: _NetnsRef | None = None,
+        created_hook: bool = False,
     ) -> None:
+        self._done = True
+        self._netns = netns if netns is not None else _NetnsRef()
         self._program = program
         self._hook = hook
         self.handle = handle
         self.priority = priority
         self._description = f"tc:{interface}:{direction}"
         self._prog_id = program.kernel_info().id
-        self._netns = _NetnsRef()
+        self.created_hook = created_hook
+        self._key = (self._netns.ino, int(hook.ptr.ifindex))
+        with _tc_lock:
+            use = _tc_hooks.setdefault(self._key, [0, 0])
+            use[0] += 1
+            if created_hook:
+                use[1] = 1
         self._done = False
 
     @property
@@ -360,6 +433,21 @@ class TcAttachment(_Attachment):
         return self._done
 
     def _detach(self) -> None:
+        try:
+            self._detach_filter()
+        finally:
+            with _tc_lock:
+                use = _tc_hooks.get(self._key)
+                last = use is not None and use[0] <= 1
+                remove = last and use is not None and use[1] == 1
+                if use is not None:
+                    use[0] -= 1
+                    if last:
+                        del _tc_hooks[self._key]
+        if remove:
+            destroy_tc_hook(self._key[1])
+
+    def _detach_filter(self) -> None:
         query = new_opts("bpf_tc_opts", handle=self.handle, priority=self.priority)
         if lib.bpf_tc_query(self._hook.ptr, query.ptr) < 0:
             return  # the filter (or the interface) is gone

@@ -67,7 +67,7 @@ _UNSUPPORTED = (-_errno.EINVAL, -_errno.EOPNOTSUPP, -524, -_errno.ENOTSUP)  # 52
 _COUNTABLE = frozenset(
     {BpfMapType.HASH, BpfMapType.LRU_HASH, BpfMapType.PERCPU_HASH, BpfMapType.LRU_PERCPU_HASH}
 )
-_REPR_COUNT_LIMIT = 65536
+_REPR_COUNT_LIMIT = 1024  # repr() counts entries of maps this small: one cheap batch read
 _lookup_scalar = lib.tinybpf_lookup_scalar
 _update_scalar = lib.tinybpf_update_scalar
 _update_ints = lib.tinybpf_update_ints
@@ -111,6 +111,8 @@ def _u32_setting(name: str, what: str, reset_codecs: bool = False) -> Any:
         check_int(setter(p, value), f"set {name} of '{self._name}' failed")
         if reset_codecs:
             self._reset_codecs()
+        if name == "value_size" and self._obj is not None:
+            self._obj._layout_changed()  # a data section's BTF may have been resized
 
     return property(get, set_, doc=f"{what} (settable before load).")
 
@@ -143,8 +145,11 @@ class BpfMap(Generic[KT, VT]):
     :func:`open_pinned_map`.
 
     Behaves like a dict: ``m[k]``, ``m[k] = v``, ``del m[k]``, ``k in m``, ``keys()``,
-    ``values()``, ``items()``, ``get()``. Keys and values convert from BTF (ints, floats) or
-    from the types given to :meth:`typed`; anything else is ``bytes``.
+    ``values()``, ``items()``, ``get()``. Keys and values convert from BTF (ints, floats;
+    structs as ctypes structures, written from one or from a dict of fields) or from the
+    types given to :meth:`typed`; anything else is ``bytes``. Queue and stack maps have no
+    keys (``push``/``pop``/``peek``; a key raises TypeError); ``v in bloom`` tests a bloom
+    filter for ``v``.
 
     Example::
 
@@ -170,6 +175,7 @@ class BpfMap(Generic[KT, VT]):
         btf_key_type_id: int = 0,
         btf_value_type_id: int = 0,
         validate_field_names: bool = True,
+        shared: _Shared | None = None,
     ) -> None:
         self._closed = False
         self._ptr = map_ptr
@@ -177,7 +183,7 @@ class BpfMap(Generic[KT, VT]):
         self._guard_lock = obj._guard_lock if obj is not None else None
         self._owned_fd = owned_fd
         if map_ptr is not None:
-            self._name = pystr(lib.bpf_map__name(map_ptr))
+            self._name = name if name is not None else pystr(lib.bpf_map__name(map_ptr))
         else:
             self._name = name or ""
             self._type = BpfMapType(map_type if map_type is not None else 0)
@@ -199,6 +205,17 @@ class BpfMap(Generic[KT, VT]):
         self._ispec: int | None = None  # integer keys and values: see _Fast.ispec
         self._iget: Callable[[Any], Any] | None = None  # and their lookup
         self._owns_btf = btf is not None  # typed() views share their map's BTF
+        self._shared = shared
+        if shared is not None:  # an object's map: start from what an earlier wrapper built
+            self._btf_cache = shared.btf
+            self._key_codec = shared.kc
+            self._value_codec = shared.vc
+            f = shared.fast
+            if f is not None:
+                self._fast_state = f
+                self._spool = f.spool
+                self._ispec = f.ispec
+                self._iget = f.iget
 
     # --- state --------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -274,6 +291,8 @@ class BpfMap(Generic[KT, VT]):
     def _snapshot(self) -> None:
         """Cache the metadata so it stays readable after the object is closed (and drop
         the fast-path state, whose fd dies with the object)."""
+        if self._shared is not None:
+            self._shared.fast = None
         self._fast_state = None
         self._spool = None
         self._ispec = None
@@ -393,6 +412,8 @@ class BpfMap(Generic[KT, VT]):
         return None if btf is None else btf.ctype(bt.type_id)
 
     def _reset_codecs(self) -> None:
+        if self._shared is not None:
+            self._shared.reset()
         self._key_codec = None
         self._value_codec = None
         self._fast_state = None
@@ -407,6 +428,8 @@ class BpfMap(Generic[KT, VT]):
         if f is None:
             fd = self._live_fd()
             f = self._fast_state = _Fast(self, fd)
+            if self._shared is not None:
+                self._shared.fast = f
             self._spool = f.spool
             self._ispec = f.ispec
             self._iget = f.iget
@@ -424,6 +447,8 @@ class BpfMap(Generic[KT, VT]):
                 self._validate_names,
                 self._ctype_for,
             )
+            if self._shared is not None:
+                self._shared.kc = c
         return c
 
     def _vc(self) -> Codec:
@@ -438,6 +463,8 @@ class BpfMap(Generic[KT, VT]):
                 self._validate_names,
                 self._ctype_for,
             )
+            if self._shared is not None:
+                self._shared.vc = c
         return c
 
     @overload
@@ -527,21 +554,15 @@ class BpfMap(Generic[KT, VT]):
             return NULL
         return self._kc().encode(key)
 
-    def _decode_percpu(self, buf: Any, offset: int = 0) -> list[Any]:
-        dec = self._vc().decode
-        vs = self.value_size
-        stride = self._value_stride()
-        raw = ffi.buffer(buf)
-        return [
-            dec(raw[offset + i * stride : offset + i * stride + vs]) for i in range(possible_cpus())
-        ]
+    def _decode_percpu(self, buf: Any) -> list[Any]:
+        return _percpu_decoder(self)(buf)
 
     def _lookup_raw(self, key: Any, flags: int = 0) -> Any:
         """The raw value buffer for ``key`` (None if absent); checks open and phase."""
         f = self._fast_state or self._fast()
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
-        k = f.kenc(key) if f.ks else NULL
+        k = f.kenc(key) if f.ks else self._no_key(key)
         vbuf = ffi.new(f.vtype)
         if flags:
             ret = lib.bpf_map_lookup_elem_flags(f.fd, k, vbuf, flags)
@@ -558,7 +579,7 @@ class BpfMap(Generic[KT, VT]):
         f = self._fast_state or self._fast()
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
-        k = f.kenc(key) if f.ks else NULL
+        k = f.kenc(key) if f.ks else self._no_key(key)
         pool = f.pool
         try:
             vbuf = pool.pop()
@@ -604,29 +625,7 @@ class BpfMap(Generic[KT, VT]):
         return total
 
     def _encode_value(self, value: Any) -> bytes:
-        if isinstance(value, BpfMap):
-            if self.type not in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
-                raise TypeError(f"map '{self._name}' ({self.type.name}) cannot hold a map")
-            return value.fd.to_bytes(self.value_size, _ORDER)
-        if not self.is_percpu:
-            return self._vc().encode(value)
-        ncpu = possible_cpus()
-        stride = self._value_stride()
-        enc = self._vc().encode
-        buf = bytearray(stride * ncpu)
-        if isinstance(value, (list, tuple)):
-            if len(value) != ncpu:
-                raise ValueError(
-                    f"per-CPU value for '{self._name}' needs {ncpu} items (one per possible "
-                    f"CPU), got {len(value)}"
-                )
-            items: Sequence[Any] = value
-        else:
-            items = [value] * ncpu
-        vs = self.value_size
-        for i, v in enumerate(items):
-            buf[i * stride : i * stride + vs] = enc(v)
-        return bytes(buf)
+        return _value_encoder(self)(value)
 
     def update(self, key: KT, value: VT, flags: int = BPF_ANY) -> None:
         """Insert or replace (``BPF_ANY``), insert only (``BPF_NOEXIST``) or replace only
@@ -634,7 +633,7 @@ class BpfMap(Generic[KT, VT]):
         f = self._fast_state or self._fast()
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
-        k = f.kenc(key) if f.ks else NULL
+        k = f.kenc(key) if f.ks else self._no_key(key)
         v = f.venc(value)
         ret = lib.bpf_map_update_elem(f.fd, k, v, flags)
         if ret < 0:
@@ -647,7 +646,7 @@ class BpfMap(Generic[KT, VT]):
         f = self._fast_state or self._fast()
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
-        ret = lib.bpf_map_delete_elem(f.fd, f.kenc(key) if f.ks else NULL)
+        ret = lib.bpf_map_delete_elem(f.fd, f.kenc(key) if f.ks else self._no_key(key))
         if ret < 0:
             if ret == -_ENOENT:
                 return False
@@ -655,6 +654,8 @@ class BpfMap(Generic[KT, VT]):
         return True
 
     def get(self, key: KT, default: VT | None = None) -> VT | None:
+        if key is None:
+            self._dict_key(key)
         value = self.lookup(key)
         return default if value is None else value
 
@@ -701,6 +702,8 @@ class BpfMap(Generic[KT, VT]):
                 raise KeyError(key)
             if ret != _ERANGE:
                 _raise(ret, f"Map lookup failed for '{self._name}'")
+        if key is None:
+            self._dict_key(key)
         value = self.lookup(key)
         if value is None:
             raise KeyError(key)
@@ -735,6 +738,8 @@ class BpfMap(Generic[KT, VT]):
                 return
             if ret != _ERANGE:
                 _raise(ret, f"update map '{self._name}' failed")
+        if key is None:
+            self._dict_key(key)
         self.update(key, value)
 
     def _new_item(self) -> tuple[Any, int, int, int]:
@@ -742,11 +747,42 @@ class BpfMap(Generic[KT, VT]):
         return f.new_item()
 
     def __delitem__(self, key: KT) -> None:
+        if key is None:
+            self._dict_key(key)
         if not self.delete(key):
             raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
+        f = self._fast_state or self._fast()
+        if not f.ks:  # no keys: a bloom filter tests the value, other maps refuse
+            if self.type == BpfMapType.BLOOM_FILTER:
+                return self.contains(key)  # type: ignore[arg-type]
+            self._dict_key(key)
         return self._lookup_raw(key) is not None
+
+    def _no_key(self, key: Any) -> Any:
+        """The key argument of a map without keys (queue, stack, bloom filter): only None
+        (no key) is accepted; a key would be ignored, so it is an error."""
+        if key is not None:
+            self._dict_key(key)
+        return NULL
+
+    def _dict_key(self, key: Any) -> None:
+        """Raise the TypeError of a key used with a map that has no keys."""
+        if self.key_size:
+            return
+        t = self.type
+        if t in (BpfMapType.QUEUE, BpfMapType.STACK):
+            raise TypeError(
+                f"map '{self._name}' is a {t.name}: it has no keys (got {key!r}); use "
+                "push(value), pop() or peek()"
+            )
+        if t == BpfMapType.BLOOM_FILTER:
+            raise TypeError(
+                f"map '{self._name}' is a BLOOM_FILTER: it has no keys (got {key!r}); add "
+                "values with push(value) and test them with 'value in bloom' or contains(value)"
+            )
+        raise TypeError(f"map '{self._name}' ({t.name}) has no keys (got {key!r})")
 
     # --- iteration ----------------------------------------------------------------------
     def _chunks(self) -> Iterator[tuple[list[Any], list[Any] | None]]:
@@ -929,8 +965,9 @@ class BpfMap(Generic[KT, VT]):
         if not pairs:
             return 0
         kenc = self._kc().encode
+        venc = _value_encoder(self)
         keys = b"".join(kenc(k) for k, _ in pairs)
-        vals = b"".join(self._encode_value(v) for _, v in pairs)
+        vals = b"".join(venc(v) for _, v in pairs)
         count = ffi.new("__u32 *", len(pairs))
         opts = new_opts("bpf_map_batch_opts", elem_flags=flags)
         ret = lib.bpf_map_update_batch(
@@ -980,7 +1017,10 @@ class BpfMap(Generic[KT, VT]):
     def lookup_and_delete(self, key: KT | None = None) -> VT | None:
         """Remove ``key`` and return its value (None if absent). Queue/stack maps: ``pop()``."""
         fd = self._live_fd()
-        k = NULL if key is None or self.key_size == 0 else self._encode_key(key)
+        if self.key_size == 0:
+            k = self._no_key(key)
+        else:
+            k = NULL if key is None else self._encode_key(key)
         vbuf = self._value_buf()
         ret = lib.bpf_map_lookup_and_delete_elem(fd, k, vbuf)
         if ret < 0:
@@ -1014,7 +1054,8 @@ class BpfMap(Generic[KT, VT]):
         return self._decode_value_buf(vbuf)  # type: ignore[no-any-return]
 
     def contains(self, value: VT) -> bool:
-        """Bloom filter: whether ``value`` may be in the set (False means certainly not)."""
+        """Bloom filter: whether ``value`` may be in the set (False means certainly not);
+        ``value in bloom`` is the same test."""
         fd = self._live_fd()
         vb = ffi.new("char[]", self._encode_value(value))
         ret = lib.bpf_map_lookup_elem(fd, NULL, vb)
@@ -1180,8 +1221,9 @@ class BpfMap(Generic[KT, VT]):
         return text + self._entries_hint() + ">"
 
     def _entries_hint(self) -> str:
-        """' entries=N' for a loaded hash-like map small enough to count cheaply (one batch
-        lookup), else ''. The first generation's repr format is kept otherwise."""
+        """' entries=N' for a loaded hash-like map of at most 1024 entries (counted with one
+        batch lookup), else '': repr() of a big map reads nothing. The first generation's
+        repr format is kept otherwise."""
         if (
             self.type not in _COUNTABLE
             or self.max_entries > _REPR_COUNT_LIMIT
@@ -1193,6 +1235,79 @@ class BpfMap(Generic[KT, VT]):
             return f" entries={sum(len(k) for k, _ in self._chunks())}"
         except BpfError:
             return ""
+
+
+class _Shared:
+    """What the wrapper of an object's map computes once (codecs, the fast-path state, BTF
+    types), kept by the object for the next wrapper of that map: the object holds its
+    wrappers weakly, and one built anew starts warm. Nothing here refers to the map or
+    its object."""
+
+    __slots__ = ("btf", "fast", "kc", "vc")
+
+    def __init__(self) -> None:
+        self.btf: dict[str, BtfType | None] = {}
+        self.kc: Codec | None = None
+        self.vc: Codec | None = None
+        self.fast: _Fast | None = None
+
+    def reset(self) -> None:
+        self.btf.clear()
+        self.kc = self.vc = self.fast = None
+
+
+def _percpu_decoder(m: BpfMap[Any, Any]) -> Callable[[Any], list[Any]]:
+    """Decode a per-CPU value buffer into one value per possible CPU."""
+    dec = m._vc().decode
+    vs = m.value_size
+    stride = m._value_stride()
+    ncpu = possible_cpus()
+
+    def decode(buf: Any) -> list[Any]:
+        raw = ffi.buffer(buf)
+        return [dec(raw[i * stride : i * stride + vs]) for i in range(ncpu)]
+
+    return decode
+
+
+def _value_encoder(m: BpfMap[Any, Any]) -> Callable[[Any], bytes]:
+    """Encode a value of ``m`` (a map for map-in-map, one value or a list per CPU for
+    per-CPU maps); the function holds no reference to ``m``."""
+    name = m._name
+    mtype = m.type
+    vs = m.value_size
+    enc = m._vc().encode
+    if not m.is_percpu:
+
+        def encode(value: Any) -> bytes:
+            if isinstance(value, BpfMap):
+                if mtype not in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
+                    raise TypeError(f"map '{name}' ({mtype.name}) cannot hold a map")
+                return value.fd.to_bytes(vs, _ORDER)
+            return enc(value)
+
+        return encode
+    ncpu = possible_cpus()
+    stride = m._value_stride()
+
+    def encode_percpu(value: Any) -> bytes:
+        if isinstance(value, BpfMap):
+            raise TypeError(f"map '{name}' ({mtype.name}) cannot hold a map")
+        buf = bytearray(stride * ncpu)
+        if isinstance(value, (list, tuple)):
+            if len(value) != ncpu:
+                raise ValueError(
+                    f"per-CPU value for '{name}' needs {ncpu} items (one per possible "
+                    f"CPU), got {len(value)}"
+                )
+            items: Sequence[Any] = value
+        else:
+            items = [value] * ncpu
+        for i, v in enumerate(items):
+            buf[i * stride : i * stride + vs] = enc(v)
+        return bytes(buf)
+
+    return encode_percpu
 
 
 class _Fast:
@@ -1248,9 +1363,11 @@ class _Fast:
         if m.is_percpu or m.type in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
             total = m._value_stride() * possible_cpus() if m.is_percpu else vs
             self.vtype = f"char[{max(total, 1)}]"
-            self.venc = m._encode_value
+            # closures, not bound methods: the map's state must not point back at the map
+            # (a cycle would keep the map, and through it the object, alive until the GC)
+            self.venc = _value_encoder(m)
             if m.is_percpu:
-                self.vread = m._decode_percpu
+                self.vread = _percpu_decoder(m)
             else:
                 dec = vc.decode
                 self.vread = lambda b: dec(ffi.buffer(b, vs))

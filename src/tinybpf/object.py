@@ -31,8 +31,8 @@ from tinybpf.errors import (
     BpfFileNotFoundError,
     BpfPhaseError,
 )
-from tinybpf.globals import GlobalVariables
-from tinybpf.map import BpfMap
+from tinybpf.globals import GlobalVariables, _Layout, globals_layout
+from tinybpf.map import BpfMap, _Shared
 from tinybpf.program import BpfProgram
 
 if TYPE_CHECKING:
@@ -48,8 +48,9 @@ class _Collection(Mapping[str, W]):
     """A read-only view of an object's programs or maps by name, with attribute access
     for names that are identifiers."""
 
-    def __init__(self, items: Mapping[str, W]) -> None:
+    def __init__(self, items: Mapping[str, W], owner: Any = None) -> None:
         self._d = items
+        self._owner = owner  # the BpfObject: a collection keeps it alive
 
     def __getitem__(self, name: str) -> W:
         return self._d[name]
@@ -100,26 +101,34 @@ class MapCollection(_Collection["BpfMap[Any, Any]"]):
 
 
 class _Wrappers(Mapping[str, W]):
-    """Name -> wrapper, built on first access (opening an object stays cheap)."""
+    """Name -> wrapper, built on first access (opening an object stays cheap).
+
+    Every wrapper holds its object strongly (a map, a program keeps its object alive); the
+    object holds its wrappers weakly, so no object <-> children cycle forms and an object
+    that is dropped unclosed is freed by reference counting alone. A wrapper nobody holds
+    any more is built anew on the next access: state that must outlive it lives in libbpf
+    or on the object.
+    """
 
     __slots__ = ("_made", "_make", "_owner", "_ptrs")
 
     def __init__(self, names: list[str], make: Callable[[Any, str], W], owner: Any) -> None:
         self._ptrs = dict.fromkeys(names)
-        self._made: dict[str, W] = {}
+        self._made: dict[str, weakref.ref[W]] = {}
         self._make = make
-        # a weak reference: an object that is never looked into frees without the cyclic GC
-        self._owner = weakref.ref(owner)
+        self._owner = weakref.ref(owner)  # the object holds this mapping
 
     def __getitem__(self, name: str) -> W:
-        w = self._made.get(name)
+        ref = self._made.get(name)
+        w = None if ref is None else ref()
         if w is None:
             if name not in self._ptrs:
                 raise KeyError(name)
             owner = self._owner()
             if owner is None:
                 raise BpfClosedError("the BpfObject of this collection is gone")
-            w = self._made[name] = self._make(owner, name)
+            w = self._make(owner, name)
+            self._made[name] = weakref.ref(w)
         return w
 
     def __iter__(self) -> Iterator[str]:
@@ -132,10 +141,22 @@ class _Wrappers(Mapping[str, W]):
         return name in self._ptrs
 
     def created(self) -> list[W]:
-        return list(self._made.values())
+        """The wrappers alive now."""
+        return [w for ref in list(self._made.values()) if (w := ref()) is not None]
 
 
-@guarded(["load", "_btf_model", "register_type", "globals", "_new_program", "_new_map"])
+@guarded(
+    [
+        "load",
+        "_btf_model",
+        "register_type",
+        "globals",
+        "_globals_layout",
+        "_layout_changed",
+        "_new_program",
+        "_new_map",
+    ]
+)
 class BpfObject:
     """A BPF object file opened by :func:`tinybpf.open` or :func:`tinybpf.load`.
 
@@ -161,7 +182,11 @@ class BpfObject:
     _btf: Btf | None = None
     _btf_resolved = False
     _keep: Any = None
-    _globals: Any = None
+    _log_bufs: dict[str, Any] | None = None  # verifier log buffers of the programs
+    # what wrappers built, for the next wrapper of the same name (they are held weakly)
+    _found: dict[tuple[Any, str], Any] | None = None  # libbpf handles by (kind, name)
+    _map_shared: dict[str, _Shared] | None = None  # per map: codecs, fast-path state
+    _globals: Any = None  # the layout of the global variables (see tinybpf.globals)
     _views: weakref.WeakSet[BpfMap[Any, Any]] | None = None  # typed() views
 
     def __init__(
@@ -229,11 +254,33 @@ class BpfObject:
     def _new_map(self, name: str) -> BpfMap[Any, Any]:
         if self._closed:
             return BpfMap(None, self, name=name)
-        return BpfMap(self._find(lib.bpf_object__next_map, lib.bpf_map__name, name), self)
+        shared = self._map_shared
+        if shared is None:
+            shared = self._map_shared = {}
+        state = shared.get(name)
+        if state is None:
+            state = shared[name] = _Shared()
+        return BpfMap(
+            self._find(lib.bpf_object__next_map, lib.bpf_map__name, name),
+            self,
+            name=name,
+            shared=state,
+        )
 
     def _find(self, next_fn: Any, name_fn: Any, name: str) -> Any:
         """The libbpf handle whose name reads as ``name`` (names are decoded the way the
         index decoded them, so even a malformed object's odd names are found)."""
+        found = self._found
+        if found is None:
+            found = self._found = {}
+        p = found.get((next_fn, name))
+        if p is not None:
+            return p
+        p = self._find_slow(next_fn, name_fn, name)
+        found[(next_fn, name)] = p
+        return p
+
+    def _find_slow(self, next_fn: Any, name_fn: Any, name: str) -> Any:
         p = next_fn(self._ptr, NULL)
         while p != NULL:
             if pystr(name_fn(p)) == name:
@@ -264,6 +311,8 @@ class BpfObject:
             ret = lib.bpf_object__load(p)
         check_int(ret, f"load '{self._path}' failed", log)
         self._loaded = True
+        for state in (self._map_shared or {}).values():
+            state.reset()
         for bmap in self._maps.created():
             bmap._reset_codecs()
         return self
@@ -281,11 +330,11 @@ class BpfObject:
 
     @property
     def programs(self) -> ProgramCollection:
-        return ProgramCollection(self._programs)
+        return ProgramCollection(self._programs, self)
 
     @property
     def maps(self) -> MapCollection:
-        return MapCollection(self._maps)
+        return MapCollection(self._maps, self)
 
     def program(self, name: str) -> BpfProgram:
         try:
@@ -305,22 +354,35 @@ class BpfObject:
     def globals(self) -> GlobalVariables:
         """Global variables by name, typed from BTF (see :mod:`tinybpf.globals`)."""
         self._p()
-        if self._globals is None:
-            self._globals = GlobalVariables(self)
-        return self._globals  # type: ignore[no-any-return]
+        return GlobalVariables(self)
+
+    def _globals_layout(self) -> tuple[dict[str, _Layout], dict[str, _Layout]]:
+        layout: tuple[dict[str, _Layout], dict[str, _Layout]] | None = self._globals
+        if layout is None:
+            self._p()
+            layout = self._globals = globals_layout(self)
+        return layout
+
+    def _layout_changed(self) -> None:
+        """A map's value size changed before load: libbpf rewrote the BTF of a resized data
+        section, so what was read from it is stale."""
+        self._globals = None
+        if self._btf is not None:
+            self._btf._forget()
 
     # --- BTF ----------------------------------------------------------------------------
     def _btf_model(self) -> Btf | None:
         p = self._p()
         if not self._btf_resolved:
             ptr = lib.bpf_object__btf(p)
+            ref = weakref.ref(self)  # the object holds its Btf: no cycle back to it
             self._btf = (
                 None
                 if ptr == NULL
                 else Btf(
                     ptr,
                     owned=False,
-                    is_open=lambda: not self._closed,
+                    is_open=lambda: (o := ref()) is not None and not o._closed,
                     description=self._name,
                     lock=self._guard_lock,
                 )
@@ -429,7 +491,7 @@ class BpfObject:
             return programs[name]
         if name in maps:
             return maps[name]
-        if not d.get("_closed", True):
+        if not self._closed:
             g = self.globals
             if name in g:
                 return g[name]
@@ -464,6 +526,7 @@ class BpfObject:
                 for prog in d[1].created():
                     prog._snapshot()
             self._closed = True
+            self._found = self._map_shared = None  # (pointers into the freed object)
             ptr, self._ptr = self._ptr, NULL
             if ptr is not None and ptr != NULL:
                 lib.bpf_object__close(ptr)

@@ -12,7 +12,16 @@ from tinybpf._guard import guarded
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo
 from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError
-from tinybpf.link import BpfLink, IterLink, SocketFilter, TcAttachment, XdpAttachment
+from tinybpf.link import (
+    BpfLink,
+    IterLink,
+    SocketFilter,
+    TcAttachment,
+    XdpAttachment,
+    _NetnsRef,
+    destroy_tc_hook,
+    tc_hook_in_use,
+)
 
 if TYPE_CHECKING:
     import socket
@@ -443,12 +452,37 @@ class BpfProgram:
         expected_revision: int = 0,
     ) -> BpfLink:
         """Attach a TC program through tcx (``direction`` "ingress" or "egress"), optionally
-        ordered ``before``/``after`` another program (BpfProgram or fd)."""
+        ordered ``before``/``after`` another program (BpfProgram or fd).
+
+        The program must have been loaded for that direction: ``SEC("tcx/ingress")`` or
+        ``SEC("tcx/egress")``, or ``expected_attach_type`` set to ``TCX_INGRESS`` /
+        ``TCX_EGRESS`` before load. Another direction raises ``BpfError`` (EINVAL).
+        """
         if direction not in ("ingress", "egress"):
             raise ValueError(f"direction must be 'ingress' or 'egress', not {direction!r}")
         want = BpfAttachType.TCX_INGRESS if direction == "ingress" else BpfAttachType.TCX_EGRESS
-        if self.expected_attach_type != want and not self._obj._loaded:
-            self.expected_attach_type = want
+        self._p()
+        if not self._obj._loaded:
+            raise BpfPhaseError(f"cannot attach program '{self._name}' before load()")
+        have = self.expected_attach_type
+        if have != want:
+            # libbpf attaches on the direction the program was loaded for: refuse rather
+            # than attach on the other one
+            fix = (
+                f'put it in SEC("tcx/{direction}"), or set prog.expected_attach_type = '
+                f"BpfAttachType.{want.name} before load()"
+            )
+            if have in (BpfAttachType.TCX_INGRESS, BpfAttachType.TCX_EGRESS):
+                other = "ingress" if have == BpfAttachType.TCX_INGRESS else "egress"
+                why = f"was loaded for tcx {other} and cannot attach on {direction}"
+            else:
+                why = f"was not loaded for tcx (expected attach type {have.name})"
+                fix += "; attach_tc() attaches it through the legacy clsact qdisc"
+            raise BpfError(
+                f"attach tcx {direction} on '{interface}' failed: program '{self._name}' "
+                f'(SEC("{self._section}")) {why}: {fix}',
+                _errno.EINVAL,
+            )
         opts = self._order_opts("bpf_tcx_opts", before, after, expected_revision)
         return self._link(
             lib.bpf_program__attach_tcx,
@@ -486,9 +520,12 @@ class BpfProgram:
         priority: int = 1,
         handle: int = 1,
     ) -> TcAttachment:
-        """Attach through the legacy clsact qdisc (created when missing, left in place).
+        """Attach through the legacy clsact qdisc, which is created when missing.
 
         Returns a :class:`TcAttachment` whose ``detach()``/``destroy()`` removes the filter.
+        A clsact qdisc created here is removed when the last attachment of this process on
+        that interface is destroyed (with any filter others added to it meanwhile); one that
+        existed before is left in place.
         """
         if direction not in ("ingress", "egress"):
             raise ValueError(f"direction must be 'ingress' or 'egress', not {direction!r}")
@@ -496,17 +533,35 @@ class BpfProgram:
         ifindex = self._ifindex(interface)
         point = lib.BPF_TC_INGRESS if direction == "ingress" else lib.BPF_TC_EGRESS
         hook = new_opts("bpf_tc_hook", ifindex=ifindex, attach_point=point)
-        with capture_log() as log:
-            ret = lib.bpf_tc_hook_create(hook.ptr)
-        if ret < 0 and ret != -_errno.EEXIST:
-            check_int(ret, f"create clsact qdisc on '{interface}' failed", log)
-        opts = new_opts("bpf_tc_opts", prog_fd=fd, priority=priority, handle=handle)
-        with capture_log() as log:
-            ret = lib.bpf_tc_attach(hook.ptr, opts.ptr)
-        check_int(ret, f"attach tc {direction} on '{interface}' failed", log)
-        return TcAttachment(
-            self, hook, int(opts.ptr.handle), int(opts.ptr.priority), interface, direction
-        )
+        netns = _NetnsRef()
+        try:
+            with capture_log() as log:
+                ret = lib.bpf_tc_hook_create(hook.ptr)
+            if ret == -_errno.EEXIST:
+                log.consumed = True  # (libbpf warns "Exclusivity flag on": it is no error)
+            elif ret < 0:
+                check_int(ret, f"create clsact qdisc on '{interface}' failed", log)
+            created = ret == 0
+            opts = new_opts("bpf_tc_opts", prog_fd=fd, priority=priority, handle=handle)
+            with capture_log() as log:
+                ret = lib.bpf_tc_attach(hook.ptr, opts.ptr)
+            if ret < 0:
+                if created and not tc_hook_in_use(netns.ino, ifindex):
+                    destroy_tc_hook(ifindex)  # a failed attach leaves no qdisc behind
+                check_int(ret, f"attach tc {direction} on '{interface}' failed", log)
+            return TcAttachment(
+                self,
+                hook,
+                int(opts.ptr.handle),
+                int(opts.ptr.priority),
+                interface,
+                direction,
+                netns=netns,
+                created_hook=created,
+            )
+        except BaseException:
+            netns.close()
+            raise
 
     def attach_xdp(
         self, interface: str | int, *, mode: str | None = None, replace: bool = False
@@ -618,7 +673,10 @@ class BpfProgram:
         """Before load: keep the verifier log of a successful load (``verifier_log``)."""
         p = self._before_load("verifier log")
         buf = ffi.new("char[]", size)
-        self._log_buf = buf
+        obj = self._obj  # libbpf writes it at load: it lives as long as the object
+        if obj._log_bufs is None:
+            obj._log_bufs = {}
+        obj._log_bufs[self._name] = buf
         check_int(lib.bpf_program__set_log_buf(p, buf, size), "set log buffer failed")
         check_int(lib.bpf_program__set_log_level(p, level), "set log level failed")
 
