@@ -321,6 +321,25 @@ class TestPerfEvent:
         time.sleep(0.05)
         assert obj.maps["samples"].lookup_percpu_sum(0) == settled  # detached
 
+    def test_perf_event_open_takes_type_and_config_names(self, load):
+        _skip_if(_prog_type_reason(BpfProgType.PERF_EVENT, "perf_event programs"))
+        obj = load("attach_perf")
+        obj.maps["target_pid"][0] = os.getpid()
+        cpu = min(os.sched_getaffinity(0))
+        # a task clock of this process (pid 0, any CPU), named as perf names it
+        ev = tinybpf.perf_event_open(
+            "SOFTWARE", "perf_count_sw_task_clock", pid=0, sample_freq=1000
+        )
+        with obj.program("on_sample").attach_perf_event(ev.detach_fd()):
+            deadline = time.monotonic() + 0.3
+            while time.monotonic() < deadline:
+                pass
+        assert obj.maps["samples"].lookup_percpu_sum(1) > 0
+        with pytest.raises(ValueError, match="cpu_clock"):
+            tinybpf.perf_event_open("hardware", "cpu_clock", cpu=cpu)  # a software name
+        with pytest.raises(ValueError, match="give the number"):
+            tinybpf.perf_event_open("tracepoint", "sched_switch", cpu=cpu)
+
 
 # --- iterators -------------------------------------------------------------------------------
 
@@ -666,9 +685,8 @@ class TestNetfilter:
         with rx, tx:
             obj.maps["udp_port"][0] = rx.getsockname()[1]
             with ns.entered():
-                link = obj.program("nf_drop").attach_netfilter(
-                    socket.AF_INET, NF_INET_LOCAL_OUT, -50
-                )
+                # the hook by its name (any case, with or without NF_INET_)
+                link = obj.program("nf_drop").attach_netfilter(socket.AF_INET, "local_out", -50)
             with link:
                 for _ in range(3):
                     # a LOCAL_OUT NF_DROP fails the sending syscall with EPERM

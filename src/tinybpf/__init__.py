@@ -116,10 +116,10 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         MapCollection,
         ProgramCollection,
         load,
+        open_object,
     )
-    from tinybpf.object import (
-        open_object as open,  # noqa: F401  (public, but not in __all__: a builtin's name)
-    )
+
+    open = open_object  # public, but not in __all__: it has a builtin's name
     from tinybpf.program import (
         BpfProgram,
         TestRunResult,

@@ -28,7 +28,7 @@ from tinybpf._ffi import (
 )
 from tinybpf._guard import guarded
 from tinybpf._pin import check_pin_path
-from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo
+from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo, enum_arg
 from tinybpf.btf import Btf
 from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError, error_for_errno
 
@@ -266,8 +266,9 @@ class BpfMap(Generic[KT, VT]):
         return BpfMapType(self._static("_type", BpfMapType.UNSPEC))
 
     @type.setter
-    def type(self, value: BpfMapType | int) -> None:
+    def type(self, value: BpfMapType | str | int) -> None:
         p = self._before_load("type")
+        value = enum_arg(BpfMapType, value, "map type")
         check_int(lib.bpf_map__set_type(p, int(value)), f"set type of map '{self._name}' failed")
         self._reset_codecs()
 
@@ -1358,7 +1359,7 @@ def open_pinned_map(
 
 
 def create_map(
-    map_type: BpfMapType | int,
+    map_type: BpfMapType | str | int,
     key_size: int,
     value_size: int,
     max_entries: int,
@@ -1380,6 +1381,7 @@ def create_map(
         counts = tinybpf.create_map(tinybpf.BpfMapType.HASH, 4, 8, 1024, name="counts")
         counts.typed(key=ctypes.c_uint32, value=ctypes.c_uint64)[1] = 5
     """
+    map_type = enum_arg(BpfMapType, map_type, "map type")
     fields: dict[str, Any] = {"map_flags": flags, "map_extra": map_extra}
     if inner_map is not None:
         fields["inner_map_fd"] = inner_map.fd

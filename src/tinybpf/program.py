@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
 from tinybpf._guard import guarded
 from tinybpf._pin import check_pin_path
-from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo
+from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo, enum_arg
+from tinybpf.btf import kernel_enum_value
 from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError
 from tinybpf.link import BpfLink, IterLink, SocketFilter, TcAttachment, XdpAttachment
 
@@ -158,8 +159,9 @@ class BpfProgram:
         return BpfProgType(lib.bpf_program__type(self._p()))
 
     @type.setter
-    def type(self, value: BpfProgType | int) -> None:
+    def type(self, value: BpfProgType | str | int) -> None:
         p = self._before_load("type")
+        value = enum_arg(BpfProgType, value, "program type")
         check_int(lib.bpf_program__set_type(p, int(value)), f"set type of '{self._name}' failed")
 
     @property
@@ -167,8 +169,9 @@ class BpfProgram:
         return BpfAttachType(lib.bpf_program__expected_attach_type(self._p()))
 
     @expected_attach_type.setter
-    def expected_attach_type(self, value: BpfAttachType | int) -> None:
+    def expected_attach_type(self, value: BpfAttachType | str | int) -> None:
         p = self._before_load("expected_attach_type")
+        value = enum_arg(BpfAttachType, value, "attach type")
         check_int(
             lib.bpf_program__set_expected_attach_type(p, int(value)),
             f"set expected attach type of '{self._name}' failed",
@@ -406,8 +409,13 @@ class BpfProgram:
             fd,
         )
 
-    def attach_netfilter(self, pf: int, hook: int, priority: int, *, flags: int = 0) -> BpfLink:
-        """Attach to a netfilter hook (``pf``: socket.AF_INET..., ``hook``: NF_INET_*)."""
+    def attach_netfilter(
+        self, pf: int, hook: str | int, priority: int, *, flags: int = 0
+    ) -> BpfLink:
+        """Attach to a netfilter hook (``pf``: NFPROTO_IPV4 / NFPROTO_IPV6, the values of
+        socket.AF_INET / AF_INET6; ``hook``: an ``NF_INET_*`` value or its name in any case,
+        e.g. ``"local_in"``, read from the kernel's BTF)."""
+        hook = kernel_enum_value("nf_inet_hooks", hook, "netfilter hook", ("NF_INET_",))
         opts = new_opts("bpf_netfilter_opts", pf=pf, hooknum=hook, priority=priority, flags=flags)
         return self._link(
             lib.bpf_program__attach_netfilter,
