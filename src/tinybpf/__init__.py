@@ -118,8 +118,6 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         load,
         open_object,
     )
-
-    open = open_object  # public, but not in __all__: it has a builtin's name
     from tinybpf.program import (
         BpfProgram,
         TestRunResult,
@@ -133,6 +131,8 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         Symbolizer,
         ksym,
     )
+
+    open = open_object  # public, but not in __all__: it has a builtin's name
 
 __version__ = "0.4.0"
 
