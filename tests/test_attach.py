@@ -178,7 +178,15 @@ class TestUprobe:
         with pytest.raises(tinybpf.BpfError) as ei:
             uprobes.program("on_call").attach_uprobe(target, symbol="tinybpf_no_such_function")
         assert ei.value.errno == errno.ENOENT
-        assert "tinybpf_no_such_function" in ei.value.message
+        # the binary is there: a missing symbol is not a missing file
+        assert not isinstance(ei.value, FileNotFoundError)
+        assert f"symbol 'tinybpf_no_such_function' not found in '{target}'" in ei.value.message
+        assert "No such file" not in ei.value.message
+
+    def test_uprobe_missing_binary_is_a_missing_file(self, uprobes, tmp_path):
+        with pytest.raises(FileNotFoundError) as ei:
+            uprobes.program("on_call").attach_uprobe(tmp_path / "nope", symbol="main")
+        assert isinstance(ei.value, tinybpf.BpfFileNotFoundError)
 
 
 class TestUprobeMulti:
@@ -289,6 +297,8 @@ class TestUsdt:
         with tinybpf.load(obj_file) as obj, pytest.raises(tinybpf.BpfError) as ei:
             obj.program("on_usdt").attach_usdt(binary, "myprov", "no_such_probe")
         assert ei.value.errno == errno.ENOENT
+        assert not isinstance(ei.value, FileNotFoundError)
+        assert f"USDT probe 'myprov:no_such_probe' not found in '{binary}'" in ei.value.message
 
 
 # --- perf events -----------------------------------------------------------------------------
@@ -1020,6 +1030,30 @@ class TestKernelProbes:
         with kprobes.program("on_kprobe_multi").attach_kprobe_multi("__x64_sys_getppid"):
             os.getppid()
         assert counts(kprobes, "hits", 3)[2] == 1
+
+    def test_kprobe_refusals_say_what_is_missing(self, kprobes):
+        """ENOENT from a kprobe attach: no kprobe support here, or no such function; never
+        a FileNotFoundError (no file is involved)."""
+        reason = kprobe_unavailable_reason()
+        calls = {
+            "kprobe": lambda: kprobes.program("on_kprobe").attach_kprobe("tinybpf_no_such_fn"),
+            "ksyscall": lambda: kprobes.program("on_ksyscall").attach_ksyscall("tinybpf_nope"),
+        }
+        for what, call in calls.items():
+            with pytest.raises(tinybpf.BpfError) as ei:
+                call()
+            assert not isinstance(ei.value, FileNotFoundError), what
+            assert ei.value.errno in (errno.ENOENT, errno.ESRCH), what
+            if reason is not None:  # this kernel (the development machine: no kprobes)
+                assert isinstance(ei.value, tinybpf.BpfNotSupportedError), what
+                assert "this kernel has no kprobe support" in ei.value.message, what
+            elif what == "kprobe":
+                assert "function 'tinybpf_no_such_fn' not found in this kernel" in str(ei.value)
+            else:
+                assert "system call 'tinybpf_nope' not found in this kernel" in str(ei.value)
+        if reason is not None:  # auto-attach from SEC("ksyscall/getppid") says the same
+            with pytest.raises(tinybpf.BpfNotSupportedError, match="no kprobe support"):
+                kprobes.program("on_ksyscall").attach()
 
     def test_kprobe_program_type_loads_even_without_kprobe_events(self, kprobes):
         # probe_prog_type(KPROBE) answers for the program type only: the object loads;

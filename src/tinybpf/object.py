@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from tinybpf._diagnose import explain_load
 from tinybpf._ffi import (
     NULL,
     capture_log,
@@ -262,6 +263,8 @@ class BpfObject:
             raise BpfPhaseError(f"object '{self._name}' is already loaded")
         with capture_log() as log:
             ret = lib.bpf_object__load(p)
+        if ret in _MISSING_ERRNOS:
+            _raise_missing(self, self._path, -ret, log)
         check_int(ret, f"load '{self._path}' failed", log)
         self._loaded = True
         for bmap in self._maps.created():
@@ -599,7 +602,22 @@ def _open(
     res = ffi.new(_RESULT)
     ptr = lib.tinybpf_open_object(cpath, cdata, size, NULL if opts is None else opts.ptr, load, res)
     if ptr == NULL:
-        _open_failed(path, cdata is NULL, ffi.errno, res)
+        _open_failed(
+            path,
+            cdata is NULL,
+            ffi.errno,
+            res,
+            lambda: _open(
+                source,
+                False,
+                object_name,
+                pin_root_path,
+                kconfig,
+                btf_custom_path,
+                bpf_token_path,
+                kernel_log_level,
+            ),
+        )
     # (on success the C side has already logged libbpf's messages, if any)
     if res.index_len > _INDEX_CAP:  # more names than the result holds
         return BpfObject(ptr, path, loaded=load)._keeping(opts)
@@ -617,7 +635,27 @@ def _open(
     return obj
 
 
-def _open_failed(path: str, from_file: bool, err: int, res: Any) -> NoReturn:
+# what libbpf returns when a load needs something this kernel lacks (EINVAL: a kfunc)
+_MISSING_ERRNOS = (-_errno.ENOENT, -_errno.ESRCH, -_errno.EINVAL)
+
+
+def _raise_missing(obj: BpfObject, path: str, err: int, log: Any) -> None:
+    """After a load failed with ENOENT/ESRCH/EINVAL: raise an error naming what this kernel
+    lacks (its BTF, an fentry/LSM target, a kfunc) rather than "No such file or directory".
+    ENOENT/ESRCH always get a message without a file in it; EINVAL only a found cause."""
+    programs = [(n, prog.section, prog.autoload) for n, prog in obj._programs.items()]
+    why = explain_load(programs, path)
+    if why is None:
+        if err == _errno.EINVAL:
+            return
+        why = (BpfError, "something the object uses is not in this kernel (see libbpf's output)")
+    cls, text = why
+    raise cls(f"load '{path}' failed: {text} ({_errno.errorcode.get(err, err)})", err, log.text)
+
+
+def _open_failed(
+    path: str, from_file: bool, err: int, res: Any, reopen: Callable[[], BpfObject]
+) -> NoReturn:
     log = take_c_log(res.log, res.log_len)
     stage = res.stage
     if stage == lib.TINYBPF_BTF_INVALID:
@@ -628,6 +666,19 @@ def _open_failed(path: str, from_file: bool, err: int, res: Any) -> NoReturn:
     if stage == lib.TINYBPF_OPEN_FAILED and missing:
         log.consumed = True  # libbpf's "failed to open" says nothing more
         raise BpfFileNotFoundError(f"BPF object file not found: {path}", _errno.ENOENT)
+    if stage == lib.TINYBPF_OPEN_FAILED and from_file and os.path.isdir(path):
+        log.consumed = True  # libbpf's "Something wrong in libelf" says nothing more
+        raise BpfError(
+            f"open '{path}' failed: it is a directory, not a BPF object file", _errno.EISDIR
+        )
+    if stage == lib.TINYBPF_LOAD_FAILED and -err in _MISSING_ERRNOS:
+        try:
+            fresh = reopen()  # the failed object is gone: look at an unloaded copy
+        except BpfError:
+            pass
+        else:
+            with fresh:
+                _raise_missing(fresh, path, err, log)
     verb = "load" if stage == lib.TINYBPF_LOAD_FAILED else "open"
     check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
     raise AssertionError("unreachable")

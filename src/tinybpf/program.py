@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tinybpf._diagnose import (
+    Explanation,
+    explain_auto_attach,
+    explain_kprobe,
+    explain_kprobe_multi,
+    explain_trace_target,
+    explain_uprobe,
+)
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
 from tinybpf._guard import guarded
 from tinybpf._pin import check_pin_path
@@ -199,10 +208,13 @@ class BpfProgram:
     def set_attach_target(self, target: str, attach_prog_fd: int = 0) -> None:
         """Set the BTF attach target (function name) of fentry/fexit/freplace/tp_btf programs."""
         p = self._before_load("attach target")
-        check_int(
-            lib.bpf_program__set_attach_target(p, attach_prog_fd, cstr(target)),
-            f"set attach target '{target}' of '{self._name}' failed",
-        )
+        message = f"set attach target '{target}' of '{self._name}' failed"
+        with capture_log() as log:
+            ret = lib.bpf_program__set_attach_target(p, attach_prog_fd, cstr(target))
+        if ret in (-_errno.ENOENT, -_errno.ESRCH) and not attach_prog_fd:
+            cls, text = explain_trace_target(target)
+            raise cls(f"{message}: {text}", -ret, log.text)
+        check_int(ret, message, log)
 
     @property
     def insn_count(self) -> int:
@@ -231,8 +243,16 @@ class BpfProgram:
 
     # --- attach -------------------------------------------------------------------------
     def _link(
-        self, fn: Any, description: str, message: str, *args: Any, keep: Any = None
+        self,
+        fn: Any,
+        description: str,
+        message: str,
+        *args: Any,
+        keep: Any = None,
+        missing: Callable[[str | None], Explanation | None] | None = None,
     ) -> BpfLink:
+        """Attach through ``fn``. ``missing`` explains an ENOENT/ESRCH (given libbpf's
+        output): a missing kernel function or symbol is not a missing file."""
         p = self._p()
         if not self._obj._loaded:
             raise BpfPhaseError(f"cannot attach program '{self._name}' before load()")
@@ -240,6 +260,12 @@ class BpfProgram:
             ptr = fn(p, *args)
             err = ffi.errno
         if ptr == NULL:
+            if missing is not None and err in (_errno.ENOENT, _errno.ESRCH):
+                lines = "".join(t for _, t in log.lines)
+                why = missing(lines)
+                if why is not None:
+                    cls, text = why
+                    raise cls(f"{message}: {text}", err, log.text)
             ffi.errno = err
         check_ptr(ptr, message, log)
         return BpfLink(ptr, description, self)
@@ -250,6 +276,7 @@ class BpfProgram:
             lib.bpf_program__attach,
             f"auto-attach {self._name}",
             f"attach program '{self._name}' failed",
+            missing=lambda log: explain_auto_attach(self._section, log),
         )
 
     def attach_kprobe(
@@ -267,6 +294,7 @@ class BpfProgram:
             cstr(func_name),
             opts.ptr,
             keep=opts,
+            missing=lambda _log: explain_kprobe(func_name),
         )
 
     def attach_kretprobe(self, func_name: str, *, cookie: int = 0) -> BpfLink:
@@ -300,6 +328,9 @@ class BpfProgram:
             cstr(pattern) if pattern else NULL,
             opts.ptr,
             keep=(opts, keep),
+            missing=lambda _log: explain_kprobe_multi(
+                f"'{pattern}'" if pattern else str(symbols), pattern is not None
+            ),
         )
 
     def attach_ksyscall(self, name: str, *, retprobe: bool = False, cookie: int = 0) -> BpfLink:
@@ -312,6 +343,7 @@ class BpfProgram:
             cstr(name),
             opts.ptr,
             keep=opts,
+            missing=lambda _log: explain_kprobe(name, syscall=True),
         )
 
     def attach_tracepoint(self, category: str, name: str, *, cookie: int = 0) -> BpfLink:
@@ -678,6 +710,11 @@ class BpfProgram:
             int(offset),
             opts.ptr,
             keep=opts,
+            missing=lambda log: (
+                explain_uprobe(os.fsdecode(binary_path), f"symbol '{symbol}'", log)
+                if symbol
+                else None
+            ),
         )
 
     def attach_uretprobe(
@@ -727,6 +764,11 @@ class BpfProgram:
             cstr(pattern) if pattern else NULL,
             opts.ptr,
             keep=(opts, keep),
+            missing=lambda log: explain_uprobe(
+                os.fsdecode(binary_path),
+                f"function matching '{pattern}'" if pattern else f"one of symbols {symbols}",
+                log,
+            ),
         )
 
     def attach_usdt(
@@ -750,6 +792,9 @@ class BpfProgram:
             cstr(name),
             opts.ptr,
             keep=opts,
+            missing=lambda log: explain_uprobe(
+                os.fsdecode(binary_path), f"USDT probe '{provider}:{name}'", log
+            ),
         )
 
     def attach_cgroup(
