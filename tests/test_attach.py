@@ -1088,3 +1088,42 @@ class TestKernelProbes:
             assert f.read_text() == "x"
         finally:
             obj.close()
+
+
+# --- attach() of a program whose SEC() names no target ---------------------------------------
+
+
+class TestAutoAttachHints:
+    """libbpf cannot auto-attach these sections: attach() names the method to call."""
+
+    @pytest.mark.parametrize(
+        ("fixture", "program", "section", "hint"),
+        [
+            ("attach_xdp", "xdp_count_a", 'SEC("xdp")', "prog.attach_xdp(interface)"),
+            ("attach_tc", "tc_count", 'SEC("tc")', "prog.attach_tc(interface, direction)"),
+            (
+                "attach_tc",
+                "tcx_count",
+                'SEC("tcx/ingress")',
+                'prog.attach_tcx(interface, "ingress")',
+            ),
+            ("attach_uprobe", "on_call", 'SEC("uprobe")', "prog.attach_uprobe(binary, symbol=...)"),
+            (
+                "attach_uprobe",
+                "on_return",
+                'SEC("uretprobe")',
+                "prog.attach_uretprobe(binary, symbol=...)",
+            ),
+            ("attach_kprobe", "on_kprobe", 'SEC("kprobe")', "prog.attach_kprobe(func_name)"),
+            ("attach_sockfilter", "drop_marked", 'SEC("socket")', "prog.attach_socket(sock)"),
+            ("attach_cgroup", "count_a", 'SEC("cgroup/sock_create")', "prog.attach_cgroup(path)"),
+        ],
+    )
+    def test_attach_names_the_method_to_call(self, load, fixture, program, section, hint):
+        obj = load(fixture, only=(program,))
+        with pytest.raises(tinybpf.BpfError) as ei:
+            obj.program(program).attach()
+        e = ei.value
+        assert not isinstance(e, tinybpf.BpfNotSupportedError)  # not a kernel limitation
+        assert e.errno == errno.EOPNOTSUPP
+        assert section in e.message and f"call {hint}" in e.message

@@ -21,7 +21,7 @@ from tinybpf._guard import guarded
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo, enum_arg
 from tinybpf.btf import kernel_enum_value
-from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError
+from tinybpf.errors import BpfClosedError, BpfError, BpfNotSupportedError, BpfPhaseError
 from tinybpf.link import BpfLink, IterLink, SocketFilter, TcAttachment, XdpAttachment
 
 if TYPE_CHECKING:
@@ -271,13 +271,31 @@ class BpfProgram:
         return BpfLink(ptr, description, self)
 
     def attach(self) -> BpfLink:
-        """Attach using the SEC() name (libbpf auto-attach)."""
-        return self._link(
-            lib.bpf_program__attach,
-            f"auto-attach {self._name}",
-            f"attach program '{self._name}' failed",
-            missing=lambda log: explain_auto_attach(self._section, log),
-        )
+        """Attach using the SEC() name (libbpf auto-attach).
+
+        Sections that name no target (``SEC("xdp")``, ``SEC("tc")``, ``SEC("tcx/ingress")``,
+        a bare ``SEC("kprobe")`` or ``SEC("uprobe")``...) cannot be auto-attached: the error
+        names the method to call instead (``attach_xdp(interface)``...).
+        """
+        try:
+            return self._link(
+                lib.bpf_program__attach,
+                f"auto-attach {self._name}",
+                f"attach program '{self._name}' failed",
+                missing=lambda log: explain_auto_attach(self._section, log),
+            )
+        except BpfNotSupportedError as e:
+            hint = (
+                _manual_attach(self._section, self.type) if e.errno == _errno.EOPNOTSUPP else None
+            )
+            if hint is None:
+                raise
+            raise BpfError(
+                f"attach program '{self._name}' failed: SEC(\"{self._section}\") names no "
+                f"target libbpf can attach to by itself; call prog.{hint} instead",
+                _errno.EOPNOTSUPP,
+                e.libbpf_log,
+            ) from None
 
     def attach_kprobe(
         self, func_name: str, retprobe: bool = False, *, offset: int = 0, cookie: int = 0
@@ -844,6 +862,65 @@ class BpfProgram:
             cpu,
             prog_type=self.type,
         )
+
+
+# sections whose bare form (no "/target") needs an explicit attach call, and that call
+_BARE_SECTIONS = {
+    "kprobe": "attach_kprobe(func_name)",
+    "kretprobe": "attach_kretprobe(func_name)",
+    "ksyscall": "attach_ksyscall(name)",
+    "kretsyscall": "attach_ksyscall(name, retprobe=True)",
+    "kprobe.multi": "attach_kprobe_multi(pattern)",
+    "kretprobe.multi": "attach_kprobe_multi(pattern, retprobe=True)",
+    "uprobe": "attach_uprobe(binary, symbol=...)",
+    "uprobe.s": "attach_uprobe(binary, symbol=...)",
+    "uretprobe": "attach_uretprobe(binary, symbol=...)",
+    "uretprobe.s": "attach_uretprobe(binary, symbol=...)",
+    "uprobe.multi": "attach_uprobe_multi(binary, pattern)",
+    "uprobe.multi.s": "attach_uprobe_multi(binary, pattern)",
+    "uretprobe.multi": "attach_uprobe_multi(binary, pattern, retprobe=True)",
+    "uretprobe.multi.s": "attach_uprobe_multi(binary, pattern, retprobe=True)",
+    "usdt": "attach_usdt(binary, provider, name)",
+    "usdt.s": "attach_usdt(binary, provider, name)",
+    "tp": "attach_tracepoint(category, name)",
+    "tracepoint": "attach_tracepoint(category, name)",
+    "raw_tp": "attach_raw_tracepoint(name)",
+    "raw_tracepoint": "attach_raw_tracepoint(name)",
+}
+# program types libbpf never auto-attaches, and the call that attaches them
+_MANUAL_TYPES = {
+    BpfProgType.XDP: "attach_xdp(interface)",
+    BpfProgType.SOCKET_FILTER: "attach_socket(sock)",
+    BpfProgType.SK_LOOKUP: "attach_netns(path)",
+    BpfProgType.FLOW_DISSECTOR: "attach_netns(path)",
+    BpfProgType.SK_SKB: "attach_sockmap(map)",
+    BpfProgType.SK_MSG: "attach_sockmap(map)",
+    BpfProgType.NETFILTER: "attach_netfilter(pf, hook, priority)",
+    BpfProgType.PERF_EVENT: "attach_perf_event(fd)",
+    BpfProgType.EXT: "attach_freplace(target, func_name)",
+    BpfProgType.CGROUP_SKB: "attach_cgroup(path)",
+    BpfProgType.CGROUP_SOCK: "attach_cgroup(path)",
+    BpfProgType.CGROUP_SOCK_ADDR: "attach_cgroup(path)",
+    BpfProgType.CGROUP_SOCKOPT: "attach_cgroup(path)",
+    BpfProgType.CGROUP_SYSCTL: "attach_cgroup(path)",
+    BpfProgType.CGROUP_DEVICE: "attach_cgroup(path)",
+    BpfProgType.SOCK_OPS: "attach_cgroup(path)",
+}
+
+
+def _manual_attach(section: str, prog_type: BpfProgType) -> str | None:
+    """The call that attaches a program whose SEC() libbpf cannot auto-attach (None: the
+    section has an auto-attach, so its EOPNOTSUPP came from the kernel)."""
+    kind, _, target = section.partition("/")
+    if kind in _BARE_SECTIONS:
+        return None if target else _BARE_SECTIONS[kind]
+    if prog_type in (BpfProgType.SCHED_CLS, BpfProgType.SCHED_ACT):
+        if kind == "tcx":
+            return f'attach_tcx(interface, "{target or "ingress"}")'
+        if kind == "netkit":
+            return "attach_netkit(interface)"
+        return "attach_tc(interface, direction) or prog.attach_tcx(interface, direction)"
+    return _MANUAL_TYPES.get(prog_type)
 
 
 def _test_run(
