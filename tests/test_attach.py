@@ -1127,3 +1127,16 @@ class TestAutoAttachHints:
         assert not isinstance(e, tinybpf.BpfNotSupportedError)  # not a kernel limitation
         assert e.errno == errno.EOPNOTSUPP
         assert section in e.message and f"call {hint}" in e.message
+
+
+class TestInterfaceNames:
+    @pytest.mark.parametrize("how", ["attach_xdp", "attach_tc", "attach_tcx"])
+    def test_an_unknown_interface_is_named(self, load, how):
+        fixture, program = (
+            ("attach_xdp", "xdp_count_a") if how == "attach_xdp" else ("attach_tc", "tc_count")
+        )
+        obj = load(fixture, only=(program,))
+        with pytest.raises(tinybpf.BpfError) as ei:
+            getattr(obj.program(program), how)("tbpf-nope0")
+        assert ei.value.errno == errno.ENODEV
+        assert "no network interface named 'tbpf-nope0'" in ei.value.message

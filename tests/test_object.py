@@ -253,6 +253,18 @@ class TestLoadSources:
 
 
 class TestCollections:
+    def test_unknown_names_list_the_names_that_exist(self, minimal):
+        with pytest.raises(KeyError) as ei:
+            minimal.maps["nope"]
+        assert ei.value.args[0] == (
+            "Map 'nope' not found. Available maps: config_map, counter, minimal.rodata, minimal.bss"
+        )
+        with pytest.raises(KeyError, match="Available programs: handle_getpid"):
+            minimal.programs["nope"]
+        with pytest.raises(AttributeError, match="Available maps: config_map"):
+            minimal.maps.nope  # noqa: B018
+        assert "nope" not in minimal.maps and minimal.maps.get("nope") is None
+
     def test_programs_is_a_new_readonly_mapping_each_access(self, minimal):
         a, b = minimal.programs, minimal.programs
         assert isinstance(a, tinybpf.ProgramCollection)

@@ -23,7 +23,7 @@ from typing import Any
 from tinybpf._ffi import NULL, check_int, check_ptr, cstr, ffi, lib
 from tinybpf._guard import guarded
 from tinybpf._types import BtfField, BtfKind, BtfType, enum_arg
-from tinybpf.errors import BpfClosedError, BpfError, BtfValidationError
+from tinybpf.errors import BpfClosedError, BpfError, BpfFileNotFoundError, BtfValidationError
 
 __all__ = ["Btf", "btf_type_json", "validate_python_type", "vmlinux_header"]
 
@@ -105,7 +105,9 @@ class Btf:
         """BTF from a raw BTF file or the ``.BTF`` section of an ELF file."""
         p = os.fspath(path)
         if not os.path.exists(p):
-            raise FileNotFoundError(f"BTF file not found: {p}")
+            raise BpfFileNotFoundError(f"BTF file not found: {p}", errno_mod.ENOENT)
+        if os.path.isdir(p):
+            raise BpfError(f"parse BTF '{p}' failed: it is a directory", errno_mod.EISDIR)
         ptr = check_ptr(lib.btf__parse(cstr(p), NULL), f"parse BTF '{p}' failed")
         btf = cls(ptr, owned=True, description=str(p))
         btf._validate(f"parse BTF '{p}' failed")

@@ -20,7 +20,7 @@ from tinybpf._ffi import NULL, capture_log, check_int, fd_kind, ffi, lib, pystr,
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfMapType, BpfProgType, enum_arg
 from tinybpf.btf import kernel_enum, kernel_enum_value
-from tinybpf.errors import BpfError, error_for_errno
+from tinybpf.errors import BpfClosedError, BpfError, error_for_errno
 from tinybpf.link import LinkInfo, link_info_by_fd
 from tinybpf.map import BpfMap, _map_from_fd
 
@@ -257,7 +257,7 @@ class KernelProgram:
     @property
     def fd(self) -> int:
         if self._fd < 0:
-            raise BpfError(f"program ({self._description}) is closed")
+            raise BpfClosedError(f"program ({self._description}) is closed")
         return self._fd
 
     @property

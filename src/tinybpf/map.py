@@ -79,6 +79,19 @@ _BATCH_CHUNK = 4096
 _ncpus: int = 0
 
 
+# maps whose entries always exist (delete is refused)
+_ARRAY_TYPES = frozenset(
+    {
+        BpfMapType.ARRAY,
+        BpfMapType.PERCPU_ARRAY,
+        BpfMapType.PROG_ARRAY,
+        BpfMapType.PERF_EVENT_ARRAY,
+        BpfMapType.CGROUP_ARRAY,
+        BpfMapType.ARRAY_OF_MAPS,
+    }
+)
+
+
 def possible_cpus() -> int:
     """Number of possible CPUs (the length of per-CPU value lists).
 
@@ -900,10 +913,17 @@ class BpfMap(Generic[KT, VT]):
         out: list[tuple[KT, VT]] = []
         for chunk in self._iter_batch(self._live_fd(), delete):
             if chunk is None:
+                if not delete:
+                    why = f"{self.type.name} maps have no batch operations"
+                elif self.type in _ARRAY_TYPES:
+                    why = (
+                        f"the kernel does not support lookup_and_delete on {self.type.name} "
+                        "maps (array entries cannot be deleted): read them with lookup_batch()"
+                    )
+                else:
+                    why = f"the kernel does not support lookup_and_delete on {self.type.name} maps"
                 raise error_for_errno(_errno.EOPNOTSUPP)(
-                    f"{op} on map '{self._name}' failed: {self.type.name} maps have no "
-                    "batch operations",
-                    _errno.EOPNOTSUPP,
+                    f"{op} on map '{self._name}' failed: {why}", _errno.EOPNOTSUPP
                 )
             out.extend(zip(*chunk, strict=True))
         return out

@@ -49,11 +49,20 @@ class _Collection(Mapping[str, W]):
     """A read-only view of an object's programs or maps by name, with attribute access
     for names that are identifiers."""
 
+    _kind = "Item"
+
     def __init__(self, items: Mapping[str, W]) -> None:
         self._d = items
 
     def __getitem__(self, name: str) -> W:
-        return self._d[name]
+        try:
+            return self._d[name]
+        except KeyError:
+            raise KeyError(self._not_found(name)) from None
+
+    def _not_found(self, name: object) -> str:
+        avail = ", ".join(self._d) or "(none)"
+        return f"{self._kind} {name!r} not found. Available {self._kind.lower()}s: {avail}"
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._d)
@@ -71,7 +80,9 @@ class _Collection(Mapping[str, W]):
         d = self.__dict__.get("_d", {})
         if name in d:
             return d[name]  # type: ignore[no-any-return]
-        raise AttributeError(name)
+        if name.startswith("_") or "_d" not in self.__dict__:
+            raise AttributeError(name)
+        raise AttributeError(self._not_found(name))
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | {n for n in self._d if n.isidentifier()})
@@ -88,6 +99,8 @@ class ProgramCollection(_Collection[BpfProgram]):
         obj.load()
     """
 
+    _kind = "Program"
+
 
 class MapCollection(_Collection["BpfMap[Any, Any]"]):
     """Read-only mapping of map name to :class:`BpfMap`.
@@ -98,6 +111,8 @@ class MapCollection(_Collection["BpfMap[Any, Any]"]):
             print(name, m.type.name)
         counts = obj.maps.counts   # attribute access for names that are identifiers
     """
+
+    _kind = "Map"
 
 
 class _Wrappers(Mapping[str, W]):

@@ -478,7 +478,16 @@ class BpfProgram:
     def _ifindex(self, interface: str | int) -> int:
         import socket
 
-        return socket.if_nametoindex(interface) if isinstance(interface, str) else int(interface)
+        if not isinstance(interface, str):
+            return int(interface)
+        try:
+            return socket.if_nametoindex(interface)
+        except OSError as e:
+            raise BpfError(
+                f"attach program '{self._name}' failed: no network interface named "
+                f"'{interface}' in this network namespace",
+                e.errno or _errno.ENODEV,
+            ) from None
 
     def _order_opts(self, ctype: str, before: Any, after: Any, expected_revision: int) -> Any:
         flags = 0
