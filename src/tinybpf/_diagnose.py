@@ -9,6 +9,7 @@ error class and the explanation, or None when they cannot tell.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any
 
@@ -83,8 +84,11 @@ def _kallsyms_has(match: Any) -> bool | None:
     return None if names is None else any(match(n) for n in names)
 
 
-def explain_kprobe(func_name: str, syscall: bool = False) -> Explanation:
-    """A kprobe (or ksyscall) attach failed with ENOENT/ESRCH."""
+def explain_kprobe(
+    func_name: str, syscall: bool = False, err: int = errno.ENOENT
+) -> Explanation | None:
+    """A kprobe (or ksyscall) attach failed with ENOENT/ESRCH (or EINVAL, which some
+    kernels return for an unknown symbol: None when the function exists)."""
     missing = kprobe_support_missing()
     if missing is not None:
         return BpfNotSupportedError, missing
@@ -95,6 +99,8 @@ def explain_kprobe(func_name: str, syscall: bool = False) -> Explanation:
             return BpfError, f"system call '{func_name}' not found in this kernel"
     elif _kallsyms_has(lambda n: n == func_name) is False:
         return BpfError, f"function '{func_name}' not found in this kernel (/proc/kallsyms)"
+    if err == errno.EINVAL:
+        return None
     return BpfError, f"the kernel found no probe point for '{func_name}'"
 
 

@@ -249,10 +249,11 @@ class BpfProgram:
         message: str,
         *args: Any,
         keep: Any = None,
-        missing: Callable[[str | None], Explanation | None] | None = None,
+        missing: Callable[[int, str | None], Explanation | None] | None = None,
+        missing_errnos: tuple[int, ...] = (_errno.ENOENT, _errno.ESRCH),
     ) -> BpfLink:
-        """Attach through ``fn``. ``missing`` explains an ENOENT/ESRCH (given libbpf's
-        output): a missing kernel function or symbol is not a missing file."""
+        """Attach through ``fn``. ``missing(errno, libbpf_output)`` explains an errno of
+        ``missing_errnos``: a missing kernel function or symbol is not a missing file."""
         p = self._p()
         if not self._obj._loaded:
             raise BpfPhaseError(f"cannot attach program '{self._name}' before load()")
@@ -260,9 +261,9 @@ class BpfProgram:
             ptr = fn(p, *args)
             err = ffi.errno
         if ptr == NULL:
-            if missing is not None and err in (_errno.ENOENT, _errno.ESRCH):
+            if missing is not None and err in missing_errnos:
                 lines = "".join(t for _, t in log.lines)
-                why = missing(lines)
+                why = missing(err, lines)
                 if why is not None:
                     cls, text = why
                     raise cls(f"{message}: {text}", err, log.text)
@@ -282,7 +283,7 @@ class BpfProgram:
                 lib.bpf_program__attach,
                 f"auto-attach {self._name}",
                 f"attach program '{self._name}' failed",
-                missing=lambda log: explain_auto_attach(self._section, log),
+                missing=lambda _err, log: explain_auto_attach(self._section, log),
             )
         except BpfNotSupportedError as e:
             hint = (
@@ -312,7 +313,8 @@ class BpfProgram:
             cstr(func_name),
             opts.ptr,
             keep=opts,
-            missing=lambda _log: explain_kprobe(func_name),
+            missing=lambda err, _log: explain_kprobe(func_name, err=err),
+            missing_errnos=(_errno.ENOENT, _errno.ESRCH, _errno.EINVAL),
         )
 
     def attach_kretprobe(self, func_name: str, *, cookie: int = 0) -> BpfLink:
@@ -346,7 +348,7 @@ class BpfProgram:
             cstr(pattern) if pattern else NULL,
             opts.ptr,
             keep=(opts, keep),
-            missing=lambda _log: explain_kprobe_multi(
+            missing=lambda _err, _log: explain_kprobe_multi(
                 f"'{pattern}'" if pattern else str(symbols), pattern is not None
             ),
         )
@@ -361,7 +363,8 @@ class BpfProgram:
             cstr(name),
             opts.ptr,
             keep=opts,
-            missing=lambda _log: explain_kprobe(name, syscall=True),
+            missing=lambda err, _log: explain_kprobe(name, syscall=True, err=err),
+            missing_errnos=(_errno.ENOENT, _errno.ESRCH, _errno.EINVAL),
         )
 
     def attach_tracepoint(self, category: str, name: str, *, cookie: int = 0) -> BpfLink:
@@ -737,7 +740,7 @@ class BpfProgram:
             int(offset),
             opts.ptr,
             keep=opts,
-            missing=lambda log: (
+            missing=lambda _err, log: (
                 explain_uprobe(os.fsdecode(binary_path), f"symbol '{symbol}'", log)
                 if symbol
                 else None
@@ -791,7 +794,7 @@ class BpfProgram:
             cstr(pattern) if pattern else NULL,
             opts.ptr,
             keep=(opts, keep),
-            missing=lambda log: explain_uprobe(
+            missing=lambda _err, log: explain_uprobe(
                 os.fsdecode(binary_path),
                 f"function matching '{pattern}'" if pattern else f"one of symbols {symbols}",
                 log,
@@ -819,7 +822,7 @@ class BpfProgram:
             cstr(name),
             opts.ptr,
             keep=opts,
-            missing=lambda log: explain_uprobe(
+            missing=lambda _err, log: explain_uprobe(
                 os.fsdecode(binary_path), f"USDT probe '{provider}:{name}'", log
             ),
         )
