@@ -299,14 +299,6 @@ class TestCollections:
         assert len(maps) == 4
         assert dict(maps.items())["counter"] is minimal.map("counter")
 
-    def test_collection_keyerror_is_plain(self, minimal):
-        with pytest.raises(KeyError) as ei:
-            minimal.programs["nope"]
-        assert ei.value.args == ("nope",)
-        with pytest.raises(KeyError) as ei:
-            minimal.maps["nope"]
-        assert ei.value.args == ("nope",)
-
     def test_collection_reprs(self, minimal):
         assert repr(minimal.programs) == "<ProgramCollection ['handle_getpid']>"
         assert repr(minimal.maps) == (
