@@ -291,7 +291,7 @@ class BpfProgram:
             )
             if hint is None:
                 raise
-            raise BpfError(
+            raise BpfNotSupportedError(
                 f"attach program '{self._name}' failed: SEC(\"{self._section}\") names no "
                 f"target libbpf can attach to by itself; call prog.{hint} instead",
                 _errno.EOPNOTSUPP,
