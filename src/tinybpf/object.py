@@ -278,9 +278,12 @@ class BpfObject:
             raise BpfPhaseError(f"object '{self._name}' is already loaded")
         with capture_log() as log:
             ret = lib.bpf_object__load(p)
-        if ret in _MISSING_ERRNOS:
-            _raise_missing(self, self._path, -ret, log)
-        check_int(ret, f"load '{self._path}' failed", log)
+        try:
+            check_int(ret, f"load '{self._path}' failed", log)
+        except BpfError as e:
+            if e.errno in _MISSING_ERRNOS:
+                _raise_missing(self, self._path, e)
+            raise
         self._loaded = True
         for bmap in self._maps.created():
             bmap._reset_codecs()
@@ -651,21 +654,23 @@ def _open(
 
 
 # what libbpf returns when a load needs something this kernel lacks (EINVAL: a kfunc)
-_MISSING_ERRNOS = (-_errno.ENOENT, -_errno.ESRCH, -_errno.EINVAL)
+_MISSING_ERRNOS = (_errno.ENOENT, _errno.ESRCH, _errno.EINVAL)
 
 
-def _raise_missing(obj: BpfObject, path: str, err: int, log: Any) -> None:
+def _raise_missing(obj: BpfObject, path: str, e: BpfError) -> None:
     """After a load failed with ENOENT/ESRCH/EINVAL: raise an error naming what this kernel
     lacks (its BTF, an fentry/LSM target, a kfunc) rather than "No such file or directory".
     ENOENT/ESRCH always get a message without a file in it; EINVAL only a found cause."""
     programs = [(n, prog.section, prog.autoload) for n, prog in obj._programs.items()]
     why = explain_load(programs, path)
     if why is None:
-        if err == _errno.EINVAL:
+        if e.errno == _errno.EINVAL:
             return
         why = (BpfError, "something the object uses is not in this kernel (see libbpf's output)")
     cls, text = why
-    raise cls(f"load '{path}' failed: {text} ({_errno.errorcode.get(err, err)})", err, log.text)
+    err = e.errno or 0
+    code = _errno.errorcode.get(err, str(err))
+    raise cls(f"load '{path}' failed: {text} ({code})", err, e.libbpf_log) from None
 
 
 def _open_failed(
@@ -686,16 +691,18 @@ def _open_failed(
         raise BpfError(
             f"open '{path}' failed: it is a directory, not a BPF object file", _errno.EISDIR
         )
-    if stage == lib.TINYBPF_LOAD_FAILED and -err in _MISSING_ERRNOS:
-        try:
-            fresh = reopen()  # the failed object is gone: look at an unloaded copy
-        except BpfError:
-            pass
-        else:
-            with fresh:
-                _raise_missing(fresh, path, err, log)
     verb = "load" if stage == lib.TINYBPF_LOAD_FAILED else "open"
-    check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
+    try:
+        check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
+    except BpfError as e:
+        if stage == lib.TINYBPF_LOAD_FAILED and e.errno in _MISSING_ERRNOS:
+            try:
+                fresh = reopen()  # the failed object is gone: look at an unloaded copy
+            except BpfError:
+                raise e from None
+            with fresh:
+                _raise_missing(fresh, path, e)
+        raise
     raise AssertionError("unreachable")
 
 

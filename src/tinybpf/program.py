@@ -211,10 +211,13 @@ class BpfProgram:
         message = f"set attach target '{target}' of '{self._name}' failed"
         with capture_log() as log:
             ret = lib.bpf_program__set_attach_target(p, attach_prog_fd, cstr(target))
-        if ret in (-_errno.ENOENT, -_errno.ESRCH) and not attach_prog_fd:
-            cls, text = explain_trace_target(target)
-            raise cls(f"{message}: {text}", -ret, log.text)
-        check_int(ret, message, log)
+        try:
+            check_int(ret, message, log)
+        except BpfError as e:
+            if e.errno not in (_errno.ENOENT, _errno.ESRCH) or attach_prog_fd:
+                raise
+            cls, text = explain_trace_target(target)  # not found in the kernel's BTF
+            raise cls(f"{message}: {text}", e.errno or 0, e.libbpf_log) from None
 
     @property
     def insn_count(self) -> int:
@@ -261,14 +264,16 @@ class BpfProgram:
             ptr = fn(p, *args)
             err = ffi.errno
         if ptr == NULL:
-            if missing is not None and err in missing_errnos:
-                lines = "".join(t for _, t in log.lines)
-                why = missing(err, lines)
-                if why is not None:
-                    cls, text = why
-                    raise cls(f"{message}: {text}", err, log.text)
             ffi.errno = err
-        check_ptr(ptr, message, log)
+        try:
+            check_ptr(ptr, message, log)
+        except BpfError as e:
+            err = e.errno or 0
+            why = missing(err, e.libbpf_log) if missing and err in missing_errnos else None
+            if why is None:
+                raise
+            cls, text = why
+            raise cls(f"{message}: {text}", err, e.libbpf_log) from None
         return BpfLink(ptr, description, self)
 
     def attach(self) -> BpfLink:
