@@ -54,8 +54,9 @@ def kprobe_support_missing() -> str | None:
         return None
     if tfs is None:
         return (
-            f"this kernel has no kprobe support: no {_KPROBE_PMU} PMU, and tracefs (for "
-            "kprobe_events) is not mounted"
+            f"kprobes cannot be attached here: no {_KPROBE_PMU} PMU, and tracefs (for the "
+            "legacy kprobe_events) is not mounted; mount it, or this kernel has no kprobe "
+            "support"
         )
     return (
         f"this kernel has no kprobe support: no {_KPROBE_PMU} PMU and no {tfs}/kprobe_events "
