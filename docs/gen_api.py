@@ -23,6 +23,33 @@ def _sig(obj: object) -> str:
         return "(...)"
 
 
+def _members(cls: type) -> list[tuple[str, object]]:
+    """Public methods and properties of a class, also those it inherits from tinybpf's own
+    base classes (not from object, ctypes or typing bases), in name order."""
+    seen: dict[str, object] = {}
+    for base in reversed(cls.__mro__):
+        if not base.__module__.startswith("tinybpf"):
+            continue
+        for mname, member in vars(base).items():
+            if mname.startswith("_") and (mname != "__init__" or base is not cls):
+                continue
+            if isinstance(member, (classmethod, staticmethod)):
+                member = member.__func__
+            if inspect.isfunction(member) or isinstance(member, property):
+                seen[mname] = member
+            else:
+                seen.pop(mname, None)  # overridden by something that is not documented
+    return sorted(seen.items())
+
+
+def _member_line(mname: str, member: object) -> str:
+    doc = inspect.getdoc(member)
+    first = f": {doc.splitlines()[0]}" if doc else ""
+    if isinstance(member, property):
+        return f"- `{mname}` (property){first}"
+    return f"- `{mname}{_sig(member)}`{first}"
+
+
 def render() -> str:
     import tinybpf
 
@@ -32,27 +59,12 @@ def render() -> str:
         "Generated from the docstrings by `python docs/gen_api.py`; do not edit by hand.",
         "",
     ]
-    for name in sorted(tinybpf.__all__, key=str.lower):
+    public = [*tinybpf.__all__, *tinybpf._PUBLIC_NOT_IN_ALL]
+    for name in sorted(public, key=str.lower):
         obj = getattr(tinybpf, name)
         if inspect.isclass(obj):
             lines += [f"## class `{name}`", "", _doc(obj), ""]
-            members = []
-            for mname, member in inspect.getmembers(obj):
-                if mname.startswith("_") and mname not in ("__init__",):
-                    continue
-                if mname in vars(obj) and (
-                    inspect.isfunction(member) or isinstance(vars(obj)[mname], property)
-                ):
-                    members.append((mname, vars(obj)[mname]))
-            for mname, member in members:
-                if isinstance(member, property):
-                    doc = inspect.getdoc(member)
-                    first = f": {doc.splitlines()[0]}" if doc else ""
-                    lines.append(f"- `{mname}` (property){first}")
-                else:
-                    doc = inspect.getdoc(member)
-                    first = f": {doc.splitlines()[0]}" if doc else ""
-                    lines.append(f"- `{mname}{_sig(member)}`{first}")
+            lines += [_member_line(mname, member) for mname, member in _members(obj)]
             lines.append("")
         elif callable(obj):
             lines += [f"## `{name}{_sig(obj)}`", "", _doc(obj), ""]

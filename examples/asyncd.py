@@ -55,8 +55,8 @@ async def run(args: argparse.Namespace) -> int:
             seen += 1
             print(
                 f"exec pid={d['pid']} ppid={d['ppid']} uid={d['uid']} "
-                f"comm={d['comm'].decode(errors='replace')} "
-                f"file={d['filename'].decode(errors='replace')}",
+                f"comm={d['comm']} "
+                f"file={d['filename']}",
                 flush=True,
             )
             if args.count and seen >= args.count:

@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         seen += 1
         d = ev.to_dict()  # type: ignore[attr-defined]
         print(
-            f"{d['pid']:>7} {d['ppid']:>7} {d['uid']:>5} {d['comm'].decode(errors='replace'):<16} "
-            f"{d['filename'].decode(errors='replace')}",
+            f"{d['pid']:>7} {d['ppid']:>7} {d['uid']:>5} {d['comm']:<16} {d['filename']}",
             flush=True,
         )
         return -1 if args.count and seen >= args.count else 0

@@ -31,8 +31,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def fmt_value(value: Any) -> str:
-    if isinstance(value, bytes):
-        return repr(value.split(b"\0", 1)[0].decode(errors="replace"))
+    if isinstance(value, str):  # a char array: to_dict() gives it as text
+        return repr(value)
     return str(value)
 
 

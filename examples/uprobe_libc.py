@@ -42,13 +42,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_event(ev: object) -> int:
         d = ev.to_dict()  # type: ignore[attr-defined]
-        name = d["name"].decode(errors="replace")
-        value = d["value"].decode(errors="replace") if d["found"] else None
+        name = d["name"]
+        value = d["value"] if d["found"] else None
         seen.append((name, value))
         shown = "NULL" if value is None else f'"{value}"'
         print(
-            f"{d['pid']:>7} {d['tid']:>7} {d['comm'].decode(errors='replace'):<16} "
-            f'getenv("{name}") = {shown}',
+            f'{d["pid"]:>7} {d["tid"]:>7} {d["comm"]:<16} getenv("{name}") = {shown}',
             flush=True,
         )
         return -1 if args.count and len(seen) >= args.count else 0

@@ -84,7 +84,7 @@ def trace(
         seen.append(d["id"])
         print(
             f"{d['pid']:>7} {PROVIDER}:{PROBE} id={d['id']} latency_us={d['latency_us']} "
-            f"path={d['path'].decode(errors='replace')}",
+            f"path={d['path']}",
             flush=True,
         )
         return -1 if args.count and len(seen) >= args.count else 0

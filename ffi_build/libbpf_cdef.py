@@ -166,6 +166,8 @@ enum {
     BTF_KIND_DATASEC, BTF_KIND_FLOAT, BTF_KIND_DECL_TAG, BTF_KIND_TYPE_TAG, BTF_KIND_ENUM64,
     ...
 };
+
+enum btf_func_linkage { BTF_FUNC_STATIC, BTF_FUNC_GLOBAL, BTF_FUNC_EXTERN, ... };
 """
 
 # bpf/libbpf_common.h, bpf/libbpf.h

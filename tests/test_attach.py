@@ -181,7 +181,15 @@ class TestUprobe:
         with pytest.raises(tinybpf.BpfError) as ei:
             uprobes.program("on_call").attach_uprobe(target, symbol="tinybpf_no_such_function")
         assert ei.value.errno == errno.ENOENT
-        assert "tinybpf_no_such_function" in ei.value.message
+        # the binary is there: a missing symbol is not a missing file
+        assert not isinstance(ei.value, FileNotFoundError)
+        assert f"symbol 'tinybpf_no_such_function' not found in '{target}'" in ei.value.message
+        assert "No such file" not in ei.value.message
+
+    def test_uprobe_missing_binary_is_a_missing_file(self, uprobes, tmp_path):
+        with pytest.raises(FileNotFoundError) as ei:
+            uprobes.program("on_call").attach_uprobe(tmp_path / "nope", symbol="main")
+        assert isinstance(ei.value, tinybpf.BpfFileNotFoundError)
 
 
 class TestUprobeMulti:
@@ -292,6 +300,8 @@ class TestUsdt:
         with tinybpf.load(obj_file) as obj, pytest.raises(tinybpf.BpfError) as ei:
             obj.program("on_usdt").attach_usdt(binary, "myprov", "no_such_probe")
         assert ei.value.errno == errno.ENOENT
+        assert not isinstance(ei.value, FileNotFoundError)
+        assert f"USDT probe 'myprov:no_such_probe' not found in '{binary}'" in ei.value.message
 
 
 # --- perf events -----------------------------------------------------------------------------
@@ -323,6 +333,25 @@ class TestPerfEvent:
         settled = obj.maps["samples"].lookup_percpu_sum(0)
         time.sleep(0.05)
         assert obj.maps["samples"].lookup_percpu_sum(0) == settled  # detached
+
+    def test_perf_event_open_takes_type_and_config_names(self, load):
+        _skip_if(_prog_type_reason(BpfProgType.PERF_EVENT, "perf_event programs"))
+        obj = load("attach_perf")
+        obj.maps["target_pid"][0] = os.getpid()
+        cpu = min(os.sched_getaffinity(0))
+        # a task clock of this process (pid 0, any CPU), named as perf names it
+        ev = tinybpf.perf_event_open(
+            "SOFTWARE", "perf_count_sw_task_clock", pid=0, sample_freq=1000
+        )
+        with obj.program("on_sample").attach_perf_event(ev.detach_fd()):
+            deadline = time.monotonic() + 0.3
+            while time.monotonic() < deadline:
+                pass
+        assert obj.maps["samples"].lookup_percpu_sum(1) > 0
+        with pytest.raises(ValueError, match="cpu_clock"):
+            tinybpf.perf_event_open("hardware", "cpu_clock", cpu=cpu)  # a software name
+        with pytest.raises(ValueError, match="give the number"):
+            tinybpf.perf_event_open("tracepoint", "sched_switch", cpu=cpu)
 
 
 # --- iterators -------------------------------------------------------------------------------
@@ -883,9 +912,8 @@ class TestNetfilter:
         with rx, tx:
             obj.maps["udp_port"][0] = rx.getsockname()[1]
             with ns.entered():
-                link = obj.program("nf_drop").attach_netfilter(
-                    socket.AF_INET, NF_INET_LOCAL_OUT, -50
-                )
+                # the hook by its name (any case, with or without NF_INET_)
+                link = obj.program("nf_drop").attach_netfilter(socket.AF_INET, "local_out", -50)
             with link:
                 for _ in range(3):
                     # a LOCAL_OUT NF_DROP fails the sending syscall with EPERM
@@ -1220,6 +1248,30 @@ class TestKernelProbes:
             os.getppid()
         assert counts(kprobes, "hits", 3)[2] == 1
 
+    def test_kprobe_refusals_say_what_is_missing(self, kprobes):
+        """ENOENT from a kprobe attach: no kprobe support here, or no such function; never
+        a FileNotFoundError (no file is involved)."""
+        reason = kprobe_unavailable_reason()
+        calls = {
+            "kprobe": lambda: kprobes.program("on_kprobe").attach_kprobe("tinybpf_no_such_fn"),
+            "ksyscall": lambda: kprobes.program("on_ksyscall").attach_ksyscall("tinybpf_nope"),
+        }
+        for what, call in calls.items():
+            with pytest.raises(tinybpf.BpfError) as ei:
+                call()
+            assert not isinstance(ei.value, FileNotFoundError), what
+            assert ei.value.errno in (errno.ENOENT, errno.ESRCH, errno.EINVAL), what
+            if reason is not None:  # this kernel (the development machine: no kprobes)
+                assert isinstance(ei.value, tinybpf.BpfNotSupportedError), what
+                assert "this kernel has no kprobe support" in ei.value.message, what
+            elif what == "kprobe":
+                assert "function 'tinybpf_no_such_fn' not found in this kernel" in str(ei.value)
+            else:
+                assert "system call 'tinybpf_nope' not found in this kernel" in str(ei.value)
+        if reason is not None:  # auto-attach from SEC("ksyscall/getppid") says the same
+            with pytest.raises(tinybpf.BpfNotSupportedError, match="no kprobe support"):
+                kprobes.program("on_ksyscall").attach()
+
     def test_kprobe_program_type_loads_even_without_kprobe_events(self, kprobes):
         # probe_prog_type(KPROBE) answers for the program type only: the object loads;
         # attaching needs the kprobe PMU or tracefs kprobe_events as well
@@ -1253,3 +1305,55 @@ class TestKernelProbes:
             assert f.read_text() == "x"
         finally:
             obj.close()
+
+
+# --- attach() of a program whose SEC() names no target ---------------------------------------
+
+
+class TestAutoAttachHints:
+    """libbpf cannot auto-attach these sections: attach() names the method to call."""
+
+    @pytest.mark.parametrize(
+        ("fixture", "program", "section", "hint"),
+        [
+            ("attach_xdp", "xdp_count_a", 'SEC("xdp")', "prog.attach_xdp(interface)"),
+            ("attach_tc", "tc_count", 'SEC("tc")', "prog.attach_tc(interface, direction)"),
+            (
+                "attach_tc",
+                "tcx_count",
+                'SEC("tcx/ingress")',
+                'prog.attach_tcx(interface, "ingress")',
+            ),
+            ("attach_uprobe", "on_call", 'SEC("uprobe")', "prog.attach_uprobe(binary, symbol=...)"),
+            (
+                "attach_uprobe",
+                "on_return",
+                'SEC("uretprobe")',
+                "prog.attach_uretprobe(binary, symbol=...)",
+            ),
+            ("attach_kprobe", "on_kprobe", 'SEC("kprobe")', "prog.attach_kprobe(func_name)"),
+            ("attach_sockfilter", "drop_marked", 'SEC("socket")', "prog.attach_socket(sock)"),
+            ("attach_cgroup", "count_a", 'SEC("cgroup/sock_create")', "prog.attach_cgroup(path)"),
+        ],
+    )
+    def test_attach_names_the_method_to_call(self, load, fixture, program, section, hint):
+        obj = load(fixture, only=(program,))
+        with pytest.raises(tinybpf.BpfError) as ei:
+            obj.program(program).attach()
+        e = ei.value
+        assert isinstance(e, tinybpf.BpfNotSupportedError)  # libbpf's EOPNOTSUPP, explained
+        assert e.errno == errno.EOPNOTSUPP
+        assert section in e.message and f"call {hint}" in e.message
+
+
+class TestInterfaceNames:
+    @pytest.mark.parametrize("how", ["attach_xdp", "attach_tc", "attach_tcx"])
+    def test_an_unknown_interface_is_named(self, load, how):
+        fixture, program = (
+            ("attach_xdp", "xdp_count_a") if how == "attach_xdp" else ("attach_tc", "tc_count")
+        )
+        obj = load(fixture, only=(program,))
+        with pytest.raises(tinybpf.BpfError) as ei:
+            getattr(obj.program(program), how)("tbpf-nope0")
+        assert ei.value.errno == errno.ENODEV
+        assert "no network interface named 'tbpf-nope0'" in ei.value.message

@@ -7,6 +7,7 @@ a loaded object (root).
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 
 import pytest
@@ -140,8 +141,15 @@ class TestVmlinux:
 
 class TestObjectFileBtf:
     def test_from_file_missing(self, tmp_path):
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(FileNotFoundError) as ei:
             Btf.from_file(tmp_path / "nope.bpf.o")
+        assert isinstance(ei.value, tinybpf.BpfFileNotFoundError)  # a BpfError too
+        assert ei.value.errno == errno.ENOENT
+
+    def test_from_file_of_a_directory(self, tmp_path):
+        with pytest.raises(tinybpf.BpfError, match="it is a directory") as ei:
+            Btf.from_file(tmp_path)
+        assert ei.value.errno == errno.EISDIR
 
     def test_plain_struct(self, fbtf):
         t = struct(fbtf, "plain")

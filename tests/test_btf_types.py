@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import enum
+import json
 import os
 
 import pytest
@@ -253,7 +254,25 @@ class TestGeneratedTypes:
         ev.comm = b"sh"
         text = repr(ev)
         assert text.startswith("event(task=task_id(pid=0, tid=0), op=0, flags=bits(kind=0")
-        assert "comm='sh'" in text and "delta=-1" in text and "matrix=[[0, 0, 0]" in text
+        assert "comm=b'sh'" in text and "delta=-1" in text and "matrix=[[0, 0, 0]" in text
+
+    def test_repr_shows_char_arrays_as_the_bytes_they_are(self, btf):
+        ev = btf.ctype("event")()
+        ev.comm = b"bash"
+        assert ev.comm == b"bash" and ev.comm != "bash"
+        assert "comm=b'bash'" in repr(ev)  # what the attribute holds, not a str look-alike
+        ev.comm = b"\xff\x01"
+        assert "comm=b'\\xff\\x01'" in repr(ev)
+
+    def test_to_dict_is_json_serializable(self, btf):
+        ev = btf.ctype("event").from_dict(
+            {"task": {"pid": 1, "tid": 2}, "comm": "bash", "peers": [{"pid": 5}]}
+        )
+        out = json.loads(json.dumps(ev.to_dict()))
+        assert out["comm"] == "bash" and out["task"] == {"pid": 1, "tid": 2}
+        assert out["peers"][0] == {"pid": 5, "tid": 0}
+        ev.comm = b"a\xffb"  # not UTF-8: the byte is written as an escape
+        assert json.loads(json.dumps(ev.to_dict()))["comm"] == "a\\xffb"
 
     def test_dict_round_trip(self, btf):
         event = btf.ctype("event")
@@ -395,6 +414,7 @@ class TestEventsFromBtf:
             assert f"{name}=" in text
         assert "peers=[task_id(pid=10, tid=11), task_id(pid=20, tid=21)]" in text
         assert "matrix=[[0, 1, 2], [10, 11, 12]]" in text
+        assert json.loads(json.dumps(events[0].to_dict()))["matrix"] == [[0, 1, 2], [10, 11, 12]]
 
     def test_configuration_changes_the_event(self):
         with tinybpf.open(bpf_obj("types_events")) as obj:

@@ -132,6 +132,52 @@ def test_list_and_ps_find_a_loaded_program() -> None:
             assert r.returncode == 0 and "ID" in r.stdout
 
 
+@pytest.mark.root
+def test_list_shows_each_pin_under_its_own_object() -> None:
+    """A pinned map, program and link each appear in the PINS of their own row only (the
+    kernel answers any info call for any object, so the kind must come from the fd)."""
+    import shutil
+    import uuid
+
+    from helpers.kernel import bpffs
+
+    import tinybpf
+
+    fs = bpffs()
+    if fs is None:
+        pytest.skip("no bpf filesystem mounted at /sys/fs/bpf (run 'make mounts')")
+    d = fs / f"tinybpf-listpins-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    d.mkdir()
+    try:
+        with tinybpf.load(bpf_obj("minimal")) as obj:
+            prog = next(iter(obj.programs.values()))
+            m = obj.maps["counter"]
+            m.pin(str(d / "map"))
+            prog.pin(str(d / "prog"))
+            with prog.attach() as link:
+                link.pin(str(d / "link"))
+                ids = {
+                    "maps": m.kernel_info().id,
+                    "progs": prog.kernel_info().id,
+                    "links": link.info.id,
+                }
+                pins = {}
+                for kind in ("maps", "progs", "links"):
+                    r = run("list", kind, "--json")
+                    assert r.returncode == 0, r.stderr
+                    pins[kind] = {row["id"]: row["pins"] for row in json.loads(r.stdout)}
+                link.unpin()
+        mine = {str(d / n) for n in ("map", "prog", "link")}
+        for kind, want in (("maps", "map"), ("progs", "prog"), ("links", "link")):
+            assert pins[kind][ids[kind]] == [str(d / want)], kind
+            others = {p for oid, ps in pins[kind].items() if oid != ids[kind] for p in ps}
+            assert not others & mine, (kind, others & mine)
+        r = run("list", "maps")
+        assert str(d / "map") in r.stdout
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_list_rejects_unknown_kinds() -> None:
     r = run("list", "widgets")
     assert r.returncode == 2

@@ -295,7 +295,7 @@ class TestGeneratedModule:
         ev = te.Event.from_dict({"task": {"pid": 4}, "comm": "sh", "flags": {"small": -1}})
         text = repr(ev)
         assert text.startswith("Event(task=TaskId(pid=4, tid=0), op=0, flags=Bits(")
-        assert "comm='sh'" in text and "small=-1" in text
+        assert "comm=b'sh'" in text and "small=-1" in text
         assert te.Event.from_dict({"task": {"pid": 4}}).to_dict()["task"] == {"pid": 4, "tid": 0}
 
     def test_enums(self, te):
@@ -351,7 +351,7 @@ class TestNames:
             "__flags": 6,
             "__reserved": 7,
             "bytes": 0,
-            "str": b"",
+            "str": "",  # a char array: str in to_dict()
             "ctypes": 0,
         }
         assert repr(k).startswith("Keywords(from=1, lambda=2, None=3, in=4, is=5, __flags=6")

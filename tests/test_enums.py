@@ -107,3 +107,60 @@ def test_enums_are_int_enums_for_old_callers():
     assert BpfMapType.HASH + 1 == 2
     assert f"{BpfProgType.XDP.name}" == "XDP"
     assert str(int(BpfProgType.TRACEPOINT)) == "5"
+
+
+class TestEnumArguments:
+    """Every function taking an enum takes its member, its name (any case, with or without
+    the C prefix) or its int, through one conversion."""
+
+    @pytest.mark.parametrize(
+        "spelling", ["xdp", "XDP", "Xdp", "BPF_PROG_TYPE_XDP", BpfProgType.XDP, 6]
+    )
+    def test_probe_prog_type(self, spelling):
+        assert tinybpf.probe_prog_type(spelling) is True
+
+    def test_probes_of_maps_and_helpers(self):
+        assert tinybpf.probe_map_type("ringbuf") is tinybpf.probe_map_type(BpfMapType.RINGBUF)
+        assert tinybpf.probe_map_type("bpf_map_type_hash") is True
+        assert tinybpf.probe_helper("xdp", "BPF_FUNC_loop") is True
+        assert tinybpf.probe_helper("sk_lookup", "SK_ASSIGN") is True
+
+    def test_bad_spellings_are_refused_with_the_names(self):
+        with pytest.raises(ValueError, match=r"unknown program type 'xpd'.*\bxdp\b"):
+            tinybpf.probe_prog_type("xpd")
+        with pytest.raises(ValueError, match="did you mean loop"):
+            tinybpf.probe_helper("xdp", "bpf_lop")
+        with pytest.raises(TypeError, match="BpfProgType"):
+            tinybpf.probe_prog_type(BpfMapType.HASH)  # a map type where a program type goes
+        with pytest.raises(TypeError):
+            tinybpf.probe_map_type(True)
+        with pytest.raises(TypeError):
+            tinybpf.probe_map_type(1.0)
+
+    def test_the_kernels_own_enum_from_btf_is_accepted(self):
+        with tinybpf.Btf.from_vmlinux() as btf:
+            kernel = btf.enum("bpf_prog_type")
+        assert tinybpf.probe_prog_type(kernel.BPF_PROG_TYPE_XDP) is True
+
+    def test_btf_find_takes_a_kind_name(self):
+        with tinybpf.Btf.from_vmlinux() as btf:
+            assert btf.find("task_struct", "struct") == btf.find("task_struct", BtfKind.STRUCT)
+            assert btf.find("task_struct", "BTF_KIND_STRUCT") == btf.find(
+                "task_struct", int(BtfKind.STRUCT)
+            )
+
+    @pytest.mark.root
+    def test_create_map_and_type_setters(self, obj_path):
+        with tinybpf.create_map("hash", 4, 8, 4, name="named") as m:
+            assert m.type is BpfMapType.HASH
+        with tinybpf.open(obj_path("minimal")) as obj:
+            prog = next(iter(obj.programs.values()))
+            prog.type = "kprobe"
+            assert prog.type is BpfProgType.KPROBE
+            prog.expected_attach_type = "BPF_TRACE_FENTRY"
+            assert prog.expected_attach_type is BpfAttachType.TRACE_FENTRY
+            m = obj.maps["config_map"]
+            m.type = "lru_hash"
+            assert m.type is BpfMapType.LRU_HASH
+            with pytest.raises(ValueError, match="unknown attach type 'fentry'"):
+                prog.expected_attach_type = "fentry"

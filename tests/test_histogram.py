@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import ctypes
 import io
+import os
 import sys
 
 import pytest
+from conftest import bpf_obj
 
 import tinybpf
+import tinybpf.map
 from tinybpf.histogram import (
     hist_data,
     linear_hist_text,
@@ -208,3 +211,48 @@ def test_real_array_maps() -> None:
     with create_map(tinybpf.BpfMapType.PERCPU_ARRAY, 4, 8, 4, name="hist_pc") as pc:
         pc[1] = [(cpu + 1).to_bytes(8, sys.byteorder) for cpu in range(ncpu)]
         assert hist_data(pc) == [(2, 3, ncpu * (ncpu + 1) // 2)]
+
+
+def test_ctypes_arrays_and_typed_memoryviews_are_sequences() -> None:
+    slots = (ctypes.c_uint32 * 26)()
+    slots[1], slots[3] = 2, 7
+    assert hist_data(slots) == [(2, 3, 2), (4, 7, 0), (8, 15, 7)]
+    assert log2_hist_text(slots) == log2_hist_text([0, 2, 0, 7])
+    assert linear_hist_text(slots) == linear_hist_text([0, 2, 0, 7])
+    assert hist_data(memoryview(slots).cast("B").cast("I")) == hist_data(slots)
+    assert hist_data({1: (ctypes.c_uint64 * 2)(1, 2)}) == [(2, 3, 3)]  # per-CPU as ctypes
+    with pytest.raises(TypeError, match="raw bytes"):
+        hist_data(bytes(slots))
+
+
+def test_a_struct_with_one_array_member_is_its_array() -> None:
+    class Hist(ctypes.Structure):
+        _fields_ = [("slots", ctypes.c_uint32 * 4)]
+
+    class Two(ctypes.Structure):
+        _fields_ = [("slots", ctypes.c_uint32 * 4), ("total", ctypes.c_uint64)]
+
+    assert hist_data(Hist((ctypes.c_uint32 * 4)(0, 1))) == [(2, 3, 1)]
+    with pytest.raises(TypeError, match=r"value\.slots"):
+        hist_data(Two())
+
+
+@pytest.mark.root
+def test_struct_hist_read_from_a_real_map(capsys: pytest.CaptureFixture[str]) -> None:
+    """libbpf-tools' struct hist { __u32 slots[26]; }, as a map value tinybpf generates from
+    BTF, filled by a BPF program."""
+    obj = tinybpf.open(bpf_obj("hist_slots"))
+    obj.globals["target_pid"] = os.getpid()
+    obj.load()
+    with obj, obj.program("count_getpid").attach():
+        for slot, calls in ((2, 3), (5, 1)):
+            obj.globals["slot"] = slot
+            for _ in range(calls):
+                os.getpid()
+        value = obj.maps["hists"][0]
+        assert isinstance(value, tinybpf.BtfStruct)
+        expected = [(4, 7, 3), (8, 15, 0), (16, 31, 0), (32, 63, 1)]
+        assert hist_data(value) == expected
+        assert hist_data(value.slots) == expected
+        print_log2_hist(value.slots, "usecs")
+        assert capsys.readouterr().out == log2_hist_text([0, 0, 3, 0, 0, 1], "usecs")

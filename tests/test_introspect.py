@@ -100,6 +100,9 @@ class TestOpenById:
                 assert kp.test_run(frame).retval == 1  # XDP_DROP
                 assert repr(kp).startswith(f"<KernelProgram id={kp.info.id} 'xdp_swap'")
             assert "closed" in repr(kp)
+            for use in (lambda: kp.fd, lambda: kp.info, lambda: kp.test_run(bytes(14))):
+                with pytest.raises(tinybpf.BpfClosedError, match="closed"):
+                    use()
 
     def test_open_link_by_id(self, tp):
         with tp.program("tp_b").attach() as link:

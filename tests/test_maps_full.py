@@ -194,6 +194,18 @@ def test_batch_percpu_hash(obj):
     assert list(m.keys()) == []
 
 
+@pytest.mark.parametrize("map_type", ["PERCPU_ARRAY", "ARRAY"])
+def test_lookup_and_delete_batch_on_an_array_says_why(map_type):
+    with tinybpf.create_map(map_type, 4, 8, 4, name="arr") as m:
+        assert m.update_batch({0: 1, 1: 2}) == 2  # batches work on arrays...
+        assert len(m.lookup_batch()) == 4
+        with pytest.raises(tinybpf.BpfNotSupportedError) as ei:
+            m.lookup_and_delete_batch()  # ...deleting does not
+        msg = ei.value.message
+        assert f"does not support lookup_and_delete on {map_type} maps" in msg
+        assert "no batch operations" not in msg
+
+
 def test_lookup_and_delete_single_key(obj):
     m = obj.map("mf_big")
     m[5] = 55

@@ -76,6 +76,48 @@ class TestLoadErrors:
         # str() appends the log after the message
         assert str(e) == f"{e.message}\n\nlibbpf output:\n{log}"
 
+    @pytest.mark.parametrize("how", ["load", "open then load"])
+    def test_missing_fentry_target_is_named_not_a_missing_file(self, obj_path, how):
+        path = obj_path("missing_fentry")
+        with pytest.raises(BpfError) as ei:
+            if how == "load":
+                tinybpf.load(path)
+            else:
+                with tinybpf.open(path) as obj:
+                    obj.load()
+        e = ei.value
+        assert not isinstance(e, FileNotFoundError)
+        assert e.errno == errno.ESRCH
+        assert e.message.startswith(f"load '{path}' failed: ")
+        assert (
+            "function 'tinybpf_no_such_function' (fentry target of program 'on_missing') "
+            "not found in this kernel"
+        ) in e.message
+        assert "tinybpf_no_such_function" in (e.libbpf_log or "")  # libbpf's words kept
+
+    @pytest.mark.parametrize("how", ["load", "open then load"])
+    def test_missing_kfunc_is_named(self, obj_path, how):
+        path = obj_path("missing_kfunc")
+        with pytest.raises(BpfError) as ei:
+            if how == "load":
+                tinybpf.load(path)
+            else:
+                with tinybpf.open(path) as obj:
+                    obj.load()
+        assert not isinstance(ei.value, FileNotFoundError)
+        assert "kfunc 'tinybpf_no_such_kfunc' not found in this kernel" in ei.value.message
+
+    def test_a_directory_is_not_a_bpf_object(self, tmp_path):
+        for call in (tinybpf.load, tinybpf.open):
+            with pytest.raises(BpfError) as ei:
+                call(tmp_path)
+            assert ei.value.errno == errno.EISDIR
+            assert (
+                str(ei.value)
+                == f"open '{tmp_path}' failed: it is a directory, not a BPF object file"
+            )
+            assert "libelf" not in str(ei.value)
+
     def test_failed_load_can_be_retried(self, obj_path):
         # a failed load frees the half-built object exactly once (W1): nothing crashes and
         # the next loads work
@@ -213,6 +255,18 @@ class TestLoadSources:
 
 
 class TestCollections:
+    def test_unknown_names_list_the_names_that_exist(self, minimal):
+        with pytest.raises(KeyError) as ei:
+            minimal.maps["nope"]
+        assert ei.value.args[0] == (
+            "Map 'nope' not found. Available maps: config_map, counter, minimal.rodata, minimal.bss"
+        )
+        with pytest.raises(KeyError, match="Available programs: handle_getpid"):
+            minimal.programs["nope"]
+        with pytest.raises(AttributeError, match="Available maps: config_map"):
+            minimal.maps.nope  # noqa: B018
+        assert "nope" not in minimal.maps and minimal.maps.get("nope") is None
+
     def test_programs_is_a_new_readonly_mapping_each_access(self, minimal):
         a, b = minimal.programs, minimal.programs
         assert isinstance(a, tinybpf.ProgramCollection)
@@ -246,14 +300,6 @@ class TestCollections:
         maps = minimal.maps
         assert len(maps) == 4
         assert dict(maps.items())["counter"] is minimal.map("counter")
-
-    def test_collection_keyerror_is_plain(self, minimal):
-        with pytest.raises(KeyError) as ei:
-            minimal.programs["nope"]
-        assert ei.value.args == ("nope",)
-        with pytest.raises(KeyError) as ei:
-            minimal.maps["nope"]
-        assert ei.value.args == ("nope",)
 
     def test_collection_reprs(self, minimal):
         assert repr(minimal.programs) == "<ProgramCollection ['handle_getpid']>"

@@ -518,6 +518,22 @@ def test_second_perf_buffer_on_a_map_takes_it_over(obj):
     pa.close()
 
 
+def test_batch_cpus_give_each_samples_cpu_and_flag_lost_records(obj):
+    pb = BpfPerfBuffer(obj.map("events"), page_count=1, batch=True)
+    assert type(pb.poll_batch(0)) is tinybpf.EventBatch
+    trigger(obj, burst=256)  # overflows the one-page ring of this CPU
+    first = pb.poll_batch(1000)
+    fit = len(first)
+    assert 0 < fit < 256
+    cpu = first.cpus[0]
+    assert first.cpus == [cpu] * fit and 0 <= cpu < NCPU
+    trigger(obj, burst=1)  # the kernel writes the LOST record in front of this sample
+    second = pb.poll_batch(1000)
+    assert second.cpus == [0x80000000 | cpu, cpu]
+    assert struct.unpack("<Q", second[0])[0] == 256 - fit == pb.lost
+    pb.close()
+
+
 # --------------------------------------------------------------------------- ring reading
 
 

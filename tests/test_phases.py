@@ -270,6 +270,9 @@ class TestProgramSetters:
         with pytest.raises(BpfError) as exc:
             prog.set_attach_target("tinybpf_no_such_kernel_function")
         assert exc.value.errno == errno.ESRCH
+        assert "function 'tinybpf_no_such_kernel_function' not found in this kernel's BTF" in (
+            exc.value.message
+        )
 
 
 # --- configuring maps before load ------------------------------------------------------------

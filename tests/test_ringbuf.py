@@ -873,3 +873,16 @@ def test_ring_buffer_over_a_pinned_map(obj):
         m.close()
     finally:
         os.unlink(path)
+
+
+def test_batch_cpus_of_a_ring_buffer_name_the_map_each_record_came_from(obj):
+    rb = BpfRingBuffer(batch=True)
+    rb.add(obj.map("events"))
+    rb.add(obj.map("events2"))
+    trigger(obj, burst=2, targets=T_EVENTS | T_EVENTS2)
+    batch = rb.poll_batch(1000)
+    assert isinstance(batch, tinybpf.EventBatch)
+    # two records to each map: events has 32-byte records, events2 16-byte ones
+    pairs = sorted(zip(batch.cpus, batch.sizes, strict=True))
+    assert pairs == [(0, 32), (0, 32), (1, 16), (1, 16)]
+    rb.close()

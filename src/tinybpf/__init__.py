@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         BpfPerfBuffer,
         BpfRingBuffer,
         BpfUserRingBuffer,
+        EventBatch,
     )
     from tinybpf.errors import (
         BpfClosedError,
@@ -116,9 +117,7 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         MapCollection,
         ProgramCollection,
         load,
-    )
-    from tinybpf.object import (
-        open_object as open,
+        open_object,
     )
     from tinybpf.program import (
         BpfProgram,
@@ -133,6 +132,8 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         Symbolizer,
         ksym,
     )
+
+    open = open_object  # public, but not in __all__: it has a builtin's name
 
 __version__ = "0.4.0"
 
@@ -171,6 +172,7 @@ _LAZY = {
     "BtfUnion": "tinybpf._ctypes_gen",
     "BtfValidationError": "tinybpf.errors",
     "ElfError": "tinybpf.symbolize",
+    "EventBatch": "tinybpf.buffers",
     "GlobalSection": "tinybpf.globals",
     "GlobalVariables": "tinybpf.globals",
     "IterLink": "tinybpf.link",
@@ -242,6 +244,10 @@ def __dir__() -> list[str]:
     return sorted(set(vars(_this_module)) | set(_LAZY))
 
 
+# Public attributes left out of __all__ because "from tinybpf import *" would shadow a
+# builtin with them: use them as tinybpf.open(...).
+_PUBLIC_NOT_IN_ALL = ("open",)
+
 __all__ = [
     "BPF_ANY",
     "BPF_EXIST",
@@ -273,6 +279,7 @@ __all__ = [
     "BtfUnion",
     "BtfValidationError",
     "ElfError",
+    "EventBatch",
     "GlobalSection",
     "GlobalVariables",
     "IterLink",
@@ -312,7 +319,6 @@ __all__ = [
     "loaded_programs",
     "log2_hist_text",
     "lpm_key",
-    "open",
     "open_link_by_id",
     "open_map_by_id",
     "open_pinned_link",

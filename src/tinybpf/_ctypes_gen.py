@@ -35,12 +35,6 @@ _BOOL_ENCODING: int = lib.BTF_INT_BOOL
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, bytes):
-        text = value.split(b"\0", 1)[0]
-        try:
-            return repr(text.decode())
-        except UnicodeDecodeError:
-            return repr(text)
     if isinstance(value, ctypes.Array):
         return "[" + ", ".join(_fmt(v) for v in value) + "]"
     return repr(value)
@@ -50,7 +44,14 @@ class _Mixin:
     _tinybpf_fields_: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """Field values as a dict (nested structs as dicts, arrays as lists)."""
+        """Field values as plain, JSON-serializable data: nested structs as dicts, arrays as
+        lists, char arrays (read as bytes, up to the first NUL) as str decoded from UTF-8,
+        with bytes that are not UTF-8 written as ``\\xNN`` escapes.
+
+        Example::
+
+            json.dumps(ev.to_dict())   # {"pid": 42, "comm": "bash", ...}
+        """
         out: dict[str, Any] = {}
         for name in self._tinybpf_fields_:
             out[name] = _plain(getattr(self, name))
@@ -85,6 +86,8 @@ def _plain(value: Any) -> Any:
         return value.to_dict()
     if isinstance(value, ctypes.Array):
         return [_plain(v) for v in value]
+    if isinstance(value, bytes):  # char arrays and chars
+        return value.decode("utf-8", "backslashreplace")
     return value
 
 

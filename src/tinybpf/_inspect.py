@@ -200,11 +200,19 @@ def explore(source: str | os.PathLike[str], load: bool = False) -> Any:
 
 def _pins() -> dict[tuple[str, int], list[str]]:
     """(kind, id) -> pin paths found under the mounted BPF filesystems."""
-    from tinybpf._ffi import cstr, lib
+    from tinybpf._ffi import cstr, fd_kind, lib
     from tinybpf._pin import _bpffs_mounts
     from tinybpf.introspect import btf_info_by_fd, map_info_by_fd, program_info_by_fd
     from tinybpf.link import link_info_by_fd
 
+    # The kernel fills any object's info for any of these calls (a map's info read as a
+    # program's has the map's id), so the fd's own kind picks the call.
+    info_of: dict[str, Any] = {
+        "prog": program_info_by_fd,
+        "map": map_info_by_fd,
+        "link": link_info_by_fd,
+        "btf": btf_info_by_fd,
+    }
     out: dict[tuple[str, int], list[str]] = {}
     for mount in _bpffs_mounts():
         for root, _dirs, files in os.walk(mount):
@@ -214,18 +222,13 @@ def _pins() -> dict[tuple[str, int], list[str]]:
                 if fd < 0:
                     continue
                 try:
-                    for kind, fn in (
-                        ("prog", program_info_by_fd),
-                        ("map", map_info_by_fd),
-                        ("link", link_info_by_fd),
-                        ("btf", btf_info_by_fd),
-                    ):
+                    kind = fd_kind(fd)
+                    if kind in info_of:
                         try:
-                            info = fn(fd)
-                        except Exception:
+                            info = info_of[kind](fd)
+                        except OSError:
                             continue
                         out.setdefault((kind, info.id), []).append(path)
-                        break
                 finally:
                     os.close(fd)
     return out

@@ -10,7 +10,7 @@ generation).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import Any, Generic, TypeVar
 
 from tinybpf._ffi import lib
@@ -270,6 +270,74 @@ class BtfKind(_OpenIntEnum):
     @classmethod
     def _missing_(cls, value: object) -> Any:
         return cls.UNKN if isinstance(value, int) else None
+
+
+_E = TypeVar("_E", bound=IntEnum)
+
+# The C prefix of each enum's names: "BPF_PROG_TYPE_XDP" names BpfProgType.XDP.
+_C_PREFIXES: dict[type[IntEnum], tuple[str, ...]] = {
+    BpfMapType: ("BPF_MAP_TYPE_",),
+    BpfProgType: ("BPF_PROG_TYPE_",),
+    BpfAttachType: ("BPF_",),
+    BpfLinkType: ("BPF_LINK_TYPE_",),
+    BtfKind: ("BTF_KIND_",),
+}
+
+
+def enum_arg(cls: type[_E], value: Any, what: str, prefixes: tuple[str, ...] = ()) -> _E:
+    """The member of ``cls`` that an argument names: a member, its int, or its name in any
+    case, with or without the C prefix (``"xdp"``, ``"XDP"``, ``"BPF_PROG_TYPE_XDP"``).
+
+    The one conversion every function taking an enum uses. ``prefixes`` gives the C prefixes
+    of enums made at run time (from BTF); those of tinybpf's enums are known. A member of
+    another enum, a bool or an unknown name raises (TypeError / ValueError naming ``what``).
+    """
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Enum):
+        # a member of another enum is accepted only when it means the same thing (the
+        # kernel's own enum from BTF, e.g. bpf_prog_type.BPF_PROG_TYPE_XDP)
+        same = None
+        if type(value) not in _C_PREFIXES:  # another of tinybpf's enums: a mistake
+            try:
+                same = enum_arg(cls, value.name, what, prefixes)
+            except ValueError:
+                pass
+        if same is None or int(same) != value.value:
+            raise TypeError(f"{what} must be a {cls.__name__}, its name or int, not {value!r}")
+        return same
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a {cls.__name__}, its name or int, not {value!r}")
+    if isinstance(value, int):
+        return cls(value)
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{what} must be a {cls.__name__}, its name or int, not {type(value).__name__}"
+        )
+    prefixes = prefixes or _C_PREFIXES.get(cls, ())
+    by_name = {name.upper(): member for name, member in cls.__members__.items()}
+    key = value.strip().upper()
+    bare = _strip(key, prefixes)
+    for name in (key, bare, *(prefix + bare for prefix in prefixes)):
+        if name in by_name:
+            return by_name[name]
+    short = sorted({_strip(n, prefixes).lower() for n in by_name})
+    hint = f", with or without {' or '.join(prefixes)}" if prefixes else ""
+    if len(short) <= 40:
+        expected = f"expected one of {', '.join(short)} (any case{hint}) or an int"
+    else:
+        import difflib
+
+        close = difflib.get_close_matches(_strip(key, prefixes).lower(), short, n=3)
+        expected = f"did you mean {' or '.join(close)}?" if close else "not a known name"
+    raise ValueError(f"unknown {what} {value!r}: {expected}")
+
+
+def _strip(name: str, prefixes: tuple[str, ...]) -> str:
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from typing import Any
 
 from tinybpf._ffi import NULL, check_int, check_ptr, cstr, ffi, lib
 from tinybpf._guard import guarded
-from tinybpf._types import BtfField, BtfKind, BtfType
-from tinybpf.errors import BpfClosedError, BpfError, BtfValidationError
+from tinybpf._types import BtfField, BtfKind, BtfType, enum_arg
+from tinybpf.errors import BpfClosedError, BpfError, BpfFileNotFoundError, BtfValidationError
 
 __all__ = ["Btf", "btf_type_json", "validate_python_type", "vmlinux_header"]
 
@@ -105,7 +105,9 @@ class Btf:
         """BTF from a raw BTF file or the ``.BTF`` section of an ELF file."""
         p = os.fspath(path)
         if not os.path.exists(p):
-            raise FileNotFoundError(f"BTF file not found: {p}")
+            raise BpfFileNotFoundError(f"BTF file not found: {p}", errno_mod.ENOENT)
+        if os.path.isdir(p):
+            raise BpfError(f"parse BTF '{p}' failed: it is a directory", errno_mod.EISDIR)
         ptr = check_ptr(lib.btf__parse(cstr(p), NULL), f"parse BTF '{p}' failed")
         btf = cls(ptr, owned=True, description=str(p))
         btf._validate(f"parse BTF '{p}' failed")
@@ -186,9 +188,12 @@ class Btf:
         for tid in range(1, len(self) + 1):
             yield self.type(tid)
 
-    def find(self, name: str, kind: BtfKind | None = None) -> int:
-        """The id of the type called ``name`` (of ``kind`` if given); KeyError if absent."""
+    def find(self, name: str, kind: BtfKind | str | int | None = None) -> int:
+        """The id of the type called ``name`` (of ``kind`` if given: a BtfKind, its name such
+        as ``"struct"``, or its int); KeyError if absent."""
         p = self._p()
+        if kind is not None:
+            kind = enum_arg(BtfKind, kind, "BTF kind")
         kinds = (kind,) if kind is not None else _FIND_KINDS
         bname = cstr(name)
         for k in kinds:
@@ -813,3 +818,29 @@ def _validate_fields(py: Any, bt: BtfType, names: bool, label: str) -> None:
             )
         if bf.type is not None and not bf.bitfield_size:
             _validate(ftype, bf.type, names, f"{label}.{bf.name}")
+
+
+_KERNEL_ENUMS: dict[str, Any] = {}
+
+
+def kernel_enum(enum_name: str, what: str, value: Any) -> Any:
+    """The IntEnum of a kernel enum that tinybpf does not declare (helper ids, perf event
+    types, netfilter hooks), read once from the running kernel's BTF."""
+    cls = _KERNEL_ENUMS.get(enum_name)
+    if cls is None:
+        try:
+            with Btf.from_vmlinux() as btf:
+                cls = _KERNEL_ENUMS[enum_name] = btf.enum(enum_name)
+        except (OSError, KeyError) as e:
+            raise ValueError(
+                f"{what} {value!r}: names are read from the kernel's BTF (enum {enum_name}), "
+                f"which is not available here ({e}); give the number"
+            ) from None
+    return cls
+
+
+def kernel_enum_value(enum_name: str, value: Any, what: str, prefixes: tuple[str, ...]) -> int:
+    """An int as is, or the value of a name of the kernel enum ``enum_name``."""
+    if type(value) is int:
+        return value
+    return int(enum_arg(kernel_enum(enum_name, what, value), value, what, prefixes))

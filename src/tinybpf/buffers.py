@@ -130,7 +130,8 @@ class EventBatch(Sequence[memoryview]):
     Items are zero-copy ``memoryview`` slices of one buffer; the buffer stays valid as long
     as the batch or any view of it is referenced. ``array()`` views all records as a ctypes
     array (no copy), ``decode()`` copies them into typed objects, ``column(name)`` reads one
-    field of every record at C speed. ``cpus`` gives the CPU of each perf buffer sample.
+    field of every record at C speed. ``cpus`` says where each record came from. Batches
+    are made by ``poll_batch()``/``consume_batch()`` of a buffer created with ``batch=True``.
 
     Example::
 
@@ -148,6 +149,7 @@ class EventBatch(Sequence[memoryview]):
         count: int,
         event_type: Any = None,
     ) -> None:
+        """Made by ``poll_batch()``/``consume_batch()``; not meant to be created directly."""
         self._count = count
         self._event_type = event_type
         self._offsets: list[int] | None = None
@@ -172,11 +174,18 @@ class EventBatch(Sequence[memoryview]):
 
     @property
     def sizes(self) -> list[int]:
+        """The size of each record in bytes."""
         return self._sizes.tolist()
 
     @property
     def cpus(self) -> list[int]:
-        """Perf buffers: the CPU of each sample (ring buffers: 0xffffffff)."""
+        """Where each record came from.
+
+        Perf buffers: the CPU of the sample; a record whose value has bit 31 set
+        (``0x80000000 | cpu``) reports lost samples of that CPU, its 8 bytes being the count.
+        Ring buffers (they record no CPU): the index of the map the record came from, 0 for
+        the map the buffer was created with, then 1, 2... in the order of ``add()``.
+        """
         return self._cpus.tolist()
 
     @property

@@ -1,7 +1,9 @@
 """Text histograms in the layout of bcc's tools (``biolatency``, ``runqlat``...).
 
-The input is the content of a histogram map: a sequence of counts indexed by slot, or a
-mapping ``slot -> count`` such as a :class:`~tinybpf.BpfMap` (anything with ``items()``).
+The input is the content of a histogram map: a sequence of counts indexed by slot (a list,
+a ctypes array such as ``value.slots``, a typed memoryview...), a ctypes struct whose one
+member is that array (``struct hist { __u32 slots[26]; }`` read from a map), or a mapping
+``slot -> count`` such as a :class:`~tinybpf.BpfMap` (anything with ``items()``).
 Per-CPU values (a list per slot) are summed. Slots and counts may be Python ints, ctypes
 integers or raw bytes (read in the host byte order, as the kernel wrote them).
 
@@ -62,7 +64,7 @@ def _to_int(value: Any, what: str) -> int:
 
 
 def _to_count(value: Any) -> int:
-    if isinstance(value, (list, tuple)):  # per-CPU values
+    if isinstance(value, (list, tuple, ctypes.Array)):  # per-CPU values
         count = sum(_to_int(v, "count") for v in value)
     else:
         count = _to_int(value, "count")
@@ -71,21 +73,44 @@ def _to_count(value: Any) -> int:
     return count
 
 
+def _record_array(record: Any) -> Any:
+    """The array of a ctypes struct/union with one array member (``struct hist { __u32
+    slots[26]; }``, as tinybpf generates it from BTF), else TypeError."""
+    names = getattr(record, "_tinybpf_fields_", None)
+    if names is None:
+        names = tuple(f[0] for f in getattr(record, "_fields_", ()))
+    arrays = [getattr(record, n) for n in names]
+    if len(arrays) == 1 and isinstance(arrays[0], ctypes.Array):
+        return arrays[0]
+    raise TypeError(
+        f"histogram buckets cannot be a {type(record).__name__} with fields {list(names)}: "
+        "pass its array of counts (e.g. value.slots)"
+    )
+
+
 def _nonzero_counts(buckets: Buckets) -> dict[int, int]:
     """``slot -> count`` for the slots whose count is not zero."""
     pairs: Iterable[tuple[Any, Any]]
+    if isinstance(buckets, (ctypes.Structure, ctypes.Union)):
+        buckets = _record_array(buckets)
+    if isinstance(buckets, memoryview) and buckets.format not in ("B", "b", "c"):
+        buckets = buckets.tolist()  # a typed view such as memoryview(arr).cast("Q")
     if isinstance(buckets, (str, bytes, bytearray, memoryview)):
-        raise TypeError(f"histogram buckets cannot be {type(buckets).__name__}")
+        raise TypeError(
+            f"histogram buckets cannot be {type(buckets).__name__} (raw bytes have no slot "
+            "size): pass a sequence of counts"
+        )
     if isinstance(buckets, Mapping) or (
         not isinstance(buckets, Sequence) and callable(getattr(buckets, "items", None))
     ):
         pairs = buckets.items()
-    elif isinstance(buckets, Iterable):
-        pairs = enumerate(buckets)
     else:
-        raise TypeError(
-            f"histogram buckets must be a sequence or a mapping, got {type(buckets).__name__}"
-        )
+        try:  # any sequence, also those iterable only through __getitem__ (ctypes arrays)
+            pairs = enumerate(iter(buckets))
+        except TypeError:
+            raise TypeError(
+                f"histogram buckets must be a sequence or a mapping, got {type(buckets).__name__}"
+            ) from None
     counts: dict[int, int] = {}
     for key, value in pairs:
         slot = _to_int(key, "slot")

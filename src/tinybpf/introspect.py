@@ -18,8 +18,9 @@ from typing import Any
 
 from tinybpf._ffi import NULL, capture_log, check_int, fd_kind, ffi, lib, pystr, strerror
 from tinybpf._pin import check_pin_path
-from tinybpf._types import BpfMapType, BpfProgType
-from tinybpf.errors import BpfError, error_for_errno
+from tinybpf._types import BpfMapType, BpfProgType, enum_arg
+from tinybpf.btf import kernel_enum, kernel_enum_value
+from tinybpf.errors import BpfClosedError, BpfError, error_for_errno
 from tinybpf.link import LinkInfo, link_info_by_fd
 from tinybpf.map import BpfMap, _map_from_fd
 
@@ -256,7 +257,7 @@ class KernelProgram:
     @property
     def fd(self) -> int:
         if self._fd < 0:
-            raise BpfError(f"program ({self._description}) is closed")
+            raise BpfClosedError(f"program ({self._description}) is closed")
         return self._fd
 
     @property
@@ -413,59 +414,43 @@ def _probe(ret: int, what: str) -> bool:
     raise error_for_errno(-ret)(f"probe of {what} failed: {strerror(-ret)}", -ret)
 
 
-def probe_prog_type(prog_type: BpfProgType | int) -> bool:
-    """Whether the running kernel can load programs of this type.
+def probe_prog_type(prog_type: BpfProgType | str | int) -> bool:
+    """Whether the running kernel can load programs of this type (a BpfProgType, its name
+    in any case such as ``"xdp"`` or ``"BPF_PROG_TYPE_XDP"``, or its int).
 
     Example::
 
-        if not tinybpf.probe_prog_type(tinybpf.BpfProgType.LSM):
+        if not tinybpf.probe_prog_type("lsm"):   # or tinybpf.BpfProgType.LSM
             print("this kernel cannot load BPF LSM programs")
     """
-    return _probe(lib.libbpf_probe_bpf_prog_type(int(prog_type), NULL), f"program type {prog_type}")
+    t = enum_arg(BpfProgType, prog_type, "program type")
+    return _probe(lib.libbpf_probe_bpf_prog_type(int(t), NULL), f"program type {t.name}")
 
 
-def probe_map_type(map_type: BpfMapType | int) -> bool:
-    """Whether the running kernel can create maps of this type.
+def probe_map_type(map_type: BpfMapType | str | int) -> bool:
+    """Whether the running kernel can create maps of this type (a BpfMapType, its name in
+    any case such as ``"ringbuf"``, or its int).
 
     Example::
 
         use_ringbuf = tinybpf.probe_map_type(tinybpf.BpfMapType.RINGBUF)
     """
-    return _probe(lib.libbpf_probe_bpf_map_type(int(map_type), NULL), f"map type {map_type}")
+    t = enum_arg(BpfMapType, map_type, "map type")
+    return _probe(lib.libbpf_probe_bpf_map_type(int(t), NULL), f"map type {t.name}")
 
 
-_helper_ids: dict[str, int] = {}
-
-
-def _helper_id(helper: str | int) -> int:
-    if isinstance(helper, int):
-        return helper
-    if not _helper_ids:
-        from tinybpf.btf import Btf
-
-        with Btf.from_vmlinux() as btf:
-            for name, value in btf.enum("bpf_func_id").__members__.items():
-                _helper_ids[name[len("BPF_FUNC_") :]] = int(value)
-    key = helper[len("bpf_") :] if helper.startswith("bpf_") else helper
-    try:
-        return _helper_ids[key]
-    except KeyError:
-        raise ValueError(f"unknown BPF helper {helper!r}") from None
-
-
-def probe_helper(prog_type: BpfProgType | int, helper: str | int) -> bool:
+def probe_helper(prog_type: BpfProgType | str | int, helper: str | int) -> bool:
     """Whether programs of ``prog_type`` may call ``helper`` (id, or name such as
-    ``"bpf_loop"`` / ``"loop"``, resolved through the kernel's BTF).
+    ``"bpf_loop"`` / ``"loop"`` / ``"BPF_FUNC_loop"``, resolved through the kernel's BTF).
 
     Example::
 
-        if tinybpf.probe_helper(tinybpf.BpfProgType.KPROBE, "bpf_loop"):
+        if tinybpf.probe_helper("kprobe", "bpf_loop"):
             ...
     """
-    hid = _helper_id(helper)
-    return _probe(
-        lib.libbpf_probe_bpf_helper(int(prog_type), hid, NULL), f"helper {helper} for {prog_type}"
-    )
+    t = enum_arg(BpfProgType, prog_type, "program type")
+    hid = kernel_enum_value("bpf_func_id", helper, "BPF helper", ("BPF_FUNC_", "BPF_"))
+    return _probe(lib.libbpf_probe_bpf_helper(int(t), hid, NULL), f"helper {helper} for {t.name}")
 
 
 # --- perf events ----------------------------------------------------------------------------
@@ -502,8 +487,8 @@ class PerfEvent:
 
 
 def perf_event_open(
-    type: int,
-    config: int,
+    type: str | int,
+    config: str | int,
     *,
     cpu: int = -1,
     pid: int = -1,
@@ -512,11 +497,18 @@ def perf_event_open(
 ) -> PerfEvent:
     """perf_event_open(2) for one CPU (or pid). Returns a :class:`PerfEvent`.
 
+    ``type`` is a ``PERF_TYPE_*`` value or its name (``"software"``, ``"PERF_TYPE_HARDWARE"``,
+    any case); ``config`` an int, or for software and hardware events a ``PERF_COUNT_SW_*`` /
+    ``PERF_COUNT_HW_*`` name (``"cpu_clock"``, ``"cpu_cycles"``). Names are read from the
+    kernel's BTF.
+
     Example::
 
-        ev = tinybpf.perf_event_open(1, 0, cpu=0, sample_freq=99)   # PERF_TYPE_SOFTWARE, CPU_CLOCK
+        ev = tinybpf.perf_event_open("software", "cpu_clock", cpu=0, sample_freq=99)  # or 1, 0
         link = prog.attach_perf_event(ev.detach_fd())
     """
+    type = kernel_enum_value("perf_type_id", type, "perf event type", ("PERF_TYPE_",))
+    config = _perf_config(type, config)
     use_freq = sample_freq > 0
     fd = int(
         lib.tinybpf_perf_event_open(
@@ -528,6 +520,24 @@ def perf_event_open(
             f"perf_event_open(type={type}, cpu={cpu}) failed: {strerror(-fd)}", -fd
         )
     return PerfEvent(fd, cpu)
+
+
+def _perf_config(perf_type: int, config: Any) -> int:
+    """perf_event_attr.config: an int, or a PERF_COUNT_HW_* / PERF_COUNT_SW_* name."""
+    if type(config) is int:
+        return config
+    types = kernel_enum("perf_type_id", "perf event config", config)
+    names = {
+        int(types.PERF_TYPE_HARDWARE): ("perf_hw_id", "PERF_COUNT_HW_"),
+        int(types.PERF_TYPE_SOFTWARE): ("perf_sw_ids", "PERF_COUNT_SW_"),
+    }
+    if perf_type not in names:
+        raise ValueError(
+            f"perf event config {config!r}: names are known for hardware and software events "
+            f"only; give the number for perf event type {perf_type}"
+        )
+    enum_name, prefix = names[perf_type]
+    return kernel_enum_value(enum_name, config, "perf event config", (prefix,))
 
 
 def perf_event_open_cpu_clock(freq: int = 99, cpus: list[int] | None = None) -> list[PerfEvent]:

@@ -277,6 +277,7 @@ class _Attachment:
         raise NotImplementedError
 
     def detach(self) -> None:
+        """Detach the program now (the same as ``destroy()``). Idempotent."""
         self.destroy()
 
     @property

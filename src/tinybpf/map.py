@@ -28,7 +28,7 @@ from tinybpf._ffi import (
 )
 from tinybpf._guard import guarded
 from tinybpf._pin import check_pin_path
-from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo
+from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo, enum_arg
 from tinybpf.btf import Btf
 from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError, error_for_errno
 
@@ -77,6 +77,19 @@ _ERANGE = -_errno.ERANGE
 _BATCH_CHUNK = 4096
 
 _ncpus: int = 0
+
+
+# maps whose entries always exist (delete is refused)
+_ARRAY_TYPES = frozenset(
+    {
+        BpfMapType.ARRAY,
+        BpfMapType.PERCPU_ARRAY,
+        BpfMapType.PROG_ARRAY,
+        BpfMapType.PERF_EVENT_ARRAY,
+        BpfMapType.CGROUP_ARRAY,
+        BpfMapType.ARRAY_OF_MAPS,
+    }
+)
 
 
 def possible_cpus() -> int:
@@ -283,8 +296,9 @@ class BpfMap(Generic[KT, VT]):
         return BpfMapType(self._static("_type", BpfMapType.UNSPEC))
 
     @type.setter
-    def type(self, value: BpfMapType | int) -> None:
+    def type(self, value: BpfMapType | str | int) -> None:
         p = self._before_load("type")
+        value = enum_arg(BpfMapType, value, "map type")
         check_int(lib.bpf_map__set_type(p, int(value)), f"set type of map '{self._name}' failed")
         self._reset_codecs()
 
@@ -947,10 +961,17 @@ class BpfMap(Generic[KT, VT]):
         out: list[tuple[KT, VT]] = []
         for chunk in self._iter_batch(self._live_fd(), delete):
             if chunk is None:
+                if not delete:
+                    why = f"{self.type.name} maps have no batch operations"
+                elif self.type in _ARRAY_TYPES:
+                    why = (
+                        f"the kernel does not support lookup_and_delete on {self.type.name} "
+                        "maps (array entries cannot be deleted): read them with lookup_batch()"
+                    )
+                else:
+                    why = f"the kernel does not support lookup_and_delete on {self.type.name} maps"
                 raise error_for_errno(_errno.EOPNOTSUPP)(
-                    f"{op} on map '{self._name}' failed: {self.type.name} maps have no "
-                    "batch operations",
-                    _errno.EOPNOTSUPP,
+                    f"{op} on map '{self._name}' failed: {why}", _errno.EOPNOTSUPP
                 )
             out.extend(zip(*chunk, strict=True))
         return out
@@ -1490,7 +1511,7 @@ def open_pinned_map(
 
 
 def create_map(
-    map_type: BpfMapType | int,
+    map_type: BpfMapType | str | int,
     key_size: int,
     value_size: int,
     max_entries: int,
@@ -1512,6 +1533,7 @@ def create_map(
         counts = tinybpf.create_map(tinybpf.BpfMapType.HASH, 4, 8, 1024, name="counts")
         counts.typed(key=ctypes.c_uint32, value=ctypes.c_uint64)[1] = 5
     """
+    map_type = enum_arg(BpfMapType, map_type, "map type")
     fields: dict[str, Any] = {"map_flags": flags, "map_extra": map_extra}
     if inner_map is not None:
         fields["inner_map_fd"] = inner_map.fd

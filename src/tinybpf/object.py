@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from tinybpf._diagnose import explain_load
 from tinybpf._ffi import (
     NULL,
     capture_log,
@@ -48,12 +49,21 @@ class _Collection(Mapping[str, W]):
     """A read-only view of an object's programs or maps by name, with attribute access
     for names that are identifiers."""
 
+    _kind = "Item"
+
     def __init__(self, items: Mapping[str, W], owner: Any = None) -> None:
         self._d = items
         self._owner = owner  # the BpfObject: a collection keeps it alive
 
     def __getitem__(self, name: str) -> W:
-        return self._d[name]
+        try:
+            return self._d[name]
+        except KeyError:
+            raise KeyError(self._not_found(name)) from None
+
+    def _not_found(self, name: object) -> str:
+        avail = ", ".join(self._d) or "(none)"
+        return f"{self._kind} {name!r} not found. Available {self._kind.lower()}s: {avail}"
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._d)
@@ -71,7 +81,9 @@ class _Collection(Mapping[str, W]):
         d = self.__dict__.get("_d", {})
         if name in d:
             return d[name]  # type: ignore[no-any-return]
-        raise AttributeError(name)
+        if name.startswith("_") or "_d" not in self.__dict__:
+            raise AttributeError(name)
+        raise AttributeError(self._not_found(name))
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | {n for n in self._d if n.isidentifier()})
@@ -88,6 +100,8 @@ class ProgramCollection(_Collection[BpfProgram]):
         obj.load()
     """
 
+    _kind = "Program"
+
 
 class MapCollection(_Collection["BpfMap[Any, Any]"]):
     """Read-only mapping of map name to :class:`BpfMap`.
@@ -98,6 +112,8 @@ class MapCollection(_Collection["BpfMap[Any, Any]"]):
             print(name, m.type.name)
         counts = obj.maps.counts   # attribute access for names that are identifiers
     """
+
+    _kind = "Map"
 
 
 class _Wrappers(Mapping[str, W]):
@@ -309,7 +325,12 @@ class BpfObject:
             raise BpfPhaseError(f"object '{self._name}' is already loaded")
         with capture_log() as log:
             ret = lib.bpf_object__load(p)
-        check_int(ret, f"load '{self._path}' failed", log)
+        try:
+            check_int(ret, f"load '{self._path}' failed", log)
+        except BpfError as e:
+            if e.errno in _MISSING_ERRNOS:
+                _raise_missing(self, self._path, e)
+            raise
         self._loaded = True
         for state in (self._map_shared or {}).values():
             state.reset()
@@ -662,7 +683,22 @@ def _open(
     res = ffi.new(_RESULT)
     ptr = lib.tinybpf_open_object(cpath, cdata, size, NULL if opts is None else opts.ptr, load, res)
     if ptr == NULL:
-        _open_failed(path, cdata is NULL, ffi.errno, res)
+        _open_failed(
+            path,
+            cdata is NULL,
+            ffi.errno,
+            res,
+            lambda: _open(
+                source,
+                False,
+                object_name,
+                pin_root_path,
+                kconfig,
+                btf_custom_path,
+                bpf_token_path,
+                kernel_log_level,
+            ),
+        )
     # (on success the C side has already logged libbpf's messages, if any)
     if res.index_len > _INDEX_CAP:  # more names than the result holds
         return BpfObject(ptr, path, loaded=load)._keeping(opts)
@@ -680,7 +716,29 @@ def _open(
     return obj
 
 
-def _open_failed(path: str, from_file: bool, err: int, res: Any) -> NoReturn:
+# what libbpf returns when a load needs something this kernel lacks (EINVAL: a kfunc)
+_MISSING_ERRNOS = (_errno.ENOENT, _errno.ESRCH, _errno.EINVAL)
+
+
+def _raise_missing(obj: BpfObject, path: str, e: BpfError) -> None:
+    """After a load failed with ENOENT/ESRCH/EINVAL: raise an error naming what this kernel
+    lacks (its BTF, an fentry/LSM target, a kfunc) rather than "No such file or directory".
+    ENOENT/ESRCH always get a message without a file in it; EINVAL only a found cause."""
+    programs = [(n, prog.section, prog.autoload) for n, prog in obj._programs.items()]
+    why = explain_load(programs, path)
+    if why is None:
+        if e.errno == _errno.EINVAL:
+            return
+        why = (BpfError, "something the object uses is not in this kernel (see libbpf's output)")
+    cls, text = why
+    err = e.errno or 0
+    code = _errno.errorcode.get(err, str(err))
+    raise cls(f"load '{path}' failed: {text} ({code})", err, e.libbpf_log) from None
+
+
+def _open_failed(
+    path: str, from_file: bool, err: int, res: Any, reopen: Callable[[], BpfObject]
+) -> NoReturn:
     log = take_c_log(res.log, res.log_len)
     stage = res.stage
     if stage == lib.TINYBPF_BTF_INVALID:
@@ -691,8 +749,23 @@ def _open_failed(path: str, from_file: bool, err: int, res: Any) -> NoReturn:
     if stage == lib.TINYBPF_OPEN_FAILED and missing:
         log.consumed = True  # libbpf's "failed to open" says nothing more
         raise BpfFileNotFoundError(f"BPF object file not found: {path}", _errno.ENOENT)
+    if stage == lib.TINYBPF_OPEN_FAILED and from_file and os.path.isdir(path):
+        log.consumed = True  # libbpf's "Something wrong in libelf" says nothing more
+        raise BpfError(
+            f"open '{path}' failed: it is a directory, not a BPF object file", _errno.EISDIR
+        )
     verb = "load" if stage == lib.TINYBPF_LOAD_FAILED else "open"
-    check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
+    try:
+        check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
+    except BpfError as e:
+        if stage == lib.TINYBPF_LOAD_FAILED and e.errno in _MISSING_ERRNOS:
+            try:
+                fresh = reopen()  # the failed object is gone: look at an unloaded copy
+            except BpfError:
+                raise e from None
+            with fresh:
+                _raise_missing(fresh, path, e)
+        raise
     raise AssertionError("unreachable")
 
 

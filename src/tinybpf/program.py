@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tinybpf._diagnose import (
+    Explanation,
+    explain_auto_attach,
+    explain_kprobe,
+    explain_kprobe_multi,
+    explain_trace_target,
+    explain_uprobe,
+)
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
 from tinybpf._guard import guarded
 from tinybpf._pin import check_pin_path
-from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo
-from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError
+from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo, enum_arg
+from tinybpf.btf import kernel_enum_value
+from tinybpf.errors import BpfClosedError, BpfError, BpfNotSupportedError, BpfPhaseError
 from tinybpf.link import (
     BpfLink,
     IterLink,
@@ -167,8 +177,9 @@ class BpfProgram:
         return BpfProgType(lib.bpf_program__type(self._p()))
 
     @type.setter
-    def type(self, value: BpfProgType | int) -> None:
+    def type(self, value: BpfProgType | str | int) -> None:
         p = self._before_load("type")
+        value = enum_arg(BpfProgType, value, "program type")
         check_int(lib.bpf_program__set_type(p, int(value)), f"set type of '{self._name}' failed")
 
     @property
@@ -176,8 +187,9 @@ class BpfProgram:
         return BpfAttachType(lib.bpf_program__expected_attach_type(self._p()))
 
     @expected_attach_type.setter
-    def expected_attach_type(self, value: BpfAttachType | int) -> None:
+    def expected_attach_type(self, value: BpfAttachType | str | int) -> None:
         p = self._before_load("expected_attach_type")
+        value = enum_arg(BpfAttachType, value, "attach type")
         check_int(
             lib.bpf_program__set_expected_attach_type(p, int(value)),
             f"set expected attach type of '{self._name}' failed",
@@ -205,10 +217,16 @@ class BpfProgram:
     def set_attach_target(self, target: str, attach_prog_fd: int = 0) -> None:
         """Set the BTF attach target (function name) of fentry/fexit/freplace/tp_btf programs."""
         p = self._before_load("attach target")
-        check_int(
-            lib.bpf_program__set_attach_target(p, attach_prog_fd, cstr(target)),
-            f"set attach target '{target}' of '{self._name}' failed",
-        )
+        message = f"set attach target '{target}' of '{self._name}' failed"
+        with capture_log() as log:
+            ret = lib.bpf_program__set_attach_target(p, attach_prog_fd, cstr(target))
+        try:
+            check_int(ret, message, log)
+        except BpfError as e:
+            if e.errno not in (_errno.ENOENT, _errno.ESRCH) or attach_prog_fd:
+                raise
+            cls, text = explain_trace_target(target)  # not found in the kernel's BTF
+            raise cls(f"{message}: {text}", e.errno or 0, e.libbpf_log) from None
 
     @property
     def insn_count(self) -> int:
@@ -237,8 +255,17 @@ class BpfProgram:
 
     # --- attach -------------------------------------------------------------------------
     def _link(
-        self, fn: Any, description: str, message: str, *args: Any, keep: Any = None
+        self,
+        fn: Any,
+        description: str,
+        message: str,
+        *args: Any,
+        keep: Any = None,
+        missing: Callable[[int, str | None], Explanation | None] | None = None,
+        missing_errnos: tuple[int, ...] = (_errno.ENOENT, _errno.ESRCH),
     ) -> BpfLink:
+        """Attach through ``fn``. ``missing(errno, libbpf_output)`` explains an errno of
+        ``missing_errnos``: a missing kernel function or symbol is not a missing file."""
         p = self._p()
         if not self._obj._loaded:
             raise BpfPhaseError(f"cannot attach program '{self._name}' before load()")
@@ -247,16 +274,43 @@ class BpfProgram:
             err = ffi.errno
         if ptr == NULL:
             ffi.errno = err
-        check_ptr(ptr, message, log)
+        try:
+            check_ptr(ptr, message, log)
+        except BpfError as e:
+            err = e.errno or 0
+            why = missing(err, e.libbpf_log) if missing and err in missing_errnos else None
+            if why is None:
+                raise
+            cls, text = why
+            raise cls(f"{message}: {text}", err, e.libbpf_log) from None
         return BpfLink(ptr, description, self)
 
     def attach(self) -> BpfLink:
-        """Attach using the SEC() name (libbpf auto-attach)."""
-        return self._link(
-            lib.bpf_program__attach,
-            f"auto-attach {self._name}",
-            f"attach program '{self._name}' failed",
-        )
+        """Attach using the SEC() name (libbpf auto-attach).
+
+        Sections that name no target (``SEC("xdp")``, ``SEC("tc")``, ``SEC("tcx/ingress")``,
+        a bare ``SEC("kprobe")`` or ``SEC("uprobe")``...) cannot be auto-attached: the error
+        names the method to call instead (``attach_xdp(interface)``...).
+        """
+        try:
+            return self._link(
+                lib.bpf_program__attach,
+                f"auto-attach {self._name}",
+                f"attach program '{self._name}' failed",
+                missing=lambda _err, log: explain_auto_attach(self._section, log),
+            )
+        except BpfNotSupportedError as e:
+            hint = (
+                _manual_attach(self._section, self.type) if e.errno == _errno.EOPNOTSUPP else None
+            )
+            if hint is None:
+                raise
+            raise BpfNotSupportedError(
+                f"attach program '{self._name}' failed: SEC(\"{self._section}\") names no "
+                f"target libbpf can attach to by itself; call prog.{hint} instead",
+                _errno.EOPNOTSUPP,
+                e.libbpf_log,
+            ) from None
 
     def attach_kprobe(
         self, func_name: str, retprobe: bool = False, *, offset: int = 0, cookie: int = 0
@@ -273,6 +327,8 @@ class BpfProgram:
             cstr(func_name),
             opts.ptr,
             keep=opts,
+            missing=lambda err, _log: explain_kprobe(func_name, err=err),
+            missing_errnos=(_errno.ENOENT, _errno.ESRCH, _errno.EINVAL),
         )
 
     def attach_kretprobe(self, func_name: str, *, cookie: int = 0) -> BpfLink:
@@ -306,6 +362,9 @@ class BpfProgram:
             cstr(pattern) if pattern else NULL,
             opts.ptr,
             keep=(opts, keep),
+            missing=lambda _err, _log: explain_kprobe_multi(
+                f"'{pattern}'" if pattern else str(symbols), pattern is not None
+            ),
         )
 
     def attach_ksyscall(self, name: str, *, retprobe: bool = False, cookie: int = 0) -> BpfLink:
@@ -318,6 +377,8 @@ class BpfProgram:
             cstr(name),
             opts.ptr,
             keep=opts,
+            missing=lambda err, _log: explain_kprobe(name, syscall=True, err=err),
+            missing_errnos=(_errno.ENOENT, _errno.ESRCH, _errno.EINVAL),
         )
 
     def attach_tracepoint(self, category: str, name: str, *, cookie: int = 0) -> BpfLink:
@@ -415,8 +476,13 @@ class BpfProgram:
             fd,
         )
 
-    def attach_netfilter(self, pf: int, hook: int, priority: int, *, flags: int = 0) -> BpfLink:
-        """Attach to a netfilter hook (``pf``: socket.AF_INET..., ``hook``: NF_INET_*)."""
+    def attach_netfilter(
+        self, pf: int, hook: str | int, priority: int, *, flags: int = 0
+    ) -> BpfLink:
+        """Attach to a netfilter hook (``pf``: NFPROTO_IPV4 / NFPROTO_IPV6, the values of
+        socket.AF_INET / AF_INET6; ``hook``: an ``NF_INET_*`` value or its name in any case,
+        e.g. ``"local_in"``, read from the kernel's BTF)."""
+        hook = kernel_enum_value("nf_inet_hooks", hook, "netfilter hook", ("NF_INET_",))
         opts = new_opts("bpf_netfilter_opts", pf=pf, hooknum=hook, priority=priority, flags=flags)
         return self._link(
             lib.bpf_program__attach_netfilter,
@@ -429,7 +495,16 @@ class BpfProgram:
     def _ifindex(self, interface: str | int) -> int:
         import socket
 
-        return socket.if_nametoindex(interface) if isinstance(interface, str) else int(interface)
+        if not isinstance(interface, str):
+            return int(interface)
+        try:
+            return socket.if_nametoindex(interface)
+        except OSError as e:
+            raise BpfError(
+                f"attach program '{self._name}' failed: no network interface named "
+                f"'{interface}' in this network namespace",
+                e.errno or _errno.ENODEV,
+            ) from None
 
     def _order_opts(self, ctype: str, before: Any, after: Any, expected_revision: int) -> Any:
         flags = 0
@@ -731,6 +806,11 @@ class BpfProgram:
             int(offset),
             opts.ptr,
             keep=opts,
+            missing=lambda _err, log: (
+                explain_uprobe(os.fsdecode(binary_path), f"symbol '{symbol}'", log)
+                if symbol
+                else None
+            ),
         )
 
     def attach_uretprobe(
@@ -780,6 +860,11 @@ class BpfProgram:
             cstr(pattern) if pattern else NULL,
             opts.ptr,
             keep=(opts, keep),
+            missing=lambda _err, log: explain_uprobe(
+                os.fsdecode(binary_path),
+                f"function matching '{pattern}'" if pattern else f"one of symbols {symbols}",
+                log,
+            ),
         )
 
     def attach_usdt(
@@ -803,6 +888,9 @@ class BpfProgram:
             cstr(name),
             opts.ptr,
             keep=opts,
+            missing=lambda _err, log: explain_uprobe(
+                os.fsdecode(binary_path), f"USDT probe '{provider}:{name}'", log
+            ),
         )
 
     def attach_cgroup(
@@ -852,6 +940,65 @@ class BpfProgram:
             cpu,
             prog_type=self.type,
         )
+
+
+# sections whose bare form (no "/target") needs an explicit attach call, and that call
+_BARE_SECTIONS = {
+    "kprobe": "attach_kprobe(func_name)",
+    "kretprobe": "attach_kretprobe(func_name)",
+    "ksyscall": "attach_ksyscall(name)",
+    "kretsyscall": "attach_ksyscall(name, retprobe=True)",
+    "kprobe.multi": "attach_kprobe_multi(pattern)",
+    "kretprobe.multi": "attach_kprobe_multi(pattern, retprobe=True)",
+    "uprobe": "attach_uprobe(binary, symbol=...)",
+    "uprobe.s": "attach_uprobe(binary, symbol=...)",
+    "uretprobe": "attach_uretprobe(binary, symbol=...)",
+    "uretprobe.s": "attach_uretprobe(binary, symbol=...)",
+    "uprobe.multi": "attach_uprobe_multi(binary, pattern)",
+    "uprobe.multi.s": "attach_uprobe_multi(binary, pattern)",
+    "uretprobe.multi": "attach_uprobe_multi(binary, pattern, retprobe=True)",
+    "uretprobe.multi.s": "attach_uprobe_multi(binary, pattern, retprobe=True)",
+    "usdt": "attach_usdt(binary, provider, name)",
+    "usdt.s": "attach_usdt(binary, provider, name)",
+    "tp": "attach_tracepoint(category, name)",
+    "tracepoint": "attach_tracepoint(category, name)",
+    "raw_tp": "attach_raw_tracepoint(name)",
+    "raw_tracepoint": "attach_raw_tracepoint(name)",
+}
+# program types libbpf never auto-attaches, and the call that attaches them
+_MANUAL_TYPES = {
+    BpfProgType.XDP: "attach_xdp(interface)",
+    BpfProgType.SOCKET_FILTER: "attach_socket(sock)",
+    BpfProgType.SK_LOOKUP: "attach_netns(path)",
+    BpfProgType.FLOW_DISSECTOR: "attach_netns(path)",
+    BpfProgType.SK_SKB: "attach_sockmap(map)",
+    BpfProgType.SK_MSG: "attach_sockmap(map)",
+    BpfProgType.NETFILTER: "attach_netfilter(pf, hook, priority)",
+    BpfProgType.PERF_EVENT: "attach_perf_event(fd)",
+    BpfProgType.EXT: "attach_freplace(target, func_name)",
+    BpfProgType.CGROUP_SKB: "attach_cgroup(path)",
+    BpfProgType.CGROUP_SOCK: "attach_cgroup(path)",
+    BpfProgType.CGROUP_SOCK_ADDR: "attach_cgroup(path)",
+    BpfProgType.CGROUP_SOCKOPT: "attach_cgroup(path)",
+    BpfProgType.CGROUP_SYSCTL: "attach_cgroup(path)",
+    BpfProgType.CGROUP_DEVICE: "attach_cgroup(path)",
+    BpfProgType.SOCK_OPS: "attach_cgroup(path)",
+}
+
+
+def _manual_attach(section: str, prog_type: BpfProgType) -> str | None:
+    """The call that attaches a program whose SEC() libbpf cannot auto-attach (None: the
+    section has an auto-attach, so its EOPNOTSUPP came from the kernel)."""
+    kind, _, target = section.partition("/")
+    if kind in _BARE_SECTIONS:
+        return None if target else _BARE_SECTIONS[kind]
+    if prog_type in (BpfProgType.SCHED_CLS, BpfProgType.SCHED_ACT):
+        if kind == "tcx":
+            return f'attach_tcx(interface, "{target or "ingress"}")'
+        if kind == "netkit":
+            return "attach_netkit(interface)"
+        return "attach_tc(interface, direction) or prog.attach_tcx(interface, direction)"
+    return _MANUAL_TYPES.get(prog_type)
 
 
 def _test_run(
