@@ -8,6 +8,7 @@ or pin it (a pinned link survives the process).
 from __future__ import annotations
 
 import errno as _errno
+import operator
 import os
 import warnings
 from dataclasses import dataclass
@@ -479,7 +480,9 @@ class IterLink(BpfLink):
         link._ptr = None  # ownership moved here
 
     def read(self, chunk: int = 1 << 16) -> bytes:
-        """Run the iterator and return everything it wrote."""
+        """Run the iterator and return everything it wrote (read ``chunk`` bytes at a time)."""
+        if operator.index(chunk) < 1:
+            raise ValueError(f"chunk must be a positive number of bytes, got {chunk}")
         fd = lib.bpf_iter_create(self.fd if self._ptr is not None else -1)
         if fd < 0:
             check_int(fd, f"create iterator ({self._description}) failed")

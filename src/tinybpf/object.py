@@ -7,7 +7,6 @@ import os
 import sys
 import warnings
 import weakref
-from _thread import RLock
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -23,7 +22,7 @@ from tinybpf._ffi import (
     pystr,
     take_c_log,
 )
-from tinybpf._guard import guarded
+from tinybpf._guard import guarded, new_lock
 from tinybpf.btf import Btf, btf_defect, validate_python_type
 from tinybpf.errors import (
     BpfClosedError,
@@ -173,7 +172,7 @@ class BpfObject:
         index: bytes | None = None,
     ) -> None:
         # Ownership of obj_ptr moves here first, so a failure below frees it exactly once.
-        self._guard_lock = RLock()  # see tinybpf._guard
+        self._guard_lock = new_lock()  # see tinybpf._guard
         self._ptr = obj_ptr
         self._path = path if isinstance(path, str) else os.fspath(path)
         if loaded:
@@ -606,7 +605,7 @@ def _open(
     # BpfObject.__init__'s work, without its frame; the names stay in the result struct
     # until first used
     obj: BpfObject = _new_instance(BpfObject)
-    obj._guard_lock = RLock()
+    obj._guard_lock = new_lock()
     obj._ptr = ptr
     obj._path = path
     obj._index = res
@@ -617,12 +616,35 @@ def _open(
     return obj
 
 
+def _file_kind(path: str) -> str:
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        return f"cannot stat it: {e.strerror}"
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
 def _open_failed(path: str, from_file: bool, err: int, res: Any) -> NoReturn:
     log = take_c_log(res.log, res.log_len)
     stage = res.stage
     if stage == lib.TINYBPF_BTF_INVALID:
         raise BpfError(
             f"open '{path}' failed: malformed BTF: type {res.bad_id} has {btf_defect(err)}", err
+        )
+    if stage == lib.TINYBPF_NOT_REGULAR:
+        raise BpfError(
+            f"open '{path}' failed: not a regular file ({_file_kind(path)}); a BPF object "
+            "is an ELF file: pass its path, or its contents as bytes",
+            err,
         )
     missing = err == _errno.ENOENT and from_file and not os.path.exists(path)
     if stage == lib.TINYBPF_OPEN_FAILED and missing:
