@@ -555,3 +555,24 @@ def test_iter_read_chunk_must_be_positive():
             assert link.read(chunk=7)  # small chunks still read everything
     finally:
         obj.close()
+
+
+@pytest.mark.root
+def test_inner_map_template_survives_fd_reuse(obj_path):
+    """set_inner_map() hands libbpf a dup: closing the template before load, and another
+    map taking its fd number, cannot change the outer map's inner type."""
+    from tinybpf import BpfMapType
+
+    o = tinybpf.open(obj_path("mapsfull_mim"))
+    try:
+        with tinybpf.create_map(BpfMapType.ARRAY, 4, 8, 4, name="mf_tmpl") as tmpl:
+            fd = tmpl.fd
+            o.map("mf_outer_h").set_inner_map(tmpl)
+        with tinybpf.create_map(BpfMapType.HASH, 4, 4, 16, name="imposter") as other:
+            print(f"template fd {fd}, other map's fd {other.fd}")
+            o.load()
+        with tinybpf.create_map(BpfMapType.ARRAY, 4, 8, 4, name="mf_inner") as a:
+            o.map("mf_outer_h")[70] = a  # an inner map like the template fits
+            assert o.map("mf_outer_h").inner_map(70).id == a.id
+    finally:
+        o.close()

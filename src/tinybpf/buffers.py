@@ -12,6 +12,10 @@ Delivery contract, shared by both:
   poll ends (within ``_SLICE_MS``) and the buffer is freed when it returns.
 * Blocking polls release the GIL and wake up at least every ``_SLICE_MS`` milliseconds, so
   Ctrl-C (KeyboardInterrupt) and ``close()`` from another thread take effect promptly.
+* A poll ends by its deadline and a consume after as many records as its rings hold, also
+  under a producer faster than the callbacks.
+* libbpf gets a dup of each map fd, closed with the buffer: closing the object first (and
+  the reuse of its fd numbers) cannot make the buffer act on another map.
 """
 
 from __future__ import annotations
@@ -511,12 +515,20 @@ class _Poller:
                 return
 
     def poll(self, timeout_ms: int = -1, ignore_eintr: bool = True) -> int:
-        """Wait up to ``timeout_ms`` (-1: forever) for events, deliver them, return the count."""
+        """Wait up to ``timeout_ms`` (-1: forever) for events, deliver them, return the count.
+
+        Under a producer faster than the callbacks, delivery ends at the deadline (after
+        at least 100 ms of it); the rest stays in the ring for the next call.
+        """
         self._not_batch()
         return self._run(False, int(timeout_ms), ignore_eintr)
 
     def consume(self) -> int:
-        """Deliver every event available now without waiting; return the count."""
+        """Deliver every event available now without waiting; return the count.
+
+        At most as many events as the rings can hold (records of 8 bytes or more), so a
+        producer faster than the callbacks cannot keep it running.
+        """
         self._not_batch()
         return self._run(True, 0, True)
 

@@ -274,6 +274,9 @@ class BpfMap(Generic[KT, VT]):
     def _snapshot(self) -> None:
         """Cache the metadata so it stays readable after the object is closed (and drop
         the fast-path state, whose fd dies with the object)."""
+        inner_fd = self.__dict__.pop("_inner_fd", -1)
+        if inner_fd >= 0:  # set_inner_map()'s dup, libbpf's until the object closes
+            os.close(inner_fd)
         self._fast_state = None
         self._spool = None
         self._ispec = None
@@ -1022,8 +1025,17 @@ class BpfMap(Generic[KT, VT]):
     def set_inner_map(self, inner: BpfMap[Any, Any] | int) -> None:
         """Before load: the template inner map of an ARRAY_OF_MAPS/HASH_OF_MAPS."""
         p = self._before_load("inner map")
-        fd = inner if isinstance(inner, int) else inner.fd
-        check_int(lib.bpf_map__set_inner_map_fd(p, fd), f"set inner map of '{self._name}' failed")
+        # libbpf keeps the fd until load: give it a dup of its own (the template's fd may
+        # be closed and its number reused by another map meanwhile), closed with the object
+        fd = os.dup(inner if isinstance(inner, int) else inner.fd)
+        try:
+            check_int(
+                lib.bpf_map__set_inner_map_fd(p, fd), f"set inner map of '{self._name}' failed"
+            )
+        except BaseException:
+            os.close(fd)
+            raise
+        self._inner_fd = fd
 
     def inner_map(self, key: KT) -> BpfMap[Any, Any] | None:
         """Map-in-map: open the inner map stored at ``key`` (None if the slot is empty)."""
