@@ -576,3 +576,28 @@ def test_inner_map_template_survives_fd_reuse(obj_path):
             assert o.map("mf_outer_h").inner_map(70).id == a.id
     finally:
         o.close()
+
+
+@pytest.mark.root
+def test_freplace_target_survives_fd_reuse(obj_path):
+    """set_attach_target(attach_prog_fd=) hands libbpf a dup: the target's object closed
+    before load and a map taking the program's fd number cannot break the load."""
+    from tinybpf import BpfMapType, BpfProgType
+
+    if not tinybpf.probe_prog_type(BpfProgType.EXT):
+        pytest.skip(
+            "probe_prog_type(EXT) is False: this kernel does not load freplace "
+            "(BPF_PROG_TYPE_EXT) programs"
+        )
+    target = tinybpf.load(obj_path("attach2_fr_target"))
+    ext = tinybpf.open(obj_path("attach2_fr_ext"))
+    try:
+        fd = target.program("fr_target").fd
+        ext.program("fr_drop").set_attach_target("verdict", attach_prog_fd=fd)
+        target.close()
+        with tinybpf.create_map(BpfMapType.ARRAY, 4, 4, 1, name="imposter") as other:
+            print(f"target fd {fd}, other map's fd {other.fd}")
+            ext.load()
+    finally:
+        ext.close()
+        target.close()

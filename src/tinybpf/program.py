@@ -148,6 +148,9 @@ class BpfProgram:
 
     def _snapshot(self) -> None:
         """Cache the metadata so it stays readable after the object is closed."""
+        target_fd = self.__dict__.pop("_target_fd", 0)
+        if target_fd:  # set_attach_target()'s dup, libbpf's until the object closes
+            os.close(target_fd)
         if not self._obj._closed:
             self._type = BpfProgType(lib.bpf_program__type(self._ptr))
 
@@ -196,10 +199,21 @@ class BpfProgram:
     def set_attach_target(self, target: str, attach_prog_fd: int = 0) -> None:
         """Set the BTF attach target (function name) of fentry/fexit/freplace/tp_btf programs."""
         p = self._before_load("attach target")
-        check_int(
-            lib.bpf_program__set_attach_target(p, attach_prog_fd, cstr(target)),
-            f"set attach target '{target}' of '{self._name}' failed",
-        )
+        # libbpf keeps attach_prog_fd until load: a dup of its own (the target's fd may be
+        # closed and its number reused meanwhile), closed with this program's object
+        fd = os.dup(attach_prog_fd) if attach_prog_fd else 0
+        try:
+            check_int(
+                lib.bpf_program__set_attach_target(p, fd, cstr(target)),
+                f"set attach target '{target}' of '{self._name}' failed",
+            )
+        except BaseException:
+            if fd:
+                os.close(fd)
+            raise
+        old, self._target_fd = self.__dict__.get("_target_fd", 0), fd
+        if old:
+            os.close(old)
 
     @property
     def insn_count(self) -> int:
