@@ -717,9 +717,15 @@ class _Poller:
 _LIVE_POLLERS: weakref.WeakSet[_Poller] = weakref.WeakSet()
 
 
+_LIVE_USER_RINGS: weakref.WeakSet[BpfUserRingBuffer] = weakref.WeakSet()
+
+
 def _reset_pollers_after_fork() -> None:
     for poller in list(_LIVE_POLLERS):
         poller._after_fork_in_child()
+    for urb in list(_LIVE_USER_RINGS):  # (a submit waiting in the parent is not here)
+        urb._lock = threading.Lock()
+        urb._waiters = 0
 
 
 os.register_at_fork(after_in_child=_reset_pollers_after_fork)
@@ -1171,7 +1177,8 @@ class BpfPerfBuffer(_Poller, Generic[T]):
 
     ``sample_callback(cpu, data)`` gets each event; ``lost_callback(cpu, count)`` the
     number of samples the kernel dropped (also summed in ``lost``). With ``batch=True``,
-    ``poll_batch()`` returns an :class:`EventBatch` (``cpus`` tells each sample's CPU).
+    ``poll_batch()`` returns an :class:`EventBatch` of samples only (``cpus`` tells each
+    sample's CPU; lost samples are counted in ``lost``).
 
     Example::
 
@@ -1476,6 +1483,7 @@ class BpfUserRingBuffer:
         self._map = map
         self._obj = map._obj
         self._lock = threading.Lock()  # held only around libbpf calls, never while waiting
+        _LIVE_USER_RINGS.add(self)  # the lock is reset in a forked child
         fd = os.dup(map.fd)
         with capture_log() as log:
             ptr = lib.user_ring_buffer__new(fd, NULL)
