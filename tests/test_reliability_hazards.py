@@ -408,7 +408,7 @@ def test_poll_batch_close_race_leaks_nothing():
     def nfd():
         return len(os.listdir("/proc/self/fd"))
     base = nfd()
-    rounds = int(os.environ.get("TINYBPF_RACE_ROUNDS", "1000"))
+    rounds = int(os.environ.get("TINYBPF_RACE_ROUNDS", "600"))
     leaked = 0
     for i in range(rounds):
         # events waiting, one per batch: every poll_batch() builds a batch under the lock
