@@ -205,6 +205,10 @@ def test_poll_async_of_a_new_buffer_after_closing_a_waiting_one(ev):
 
 
 @pytest.mark.root
+# Under make asan, 1 child in 30 hung inside libbpf's C code (past tinybpf's lock, which the
+# child had taken): forked while the parent's thread was inside ASan's allocator, whose locks
+# the child inherits held (glibc's malloc resets its own at fork).
+@pytest.mark.asan_incompatible
 def test_fork_while_another_thread_is_inside_a_guarded_call():
     """A thread sits in guarded calls (the object's BTF dumped as C, under the object's
     lock); forks at random moments: every child can make guarded calls."""
@@ -468,8 +472,9 @@ def test_open_refuses_non_regular_files(tmp_path, kind):
 
 def test_linear_hist_with_a_stray_huge_key_is_bounded():
     code = """
-    import resource, time
-    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    import os, resource, time
+    if "asan" not in os.environ.get("LD_PRELOAD", ""):  # ASan's shadow needs terabytes
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # a regression: MemoryError
     import tinybpf
     t0 = time.monotonic()
     text = tinybpf.linear_hist_text({0: 3, 1: 1, 5: 2, 4_000_000_000: 1}, "ms")
