@@ -419,8 +419,6 @@ int ring_buffer__epoll_fd(const struct ring_buffer *rb);
 struct user_ring_buffer;
 struct user_ring_buffer *user_ring_buffer__new(int map_fd, const void *opts);
 void *user_ring_buffer__reserve(struct user_ring_buffer *rb, __u32 size);
-void *user_ring_buffer__reserve_blocking(struct user_ring_buffer *rb, __u32 size,
-                                         int timeout_ms);
 void user_ring_buffer__submit(struct user_ring_buffer *rb, void *sample);
 void user_ring_buffer__free(struct user_ring_buffer *rb);
 
@@ -591,6 +589,7 @@ struct tinybpf_batch {
     __u64 lost;
     int err;
     __u32 uniform;
+    __u32 lost_records;
     ...;
 };
 struct tinybpf_batch_src { struct tinybpf_batch *b; __u32 idx; ...; };
@@ -617,6 +616,7 @@ struct tinybpf_open_result {
 #define TINYBPF_OPEN_FAILED ...
 #define TINYBPF_BTF_INVALID ...
 #define TINYBPF_LOAD_FAILED ...
+#define TINYBPF_NOT_REGULAR ...
 struct bpf_object *tinybpf_open_object(const char *path, const void *data, size_t size,
                                        const struct bpf_object_open_opts *opts, int load,
                                        struct tinybpf_open_result *res);

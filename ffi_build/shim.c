@@ -459,6 +459,7 @@ struct tinybpf_batch {
 	int err;
 	size_t hint;      /* capacity of the previous batch, to start the next one at */
 	__u32 uniform;    /* the size of every record so far when they all have one, else 0 */
+	__u32 lost_records; /* perf: also append each lost count as a record (callback mode) */
 };
 
 /* One per ring buffer map: which batch to fill, and the map's index in it. */
@@ -543,7 +544,9 @@ static void tinybpf_batch_perf_lost(void *ctx, int cpu, __u64 cnt)
 	__u32 trim = b->trim;
 
 	b->lost += cnt;
-	/* also a record, so lost counts reach Python in order with the samples */
+	if (!b->lost_records)
+		return; /* batch mode: counted in b->lost only, never an event */
+	/* also a record, so lost counts reach the lost callback in order with the samples */
 	b->trim = 0;
 	if (tinybpf_batch_append(b, (int)((__u32)cpu | TINYBPF_LOST_FLAG), &cnt, sizeof(cnt)) ==
 	    -ENOMEM)
@@ -907,6 +910,8 @@ static size_t tinybpf_object_index(const struct bpf_object *obj, char *buf, size
  * On failure returns NULL with errno set, the object closed, and res->stage saying what
  * failed (TINYBPF_OPEN_FAILED, TINYBPF_BTF_INVALID with res->bad_id, TINYBPF_LOAD_FAILED). */
 
+#include <sys/stat.h>
+
 #define TINYBPF_INDEX_CAP 1024
 
 struct tinybpf_open_result {
@@ -922,6 +927,7 @@ enum {
 	TINYBPF_OPEN_FAILED = 1,
 	TINYBPF_BTF_INVALID = 2,
 	TINYBPF_LOAD_FAILED = 3,
+	TINYBPF_NOT_REGULAR = 4,
 };
 
 static struct bpf_object *tinybpf_open_object_captured(const char *path, const void *data,
@@ -931,8 +937,17 @@ static struct bpf_object *tinybpf_open_object_captured(const char *path, const v
 {
 	struct bpf_object *obj;
 	const struct btf *btf;
+	struct stat st;
 	int err;
 
+	/* libbpf open()s the path and reads it whole: a FIFO blocks forever, a character
+	 * device may never end, a directory fails deep in libelf. Only regular files (a
+	 * failed stat is left to libbpf, which reports it). */
+	if (!data && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		res->stage = TINYBPF_NOT_REGULAR;
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		return NULL;
+	}
 	obj = data ? bpf_object__open_mem(data, size, opts) : bpf_object__open_file(path, opts);
 	if (!obj) {
 		res->stage = TINYBPF_OPEN_FAILED;

@@ -12,6 +12,10 @@ Delivery contract, shared by both:
   poll ends (within ``_SLICE_MS``) and the buffer is freed when it returns.
 * Blocking polls release the GIL and wake up at least every ``_SLICE_MS`` milliseconds, so
   Ctrl-C (KeyboardInterrupt) and ``close()`` from another thread take effect promptly.
+* A poll ends by its deadline and a consume after as many records as its rings hold, also
+  under a producer faster than the callbacks.
+* libbpf gets a dup of each map fd, closed with the buffer: closing the object first (and
+  the reuse of its fd numbers) cannot make the buffer act on another map.
 """
 
 from __future__ import annotations
@@ -181,9 +185,8 @@ class EventBatch(Sequence[memoryview]):
     def cpus(self) -> list[int]:
         """Where each record came from.
 
-        Perf buffers: the CPU of the sample; a record whose value has bit 31 set
-        (``0x80000000 | cpu``) reports lost samples of that CPU, its 8 bytes being the count.
-        Ring buffers (they record no CPU): the index of the map the record came from, 0 for
+        Perf buffers: the CPU of each sample (a batch holds samples only: lost samples are
+        counted in the buffer's ``lost``). Ring buffers (they record no CPU): the index of the map the record came from, 0 for
         the map the buffer was created with, then 1, 2... in the order of ``add()``.
         """
         return self._cpus.tolist()
@@ -333,6 +336,10 @@ class _Poller:
         self._batch.max_events = _DISPATCH_CHUNK
         self._batch_api = False
         self._batch_type: Any = None
+        self._fds: list[int] = []  # dups of the map fds, libbpf's for as long as it runs
+        self._deadline: float | None = None  # of the running poll (None: none, or consume)
+        self._consuming = False
+        self._consume_cap = 0  # records a consume() may take: what the rings can hold
         _LIVE_POLLERS.add(self)
 
     # --- subclasses ---------------------------------------------------------------------
@@ -357,6 +364,20 @@ class _Poller:
     def _after_c(self) -> None:
         """Bookkeeping after each C call (perf buffers: lost counts)."""
 
+    # --- fds ----------------------------------------------------------------------------
+    def _own_fd(self, bmap: BpfMap[Any, Any]) -> int:
+        """A dup of the map's fd for libbpf, which keeps using it after the call (perf
+        buffers delete their per-CPU keys through it when freed): the map's own fd may be
+        closed and its number reused by another map while the buffer lives."""
+        fd = os.dup(bmap.fd)
+        self._fds.append(fd)
+        return fd
+
+    def _close_fds(self) -> None:
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            os.close(fd)
+
     # --- state --------------------------------------------------------------------------
     def _check(self) -> None:
         if self._closed:
@@ -375,8 +396,15 @@ class _Poller:
     # --- the C drain --------------------------------------------------------------------
     def _drain(self, ret: int) -> int:
         """After a C poll/consume: hand the drained samples over; keep draining when a
-        chunk filled up (-EAGAIN) and nothing stopped delivery."""
+        chunk filled up (-EAGAIN) and nothing stopped delivery, but not forever under a
+        producer faster than the callbacks: a poll until its deadline (at least
+        ``_SLICE_MS`` from now), a consume until it has taken as many records as its rings
+        can hold (all that were there when it started). The rest waits in the ring."""
         b = self._batch
+        until = time.monotonic() + _SLICE_MS / 1000
+        if self._deadline is not None and self._deadline > until:
+            until = self._deadline
+        budget = self._consume_cap if self._consuming else -1
         while True:
             self._after_c()
             if b.err:
@@ -392,10 +420,13 @@ class _Poller:
                     self._halt = True  # batch full: the rest waits in the ring
                 return ret
             if b.count:
+                budget -= int(b.count)
                 self._dispatch(self._take_batch())
             if ret != -_errno.EAGAIN:
                 return ret
             if self._halt or self._close_requested:
+                return 0
+            if (budget <= 0) if self._consuming else (time.monotonic() >= until):
                 return 0
             ret = self._c_consume_raw()
 
@@ -407,6 +438,34 @@ class _Poller:
 
     def _run(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> int:
         self._begin()
+        try:
+            return self._run_locked(consume_only, timeout_ms, ignore_eintr)
+        finally:
+            self._free_if_close_requested()
+
+    def _free_if_close_requested(self) -> None:
+        """After releasing the poll lock: a close() that came while it was held, after the
+        holder's last look at ``_close_requested``, found the lock taken and left the
+        freeing to the holder. Whoever releases the lock looks again (a leaked ring
+        buffer, 1 in 2,000 poll_batch()/close() races, before)."""
+        if (
+            self._close_requested
+            and self._handle is not None
+            and self._poll_lock.acquire(blocking=False)
+        ):
+            try:
+                self._free()
+            finally:
+                self._poll_lock.release()
+
+    def _take_locked(self) -> EventBatch:
+        try:
+            with self._poll_lock:
+                return self._take_batch()
+        finally:
+            self._free_if_close_requested()
+
+    def _run_locked(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> int:
         with self._poll_lock:
             self._poll_owner = threading.get_ident()
             try:
@@ -438,12 +497,15 @@ class _Poller:
         raise error_for_errno(-ret)(f"{self._poll_name} failed: {strerror(-ret)}", -ret)
 
     def _loop(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> None:
+        self._deadline = None
+        self._consuming = consume_only
         if consume_only:
             ret = self._c_consume()
             if ret < 0:
                 self._failed(ret, ignore_eintr)
             return
         deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        self._deadline = deadline
         while True:
             if deadline is None:
                 wait = _SLICE_MS
@@ -461,12 +523,20 @@ class _Poller:
                 return
 
     def poll(self, timeout_ms: int = -1, ignore_eintr: bool = True) -> int:
-        """Wait up to ``timeout_ms`` (-1: forever) for events, deliver them, return the count."""
+        """Wait up to ``timeout_ms`` (-1: forever) for events, deliver them, return the count.
+
+        Under a producer faster than the callbacks, delivery ends at the deadline (after
+        at least 100 ms of it); the rest stays in the ring for the next call.
+        """
         self._not_batch()
         return self._run(False, int(timeout_ms), ignore_eintr)
 
     def consume(self) -> int:
-        """Deliver every event available now without waiting; return the count."""
+        """Deliver every event available now without waiting; return the count.
+
+        At most as many events as the rings can hold (records of 8 bytes or more), so a
+        producer faster than the callbacks cannot keep it running.
+        """
         self._not_batch()
         return self._run(True, 0, True)
 
@@ -505,15 +575,13 @@ class _Poller:
         them as one :class:`EventBatch` (empty on timeout)."""
         self._require_batch()
         self._run(False, int(timeout_ms), ignore_eintr)
-        with self._poll_lock:
-            return self._take_batch()
+        return self._take_locked()
 
     def consume_batch(self) -> EventBatch:
         """Batch mode: every event available now (up to ``max_batch``), as one batch."""
         self._require_batch()
         self._run(True, 0, True)
-        with self._poll_lock:
-            return self._take_batch()
+        return self._take_locked()
 
     async def poll_batch_async(self, timeout_ms: int = -1) -> EventBatch:
         """Batch mode, without blocking the event loop."""
@@ -599,8 +667,12 @@ class _Poller:
     def _free(self) -> None:
         handle, self._handle = self._handle, None
         if handle is None:
+            self._close_fds()
             return
-        for loop in list(self._readers):
+        readers, self._readers = self._readers, {}
+        # (waiters still pending find no entry and leave the fd number alone: it may soon
+        # be another buffer's epoll fd, registered with the same loop)
+        for loop in readers:
             try:
                 if not loop.is_closed():
                     loop.remove_reader(self._c_epoll_fd_of(handle))
@@ -610,6 +682,7 @@ class _Poller:
             self._c_free_handle(handle)
         finally:
             lib.tinybpf_batch_free(self._batch)
+            self._close_fds()
 
     def close(self) -> None:
         """Free the buffer. Idempotent; safe from a callback or another thread."""
@@ -652,9 +725,15 @@ class _Poller:
 _LIVE_POLLERS: weakref.WeakSet[_Poller] = weakref.WeakSet()
 
 
+_LIVE_USER_RINGS: weakref.WeakSet[BpfUserRingBuffer] = weakref.WeakSet()
+
+
 def _reset_pollers_after_fork() -> None:
     for poller in list(_LIVE_POLLERS):
         poller._after_fork_in_child()
+    for urb in list(_LIVE_USER_RINGS):  # (a submit waiting in the parent is not here)
+        urb._lock = threading.Lock()
+        urb._waiters = 0
 
 
 os.register_at_fork(after_in_child=_reset_pollers_after_fork)
@@ -865,19 +944,25 @@ class BpfRingBuffer(_Poller, Generic[T]):
         src.b = self._batch
         src.idx = len(self._entries)
         entry.src = src
-        fd = map.fd
-        with capture_log() as log:
-            if self._handle is None:
-                ptr = lib.tinybpf_batch_ring_new(fd, src)
-                check_ptr(ptr, f"ring_buffer__new for map '{map.name}' failed", log)
-                self._handle = ptr
-            else:
-                check_int(
-                    lib.tinybpf_batch_ring_add(self._handle, fd, src),
-                    f"ring_buffer__add for map '{map.name}' failed",
-                    log,
-                )
+        fd = self._own_fd(map)
+        try:
+            with capture_log() as log:
+                if self._handle is None:
+                    ptr = lib.tinybpf_batch_ring_new(fd, src)
+                    check_ptr(ptr, f"ring_buffer__new for map '{map.name}' failed", log)
+                    self._handle = ptr
+                else:
+                    check_int(
+                        lib.tinybpf_batch_ring_add(self._handle, fd, src),
+                        f"ring_buffer__add for map '{map.name}' failed",
+                        log,
+                    )
+        except BaseException:
+            self._fds.remove(fd)
+            os.close(fd)
+            raise
         self._entries.append(entry)
+        self._consume_cap += max(1, map.max_entries // 8)  # records of >= 8 bytes each
         self._mode = mode
         if mode == "callback":
             self._mv_mode = bool(as_memoryview)
@@ -1100,7 +1185,8 @@ class BpfPerfBuffer(_Poller, Generic[T]):
 
     ``sample_callback(cpu, data)`` gets each event; ``lost_callback(cpu, count)`` the
     number of samples the kernel dropped (also summed in ``lost``). With ``batch=True``,
-    ``poll_batch()`` returns an :class:`EventBatch` (``cpus`` tells each sample's CPU).
+    ``poll_batch()`` returns an :class:`EventBatch` of samples only (``cpus`` tells each
+    sample's CPU; lost samples are counted in ``lost``).
 
     A poll reads the rings the kernel reports ready, each one whole. When it reports none
     (samples wait below the ``sample_period`` wakeup mark, or a ``select()`` on
@@ -1174,9 +1260,7 @@ class BpfPerfBuffer(_Poller, Generic[T]):
             raise TypeError("sample_callback is required (or batch=True)")
         if map.type != BpfMapType.PERF_EVENT_ARRAY:
             raise BpfError(f"Map '{map.name}' is type {map.type.name}, expected PERF_EVENT_ARRAY")
-        if page_count <= 0 or page_count & (page_count - 1):
-            raise ValueError(f"page_count must be a power of 2, got {page_count}")
-        self._page_count = page_count
+        self._page_count = page_count = _check_page_count(page_count)
         event_type = _resolve_event_type(map, event_type)
         obj = map._obj
         if obj is not None and not map.is_standalone:
@@ -1197,9 +1281,15 @@ class BpfPerfBuffer(_Poller, Generic[T]):
             self._batch_api = True
             self._batch.max_events = max(1, int(max_batch))
             self._batch_type = event_type if event_type is not bytes else None
+        else:
+            # lost counts also come as records, to reach lost_callback in order
+            self._batch.lost_records = 1
         opts = new_opts("perf_buffer_opts", sample_period=sample_period or None)
+        fd = self._own_fd(map)
         with capture_log() as log:
-            ptr = lib.tinybpf_batch_perf_new(map.fd, page_count, self._batch, opts.ptr)
+            ptr = lib.tinybpf_batch_perf_new(fd, page_count, self._batch, opts.ptr)
+        if ptr == NULL:
+            self._close_fds()
         check_ptr(ptr, f"perf_buffer__new for map '{map.name}' failed", log)
         self._handle = ptr
         self._rings = int(lib.perf_buffer__buffer_cnt(ptr))
@@ -1382,6 +1472,22 @@ class BpfPerfBuffer(_Poller, Generic[T]):
 
 
 _LOST_FLAG: int = lib.TINYBPF_LOST_FLAG
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_MAX_RING_BYTES = 1 << 32  # per CPU; far beyond what the kernel maps, far below overflow
+
+
+def _check_page_count(page_count: Any) -> int:
+    """A power of two small enough that libbpf's ``page_size * (page_count + 1)`` fits."""
+    n = operator.index(page_count)
+    limit = _MAX_RING_BYTES // _PAGE_SIZE
+    if n <= 0 or n & (n - 1):
+        raise ValueError(f"page_count must be a power of 2, got {page_count}")
+    if n > limit:
+        raise ValueError(
+            f"page_count {n} is too large: at most {limit} pages of {_PAGE_SIZE} bytes "
+            f"per CPU ({_MAX_RING_BYTES >> 30} GiB)"
+        )
+    return n
 
 
 def _lost_count(record: Any) -> int:
@@ -1391,7 +1497,9 @@ def _lost_count(record: Any) -> int:
 class BpfUserRingBuffer:
     """Samples from Python to a program, through a BPF_MAP_TYPE_USER_RINGBUF map.
 
-    The program drains it with ``bpf_user_ringbuf_drain()``.
+    The program drains it with ``bpf_user_ringbuf_drain()``. ``close()`` may be called
+    from another thread while a ``submit()`` waits for room: it returns at once, and the
+    waiting ``submit()`` raises ``BpfClosedError``.
 
     Example::
 
@@ -1401,14 +1509,24 @@ class BpfUserRingBuffer:
 
     def __init__(self, map: BpfMap[Any, Any]) -> None:
         self._handle: Any = None
+        self._fd = -1  # libbpf's dup of the map fd; also what a waiting submit polls
+        self._wake_fd = -1  # an eventfd close() signals, made by the first waiting submit
+        self._waiters = 0
         if map.type != BpfMapType.USER_RINGBUF:
             raise BpfError(f"Map '{map.name}' is type {map.type.name}, expected USER_RINGBUF")
         self._map = map
         self._obj = map._obj
+        self._lock = threading.Lock()  # held only around libbpf calls, never while waiting
+        _LIVE_USER_RINGS.add(self)  # the lock is reset in a forked child
+        fd = os.dup(map.fd)
         with capture_log() as log:
-            ptr = lib.user_ring_buffer__new(map.fd, NULL)
+            ptr = lib.user_ring_buffer__new(fd, NULL)
+        if ptr == NULL:
+            err = ffi.errno
+            os.close(fd)
+            ffi.errno = err
         self._handle = check_ptr(ptr, f"user_ring_buffer__new for map '{map.name}' failed", log)
-        self._lock = threading.Lock()
+        self._fd = fd
 
     def _h(self) -> Any:
         if self._handle is None:
@@ -1420,8 +1538,10 @@ class BpfUserRingBuffer:
     def submit(self, data: Any, timeout_ms: int = 0) -> None:
         """Copy ``data`` (bytes-like or ctypes instance) into the ring and publish it.
 
-        With ``timeout_ms`` > 0 (or -1: forever) wait for room; otherwise a full ring raises
-        ``BpfError`` (ENOSPC).
+        With ``timeout_ms`` > 0 (or -1: forever) wait until the program has drained
+        enough room for this sample; otherwise, or when the time is up, a ring without
+        room raises ``BpfError`` (ENOSPC). A ``close()`` ends the wait with
+        ``BpfClosedError``.
         """
         if isinstance(data, (ctypes.Structure, ctypes.Union, ctypes.Array)):
             raw = bytes(memoryview(data).cast("B"))
@@ -1429,27 +1549,80 @@ class BpfUserRingBuffer:
             raw = bytes(data)
         if not raw:
             raise ValueError("cannot submit an empty sample")
-        with self._lock:
-            h = self._h()
-            if timeout_ms:
-                sample = lib.user_ring_buffer__reserve_blocking(h, len(raw), timeout_ms)
-            else:
-                sample = lib.user_ring_buffer__reserve(h, len(raw))
-            err = ffi.errno
-            if sample == NULL:
-                ffi.errno = err
-                check_ptr(
-                    sample,
-                    f"reserve {len(raw)} bytes in user ring buffer '{self._map.name}' failed",
-                )
-            ffi.memmove(sample, raw, len(raw))
-            lib.user_ring_buffer__submit(h, sample)
+        timeout_ms = operator.index(timeout_ms)
+        if timeout_ms < -1:
+            raise ValueError(f"timeout_ms must be -1 (forever), 0 or positive, got {timeout_ms}")
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        size = len(raw)
+        backoff = 0.001
+        while True:
+            with self._lock:
+                h = self._h()
+                sample = lib.user_ring_buffer__reserve(h, size)
+                if sample != NULL:
+                    ffi.memmove(sample, raw, size)
+                    lib.user_ring_buffer__submit(h, sample)
+                    return
+                err = ffi.errno
+                left = None if deadline is None else deadline - time.monotonic()
+                if err != _errno.ENOSPC or (left is not None and left <= 0):
+                    ffi.errno = err
+                    check_ptr(
+                        sample,
+                        f"reserve {size} bytes in user ring buffer '{self._map.name}' failed",
+                    )
+                if self._wake_fd < 0:
+                    self._wake_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+                self._waiters += 1
+            try:
+                backoff = self._wait(left, backoff)
+            finally:
+                with self._lock:
+                    self._waiters -= 1
+                    if self._handle is None and not self._waiters:
+                        self._close_fds()
+
+    def _wait(self, left: float | None, backoff: float) -> float:
+        """Wait for room (or close) without the lock, at most ``left`` seconds and one
+        ``_SLICE_MS`` slice (an object closed meanwhile is noticed); the next backoff.
+
+        The kernel reports the ring writable whenever it is not completely full, also when
+        the free part is too small for this sample: then there is nothing to wait on but
+        time, and the wait backs off from 1 ms to 20 ms instead of spinning."""
+        import select
+
+        slice_s = _SLICE_MS / 1000 if left is None else min(left, _SLICE_MS / 1000)
+        p = select.poll()
+        p.register(self._wake_fd, select.POLLIN)
+        p.register(self._fd, select.POLLOUT)
+        ready = dict(p.poll(0))
+        if ready.get(self._wake_fd):
+            return backoff
+        if ready.get(self._fd):  # room, but not enough: sleep, woken early by close()
+            p.unregister(self._fd)
+            p.poll(max(1, int(min(backoff, slice_s) * 1000)))
+            return min(backoff * 2, 0.02)
+        p.poll(max(1, int(slice_s * 1000)))  # full: until the program drains some
+        return 0.001
+
+    def _close_fds(self) -> None:
+        for name in ("_fd", "_wake_fd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                setattr(self, name, -1)
+                os.close(fd)
 
     def close(self) -> None:
+        """Free the buffer; a ``submit()`` waiting in another thread raises
+        ``BpfClosedError``. Idempotent."""
         with self._lock:
             h, self._handle = self._handle, None
             if h is not None:
                 lib.user_ring_buffer__free(h)
+            if self._wake_fd >= 0:
+                os.eventfd_write(self._wake_fd, 1)  # never read: wakes every waiter
+            if not self._waiters:
+                self._close_fds()
 
     def __enter__(self) -> BpfUserRingBuffer:
         return self

@@ -32,6 +32,7 @@ import builtins
 import keyword
 import os
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,14 +91,28 @@ def _is_private(name: str) -> bool:
     return name.startswith("__") and not name.endswith("__")
 
 
+def _plain(name: str) -> bool:
+    """Whether ``name`` is a Python identifier as written (NFKC normalization, which the
+    parser applies to identifiers, would rename BLACK-LETTER CAPITAL H to ``H``)."""
+    return name.isidentifier() and unicodedata.normalize("NFKC", name) == name
+
+
 def _ident(name: str) -> str:
-    """A valid Python identifier for a C name: keywords get a trailing ``_``."""
-    text = re.sub(r"\W", "_", name) or "_"
-    if text[0].isdigit():
+    """A valid Python identifier for a C name (BTF names may hold any byte but NUL):
+    characters Python does not allow in names become ``_``; keywords get a trailing ``_``."""
+    text = unicodedata.normalize("NFKC", name)
+    text = "".join(c if ("a" + c).isidentifier() else "_" for c in text) or "_"
+    if not text[0].isidentifier():
         text = "_" + text
     if keyword.iskeyword(text) or text == "_":
         text += "_"
     return text
+
+
+def _doc(text: str) -> str:
+    """``text`` for a docstring or a comment: non-printable characters and backslashes
+    escaped, quotes too (a BTF name or a file name may hold ``\"\"\"`` or a newline)."""
+    return repr(text)[1:-1].replace('"', '\\"')
 
 
 def _q(text: str) -> str:
@@ -269,7 +284,11 @@ class _ModuleWriter:
         name = self.names.take(_camel(cname))
         self.enums[bt.type_id] = name
         self.btf_names.setdefault(cname, name)
-        lines = [f"class {name}(_OpenEnum):", f'    """enum {cname} ({bt.size} bytes)."""', ""]
+        lines = [
+            f"class {name}(_OpenEnum):",
+            f'    """enum {_doc(cname)} ({bt.size} bytes)."""',
+            "",
+        ]
         used: set[str] = set()
         for mname, value in bt.enum_values:
             ident = _ident(mname)
@@ -408,6 +427,7 @@ class _ModuleWriter:
         """Whether a C member name cannot be a typed attribute of a generated class."""
         return (
             keyword.iskeyword(name)
+            or not _plain(name)
             or _is_private(name)
             or name in _RECORD_ATTRS
             or name in _MODULES
@@ -417,7 +437,9 @@ class _ModuleWriter:
     @staticmethod
     def _alias(name: str) -> str:
         """``from`` -> ``from_``, ``__flags`` -> ``flags_``."""
-        return _ident(name.lstrip("_")).rstrip("_") + "_" if _is_private(name) else name + "_"
+        if _is_private(name):
+            return _ident(name.lstrip("_")).rstrip("_") + "_"
+        return (name if _plain(name) else _ident(name).rstrip("_")) + "_"
 
     def _annotate(self, rec: _Record, name: str, ann: str) -> None:
         """Declare a field's type for mypy, or give it a typed alias property."""
@@ -437,13 +459,16 @@ class _ModuleWriter:
         kw = "union" if bt.kind == BtfKind.UNION else "struct"
         cname = bt.name or self.typedefs.get(bt.type_id, "") or "(anonymous)"
         base = "_BtfUnion" if bt.kind == BtfKind.UNION else "_BtfStruct"
-        out = [f"class {rec.name}({base}):", f'    """{kw} {cname} ({bt.size or 0} bytes)."""']
+        out = [
+            f"class {rec.name}({base}):",
+            f'    """{kw} {_doc(cname)} ({bt.size or 0} bytes)."""',
+        ]
         out += ["", "    _pack_ = 1"]
         if anonymous:
             out.append(f"    _anonymous_ = {_tuple(a for a, _ in anonymous)}")
         out.append("    _fields_ = (")
         for name, expr, comment in entries:
-            out.append(f"        ({_q(name)}, {expr}),{'  # ' + comment if comment else ''}")
+            out.append(f"        ({_q(name)}, {expr}),{'  # ' + _doc(comment) if comment else ''}")
         out.append("    )")
         visible = f"    _tinybpf_fields_ = {_tuple(rec.visible)}"
         if len(visible) > 100:
@@ -672,7 +697,7 @@ class _ModuleWriter:
         return "\n\n\n".join([self._header(imports), all_, text]) + "\n"
 
     def _header(self, imports: list[str]) -> str:
-        name = self.path.name
+        name = _doc(self.path.name)
         extra = "".join(f"import {m}\n" for m in imports if not m.startswith("_"))
         bases = "".join(
             f"from tinybpf._ctypes_gen import {b} as _{b}\n"
@@ -711,7 +736,7 @@ DEFAULT_PATH = {_q(str(self.path.resolve()))}'''
     def _globals_class(self, gvars: list[_Global]) -> str:
         out = [
             f"class {self.globals_cls}:",
-            f'    """Global variables of {self.path.name}, typed from BTF.',
+            f'    """Global variables of {_doc(self.path.name)}, typed from BTF.',
             "",
             "    Before load, writes set the initial values (``const volatile`` configuration",
             "    included); after load, .bss and .data read and write the live memory, and",
@@ -739,7 +764,7 @@ DEFAULT_PATH = {_q(str(self.path.resolve()))}'''
                 "",
                 "    @property",
                 f"    def {g.ident}(self) -> {g.get_ann}:",
-                f'        """``{g.decl}`` ({where})."""',
+                f'        """``{_doc(g.decl)}`` ({_doc(where)})."""',
                 f"        v = self._tinybpf_get({_q(g.section)}, {_q(g.name)})",
                 f"        return {g.conv}",
             ]
@@ -780,7 +805,7 @@ DEFAULT_PATH = {_q(str(self.path.resolve()))}'''
 
         out = [
             f"class {w}:",
-            f'    """Typed view of {self.path.name}: programs, maps and globals.',
+            f'    """Typed view of {_doc(self.path.name)}: programs, maps and globals.',
             "",
             f"    ``{w}.open()`` opens the object for configuration and ``load_opened()``",
             f"    loads it; ``{w}.load()`` does both. ``.obj`` is the tinybpf.BpfObject.",
@@ -832,7 +857,7 @@ DEFAULT_PATH = {_q(str(self.path.resolve()))}'''
                 "",
                 "    @property",
                 f"    def {self.prog_idents[pname]}(self) -> tinybpf.BpfProgram:",
-                f'        """Program {pname} (SEC("{prog.section}"))."""',
+                f'        """Program {_doc(pname)} (SEC("{_doc(prog.section)}"))."""',
                 f"        return self.obj.program({_q(pname)})",
             ]
         for mp in maps:
@@ -840,7 +865,7 @@ DEFAULT_PATH = {_q(str(self.path.resolve()))}'''
                 "",
                 "    @property",
                 f"    def {mp.ident}(self) -> tinybpf.BpfMap[{mp.key_ann}, {mp.value_ann}]:",
-                f'        """Map {mp.name} ({mp.doc})."""',
+                f'        """Map {_doc(mp.name)} ({_doc(mp.doc)})."""',
                 f"        return self._tinybpf_map({_q(mp.name)}, {mp.key_rt}, {mp.value_rt})",
             ]
         return "\n".join(out)

@@ -226,7 +226,10 @@ def linear_hist_text(
       ``"|"``.
 
     Rows run from the first non-empty slot (slot 0 when ``strip_leading_zeros`` is False) to
-    the last one, empty slots in between included. No non-zero count gives ``""``.
+    the last one, empty slots in between included. No non-zero count gives ``""``. When
+    that would be more than 1,000 rows (a stray large slot), every run of more than three
+    empty slots is one line instead, saying how many slots and which values it leaves
+    out (``... : 3999999994 empty slots elided (6 to 3999999999)``).
 
     Example::
 
@@ -243,11 +246,35 @@ def linear_hist_text(
         return ""
     count_max = max(counts.values())
     lines = [f"     {val_type:<13} : count     distribution"]
-    for slot in slots:
+    for slot, gap in _rows(counts, slots):
+        if gap:
+            low, high = base + slot * step, base + (slot + gap) * step - 1
+            lines.append(f"        {'...':<10} : {gap} empty slots elided ({low} to {high})")
+            continue
         count = counts.get(slot, 0)
         value = base + slot * step
         lines.append(f"        {value:<10} : {count:<8} |{_bar(count, count_max, width)}|")
     return "\n".join(lines) + "\n"
+
+
+_MAX_ROWS = 1000
+_MAX_GAP = 3  # empty slots shown in a row before a run of them is elided
+
+
+def _rows(counts: dict[int, int], slots: range) -> Iterable[tuple[int, int]]:
+    """``(slot, 0)`` per row, or ``(first empty slot, how many)`` for an elided run."""
+    if len(slots) <= _MAX_ROWS:
+        yield from ((slot, 0) for slot in slots)
+        return
+    prev = slots.start - 1
+    for slot in sorted(counts):
+        gap = slot - prev - 1
+        if gap > _MAX_GAP:
+            yield prev + 1, gap
+        else:
+            yield from ((s, 0) for s in range(prev + 1, slot))
+        yield slot, 0
+        prev = slot
 
 
 def print_log2_hist(

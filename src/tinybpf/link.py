@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno as _errno
 import logging
+import operator
 import os
 import threading
 import warnings
@@ -568,7 +569,9 @@ class IterLink(BpfLink):
         link._ptr = None  # ownership moved here
 
     def read(self, chunk: int = 1 << 16) -> bytes:
-        """Run the iterator and return everything it wrote."""
+        """Run the iterator and return everything it wrote (read ``chunk`` bytes at a time)."""
+        if operator.index(chunk) < 1:
+            raise ValueError(f"chunk must be a positive number of bytes, got {chunk}")
         fd = lib.bpf_iter_create(self.fd if self._ptr is not None else -1)
         if fd < 0:
             check_int(fd, f"create iterator ({self._description}) failed")

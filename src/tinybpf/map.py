@@ -1096,8 +1096,18 @@ class BpfMap(Generic[KT, VT]):
     def set_inner_map(self, inner: BpfMap[Any, Any] | int) -> None:
         """Before load: the template inner map of an ARRAY_OF_MAPS/HASH_OF_MAPS."""
         p = self._before_load("inner map")
-        fd = inner if isinstance(inner, int) else inner.fd
-        check_int(lib.bpf_map__set_inner_map_fd(p, fd), f"set inner map of '{self._name}' failed")
+        # libbpf keeps the fd until load: give it a dup of its own (the template's fd may
+        # be closed and its number reused by another map meanwhile), closed with the object
+        fd = os.dup(inner if isinstance(inner, int) else inner.fd)
+        try:
+            check_int(
+                lib.bpf_map__set_inner_map_fd(p, fd), f"set inner map of '{self._name}' failed"
+            )
+        except BaseException:
+            os.close(fd)
+            raise
+        assert self._obj is not None  # (_before_load: an object's map)
+        self._obj._keep_fd(f"inner map of {self._name}", fd)
 
     def inner_map(self, key: KT) -> BpfMap[Any, Any] | None:
         """Map-in-map: open the inner map stored at ``key`` (None if the slot is empty)."""

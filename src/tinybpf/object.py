@@ -7,7 +7,6 @@ import os
 import sys
 import warnings
 import weakref
-from _thread import RLock
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -24,7 +23,7 @@ from tinybpf._ffi import (
     pystr,
     take_c_log,
 )
-from tinybpf._guard import guarded
+from tinybpf._guard import guarded, new_lock
 from tinybpf.btf import Btf, btf_defect, validate_python_type
 from tinybpf.errors import (
     BpfClosedError,
@@ -204,6 +203,9 @@ class BpfObject:
     _map_shared: dict[str, _Shared] | None = None  # per map: codecs, fast-path state
     _globals: Any = None  # the layout of the global variables (see tinybpf.globals)
     _views: weakref.WeakSet[BpfMap[Any, Any]] | None = None  # typed() views
+    # fds handed to libbpf to keep until load (set_inner_map, set_attach_target): our dups,
+    # closed with the object, whatever happened to the wrappers that set them
+    _kept_fds: dict[str, int] | None = None
 
     def __init__(
         self,
@@ -214,7 +216,7 @@ class BpfObject:
         index: bytes | None = None,
     ) -> None:
         # Ownership of obj_ptr moves here first, so a failure below frees it exactly once.
-        self._guard_lock = RLock()  # see tinybpf._guard
+        self._guard_lock = new_lock()  # see tinybpf._guard
         self._ptr = obj_ptr
         self._path = path if isinstance(path, str) else os.fspath(path)
         if loaded:
@@ -551,6 +553,19 @@ class BpfObject:
             ptr, self._ptr = self._ptr, NULL
             if ptr is not None and ptr != NULL:
                 lib.bpf_object__close(ptr)
+            kept, self._kept_fds = self._kept_fds, None
+            for fd in (kept or {}).values():
+                os.close(fd)
+
+    def _keep_fd(self, what: str, fd: int | None) -> None:
+        """Own ``fd`` (a dup libbpf uses until load) for ``what``, closing the one it replaces."""
+        if self._kept_fds is None:
+            self._kept_fds = {}
+        old = self._kept_fds.pop(what, None)
+        if fd is not None:
+            self._kept_fds[what] = fd
+        if old is not None:
+            os.close(old)
 
     def __enter__(self) -> BpfObject:
         return self
@@ -705,7 +720,7 @@ def _open(
     # BpfObject.__init__'s work, without its frame; the names stay in the result struct
     # until first used
     obj: BpfObject = _new_instance(BpfObject)
-    obj._guard_lock = RLock()
+    obj._guard_lock = new_lock()
     obj._ptr = ptr
     obj._path = path
     obj._index = res
@@ -736,6 +751,23 @@ def _raise_missing(obj: BpfObject, path: str, e: BpfError) -> None:
     raise cls(f"load '{path}' failed: {text} ({code})", err, e.libbpf_log) from None
 
 
+def _file_kind(path: str) -> str:
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        return f"cannot stat it: {e.strerror}"
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
 def _open_failed(
     path: str, from_file: bool, err: int, res: Any, reopen: Callable[[], BpfObject]
 ) -> NoReturn:
@@ -744,6 +776,12 @@ def _open_failed(
     if stage == lib.TINYBPF_BTF_INVALID:
         raise BpfError(
             f"open '{path}' failed: malformed BTF: type {res.bad_id} has {btf_defect(err)}", err
+        )
+    if stage == lib.TINYBPF_NOT_REGULAR:
+        raise BpfError(
+            f"open '{path}' failed: not a regular file ({_file_kind(path)}); a BPF object "
+            "is an ELF file: pass its path, or its contents as bytes",
+            err,
         )
     missing = err == _errno.ENOENT and from_file and not os.path.exists(path)
     if stage == lib.TINYBPF_OPEN_FAILED and missing:

@@ -217,16 +217,25 @@ class BpfProgram:
     def set_attach_target(self, target: str, attach_prog_fd: int = 0) -> None:
         """Set the BTF attach target (function name) of fentry/fexit/freplace/tp_btf programs."""
         p = self._before_load("attach target")
+        # libbpf keeps attach_prog_fd until load: a dup of its own (the target's fd may be
+        # closed and its number reused meanwhile), kept and closed by this program's object
+        fd = os.dup(attach_prog_fd) if attach_prog_fd else 0
         message = f"set attach target '{target}' of '{self._name}' failed"
-        with capture_log() as log:
-            ret = lib.bpf_program__set_attach_target(p, attach_prog_fd, cstr(target))
         try:
-            check_int(ret, message, log)
-        except BpfError as e:
-            if e.errno not in (_errno.ENOENT, _errno.ESRCH) or attach_prog_fd:
-                raise
-            cls, text = explain_trace_target(target)  # not found in the kernel's BTF
-            raise cls(f"{message}: {text}", e.errno or 0, e.libbpf_log) from None
+            with capture_log() as log:
+                ret = lib.bpf_program__set_attach_target(p, fd, cstr(target))
+            try:
+                check_int(ret, message, log)
+            except BpfError as e:
+                if e.errno not in (_errno.ENOENT, _errno.ESRCH) or attach_prog_fd:
+                    raise
+                cls, text = explain_trace_target(target)  # not found in the kernel's BTF
+                raise cls(f"{message}: {text}", e.errno or 0, e.libbpf_log) from None
+        except BaseException:
+            if fd:
+                os.close(fd)
+            raise
+        self._obj._keep_fd(f"attach target of {self._name}", fd or None)
 
     @property
     def insn_count(self) -> int:
