@@ -584,6 +584,28 @@ def test_inner_map_template_survives_fd_reuse(obj_path):
 
 
 @pytest.mark.root
+def test_inner_map_dup_is_closed_with_the_object_when_its_wrapper_is_gone(obj_path):
+    """The dup set_inner_map() gives libbpf belongs to the object: dropping the map wrapper
+    that set it (the object holds wrappers weakly) neither leaks it nor closes it early."""
+    import gc
+
+    from tinybpf import BpfMapType
+
+    def fds() -> set[str]:
+        return set(os.listdir("/proc/self/fd"))
+
+    with tinybpf.create_map(BpfMapType.ARRAY, 4, 8, 4, name="mf_tmpl") as tmpl:
+        before = fds()
+        o = tinybpf.open(obj_path("mapsfull_mim"))
+        o.map("mf_outer_h").set_inner_map(tmpl)  # the wrapper is dropped at once
+        gc.collect()
+        o.load()  # libbpf still has its dup: the outer map is created
+        assert o.map("mf_outer_h").fd > 0
+        o.close()
+        assert fds() == before
+
+
+@pytest.mark.root
 def test_freplace_target_survives_fd_reuse(obj_path):
     """set_attach_target(attach_prog_fd=) hands libbpf a dup: the target's object closed
     before load and a map taking the program's fd number cannot break the load."""
