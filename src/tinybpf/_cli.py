@@ -343,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("script")
     sp.add_argument("script_args", nargs=argparse.REMAINDER)
     sp.set_defaults(func=cmd_run_elevated)
+
+    from tinybpf.export.cli import add_parser as add_export_parser
+
+    add_export_parser(sub)
     return p
 
 

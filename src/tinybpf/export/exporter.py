@@ -1,0 +1,476 @@
+"""The exporter: configs loaded, programs attached, maps read into metrics on each scrape."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .attach import ProgramState, attach_program, prepare
+from .collector import NAMESPACE, MetricReader, ReadStats, check_metric
+from .config import Config, ConfigError, ConfigIssue, Counter, Histogram, load_configs
+from .decoders import DecodeError, DecoderSet, SkipLabelSet
+from .metrics import MetricFamily, merge, render
+
+__all__ = ["ConfigRuntime", "Exporter"]
+
+log = logging.getLogger("tinybpf.export")
+
+
+def _goarch() -> str:
+    m = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+
+
+class ConfigRuntime:
+    """One config at run time: its object, programs, links and metric readers."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.obj: Any = None
+        self.programs: list[ProgramState] = []
+        self.readers: list[MetricReader] = []
+        self.stats = ReadStats()
+        self.perf: list[_PerfEventCounter] = []
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    def close(self) -> None:
+        for p in self.perf:
+            p.close()
+        self.perf.clear()
+        for st in self.programs:
+            for link in st.links:
+                try:
+                    link.destroy()
+                except Exception as e:  # a detach failure must not stop the others
+                    log.warning("config %s: detaching %s failed: %s", self.name, st.name, e)
+            st.links.clear()
+            st.attached = False
+        if self.obj is not None:
+            self.obj.close()
+            self.obj = None
+
+
+class _PerfEventCounter:
+    """A perf_event_array counter: each event's bytes are the key; counts reset every
+    flush_interval (never when it is 0)."""
+
+    def __init__(self, rt: ConfigRuntime, spec: Any, bmap: Any) -> None:
+        from .. import BpfPerfBuffer
+
+        self.rt = rt
+        self.spec = spec
+        self.name = f"{NAMESPACE}_{spec.name}"
+        self.size = sum(lb.size for lb in spec.labels)
+        self.counts: dict[tuple[str, ...], int] = {}
+        self.lock = threading.Lock()
+        self.flushed = time.monotonic()
+        self.stop = threading.Event()
+        self.buf: Any = BpfPerfBuffer(bmap, self._on_event)
+        self.thread = threading.Thread(target=self._run, name=f"perf:{spec.name}", daemon=True)
+        self.thread.start()
+
+    def _on_event(self, cpu: int, data: bytes) -> None:
+        off = 0
+        values: list[str] = []
+        try:
+            for lb in self.spec.labels:
+                values.append(DecoderSet.decode(data[off : off + lb.size], lb.decoders))
+                off += lb.size
+        except SkipLabelSet:
+            return
+        except DecodeError as e:
+            self.rt.stats.decoder_errors += 1
+            log.warning("config %s, metric %s: %s", self.rt.name, self.spec.name, e)
+            return
+        key = tuple(values)
+        with self.lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.buf.poll(timeout_ms=100)
+            except Exception as e:
+                if self.stop.is_set():
+                    return
+                log.error("config %s: perf buffer %s failed: %s", self.rt.name, self.spec.name, e)
+                self.stop.wait(1.0)
+            fi = self.spec.flush_interval
+            if fi and time.monotonic() - self.flushed >= fi:
+                with self.lock:
+                    self.counts.clear()
+                self.flushed = time.monotonic()
+
+    def family(self) -> MetricFamily:
+        fam = MetricFamily(self.name, self.spec.help, "counter")
+        names = [lb.name for lb in self.spec.labels]
+        with self.lock:
+            for labels, n in self.counts.items():
+                fam.add(tuple(zip(names, labels, strict=True)), float(n))
+        return fam
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.buf.close()
+
+
+class Exporter:
+    """Loads configs (ebpf_exporter's schema), attaches their programs and renders metrics.
+
+    ``strict``: a program that fails to attach is fatal (otherwise reported in
+    ``ebpf_exporter_ebpf_program_attached`` and the log). ``scrape_timeout``: seconds a
+    scrape may spend reading maps; the metrics not read by then are left out of that scrape
+    and counted. ``label_cache_size``: decoded keys remembered per metric. ``max_series``:
+    series kept per metric (0: no limit); the rest are dropped and counted.
+
+    Example::
+
+        with Exporter.from_dir("examples", ["timers"]) as ex:
+            print(ex.render().decode())
+    """
+
+    def __init__(
+        self,
+        configs: Sequence[Config],
+        *,
+        strict: bool = False,
+        scrape_timeout: float = 0.0,
+        label_cache_size: int = 100_000,
+        max_series: int = 0,
+    ) -> None:
+        self.configs = list(configs)
+        self.strict = strict
+        self.scrape_timeout = scrape_timeout
+        self.label_cache_size = label_cache_size
+        self.max_series = max_series
+        self.runtimes: list[ConfigRuntime] = []
+        self.budget_exceeded = 0
+        self.extra_readers: list[tuple[str, MetricReader]] = []
+        self._lock = threading.Lock()
+        self._started = False
+
+    @classmethod
+    def from_dir(cls, directory: str | os.PathLike[str], names: Sequence[str], **kw: Any) -> Any:
+        return cls(load_configs(Path(directory), names), **kw)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def check(self) -> list[ConfigIssue]:
+        """Every problem of the configs against their objects (opened, not loaded)."""
+        from .. import open as open_object
+
+        issues: list[ConfigIssue] = []
+        for cfg in self.configs:
+            if cfg.object_path is None:
+                continue
+            try:
+                with open_object(cfg.object_path) as obj:
+                    issues.extend(self._check_object(cfg, obj))
+            except OSError as e:
+                issues.append(
+                    ConfigIssue(
+                        str(cfg.object_path),
+                        "",
+                        f"cannot open the object of config '{cfg.name}': {e}",
+                        "compile it for this kernel with clang -target bpf",
+                    )
+                )
+        return issues
+
+    @staticmethod
+    def _check_object(cfg: Config, obj: Any) -> list[ConfigIssue]:
+        issues: list[ConfigIssue] = []
+        for c in cfg.counters:
+            issues.extend(check_metric(c, obj, cfg.where, "counters"))
+        for h in cfg.histograms:
+            issues.extend(check_metric(h, obj, cfg.where, "histograms"))
+        for sym in cfg.kaddrs:
+            if f"kaddr_{sym}" not in obj.globals:
+                issues.append(
+                    ConfigIssue(
+                        cfg.where,
+                        "kaddrs",
+                        f"the object has no global 'kaddr_{sym}' to receive the address of {sym}",
+                        f"declare 'const volatile u64 kaddr_{sym} = 0;' in the .bpf.c",
+                    )
+                )
+        for prog in obj.programs.values():
+            sec = prog.section
+            if sec.startswith("perf_event/"):
+                from .attach import parse_perf_event_section
+
+                try:
+                    parse_perf_event_section(sec)
+                except ValueError as e:
+                    issues.append(ConfigIssue(str(cfg.object_path), f"SEC({sec!r})", str(e)))
+        return issues
+
+    def start(self) -> Exporter:
+        """Open, check, load and attach every config. Raises ConfigError for config
+        problems (all of them), OSError for a load failure."""
+        from .. import open as open_object
+
+        if self._started:
+            return self
+        issues: list[ConfigIssue] = []
+        try:
+            for cfg in self.configs:
+                rt = ConfigRuntime(cfg)
+                self.runtimes.append(rt)
+                assert cfg.object_path is not None
+                rt.obj = open_object(cfg.object_path)
+                found = self._check_object(cfg, rt.obj)
+                if found:
+                    issues.extend(found)
+                    continue
+                prepare(rt.obj)
+                if cfg.kaddrs:
+                    self._set_kaddrs(rt)
+                rt.obj.load()
+                self._attach(rt)
+                self._readers(rt)
+            if issues:
+                raise ConfigError(issues)
+        except BaseException:
+            self.close()
+            raise
+        self._started = True
+        return self
+
+    def _set_kaddrs(self, rt: ConfigRuntime) -> None:
+        from .. import KernelSymbols
+
+        ks = KernelSymbols()
+        for sym in rt.cfg.kaddrs:
+            addr = ks.address_of(sym)
+            if addr is None:
+                raise ConfigError(
+                    [
+                        ConfigIssue(
+                            rt.cfg.where,
+                            "kaddrs",
+                            f"kernel symbol '{sym}' is not in /proc/kallsyms",
+                            "check the name, or enable CONFIG_KALLSYMS_ALL for data symbols",
+                        )
+                    ]
+                )
+            rt.obj.globals[f"kaddr_{sym}"] = addr
+
+    def _attach(self, rt: ConfigRuntime) -> None:
+        for prog in rt.obj.programs.values():
+            st = ProgramState(prog.name, prog.section)
+            try:
+                info = prog.kernel_info()
+                st.id, st.tag = info.id, info.tag
+            except OSError:
+                pass
+            rt.programs.append(st)
+            try:
+                st.links = attach_program(prog)
+                st.attached = True
+            except (OSError, ValueError) as e:
+                st.error = str(e)
+                log.error(
+                    "config %s: program %s (SEC %r) failed to attach: %s",
+                    rt.name,
+                    prog.name,
+                    prog.section,
+                    e,
+                )
+                if self.strict:
+                    raise OSError(
+                        f"config {rt.name}: program {prog.name} failed to attach "
+                        f"(--config.strict): {e}"
+                    ) from e
+
+    def _readers(self, rt: ConfigRuntime) -> None:
+        specs: list[Counter | Histogram] = [*rt.cfg.counters, *rt.cfg.histograms]
+        for spec in specs:
+            bmap = rt.obj.maps[spec.name]
+            if getattr(spec, "perf_event_array", False):
+                rt.perf.append(_PerfEventCounter(rt, spec, bmap))
+                continue
+            rt.readers.append(
+                MetricReader(
+                    rt.name,
+                    spec,
+                    bmap,
+                    rt.stats,
+                    cache_size=self.label_cache_size,
+                    max_series=self.max_series,
+                )
+            )
+
+    def close(self) -> None:
+        """Detach every program and close every object (idempotent)."""
+        for rt in self.runtimes:
+            rt.close()
+        self.runtimes.clear()
+        self._started = False
+
+    def __enter__(self) -> Exporter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- scraping ---------------------------------------------------------------------------
+    def collect(self) -> list[MetricFamily]:
+        """Every metric family: the configs' metrics and the built-in ones."""
+        with self._lock:
+            return merge(self._collect())
+
+    def _collect(self) -> list[MetricFamily]:
+        fams: list[MetricFamily] = []
+        start = time.monotonic()
+        deadline = start + self.scrape_timeout if self.scrape_timeout > 0 else float("inf")
+        out_of_time = False
+        for rt in self.runtimes:
+            for reader in rt.readers:
+                if out_of_time or time.monotonic() > deadline:
+                    out_of_time = True
+                    break
+                try:
+                    fams.extend(reader.read(deadline))
+                except TimeoutError:
+                    out_of_time = True
+                except Exception as e:  # a scrape never takes the exporter down
+                    log.error("config %s: reading map %s failed: %s", rt.name, reader.spec.name, e)
+            for p in rt.perf:
+                fams.append(p.family())
+        if out_of_time:
+            self.budget_exceeded += 1
+            log.warning(
+                "scrape took longer than %.3fs: metrics not read in time were left out",
+                self.scrape_timeout,
+            )
+        fams.extend(self._builtin())
+        return fams
+
+    def _builtin(self) -> list[MetricFamily]:
+        enabled = MetricFamily(
+            f"{NAMESPACE}_enabled_configs", "The set of enabled configs", "gauge"
+        )
+        info = MetricFamily(f"{NAMESPACE}_ebpf_program_info", "Info about ebpf programs", "gauge")
+        attached = MetricFamily(
+            f"{NAMESPACE}_ebpf_program_attached", "Whether a program is attached", "gauge"
+        )
+        run_time = MetricFamily(
+            f"{NAMESPACE}_ebpf_program_run_time_seconds",
+            "How long has the program been executing",
+            "counter",
+        )
+        run_count = MetricFamily(
+            f"{NAMESPACE}_ebpf_program_run_count_total",
+            "How many times has the program been executed",
+            "counter",
+        )
+        errors = MetricFamily(
+            f"{NAMESPACE}_decoder_errors_total",
+            "How many times has decoders encountered errors",
+            "counter",
+        )
+        dropped = MetricFamily(
+            f"{NAMESPACE}_series_dropped_total",
+            "Series left out because a metric reached its max_series",
+            "counter",
+        )
+        evicted = MetricFamily(
+            f"{NAMESPACE}_label_cache_evictions_total",
+            "Decoded keys evicted from the bounded label cache",
+            "counter",
+        )
+        budget = MetricFamily(
+            f"{NAMESPACE}_scrape_timeouts_total",
+            "Scrapes that ran out of their time budget (--scrape.timeout)",
+            "counter",
+        )
+        build = MetricFamily(
+            f"{NAMESPACE}_build_info",
+            "A metric with a constant '1' value labeled by version, revision, branch, "
+            "goversion from which ebpf_exporter was built, and the goos and goarch for the "
+            "build.",
+            "gauge",
+        )
+        build.add(
+            (
+                ("branch", ""),
+                ("goarch", _goarch()),
+                ("goos", "linux"),
+                ("goversion", f"python{platform.python_version()}"),
+                ("revision", ""),
+                ("tags", "tinybpf"),
+                ("version", __version__),
+            ),
+            1.0,
+        )
+        for rt in self.runtimes:
+            enabled.add((("name", rt.name),), 1.0)
+            errors.add((("config", rt.name),), float(rt.stats.decoder_errors))
+            dropped.add((("config", rt.name),), float(rt.stats.series_dropped))
+            evicted.add((("config", rt.name),), float(rt.stats.cache_evictions))
+            for st in rt.programs:
+                pid = str(st.id)
+                info.add(
+                    (("config", rt.name), ("id", pid), ("program", st.name), ("tag", st.tag)),
+                    1.0,
+                )
+                attached.add((("id", pid),), 1.0 if st.attached else 0.0)
+                self._stats(rt, st, run_time, run_count)
+        budget.add((), float(self.budget_exceeded))
+        return [
+            enabled,
+            info,
+            attached,
+            run_time,
+            run_count,
+            errors,
+            dropped,
+            evicted,
+            budget,
+            build,
+        ]
+
+    @staticmethod
+    def _stats(
+        rt: ConfigRuntime, st: ProgramState, run_time: MetricFamily, run_count: MetricFamily
+    ) -> None:
+        if rt.obj is None:
+            return
+        try:
+            info = rt.obj.programs[st.name].kernel_info()
+        except (OSError, KeyError):
+            return
+        pid = (("id", str(st.id)),)
+        run_time.add(pid, info.run_time_ns / 1e9)
+        run_count.add(pid, float(info.run_count))
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of :meth:`collect`."""
+        return render(self.collect())
+
+    def debug_maps(self) -> str:
+        """Every metric map's entries, raw and decoded (the --debug /maps page)."""
+        lines: list[str] = []
+        with self._lock:
+            for rt in self.runtimes:
+                lines.append(f"## Config: {rt.name}\n")
+                for reader in rt.readers:
+                    lines.append(f"### Map: {reader.spec.name}\n\n```")
+                    try:
+                        for key, labels, value in reader.raw():
+                            lines.append(f"{key} ({list(labels) if labels else '-'}) -> {value}")
+                    except Exception as e:
+                        lines.append(f"error: {e}")
+                    lines.append("```\n")
+        return "\n".join(lines) + "\n"
