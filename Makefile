@@ -117,3 +117,8 @@ asan: build compile mounts
 clean:
 	rm -rf build dist tests/bpf/build src/tinybpf/_libbpf_cffi.* src/tinybpf/include \
 	  src/*.egg-info examples/build .venv-asan
+
+# Debian's prometheus and promtool for the exporter tests, unpacked into build/prometheus/
+# (the tests fetch it themselves on first use; this target does it ahead of time).
+prometheus: venv
+	$(PY) tests/helpers/prometheus.py

@@ -76,6 +76,13 @@ def add_parser(sub: Any) -> None:
         help="decoded keys remembered per metric (default 100000)",
     )
     sp.add_argument(
+        "--metrics.total-suffix",
+        dest="total_suffix",
+        action="store_true",
+        help="name the run-time counter ebpf_exporter_ebpf_program_run_time_seconds_total "
+        "(promtool's lint wants counters to end in _total; ebpf_exporter's name does not)",
+    )
+    sp.add_argument(
         "--bpf.stats",
         dest="bpf_stats",
         action="store_true",
@@ -108,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             scrape_timeout=args.scrape_timeout,
             max_series=args.max_series,
             label_cache_size=args.label_cache_size,
+            total_suffix=args.total_suffix,
         )
     except ImportError as e:
         print(f"Error: {e}", file=sys.stderr)

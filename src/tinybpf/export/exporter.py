@@ -28,11 +28,56 @@ def _goarch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
 
 
+def _as_document(cfg: Config) -> dict[str, Any]:
+    """A config built in code as the YAML document it corresponds to (for validation)."""
+
+    def labels(ls: Sequence[Any]) -> list[dict[str, Any]]:
+        out = []
+        for lb in ls:
+            decs = []
+            for d in lb.decoders:
+                doc: dict[str, Any] = {"name": d.name}
+                if d.static_map is not None:
+                    doc["static_map"] = dict(d.static_map)
+                if d.regexps:
+                    doc["regexps"] = list(d.regexps)
+                if d.allow_unknown:
+                    doc["allow_unknown"] = True
+                decs.append(doc)
+            out.append({"name": lb.name, "size": lb.size, "decoders": decs})
+        return out
+
+    counters = []
+    for c in cfg.counters:
+        cdoc: dict[str, Any] = {"name": c.name, "help": c.help, "labels": labels(c.labels)}
+        if c.values:
+            cdoc["values"] = list(c.values)
+        if c.max_series:
+            cdoc["max_series"] = c.max_series
+        counters.append(cdoc)
+    histograms = []
+    for h in cfg.histograms:
+        hdoc: dict[str, Any] = {
+            "name": h.name,
+            "help": h.help,
+            "labels": labels(h.labels),
+            "bucket_type": h.bucket_type,
+            "bucket_multiplier": h.bucket_multiplier,
+            "bucket_min": h.bucket_min,
+            "bucket_max": h.bucket_max,
+        }
+        if h.bucket_keys:
+            hdoc["bucket_keys"] = list(h.bucket_keys)
+        histograms.append(hdoc)
+    return {"metrics": {"counters": counters, "histograms": histograms}}
+
+
 class ConfigRuntime:
     """One config at run time: its object, programs, links and metric readers."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, owned: bool = True) -> None:
         self.cfg = cfg
+        self.owned = owned
         self.obj: Any = None
         self.programs: list[ProgramState] = []
         self.readers: list[MetricReader] = []
@@ -55,9 +100,9 @@ class ConfigRuntime:
                     log.warning("config %s: detaching %s failed: %s", self.name, st.name, e)
             st.links.clear()
             st.attached = False
-        if self.obj is not None:
+        if self.obj is not None and self.owned:
             self.obj.close()
-            self.obj = None
+        self.obj = None
 
 
 class _PerfEventCounter:
@@ -133,6 +178,8 @@ class Exporter:
     scrape may spend reading maps; the metrics not read by then are left out of that scrape
     and counted. ``label_cache_size``: decoded keys remembered per metric. ``max_series``:
     series kept per metric (0: no limit); the rest are dropped and counted.
+    ``total_suffix``: name the run-time counter ``..._run_time_seconds_total`` (promtool's
+    lint wants counters to end in ``_total``; ebpf_exporter's name does not).
 
     Example::
 
@@ -148,8 +195,10 @@ class Exporter:
         scrape_timeout: float = 0.0,
         label_cache_size: int = 100_000,
         max_series: int = 0,
+        total_suffix: bool = False,
     ) -> None:
         self.configs = list(configs)
+        self.total_suffix = total_suffix
         self.strict = strict
         self.scrape_timeout = scrape_timeout
         self.label_cache_size = label_cache_size
@@ -246,6 +295,64 @@ class Exporter:
             raise
         self._started = True
         return self
+
+    def add_object(
+        self,
+        obj: Any,
+        name: str,
+        counters: Sequence[Counter] = (),
+        histograms: Sequence[Histogram] = (),
+    ) -> Exporter:
+        """Export maps of an object the caller loaded (and attached) itself.
+
+        The exporter reads the maps named like the metrics; it neither attaches nor closes
+        ``obj``. Raises :class:`ConfigError` naming every metric that does not fit its map.
+
+        Example::
+
+            obj = tinybpf.load("counts.bpf.o")
+            obj.program("count").attach()
+            ex = Exporter([]).add_object(obj, "counts", counters=[
+                Counter("calls_total", "Calls by syscall",
+                        (Label("syscall", 8, (DecoderSpec("uint"), DecoderSpec("syscall"))),)),
+            ])
+            print(ex.render().decode())
+        """
+        from .config import parse_config
+
+        if not obj.loaded:
+            raise ValueError(f"add_object: load the object '{obj.name}' first (obj.load())")
+        cfg = Config(name=name, counters=list(counters), histograms=list(histograms))
+        # the same validation as YAML configs: metric names, labels, buckets
+        _, issues = parse_config(_as_document(cfg), name, f"<object {name}>")
+        issues.extend(self._check_object(cfg, obj))
+        if issues:
+            raise ConfigError(issues)
+        rt = ConfigRuntime(cfg, owned=False)
+        rt.obj = obj
+        for prog in obj.programs.values():
+            st = ProgramState(prog.name, prog.section)
+            try:
+                info = prog.kernel_info()
+                st.id, st.tag, st.attached = info.id, info.tag, True
+            except OSError:
+                continue
+            rt.programs.append(st)
+        self._readers(rt)
+        with self._lock:
+            self.configs.append(cfg)
+            self.runtimes.append(rt)
+        self._started = True
+        return self
+
+    def serve(
+        self, address: str = ":9435", telemetry_path: str = "/metrics", debug: bool = False
+    ) -> Any:
+        """Serve the metrics over HTTP from a background thread; returns the server
+        (``close()`` it; ``port`` is the bound port)."""
+        from .server import MetricsServer
+
+        return MetricsServer(self, address, telemetry_path, debug=debug).start()
 
     def _set_kaddrs(self, rt: ConfigRuntime) -> None:
         from .. import KernelSymbols
@@ -365,8 +472,10 @@ class Exporter:
         attached = MetricFamily(
             f"{NAMESPACE}_ebpf_program_attached", "Whether a program is attached", "gauge"
         )
+        # ebpf_exporter's name lacks the "_total" that promtool's lint asks of counters;
+        # total_suffix=True (--metrics.total-suffix) adds it
         run_time = MetricFamily(
-            f"{NAMESPACE}_ebpf_program_run_time_seconds",
+            f"{NAMESPACE}_ebpf_program_run_time_seconds" + ("_total" if self.total_suffix else ""),
             "How long has the program been executing",
             "counter",
         )
