@@ -206,19 +206,37 @@ def _kstack(data: bytes, spec: DecoderSpec) -> bytes:
 
 # --- cgroups --------------------------------------------------------------------------------
 
-_CGROUP_ROOT = "/sys/fs/cgroup"
 _cgroup_cache: dict[int, str] = {}
 _cgroup_lock = threading.Lock()
 
 
+def _cgroup2_mounts() -> list[str]:
+    """Where cgroup v2 is mounted (the ids of bpf_get_current_cgroup_id() live there)."""
+    found: list[str] = []
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] == "cgroup2":
+                    found.append(parts[1])
+    except OSError:
+        pass
+    return found or ["/sys/fs/cgroup"]
+
+
 def _refresh_cgroups() -> None:
     found: dict[int, str] = {}
-    for dirpath, _dirnames, _files in os.walk(_CGROUP_ROOT):
+    for root in _cgroup2_mounts():
+        _walk_cgroups(root, found)
+    _cgroup_cache.update(found)
+
+
+def _walk_cgroups(root: str, found: dict[int, str]) -> None:
+    for dirpath, _dirnames, _files in os.walk(root):
         try:
-            found[os.stat(dirpath).st_ino] = dirpath
+            found.setdefault(os.stat(dirpath).st_ino, dirpath)
         except OSError:
             continue
-    _cgroup_cache.update(found)
 
 
 def _cgroup(data: bytes, spec: DecoderSpec) -> bytes:
