@@ -325,7 +325,37 @@ class MetricReader:
             return False
         return True
 
+    def _read_plain(self, spec: Counter, deadline: float) -> list[MetricFamily]:
+        """The common case in one loop: u64 values, no per-CPU values, no value fields."""
+        cache = self._cache
+        decode = self._decode
+        acc: dict[tuple[str, ...], int] = {}
+        limit = self.max_series
+        n = 0
+        for key, v in self.view.items():
+            n += 1
+            if n & 4095 == 0 and time.monotonic() > deadline:
+                raise TimeoutError
+            labels = cache.get(key) or decode(key)
+            if labels is None or labels is _SKIP:
+                continue
+            old = acc.get(labels)
+            if old is not None:
+                acc[labels] = old + v  # keys that decode to the same labels add up
+            elif limit and len(acc) >= limit:
+                self.stats.series_dropped += 1
+            else:
+                acc[labels] = v if type(v) is int else self._numbers(v, [])[0]
+        names = tuple(lb.name for lb in spec.labels)
+        fam = MetricFamily(self.name, spec.help, "counter")
+        fam.samples = [
+            ("", tuple(zip(names, labels, strict=True)), float(v)) for labels, v in acc.items()
+        ]
+        return [fam]
+
     def _read_counter(self, spec: Counter, deadline: float) -> list[MetricFamily]:
+        if not self.fields and not self.percpu:
+            return self._read_plain(spec, deadline)
         names = [lb.name for lb in spec.labels]
         keys: list[str | None] = list(self.fields) if self.fields else [None]
         acc: dict[tuple[str, ...], list[int]] = {}

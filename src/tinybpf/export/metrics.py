@@ -61,6 +61,8 @@ def format_float(v: float) -> str:
 
 
 def _escape_label(v: str) -> str:
+    if "\\" not in v and "\n" not in v and '"' not in v:
+        return v
     return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
@@ -82,6 +84,10 @@ def _sort_key(sample: tuple[str, LabelSet, float]) -> tuple[object, ...]:
     return (plain, order, float(le) if le is not None else 0.0)
 
 
+def _plain_key(sample: tuple[str, LabelSet, float]) -> LabelSet:
+    return sample[1]
+
+
 def render(families: Iterable[MetricFamily]) -> bytes:
     """The text exposition of ``families`` (sorted by name; samples by label values)."""
     out: list[str] = []
@@ -90,8 +96,14 @@ def render(families: Iterable[MetricFamily]) -> bytes:
             continue
         out.append(f"# HELP {fam.name} {_escape_help(fam.help)}")
         out.append(f"# TYPE {fam.name} {fam.type}")
-        for suffix, labels, value in sorted(fam.samples, key=_sort_key):
-            out.append(f"{fam.name}{suffix}{_labels_text(labels)} {format_float(value)}")
+        name = fam.name
+        samples = (
+            sorted(fam.samples, key=_sort_key)
+            if fam.type == "histogram"
+            else sorted(fam.samples, key=_plain_key)
+        )
+        for suffix, labels, value in samples:
+            out.append(f"{name}{suffix}{_labels_text(labels)} {format_float(value)}")
     return ("\n".join(out) + "\n").encode() if out else b""
 
 
