@@ -16,16 +16,12 @@ from __future__ import annotations
 import argparse
 import ctypes
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-import tinybpf  # noqa: E402
-from tinybpf.export import Counter, DecoderSpec, Label  # noqa: E402
-from tinybpf.export.collector import MetricReader, ReadStats  # noqa: E402
-from tinybpf.export.metrics import render  # noqa: E402
+import tinybpf
+from tinybpf.export import Counter, DecoderSpec, Label
+from tinybpf.export.collector import MetricReader, ReadStats
+from tinybpf.export.metrics import render
 
 
 def median_ms(fn, reps: int) -> float:

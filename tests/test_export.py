@@ -611,3 +611,25 @@ def test_listen_address_forms():
 
 if not IS_ROOT:  # pragma: no cover
     os.environ.setdefault("TINYBPF_EXPORT_TESTS", "unprivileged")
+
+
+def test_example_timers_config_compiles_and_serves(tmp_path):
+    examples = TESTS.parent / "examples" / "export"
+    subprocess.run(
+        [sys.executable, "-m", "tinybpf", "compile", str(examples / "timers.bpf.c"),
+         "-o", f"{tmp_path}/"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    (tmp_path / "timers.yaml").write_text((examples / "timers.yaml").read_text())
+    with Exporter.from_dir(tmp_path, ["timers"]) as ex:
+        deadline = time.monotonic() + 10
+        while True:
+            time.sleep(0.2)
+            series = [
+                lb for (n, lb) in parse(ex.render()) if n == "ebpf_exporter_timer_starts_total"
+            ]
+            if series:
+                break
+            assert time.monotonic() < deadline, "no kernel timer started in 10 s"
+    names = [dict(lb)["function"] for lb in series]
+    assert all(n and not n.startswith("unknown_addr:") for n in names), names
