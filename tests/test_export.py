@@ -633,3 +633,37 @@ def test_example_timers_config_compiles_and_serves(tmp_path):
             assert time.monotonic() < deadline, "no kernel timer started in 10 s"
     names = [dict(lb)["function"] for lb in series]
     assert all(n and not n.startswith("unknown_addr:") for n in names), names
+
+
+def _wait_for(ex: Exporter, metric: str, want: float, **labels: str) -> dict:
+    deadline = time.monotonic() + 10
+    while True:
+        s = parse(ex.render())
+        if s.get((metric, frozenset(labels.items()))) == want:
+            return s
+        assert time.monotonic() < deadline, f"{metric}{labels} never reached {want}: {s}"
+        time.sleep(0.1)
+
+
+def test_perf_event_array_counter_and_flush_interval(tmp_path):
+    metric = "ebpf_exporter_getppid_events_total"
+    (tmp_path / "a").mkdir()
+    d = config_dir(tmp_path / "a", "export_perf")
+    with Exporter.from_dir(d, ["export_perf"]) as ex:
+        run_child("[os.getppid() for _ in range(4)]", comm="tbx-perf")
+        _wait_for(ex, metric, 4, comm="tbx-perf", kind="1")
+        time.sleep(1.5)  # no flush_interval: the counts stay
+        assert value(parse(ex.render()), metric, comm="tbx-perf", kind="1") == 4
+    text = (CONFIGS / "export_perf.yaml").read_text()
+    text = text.replace(
+        "perf_event_array: true\n", "perf_event_array: true\n      flush_interval: 1s\n"
+    )
+    (tmp_path / "b").mkdir()
+    d = config_dir(tmp_path / "b", "export_perf", yaml={"export_perf": text})
+    with Exporter.from_dir(d, ["export_perf"]) as ex:
+        run_child("[os.getppid() for _ in range(2)]", comm="tbx-flush")
+        _wait_for(ex, metric, 2, comm="tbx-flush", kind="1")
+        deadline = time.monotonic() + 10
+        while (metric, frozenset({("comm", "tbx-flush"), ("kind", "1")})) in parse(ex.render()):
+            assert time.monotonic() < deadline, "flush_interval: 1s never flushed"
+            time.sleep(0.2)
