@@ -667,3 +667,59 @@ def test_perf_event_array_counter_and_flush_interval(tmp_path):
         while (metric, frozenset({("comm", "tbx-flush"), ("kind", "1")})) in parse(ex.render()):
             assert time.monotonic() < deadline, "flush_interval: 1s never flushed"
             time.sleep(0.2)
+
+
+USDT_YAML = """\
+metrics:
+  counters:
+    - name: usdt_probes_total
+      help: myprov:myprobe hits by first argument
+      labels:
+        - name: a
+          size: 8
+          decoders:
+            - name: uint
+"""
+
+
+def _multiarch_include() -> str | None:
+    """/usr/include/<triple>, where <bpf/usdt.bpf.h>'s <asm/errno.h> lives."""
+    try:
+        triple = subprocess.run(
+            ["gcc", "-print-multiarch"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    d = Path("/usr/include") / triple
+    return str(d) if triple and (d / "asm" / "errno.h").exists() else None
+
+
+def test_usdt_section(tmp_path):
+    from helpers.attach_env import build_c
+    from helpers.kernel import gcc_unavailable_reason, uprobe_unavailable_reason
+
+    reason = gcc_unavailable_reason() or uprobe_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    if not any(Path("/usr/include").glob("**/sys/sdt.h")):
+        pytest.skip("<sys/sdt.h> is missing (install systemtap-sdt-dev)")
+    inc = _multiarch_include()
+    if inc is None:
+        pytest.skip("no multiarch include directory with asm/errno.h for <bpf/usdt.bpf.h>")
+    binary = build_c("usdt_target.c", tmp_path / "usdt_target")
+    subprocess.run(
+        [sys.executable, "-m", "tinybpf", "compile", str(TESTS / "helpers" / "export_usdt.bpf.c"),
+         "-o", str(tmp_path / "export_usdt.bpf.o"), "--vmlinux", str(BPF_BUILD / "vmlinux.h"),
+         f"--cflags=-I{inc}", f'--cflags=-DUSDT_TARGET="{binary}"'],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    (tmp_path / "export_usdt.yaml").write_text(USDT_YAML)
+    with Exporter.from_dir(tmp_path, ["export_usdt"]) as ex:
+        proc = subprocess.Popen(
+            [str(binary), "3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        out, _ = proc.communicate("go\n", timeout=30)
+        assert out == "ready\ndone\n"
+        s = parse(ex.render())
+    for a in ("1", "2", "3"):
+        assert value(s, "ebpf_exporter_usdt_probes_total", a=a) == 1
