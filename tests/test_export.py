@@ -723,3 +723,86 @@ def test_usdt_section(tmp_path):
         s = parse(ex.render())
     for a in ("1", "2", "3"):
         assert value(s, "ebpf_exporter_usdt_probes_total", a=a) == 1
+
+
+def test_tracing_spans_reach_an_otlp_receiver(tmp_path, monkeypatch):
+    pytest.importorskip("opentelemetry.sdk", reason="the otel extra is not installed")
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+    received: list = []
+
+    class Receiver(BaseHTTPRequestHandler):  # an OTLP/HTTP endpoint: POST /v1/traces
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            req = trace_service_pb2.ExportTraceServiceRequest()
+            req.ParseFromString(body)
+            received.append((self.path, req))
+            out = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    try:
+        ex = Exporter.from_dir(config_dir(tmp_path, "export_trace"), ["export_trace"])
+        with ex:
+            before = time.time_ns()
+            pid = run_child("[os.getppid() for _ in range(2)]", comm="tbx-span")
+            after = time.time_ns()
+            deadline = time.monotonic() + 10
+            while sum(s.spans for s in ex.runtimes[0].span_sources) < 2:
+                assert time.monotonic() < deadline, "the ring buffer records did not arrive"
+                time.sleep(0.05)
+        # closing the exporter flushed the batch processor
+        spans = [
+            (rs.resource, span)
+            for path, req in received
+            for rs in req.resource_spans
+            for ss in rs.scope_spans
+            for span in ss.spans
+        ]
+        assert {p for p, _ in received} == {"/v1/traces"}
+        assert len(spans) == 2
+        for resource, span in spans:
+            attrs = {a.key: a.value.string_value for a in resource.attributes}
+            assert attrs["service.name"] == "tinybpf-test"
+            assert span.name == "getppid"
+            assert span.trace_id.hex() == "ab" + "00" * 14 + "01"
+            assert span.parent_span_id.hex() == "0000000000001111"
+            assert span.span_id.hex() == f"{0x22220000 | (pid & 0xFFFF):016x}"
+            assert span.end_time_unix_nano - span.start_time_unix_nano == 1234567
+            assert before - 10**9 < span.start_time_unix_nano < after + 10**9
+            sattrs = {a.key: a.value.string_value for a in span.attributes}
+            assert sattrs == {"comm": "tbx-span", "kind": "getppid"}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_label_padding_key(tmp_path):
+    # ebpf_exporter's 'padding': the u8 'op' is decoded from 1 byte, 3 bytes skipped
+    text = (CONFIGS / "export_basic.yaml").read_text()
+    old = """        - name: op
+          size: 4
+"""
+    assert old in text
+    text = text.replace(old, "        - name: op\n          size: 1\n          padding: 3\n")
+    d = config_dir(tmp_path, "export_basic", yaml={"export_basic": text})
+    with Exporter.from_dir(d, ["export_basic"]) as ex:
+        pid = run_child("os.getppid()", comm="tbx-padding")
+        s = parse(ex.render())
+    assert value(s, "ebpf_exporter_padded_total", pid=str(pid), op="write") == 1
+    bad = text.replace("          padding: 3\n", "          padding: 2\n")
+    (tmp_path / "export_basic.yaml").write_text(bad)
+    with pytest.raises(ConfigError, match=r"label sizes add up to 7 bytes \(pid:4 \+ op:3\)"):
+        Exporter.from_dir(tmp_path, ["export_basic"]).start()

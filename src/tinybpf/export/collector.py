@@ -51,7 +51,7 @@ def _cpu_label_index(labels: tuple[Label, ...], percpu: bool) -> int | None:
 
 
 def _key_labels(labels: tuple[Label, ...], cpu_index: int | None) -> int:
-    return sum(lb.size for i, lb in enumerate(labels) if i != cpu_index)
+    return sum(lb.width for i, lb in enumerate(labels) if i != cpu_index)
 
 
 def _numeric_fields(bmap: BpfMap[Any, Any]) -> dict[str, tuple[int, int, bool]]:
@@ -104,7 +104,7 @@ def check_metric(
     cpu_index = _cpu_label_index(spec.labels, percpu)
     want = _key_labels(spec.labels, cpu_index)
     if spec.labels and all(lb.size for lb in spec.labels) and want != bmap.key_size:
-        sizes = " + ".join(f"{lb.name}:{lb.size}" for lb in spec.labels)
+        sizes = " + ".join(f"{lb.name}:{lb.width}" for lb in spec.labels)
         issues.append(
             ConfigIssue(
                 file,
@@ -112,7 +112,7 @@ def check_metric(
                 f"label sizes add up to {want} bytes ({sizes}), but the key of map "
                 f"'{spec.name}' is {bmap.key_size} bytes",
                 "give each label the size of its key field including padding "
-                "(a u8 followed by a u64 takes 8)",
+                "(a u8 followed by a u64 takes 8), or its size plus 'padding:'",
             )
         )
     if not spec.labels and bmap.key_size not in (0, 4) and mtype not in ("ARRAY", "PERCPU_ARRAY"):
@@ -212,7 +212,7 @@ class MetricReader:
         self.percpu = bmap.is_percpu
         self.labels = spec.labels
         self.cpu_index = _cpu_label_index(spec.labels, self.percpu)
-        self.cpu_offset = sum(lb.size for lb in spec.labels[: self.cpu_index or 0])
+        self.cpu_offset = sum(lb.width for lb in spec.labels[: self.cpu_index or 0])
         self.cpu_size = spec.labels[self.cpu_index].size if self.cpu_index is not None else 0
         self.cache_size = cache_size
         self.max_series = spec.max_series or max_series
@@ -238,12 +238,8 @@ class MetricReader:
         got = cache.get(key, None)
         if got is not None:
             return got
-        values: list[str] = []
-        off = 0
         try:
-            for lb in self.labels:
-                values.append(DecoderSet.decode(key[off : off + lb.size], lb.decoders))
-                off += lb.size
+            decoded = DecoderSet.decode_labels(key, self.labels)
         except SkipLabelSet:
             out: Any = _SKIP
         except DecodeError as e:
@@ -251,7 +247,7 @@ class MetricReader:
             log.warning("config %s, metric %s: %s", self.config, self.spec.name, e)
             return None
         else:
-            out = tuple(values)
+            out = decoded
         if self.cache_size > 0:
             if len(cache) >= self.cache_size:
                 del cache[next(iter(cache))]

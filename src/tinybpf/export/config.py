@@ -82,11 +82,19 @@ class DecoderSpec:
 
 @dataclass(frozen=True)
 class Label:
-    """A label decoded from ``size`` bytes of the map key (padding included)."""
+    """A label decoded from ``size`` bytes of the map key, followed by ``padding`` bytes
+    that are skipped (or count the padding in ``size``, as ebpf_exporter allows: decoders
+    such as ``uint`` then read it too)."""
 
     name: str
     size: int
     decoders: tuple[DecoderSpec, ...]
+    padding: int = 0
+
+    @property
+    def width(self) -> int:
+        """Bytes of the key this label takes: ``size + padding``."""
+        return self.size + self.padding
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,7 @@ class Config:
     histograms: list[Histogram] = field(default_factory=list)
     kaddrs: list[str] = field(default_factory=list)
     tracing: dict[str, Any] | None = None
+    spans: list[Any] = field(default_factory=list)
     cgroup_id_map: dict[str, Any] | None = None
 
     @property
@@ -344,7 +353,7 @@ def _labels(c: _Checker, raw: Any, key: str, known: Sequence[str]) -> list[Label
         m = c.mapping(item, lkey)
         if m is None:
             continue
-        c.unknown(m, ("name", "size", "decoders"), lkey)
+        c.unknown(m, ("name", "size", "padding", "decoders"), lkey)
         name = _str(c, m, "name", lkey)
         if name and not _LABEL_NAME.match(name):
             c.add(f"{lkey}.name", f"'{name}' is not a valid Prometheus label name", "", m, "name")
@@ -363,6 +372,10 @@ def _labels(c: _Checker, raw: Any, key: str, known: Sequence[str]) -> list[Label
         elif isinstance(size, bool) or not isinstance(size, int) or size <= 0:
             c.add(f"{lkey}.size", f"must be a positive integer, got {size!r}", "", m, "size")
             size = 0
+        padding = m.get("padding", 0)
+        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+            c.add(f"{lkey}.padding", f"must be an integer >= 0, got {padding!r}", "", m)
+            padding = 0
         decs = m.get("decoders")
         specs: list[DecoderSpec] = []
         if not isinstance(decs, list) or not decs:
@@ -378,7 +391,7 @@ def _labels(c: _Checker, raw: Any, key: str, known: Sequence[str]) -> list[Label
                 spec = _decoder(c, d, f"{lkey}.decoders[{j}]", known)
                 if spec is not None:
                     specs.append(spec)
-        out.append(Label(name, int(size), tuple(specs)))
+        out.append(Label(name, int(size), tuple(specs), int(padding)))
     return out
 
 
@@ -399,13 +412,14 @@ def parse_config(
         return cfg, c.issues
     c.unknown(top, ("metrics", "kaddrs", "tracing", "cgroup_id_map"), "")
     metrics = top.get("metrics")
-    if metrics is None:
+    if metrics is None and top.get("tracing") is None:
         c.add("metrics", "is missing", "add 'metrics:' with 'counters:' or 'histograms:'", top)
+    if metrics is None:
         metrics = _as_map({})
     mm = c.mapping(metrics, "metrics", top, "metrics")
     if mm is not None:
         c.unknown(mm, ("counters", "histograms"), "metrics")
-        if not mm.get("counters") and not mm.get("histograms"):
+        if not mm.get("counters") and not mm.get("histograms") and "metrics" in top:
             c.add("metrics", "defines no counters or histograms", "add 'counters:'", top)
         names: set[str] = set()
         for kind in ("counters", "histograms"):
@@ -442,6 +456,11 @@ def parse_config(
         if top.get(opt) is not None:
             sub = c.mapping(top[opt], opt, top, opt)
             setattr(cfg, opt, dict(sub) if sub is not None else None)
+    if cfg.tracing is not None:
+        from .tracing import parse_spans
+
+        cfg.spans, found = parse_spans(top["tracing"], file, known)
+        c.issues.extend(found)
     return cfg, c.issues
 
 

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import DecoderSpec
+from .config import DecoderSpec, Label
 
 __all__ = [
     "DECODERS",
@@ -407,3 +407,15 @@ class DecoderSet:
             except (ValueError, OverflowError, UnicodeError) as e:
                 raise DecodeError(f"decoder '{spec.name}' failed on {out!r}: {e}") from e
         return out.decode("utf-8", errors="replace")
+
+    @staticmethod
+    def decode_labels(data: bytes, labels: tuple[Label, ...]) -> tuple[str, ...]:
+        """Label values of ``data``: each label's ``size`` bytes through its decoders, its
+        ``padding`` skipped. Raises SkipLabelSet or DecodeError."""
+        values: list[str] = []
+        off = 0
+        decode = DecoderSet.decode
+        for lb in labels:
+            values.append(decode(data[off : off + lb.size], lb.decoders))
+            off += lb.size + lb.padding
+        return tuple(values)

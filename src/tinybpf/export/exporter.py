@@ -44,7 +44,7 @@ def _as_document(cfg: Config) -> dict[str, Any]:
                 if d.allow_unknown:
                     doc["allow_unknown"] = True
                 decs.append(doc)
-            out.append({"name": lb.name, "size": lb.size, "decoders": decs})
+            out.append({"name": lb.name, "size": lb.size, "padding": lb.padding, "decoders": decs})
         return out
 
     counters = []
@@ -83,6 +83,7 @@ class ConfigRuntime:
         self.readers: list[MetricReader] = []
         self.stats = ReadStats()
         self.perf: list[_PerfEventCounter] = []
+        self.span_sources: list[Any] = []
 
     @property
     def name(self) -> str:
@@ -92,6 +93,9 @@ class ConfigRuntime:
         for p in self.perf:
             p.close()
         self.perf.clear()
+        for src in self.span_sources:
+            src.close()
+        self.span_sources.clear()
         for st in self.programs:
             for link in st.links:
                 try:
@@ -115,7 +119,6 @@ class _PerfEventCounter:
         self.rt = rt
         self.spec = spec
         self.name = f"{NAMESPACE}_{spec.name}"
-        self.size = sum(lb.size for lb in spec.labels)
         self.counts: dict[tuple[str, ...], int] = {}
         self.lock = threading.Lock()
         self.flushed = time.monotonic()
@@ -125,19 +128,14 @@ class _PerfEventCounter:
         self.thread.start()
 
     def _on_event(self, cpu: int, data: bytes) -> None:
-        off = 0
-        values: list[str] = []
         try:
-            for lb in self.spec.labels:
-                values.append(DecoderSet.decode(data[off : off + lb.size], lb.decoders))
-                off += lb.size
+            key = DecoderSet.decode_labels(data, self.spec.labels)
         except SkipLabelSet:
             return
         except DecodeError as e:
             self.rt.stats.decoder_errors += 1
             log.warning("config %s, metric %s: %s", self.rt.name, self.spec.name, e)
             return
-        key = tuple(values)
         with self.lock:
             self.counts[key] = self.counts.get(key, 0) + 1
 
@@ -205,7 +203,7 @@ class Exporter:
         self.max_series = max_series
         self.runtimes: list[ConfigRuntime] = []
         self.budget_exceeded = 0
-        self.extra_readers: list[tuple[str, MetricReader]] = []
+        self.tracing: Any = None
         self._lock = threading.Lock()
         self._started = False
 
@@ -243,6 +241,18 @@ class Exporter:
             issues.extend(check_metric(c, obj, cfg.where, "counters"))
         for h in cfg.histograms:
             issues.extend(check_metric(h, obj, cfg.where, "histograms"))
+        for i, span in enumerate(cfg.spans):
+            bmap = obj.maps.get(span.ringbuf)
+            if bmap is None or bmap.type.name != "RINGBUF":
+                have = ", ".join(n for n in obj.maps if obj.maps[n].type.name == "RINGBUF")
+                issues.append(
+                    ConfigIssue(
+                        cfg.where,
+                        f"tracing.spans[{i}].ringbuf",
+                        f"the object has no ring buffer map named '{span.ringbuf}'",
+                        f"name a BPF_MAP_TYPE_RINGBUF map of the object ({have or 'none'})",
+                    )
+                )
         for sym in cfg.kaddrs:
             if f"kaddr_{sym}" not in obj.globals:
                 issues.append(
@@ -286,6 +296,7 @@ class Exporter:
                 if cfg.kaddrs:
                     self._set_kaddrs(rt)
                 rt.obj.load()
+                self._spans(rt)
                 self._attach(rt)
                 self._readers(rt)
             if issues:
@@ -353,6 +364,18 @@ class Exporter:
         from .server import MetricsServer
 
         return MetricsServer(self, address, telemetry_path, debug=debug).start()
+
+    def _spans(self, rt: ConfigRuntime) -> None:
+        if not rt.cfg.spans:
+            return
+        from .tracing import SpanSource, Tracing
+
+        if self.tracing is None:
+            self.tracing = Tracing()
+        for spec in rt.cfg.spans:
+            rt.span_sources.append(
+                SpanSource(self.tracing, rt.name, spec, rt.obj.maps[spec.ringbuf], rt.stats)
+            )
 
     def _set_kaddrs(self, rt: ConfigRuntime) -> None:
         from .. import KernelSymbols
@@ -423,6 +446,9 @@ class Exporter:
         for rt in self.runtimes:
             rt.close()
         self.runtimes.clear()
+        if self.tracing is not None:
+            self.tracing.close()  # flushes the spans still queued
+            self.tracing = None
         self._started = False
 
     def __enter__(self) -> Exporter:
