@@ -806,3 +806,55 @@ def test_label_padding_key(tmp_path):
     (tmp_path / "export_basic.yaml").write_text(bad)
     with pytest.raises(ConfigError, match=r"label sizes add up to 7 bytes \(pid:4 \+ op:3\)"):
         Exporter.from_dir(tmp_path, ["export_basic"]).start()
+
+
+CGROUP_CHILD = """
+import os, sys
+with open(os.path.join(sys.argv[1], "cgroup.procs"), "w") as f:
+    f.write(str(os.getpid()))
+for _ in range(int(sys.argv[2])):
+    os.getppid()
+"""
+
+
+def test_cgroup_id_map_and_cgroup_decoder(tmp_path):
+    import uuid
+
+    from helpers.kernel import cgroup2_root
+
+    root = cgroup2_root()
+    if root is None:
+        pytest.skip("no writable cgroup v2 hierarchy")
+    d = config_dir(tmp_path, "export_cgroup")
+    ex = Exporter.from_dir(d, ["export_cgroup"], cgroup_interval=0.1)
+    cg = root / f"tbx-export-{uuid.uuid4().hex[:8]}"
+    other = root / f"tbx-other-{uuid.uuid4().hex[:8]}"
+    with ex:
+        cg.mkdir()  # made after start: the map learns it on a later pass
+        other.mkdir()
+        try:
+            cid = os.stat(cg).st_ino
+            filt = ex.runtimes[0].obj.maps["cgroup_filter"].typed(key=int, value=int)
+            deadline = time.monotonic() + 10
+            while cid not in filt:
+                assert time.monotonic() < deadline, "cgroup_id_map never added the new cgroup"
+                time.sleep(0.05)
+            assert os.stat(other).st_ino not in filt
+            for where, n in ((cg, 3), (other, 5)):
+                subprocess.run([sys.executable, "-c", CGROUP_CHILD, str(where), str(n)], check=True)
+            s = parse(ex.render())
+            series = {dict(lb)["cgroup"]: v for (n, lb), v in s.items()
+                      if n == "ebpf_exporter_cgroup_getppid_total"}  # fmt: skip
+            assert series == {str(cg): 3}  # the cgroup decoder names the real BPF id
+        finally:
+            for c in (cg, other):
+                for _ in range(50):
+                    try:
+                        c.rmdir()
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while cid in filt:  # removed cgroups leave the map
+            assert time.monotonic() < deadline, "cgroup_id_map kept a removed cgroup"
+            time.sleep(0.05)

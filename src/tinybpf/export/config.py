@@ -139,6 +139,7 @@ class Config:
     tracing: dict[str, Any] | None = None
     spans: list[Any] = field(default_factory=list)
     cgroup_id_map: dict[str, Any] | None = None
+    cgroup_map: Any = None
 
     @property
     def where(self) -> str:
@@ -456,6 +457,11 @@ def parse_config(
         if top.get(opt) is not None:
             sub = c.mapping(top[opt], opt, top, opt)
             setattr(cfg, opt, dict(sub) if sub is not None else None)
+    if cfg.cgroup_id_map is not None:
+        from .cgroups import parse_cgroup_id_map
+
+        cfg.cgroup_map, found = parse_cgroup_id_map(top["cgroup_id_map"], file)
+        c.issues.extend(found)
     if cfg.tracing is not None:
         from .tracing import parse_spans
 

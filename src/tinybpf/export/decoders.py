@@ -231,6 +231,14 @@ def _refresh_cgroups() -> None:
     _cgroup_cache.update(found)
 
 
+def cgroup_paths() -> dict[int, str]:
+    """Every cgroup v2 directory by its id (the inode number)."""
+    found: dict[int, str] = {}
+    for root in _cgroup2_mounts():
+        _walk_cgroups(root, found)
+    return found
+
+
 def _walk_cgroups(root: str, found: dict[int, str]) -> None:
     for dirpath, _dirnames, _files in os.walk(root):
         try:

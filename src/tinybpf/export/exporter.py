@@ -84,6 +84,7 @@ class ConfigRuntime:
         self.stats = ReadStats()
         self.perf: list[_PerfEventCounter] = []
         self.span_sources: list[Any] = []
+        self.cgroup_map: Any = None
 
     @property
     def name(self) -> str:
@@ -96,6 +97,9 @@ class ConfigRuntime:
         for src in self.span_sources:
             src.close()
         self.span_sources.clear()
+        if self.cgroup_map is not None:
+            self.cgroup_map.close()
+            self.cgroup_map = None
         for st in self.programs:
             for link in st.links:
                 try:
@@ -176,6 +180,7 @@ class Exporter:
     scrape may spend reading maps; the metrics not read by then are left out of that scrape
     and counted. ``label_cache_size``: decoded keys remembered per metric. ``max_series``:
     series kept per metric (0: no limit); the rest are dropped and counted.
+    ``cgroup_interval``: seconds between two syncs of a ``cgroup_id_map``.
     ``total_suffix``: name the run-time counter ``..._run_time_seconds_total`` (promtool's
     lint wants counters to end in ``_total``; ebpf_exporter's name does not).
 
@@ -194,9 +199,11 @@ class Exporter:
         label_cache_size: int = 100_000,
         max_series: int = 0,
         total_suffix: bool = False,
+        cgroup_interval: float = 1.0,
     ) -> None:
         self.configs = list(configs)
         self.total_suffix = total_suffix
+        self.cgroup_interval = cgroup_interval
         self.strict = strict
         self.scrape_timeout = scrape_timeout
         self.label_cache_size = label_cache_size
@@ -253,6 +260,10 @@ class Exporter:
                         f"name a BPF_MAP_TYPE_RINGBUF map of the object ({have or 'none'})",
                     )
                 )
+        if cfg.cgroup_map is not None:
+            from .cgroups import check_cgroup_id_map
+
+            issues.extend(check_cgroup_id_map(cfg.cgroup_map, obj, cfg.where))
         for sym in cfg.kaddrs:
             if f"kaddr_{sym}" not in obj.globals:
                 issues.append(
@@ -296,6 +307,14 @@ class Exporter:
                 if cfg.kaddrs:
                     self._set_kaddrs(rt)
                 rt.obj.load()
+                if cfg.cgroup_map is not None:
+                    from .cgroups import CgroupIdMap
+
+                    rt.cgroup_map = CgroupIdMap(
+                        cfg.cgroup_map,
+                        rt.obj.maps[cfg.cgroup_map.name],
+                        self.cgroup_interval,
+                    )
                 self._spans(rt)
                 self._attach(rt)
                 self._readers(rt)
