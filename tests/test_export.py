@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -858,3 +859,66 @@ def test_cgroup_id_map_and_cgroup_decoder(tmp_path):
         while cid in filt:  # removed cgroups leave the map
             assert time.monotonic() < deadline, "cgroup_id_map kept a removed cgroup"
             time.sleep(0.05)
+
+
+def test_percpu_histogram_with_a_cpu_label(tmp_path):
+    text = (CONFIGS / "export_basic.yaml").read_text()
+    old = """      bucket_multiplier: 0.0009765625
+      labels:
+"""
+    assert old in text
+    text = text.replace(
+        old,
+        old
+        + "        - name: cpu\n          size: 2\n          decoders:\n            - name: uint\n",
+    )
+    d = config_dir(tmp_path, "export_basic", yaml={"export_basic": text})
+    with Exporter.from_dir(d, ["export_basic"]) as ex:
+        run_child(WRITES, comm="tbx-pchist")
+        s = parse(ex.render())
+    from tinybpf import possible_cpus
+
+    counts = {dict(lb)["cpu"]: v for (n, lb), v in s.items()
+              if n == "ebpf_exporter_write_size_percpu_count"}  # fmt: skip
+    assert set(counts) == {str(c) for c in range(possible_cpus())}
+    assert sum(counts.values()) == 3
+    inf = {dict(lb)["cpu"]: v for (n, lb), v in s.items()
+           if n == "ebpf_exporter_write_size_percpu_bucket" and ("le", "+Inf") in lb}  # fmt: skip
+    assert inf == counts
+
+
+def test_debug_maps_page(basic):
+    run_child("os.getppid()", comm="tbx-debug")
+    server = basic.serve("127.0.0.1:0", debug=True)
+    try:
+        page = _get(f"http://127.0.0.1:{server.port}/maps").decode()
+    finally:
+        server.close()
+    assert "## Config: export_basic" in page and "### Map: syscalls_total" in page
+    assert "'tbx-debug', 'getppid'" in page
+    nodebug = basic.serve("127.0.0.1:0")
+    try:
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            _get(f"http://127.0.0.1:{nodebug.port}/maps")
+    finally:
+        nodebug.close()
+
+
+def test_prometheus_client_collector(basic):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    run_child("[os.getppid() for _ in range(2)]\n" + WRITES, comm="tbx-pclient")
+    registry = CollectorRegistry()
+    registry.register(basic.prometheus_collector())
+    text = generate_latest(registry)
+    ours = parse(basic.render())
+    theirs = parse(text)
+    renamed = "ebpf_exporter_ebpf_program_run_time_seconds"
+    expected = {
+        ((n + "_total" if n == renamed else n), lb): v
+        for (n, lb), v in ours.items()
+        if not n.startswith("ebpf_exporter_ebpf_program_run_")  # they change between scrapes
+    }
+    assert {k: v for k, v in theirs.items() if k in expected} == expected
+    assert set(expected) <= set(theirs)
+    assert value(theirs, "ebpf_exporter_syscalls_total", comm="tbx-pclient", syscall="getppid") == 2

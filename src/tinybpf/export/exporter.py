@@ -613,6 +613,40 @@ class Exporter:
         """The Prometheus text exposition of :meth:`collect`."""
         return render(self.collect())
 
+    def prometheus_collector(self) -> Any:
+        """A prometheus_client collector of these metrics, for a program that already serves
+        a prometheus_client registry: ``REGISTRY.register(ex.prometheus_collector())``.
+
+        prometheus_client names every counter ``..._total``: a counter whose name lacks it
+        (``ebpf_exporter_ebpf_program_run_time_seconds``) comes out renamed. :meth:`render`
+        and ``tinybpf export`` keep ebpf_exporter's names.
+        """
+        try:
+            from prometheus_client.core import Metric
+        except ImportError:
+            raise ImportError(
+                "prometheus_collector() needs prometheus-client: pip install 'tinybpf[export]'"
+            ) from None
+        outer = self
+
+        class Collector:
+            def collect(self) -> Any:
+                for fam in outer.collect():
+                    if fam.type == "counter":
+                        base = (
+                            fam.name[: -len("_total")] if fam.name.endswith("_total") else fam.name
+                        )
+                        m = Metric(base, fam.help, "counter")
+                        for _suffix, labels, value in fam.samples:
+                            m.add_sample(f"{base}_total", dict(labels), value)
+                    else:
+                        m = Metric(fam.name, fam.help, fam.type)
+                        for suffix, labels, value in fam.samples:
+                            m.add_sample(fam.name + suffix, dict(labels), value)
+                    yield m
+
+        return Collector()
+
     def debug_maps(self) -> str:
         """Every metric map's entries, raw and decoded (the --debug /maps page)."""
         lines: list[str] = []
