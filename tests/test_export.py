@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import BPF_BUILD, IS_ROOT, TESTS
+from conftest import BPF_BUILD, TESTS
 
 pytest.importorskip("yaml", reason="the export extra (PyYAML) is not installed")
 
@@ -37,7 +37,6 @@ from tinybpf.export import (
 from tinybpf.export.collector import histogram_buckets
 
 CONFIGS = TESTS / "bpf" / "export"
-pytestmark = pytest.mark.root
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$")
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -101,6 +100,7 @@ def basic(tmp_path):
 # --- counters, labels, per-CPU maps ------------------------------------------------------------
 
 
+@pytest.mark.root
 def test_counters_labels_padding_percpu_and_struct_values(basic):
     pid = run_child("[os.getppid() for _ in range(5)]\n" + WRITES, comm="tbx-counters")
     s = parse(basic.render())
@@ -129,6 +129,7 @@ def _buckets(s: dict, name: str) -> dict[str, float]:
     return {dict(lb)["le"]: v for (n, lb), v in s.items() if n == f"ebpf_exporter_{name}_bucket"}
 
 
+@pytest.mark.root
 def test_histogram_bucket_types_cumulative_backfilled_with_sum(basic):
     run_child(WRITES, comm="tbx-hist")  # write() sizes 0, 300 and 5000
     s = parse(basic.render())
@@ -166,6 +167,7 @@ def test_histogram_buckets_from_counts():
     assert histogram_buckets(f, {5: 2, 7: 1, 51: 9}) == ([(5.0, 2), (50.0, 2)], 2, 9.0)
 
 
+@pytest.mark.root
 def test_builtin_metrics(basic):
     from tinybpf import __version__
 
@@ -187,6 +189,7 @@ def test_builtin_metrics(basic):
     assert dict(build[0])["version"] == __version__
 
 
+@pytest.mark.root
 def test_run_time_stats_with_bpf_stats_enabled(basic):
     import tinybpf
 
@@ -201,6 +204,7 @@ def test_run_time_stats_with_bpf_stats_enabled(basic):
 # --- attach kinds ------------------------------------------------------------------------------
 
 
+@pytest.mark.root
 def test_uprobe_perf_event_kaddrs_and_a_program_that_fails_to_attach(tmp_path, caplog):
     from helpers.kernel import uprobe_unavailable_reason
 
@@ -227,6 +231,7 @@ def test_uprobe_perf_event_kaddrs_and_a_program_that_fails_to_attach(tmp_path, c
     assert "xdp_nowhere" in caplog.text and "tbexp-missing" in caplog.text
 
 
+@pytest.mark.root
 def test_strict_makes_an_attach_failure_fatal(tmp_path):
     ex = Exporter.from_dir(config_dir(tmp_path, "export_attach"), ["export_attach"], strict=True)
     with pytest.raises(OSError, match=r"xdp_nowhere.*--config.strict"):
@@ -234,6 +239,7 @@ def test_strict_makes_an_attach_failure_fatal(tmp_path):
     assert ex.runtimes == []  # everything detached and closed
 
 
+@pytest.mark.root
 def test_xdp_ifname_section_in_a_namespace(tmp_path):
     from helpers.attach_env import ip, netns
     from helpers.kernel import netns_unavailable_reason
@@ -350,6 +356,7 @@ def test_schema_errors_all_reported_with_key_and_fix(tmp_path):
     assert all(i.file.endswith("export_basic.yaml") and i.line for i in e.value.issues)
 
 
+@pytest.mark.root
 def test_config_check_reports_missing_map_and_wrong_label_sizes_at_once(tmp_path):
     d = config_dir(tmp_path, "export_basic", yaml={"export_basic": BAD_OBJECT})
     proc = subprocess.run(
@@ -366,6 +373,7 @@ def test_config_check_reports_missing_map_and_wrong_label_sizes_at_once(tmp_path
     assert "including padding" in err
 
 
+@pytest.mark.root
 def test_config_check_passes_on_good_configs(tmp_path):
     d = config_dir(tmp_path, "export_basic", "export_net", "export_attach")
     proc = subprocess.run(
@@ -377,6 +385,7 @@ def test_config_check_passes_on_good_configs(tmp_path):
     assert "configs ok" in proc.stdout
 
 
+@pytest.mark.root
 def test_decoder_errors_are_counted_and_the_scrape_goes_on(tmp_path):
     text = (CONFIGS / "export_basic.yaml").read_text()
     # inet_ip cannot decode the 8 byte syscall number: every entry is a decoder error
@@ -392,6 +401,7 @@ def test_decoder_errors_are_counted_and_the_scrape_goes_on(tmp_path):
         assert value(s, "ebpf_exporter_percpu_summed_total", kind="1") == 1  # others go on
 
 
+@pytest.mark.root
 def test_max_series_drops_and_counts(tmp_path):
     with Exporter.from_dir(
         config_dir(tmp_path, "export_basic"), ["export_basic"], max_series=2
@@ -403,6 +413,7 @@ def test_max_series_drops_and_counts(tmp_path):
         assert value(s, "ebpf_exporter_series_dropped_total", config="export_basic") >= 1
 
 
+@pytest.mark.root
 def test_label_cache_is_bounded(tmp_path):
     with Exporter.from_dir(
         config_dir(tmp_path, "export_basic"), ["export_basic"], label_cache_size=1
@@ -414,6 +425,7 @@ def test_label_cache_is_bounded(tmp_path):
         assert value(s, "ebpf_exporter_label_cache_evictions_total", config="export_basic") > 0
 
 
+@pytest.mark.root
 def test_scrape_time_budget(tmp_path):
     with Exporter.from_dir(
         config_dir(tmp_path, "export_basic"), ["export_basic"], scrape_timeout=1e-9
@@ -426,6 +438,7 @@ def test_scrape_time_budget(tmp_path):
 # --- Python API --------------------------------------------------------------------------------
 
 
+@pytest.mark.root
 def test_python_api_on_an_object_loaded_by_the_caller():
     import tinybpf
 
@@ -493,6 +506,7 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> bytes:
             time.sleep(0.2)
 
 
+@pytest.mark.root
 def test_cli_scraped_by_prometheus_promtool_and_sigterm(tmp_path):
     from helpers.prometheus import binaries
 
@@ -577,6 +591,7 @@ def test_cli_scraped_by_prometheus_promtool_and_sigterm(tmp_path):
     assert "detached and stopped" in out
 
 
+@pytest.mark.root
 def test_cli_sigint_detaches_and_exits_0(tmp_path):
     import tinybpf
 
@@ -610,10 +625,7 @@ def test_listen_address_forms():
         parse_listen_address("9435")
 
 
-if not IS_ROOT:  # pragma: no cover
-    os.environ.setdefault("TINYBPF_EXPORT_TESTS", "unprivileged")
-
-
+@pytest.mark.root
 def test_example_timers_config_compiles_and_serves(tmp_path):
     examples = TESTS.parent / "examples" / "export"
     subprocess.run(
@@ -646,6 +658,7 @@ def _wait_for(ex: Exporter, metric: str, want: float, **labels: str) -> dict:
         time.sleep(0.1)
 
 
+@pytest.mark.root
 def test_perf_event_array_counter_and_flush_interval(tmp_path):
     metric = "ebpf_exporter_getppid_events_total"
     (tmp_path / "a").mkdir()
@@ -695,6 +708,7 @@ def _multiarch_include() -> str | None:
     return str(d) if triple and (d / "asm" / "errno.h").exists() else None
 
 
+@pytest.mark.root
 def test_usdt_section(tmp_path):
     from helpers.attach_env import build_c
     from helpers.kernel import gcc_unavailable_reason, uprobe_unavailable_reason
@@ -726,6 +740,7 @@ def test_usdt_section(tmp_path):
         assert value(s, "ebpf_exporter_usdt_probes_total", a=a) == 1
 
 
+@pytest.mark.root
 def test_tracing_spans_reach_an_otlp_receiver(tmp_path, monkeypatch):
     pytest.importorskip("opentelemetry.sdk", reason="the otel extra is not installed")
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -790,6 +805,7 @@ def test_tracing_spans_reach_an_otlp_receiver(tmp_path, monkeypatch):
         server.server_close()
 
 
+@pytest.mark.root
 def test_label_padding_key(tmp_path):
     # ebpf_exporter's 'padding': the u8 'op' is decoded from 1 byte, 3 bytes skipped
     text = (CONFIGS / "export_basic.yaml").read_text()
@@ -818,6 +834,7 @@ for _ in range(int(sys.argv[2])):
 """
 
 
+@pytest.mark.root
 def test_cgroup_id_map_and_cgroup_decoder(tmp_path):
     import uuid
 
@@ -861,6 +878,7 @@ def test_cgroup_id_map_and_cgroup_decoder(tmp_path):
             time.sleep(0.05)
 
 
+@pytest.mark.root
 def test_percpu_histogram_with_a_cpu_label(tmp_path):
     text = (CONFIGS / "export_basic.yaml").read_text()
     old = """      bucket_multiplier: 0.0009765625
@@ -887,6 +905,7 @@ def test_percpu_histogram_with_a_cpu_label(tmp_path):
     assert inf == counts
 
 
+@pytest.mark.root
 def test_debug_maps_page(basic):
     run_child("os.getppid()", comm="tbx-debug")
     server = basic.serve("127.0.0.1:0", debug=True)
@@ -904,6 +923,7 @@ def test_debug_maps_page(basic):
         nodebug.close()
 
 
+@pytest.mark.root
 def test_prometheus_client_collector(basic):
     from prometheus_client import CollectorRegistry, generate_latest
 
