@@ -10,6 +10,7 @@ ebpf_exporter's byte for byte (``1e-06``, ``0.000128``, ``1.048576e+06``).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -84,26 +85,38 @@ def _sort_key(sample: tuple[str, LabelSet, float]) -> tuple[object, ...]:
     return (plain, order, float(le) if le is not None else 0.0)
 
 
-def _plain_key(sample: tuple[str, LabelSet, float]) -> LabelSet:
-    return sample[1]
+_plain_key = operator.itemgetter(1)
 
 
 def render(families: Iterable[MetricFamily]) -> bytes:
     """The text exposition of ``families`` (sorted by name; samples by label values)."""
     out: list[str] = []
+    append = out.append
+    fmt = format_float
     for fam in sorted(families, key=lambda f: f.name):
         if not fam.samples:
             continue
-        out.append(f"# HELP {fam.name} {_escape_help(fam.help)}")
-        out.append(f"# TYPE {fam.name} {fam.type}")
         name = fam.name
-        samples = (
-            sorted(fam.samples, key=_sort_key)
-            if fam.type == "histogram"
-            else sorted(fam.samples, key=_plain_key)
-        )
+        append(f"# HELP {name} {_escape_help(fam.help)}")
+        append(f"# TYPE {name} {fam.type}")
+        if fam.type == "histogram":
+            samples = sorted(fam.samples, key=_sort_key)
+        else:
+            samples = sorted(fam.samples, key=_plain_key)
         for suffix, labels, value in samples:
-            out.append(f"{name}{suffix}{_labels_text(labels)} {format_float(value)}")
+            if labels:
+                parts = []
+                for k, v in labels:
+                    if "\\" in v or "\n" in v or '"' in v:
+                        v = _escape_label(v)
+                    parts.append(f'{k}="{v}"')
+                text = "{" + ",".join(parts) + "}"
+            else:
+                text = ""
+            if value.is_integer() and -1e6 < value < 1e6:
+                append(f"{name}{suffix}{text} {int(value)}")
+            else:
+                append(f"{name}{suffix}{text} {fmt(value)}")
     return ("\n".join(out) + "\n").encode() if out else b""
 
 
