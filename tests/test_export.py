@@ -942,3 +942,32 @@ def test_prometheus_client_collector(basic):
     assert {k: v for k, v in theirs.items() if k in expected} == expected
     assert set(expected) <= set(theirs)
     assert value(theirs, "ebpf_exporter_syscalls_total", comm="tbx-pclient", syscall="getppid") == 2
+
+
+@pytest.mark.root
+def test_tp_btf_section(tmp_path):
+    import tinybpf
+
+    if not tinybpf.probe_prog_type(tinybpf.BpfProgType.TRACING):
+        pytest.skip("probe_prog_type(TRACING) is False: this kernel does not load tp_btf programs")
+    with Exporter.from_dir(config_dir(tmp_path, "export_tpbtf"), ["export_tpbtf"]) as ex:
+        run_child("[os.getppid() for _ in range(3)]", comm="tbx-tpbtf")
+        s = parse(ex.render())
+    assert value(s, "ebpf_exporter_btf_syscalls_total", syscall="getppid") == 3
+
+
+@pytest.mark.root
+def test_a_failing_map_read_does_not_stop_the_scrape(basic, caplog):
+    run_child("os.getppid()", comm="tbx-fail")
+    import tinybpf
+
+    broken = next(r for r in basic.runtimes[0].readers if r.spec.name == "syscalls_total")
+    # the reader reads through a map fd of its own that is then closed: reads raise
+    with tinybpf.open_map_by_id(broken.view.id) as base:
+        standalone = base.typed(key=bytes, value=int)
+    broken.view = standalone
+    standalone.close()
+    s = parse(basic.render())
+    assert not [k for k in s if k[0] == "ebpf_exporter_syscalls_total"]
+    assert value(s, "ebpf_exporter_percpu_summed_total", kind="1") == 1
+    assert "reading map syscalls_total failed" in caplog.text
