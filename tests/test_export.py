@@ -971,3 +971,25 @@ def test_a_failing_map_read_does_not_stop_the_scrape(basic, caplog):
     assert not [k for k in s if k[0] == "ebpf_exporter_syscalls_total"]
     assert value(s, "ebpf_exporter_percpu_summed_total", kind="1") == 1
     assert "reading map syscalls_total failed" in caplog.text
+
+
+@pytest.mark.root
+def test_config_check_reports_yaml_and_object_problems_together(tmp_path):
+    text = BAD_OBJECT.replace(
+        "decoders: [{name: uint}]\n    - name: padded",
+        "decoders: [{name: unit}]\n    - name: padded",
+    )
+    assert "unit" in text
+    d = config_dir(tmp_path, "export_basic", yaml={"export_basic": text})
+    proc = subprocess.run(
+        [sys.executable, "-m", "tinybpf", "export", f"--config.dir={d}",
+         "--config.names=export_basic,missing_one", "--config.check"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    err = proc.stderr
+    assert "5 problems" in err, err
+    assert "unknown decoder 'unit'" in err and "did you mean 'uint'?" in err  # YAML
+    assert "no map named 'no_such_map'" in err and "label sizes add up to 5" in err  # object
+    assert "missing_one.yaml" in err and "cannot read config 'missing_one'" in err
+    assert "the compiled object of config 'missing_one' is missing" in err

@@ -107,6 +107,20 @@ def run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.config_check:  # every problem, of the YAML and against the objects, at once
+        try:
+            from .config import read_configs
+
+            configs, issues = read_configs(args.config_dir, _names(args.config_names))
+            issues = issues + Exporter(configs).check()
+        except ImportError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
+        if issues:
+            print(f"Error: {ConfigError(issues)}", file=sys.stderr)
+            return 1
+        print(f"configs ok: {', '.join(c.name for c in configs)}")
+        return 0
     try:
         exporter = Exporter.from_dir(
             args.config_dir,
@@ -123,13 +137,6 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 1
-    if args.config_check:
-        issues = exporter.check()
-        if issues:
-            print(f"Error: {ConfigError(issues)}", file=sys.stderr)
-            return 1
-        print(f"configs ok: {', '.join(c.name for c in exporter.configs)}")
-        return 0
 
     stop = threading.Event()
 

@@ -575,8 +575,6 @@ def _histogram(
             "add '- {name: bucket, size: 8, decoders: [{name: uint}]}'",
             m,
         )
-    elif labels[-1].name in ("le",):
-        pass
     for lb in labels[:-1]:
         if lb.name == "le":
             c.add(f"{key}.labels", "'le' is reserved for histogram buckets", "rename it", m)
@@ -619,17 +617,17 @@ def read_config_file(path: Path, name: str) -> tuple[Config, list[ConfigIssue]]:
     return cfg, issues
 
 
-def load_configs(directory: str | Path, names: Sequence[str]) -> list[Config]:
-    """Read ``<directory>/<name>.yaml`` for each name (objects: ``<name>.bpf.o`` beside).
-
-    Raises :class:`ConfigError` listing every problem of every config.
-    """
+def read_configs(
+    directory: str | Path, names: Sequence[str]
+) -> tuple[list[Config], list[ConfigIssue]]:
+    """Read ``<directory>/<name>.yaml`` for each name; returns the configs (as far as they
+    parsed) and every problem found, without raising."""
     d = Path(directory)
     configs: list[Config] = []
     issues: list[ConfigIssue] = []
     if not names:
-        raise ConfigError(
-            [ConfigIssue(str(d), "--config.names", "no config names given", "pass e.g. timers")]
+        issues.append(
+            ConfigIssue(str(d), "--config.names", "no config names given", "pass e.g. timers")
         )
     seen: set[str] = set()
     for name in names:
@@ -652,6 +650,15 @@ def load_configs(directory: str | Path, names: Sequence[str]) -> list[Config]:
             )
         issues.extend(found)
         configs.append(cfg)
+    return configs, issues
+
+
+def load_configs(directory: str | Path, names: Sequence[str]) -> list[Config]:
+    """Read ``<directory>/<name>.yaml`` for each name (objects: ``<name>.bpf.o`` beside).
+
+    Raises :class:`ConfigError` listing every problem of every config.
+    """
+    configs, issues = read_configs(directory, names)
     if issues:
         raise ConfigError(issues)
     return configs

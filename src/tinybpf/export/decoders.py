@@ -169,7 +169,7 @@ class _Ksyms:
         self._lock = threading.Lock()
 
     def name(self, addr: int) -> str | None:
-        from ..symbolize import KernelSymbols
+        from .. import KernelSymbols
 
         with self._lock:
             if self._table is None:

@@ -225,8 +225,8 @@ class Exporter:
 
         issues: list[ConfigIssue] = []
         for cfg in self.configs:
-            if cfg.object_path is None:
-                continue
+            if cfg.object_path is None or not cfg.object_path.exists():
+                continue  # reported when the configs were read
             try:
                 with open_object(cfg.object_path) as obj:
                     issues.extend(self._check_object(cfg, obj))
