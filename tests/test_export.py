@@ -311,6 +311,15 @@ metrics:
           size: 8
           decoders:
             - name: uint
+    - name: write_size_linear
+      help: h
+      bucket_type: linear
+      bucket_max: 20
+      labels:
+        - name: bucket
+          size: 8
+          decoders:
+            - name: hex
 """
 BAD_OBJECT = """\
 metrics:
@@ -353,6 +362,8 @@ def test_schema_errors_all_reported_with_key_and_fix(tmp_path):
     assert "metrics.counters[syscalls_total].labels[1].size" in keys
     assert "metrics.histograms[write_size_exp2].bucket_type" in keys
     assert "did you mean 'exp2'?" in text
+    assert "metrics.histograms[write_size_linear].labels[0].decoders" in keys
+    assert "must decode to an integer" in text
     assert all(i.file.endswith("export_basic.yaml") and i.line for i in e.value.issues)
 
 

@@ -575,6 +575,16 @@ def _histogram(
             "add '- {name: bucket, size: 8, decoders: [{name: uint}]}'",
             m,
         )
+    if labels and labels[-1].decoders:
+        last = labels[-1].decoders[-1].name
+        if last not in ("uint", "static_map", "regexp"):
+            c.add(
+                f"{key}.labels[{len(labels) - 1}].decoders",
+                f"the last label is the bucket and must decode to an integer, but its last "
+                f"decoder is '{last}'",
+                "decode the bucket label with 'uint'",
+                m,
+            )
     for lb in labels[:-1]:
         if lb.name == "le":
             c.add(f"{key}.labels", "'le' is reserved for histogram buckets", "rename it", m)
