@@ -1004,3 +1004,34 @@ def test_config_check_reports_yaml_and_object_problems_together(tmp_path):
     assert "no map named 'no_such_map'" in err and "label sizes add up to 5" in err  # object
     assert "missing_one.yaml" in err and "cannot read config 'missing_one'" in err
     assert "the compiled object of config 'missing_one' is missing" in err
+
+
+def test_missing_extras_are_named(tmp_path):
+    # a Python where PyYAML / the OpenTelemetry SDK cannot be imported
+    code = (
+        "import sys\n"
+        "sys.modules['yaml'] = None\n"
+        "sys.modules['opentelemetry'] = None\n"
+        "from tinybpf._cli import main\n"
+        f"sys.exit(main(['export', '--config.dir={tmp_path}', '--config.names=x']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "pip install 'tinybpf[export]'" in proc.stderr and "PyYAML" in proc.stderr
+    code = (
+        "import sys\n"
+        "sys.modules['opentelemetry'] = None\n"
+        "from tinybpf.export.tracing import Tracing\n"
+        "Tracing()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "pip install 'tinybpf[otel]'" in proc.stderr
+    # the core does not import either
+    code = (
+        "import sys, tinybpf; tinybpf.libbpf_version(); import tinybpf._cli; "
+        "print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('yaml', 'prometheus_client', 'opentelemetry')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
