@@ -215,7 +215,11 @@ class Exporter:
         self._started = False
 
     @classmethod
-    def from_dir(cls, directory: str | os.PathLike[str], names: Sequence[str], **kw: Any) -> Any:
+    def from_dir(
+        cls, directory: str | os.PathLike[str], names: Sequence[str], **kw: Any
+    ) -> Exporter:
+        """An exporter of ``<directory>/<name>.yaml`` + ``<name>.bpf.o`` for each name (not
+        started). Raises :class:`ConfigError` listing every problem of the YAML files."""
         return cls(load_configs(Path(directory), names), **kw)
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -245,9 +249,11 @@ class Exporter:
     def _check_object(cfg: Config, obj: Any) -> list[ConfigIssue]:
         issues: list[ConfigIssue] = []
         for c in cfg.counters:
-            issues.extend(check_metric(c, obj, cfg.where, "counters"))
+            if c.name:  # (a missing name is a problem of the YAML already)
+                issues.extend(check_metric(c, obj, cfg.where, "counters"))
         for h in cfg.histograms:
-            issues.extend(check_metric(h, obj, cfg.where, "histograms"))
+            if h.name:
+                issues.extend(check_metric(h, obj, cfg.where, "histograms"))
         for i, span in enumerate(cfg.spans):
             bmap = obj.maps.get(span.ringbuf)
             if bmap is None or bmap.type.name != "RINGBUF":
