@@ -479,7 +479,7 @@ def test_python_api_on_an_object_loaded_by_the_caller():
         finally:
             server.close()
         ex.close()  # not the caller's object
-        assert obj.maps["percpu_summed_total"].lookup_percpu_sum(1) == 4
+        assert obj.maps["percpu_summed_total"].lookup_percpu_sum({"kind": 1}) == 4
         link.destroy()
         with pytest.raises(ConfigError, match="label sizes add up to 8 bytes"):
             Exporter([]).add_object(
