@@ -186,8 +186,9 @@ class EventBatch(Sequence[memoryview]):
         """Where each record came from.
 
         Perf buffers: the CPU of each sample (a batch holds samples only: lost samples are
-        counted in the buffer's ``lost``). Ring buffers (they record no CPU): the index of the map the record came from, 0 for
-        the map the buffer was created with, then 1, 2... in the order of ``add()``.
+        counted in the buffer's ``lost``). Ring buffers (they record no CPU): the index of
+        the map the record came from, 0 for the map the buffer was created with, then 1,
+        2... in the order of ``add()``.
         """
         return self._cpus.tolist()
 
