@@ -210,6 +210,8 @@ const char *bpf_program__name(const struct bpf_program *prog);
 const char *bpf_program__section_name(const struct bpf_program *prog);
 bool bpf_program__autoload(const struct bpf_program *prog);
 int bpf_program__set_autoload(struct bpf_program *prog, bool autoload);
+bool bpf_program__autoattach(const struct bpf_program *prog);
+void bpf_program__set_autoattach(struct bpf_program *prog, bool autoattach);
 size_t bpf_program__insn_cnt(const struct bpf_program *prog);
 int bpf_program__fd(const struct bpf_program *prog);
 
@@ -573,6 +575,7 @@ struct tinybpf_link_info {
 int tinybpf_link_info(int link_fd, struct tinybpf_link_info *out);
 struct bpf_link *tinybpf_attach_iter(const struct bpf_program *prog, int map_fd, int cgroup_fd,
                                      int cgroup_order, __u32 tid, __u32 pid, __u32 pid_fd);
+int tinybpf_auto_attach(struct bpf_program *prog, struct bpf_link **link);
 int tinybpf_perf_event_open(__u32 type, __u64 config, int pid, int cpu, __u64 sample,
                             int use_freq, int wakeup_events);
 struct tinybpf_batch {

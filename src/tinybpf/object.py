@@ -32,6 +32,7 @@ from tinybpf.errors import (
     BpfPhaseError,
 )
 from tinybpf.globals import GlobalVariables
+from tinybpf.link import BpfLink
 from tinybpf.map import BpfMap
 from tinybpf.program import BpfProgram
 
@@ -135,7 +136,9 @@ class _Wrappers(Mapping[str, W]):
         return list(self._made.values())
 
 
-@guarded(["load", "_btf_model", "register_type", "globals", "_new_program", "_new_map"])
+@guarded(
+    ["load", "_btf_model", "register_type", "globals", "_new_program", "_new_map", "attach_all"]
+)
 class BpfObject:
     """A BPF object file opened by :func:`tinybpf.open` or :func:`tinybpf.load`.
 
@@ -163,6 +166,8 @@ class BpfObject:
     _keep: Any = None
     _globals: Any = None
     _views: weakref.WeakSet[BpfMap[Any, Any]] | None = None  # typed() views
+    _links: dict[str, BpfLink] | None = None  # attach_all(): detached at close()
+    _skipped: Mapping[str, str] = MappingProxyType({})
 
     def __init__(
         self,
@@ -309,6 +314,68 @@ class BpfObject:
             self._globals = GlobalVariables(self)
         return self._globals  # type: ignore[no-any-return]
 
+    # --- attach -------------------------------------------------------------------------
+    def attach_all(self) -> dict[str, BpfLink]:
+        """Attach every loaded program whose section says where (libbpf's auto-attach, as
+        a libbpf skeleton's ``attach()``): tracepoints, raw tracepoints, kprobes and
+        ksyscalls with a function, fentry/fexit, LSM, iterators, uprobes and USDTs with a
+        binary, ...
+
+        Returns ``{program name: link}`` of the programs attached by this call. The links
+        are kept in :attr:`links` and **detached by** :meth:`close`. Programs that need a
+        target (XDP, tc/tcx, cgroup, a ``SEC("uprobe")`` without a binary...), that were
+        not loaded (autoload off) or whose ``autoattach`` is off are skipped, not an
+        error: :attr:`skipped_programs` maps their names to the reason. Programs already
+        in :attr:`links` are left as they are, so a second call attaches only what is
+        new. If one attach fails, the links made by this call are destroyed and the
+        error (naming the program) is raised.
+
+        Example::
+
+            with tinybpf.load("prog.bpf.o") as obj:
+                obj.attach_all()
+                print(obj.skipped_programs)   # e.g. {'xdp_pass': 'an XDP program needs ...'}
+                ...                           # attached until obj.close()
+        """
+        self._p()
+        if not self._loaded:
+            raise BpfPhaseError(f"cannot attach programs of '{self._name}' before load()")
+        links = self._links
+        if links is None:
+            links = self._links = {}
+        made: dict[str, BpfLink] = {}
+        skipped: dict[str, str] = {}
+        try:
+            for name in self._programs:
+                if name in links:
+                    continue
+                prog = self._programs[name]
+                if not prog.autoload or not prog.autoattach:
+                    skipped[name] = prog._skip_reason()
+                    continue
+                link = prog._auto_attach()
+                if link is None:
+                    skipped[name] = prog._skip_reason()
+                else:
+                    made[name] = link
+        except BaseException:
+            for link in made.values():
+                link.destroy()
+            raise
+        links.update(made)
+        self._skipped = MappingProxyType(skipped)
+        return made
+
+    @property
+    def links(self) -> Mapping[str, BpfLink]:
+        """The links :meth:`attach_all` made, by program name (detached by :meth:`close`)."""
+        return MappingProxyType(self._links or {})
+
+    @property
+    def skipped_programs(self) -> Mapping[str, str]:
+        """Programs the last :meth:`attach_all` did not attach, with the reason."""
+        return self._skipped
+
     # --- BTF ----------------------------------------------------------------------------
     def _btf_model(self) -> Btf | None:
         p = self._p()
@@ -451,10 +518,19 @@ class BpfObject:
 
     # --- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
-        """Free the object, its programs and maps. Idempotent. Links stay attached."""
+        """Free the object, its programs and maps. Idempotent. The links of
+        :meth:`attach_all` are detached; links made with ``prog.attach*()`` stay attached
+        until they are destroyed."""
         with self._guard_lock:  # serialised with the guarded methods (tinybpf._guard)
             if self._closed:
                 return
+            links, self._links = self._links, None
+            failed: BaseException | None = None
+            for link in (links or {}).values():  # attach_all()'s links detach here
+                try:
+                    link.destroy()
+                except BpfError as e:  # the object is still freed; the first error raised
+                    failed = failed or e
             d = self._decoded
             if d is not None:
                 for bmap in d[2].created():
@@ -467,6 +543,8 @@ class BpfObject:
             ptr, self._ptr = self._ptr, NULL
             if ptr is not None and ptr != NULL:
                 lib.bpf_object__close(ptr)
+            if failed is not None:
+                raise failed
 
     def __enter__(self) -> BpfObject:
         return self
