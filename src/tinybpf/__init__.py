@@ -132,6 +132,11 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         Symbolizer,
         ksym,
     )
+    from tinybpf.tracing import (
+        TraceEvent,
+        TracePipe,
+        trace_pipe,
+    )
 
 __version__ = "0.4.0"
 
@@ -191,6 +196,8 @@ _LAZY = {
     "Symbolizer": "tinybpf.symbolize",
     "TcAttachment": "tinybpf.link",
     "TestRunResult": "tinybpf.program",
+    "TraceEvent": "tinybpf.tracing",
+    "TracePipe": "tinybpf.tracing",
     "XdpAttachment": "tinybpf.link",
     "create_map": "tinybpf.map",
     "enable_stats": "tinybpf.introspect",
@@ -221,6 +228,7 @@ _LAZY = {
     "probe_map_type": "tinybpf.introspect",
     "probe_prog_type": "tinybpf.introspect",
     "set_libbpf_log_level": "tinybpf._ffi:set_print_level",
+    "trace_pipe": "tinybpf.tracing",
 }
 
 
@@ -292,6 +300,8 @@ __all__ = [
     "Symbolizer",
     "TcAttachment",
     "TestRunResult",
+    "TraceEvent",
+    "TracePipe",
     "XdpAttachment",
     "create_map",
     "enable_stats",
@@ -325,6 +335,7 @@ __all__ = [
     "probe_map_type",
     "probe_prog_type",
     "set_libbpf_log_level",
+    "trace_pipe",
     "version",
 ]
 

@@ -193,6 +193,26 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from tinybpf._jsonl import dumps
+    from tinybpf.tracing import trace_pipe
+
+    try:
+        with trace_pipe(timeout=args.timeout) as pipe:
+            for ev in pipe:
+                if args.json:
+                    line = dumps(ev.to_dict())
+                else:
+                    head = f"{ev.task}-{ev.pid}" if ev.event else ""
+                    line = f"{ev.timestamp:.6f} {head} [{ev.cpu:03d}] {ev.message}"
+                    if not ev.event:
+                        line = ev.message
+                print(line, flush=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_btf_dump(args: argparse.Namespace) -> int:
     import json
 
@@ -310,6 +330,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("ps", help="list loaded programs with their attach points")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_ps)
+
+    sp = sub.add_parser(
+        "trace",
+        help="print bpf_printk() output (the tracefs trace pipe)",
+        description="Read the kernel's trace pipe (bpf_printk/bpf_trace_printk output) and "
+        "print each line as 'TIMESTAMP TASK-PID [CPU] MESSAGE', or as JSON lines.",
+    )
+    sp.add_argument("--timeout", type=float, help="stop after this many seconds")
+    sp.add_argument("--json", action="store_true", help="one JSON object per line")
+    sp.set_defaults(func=cmd_trace)
 
     sp = sub.add_parser("btf", help="BTF tools")
     btf_sub = sp.add_subparsers(dest="btf_command", metavar="SUBCOMMAND", required=True)
