@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         BpfNotSupportedError,
         BpfPermissionError,
         BpfPhaseError,
+        BpfVerifierError,
         BtfValidationError,
     )
     from tinybpf.globals import (
@@ -164,6 +165,7 @@ _LAZY = {
     "BpfPhaseError": "tinybpf.errors",
     "BpfProgType": "tinybpf._types",
     "BpfProgram": "tinybpf.program",
+    "BpfVerifierError": "tinybpf.errors",
     "BpfRingBuffer": "tinybpf.buffers",
     "BpfUserRingBuffer": "tinybpf.buffers",
     "Btf": "tinybpf.btf",
@@ -270,6 +272,7 @@ __all__ = [
     "BpfProgram",
     "BpfRingBuffer",
     "BpfUserRingBuffer",
+    "BpfVerifierError",
     "Btf",
     "BtfField",
     "BtfInfo",

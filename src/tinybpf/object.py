@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from tinybpf._ffi import (
     NULL,
+    LogCapture,
     capture_log,
     check_int,
     cstr,
@@ -30,6 +31,7 @@ from tinybpf.errors import (
     BpfError,
     BpfFileNotFoundError,
     BpfPhaseError,
+    BpfVerifierError,
 )
 from tinybpf.globals import GlobalVariables
 from tinybpf.link import BpfLink
@@ -168,6 +170,7 @@ class BpfObject:
     _views: weakref.WeakSet[BpfMap[Any, Any]] | None = None  # typed() views
     _links: dict[str, BpfLink] | None = None  # attach_all(): detached at close()
     _skipped: Mapping[str, str] = MappingProxyType({})
+    _failed_logs: Mapping[str, str] = MappingProxyType({})  # verifier logs of a failed load
 
     def __init__(
         self,
@@ -267,6 +270,12 @@ class BpfObject:
             raise BpfPhaseError(f"object '{self._name}' is already loaded")
         with capture_log() as log:
             ret = lib.bpf_object__load(p)
+        if ret < 0:
+            own = {prog.name: prog._own_log() for prog in self._programs.created()}
+            err = _verifier_error(f"load '{self._path}' failed", -ret, log, own.get)
+            if err is not None:
+                self._failed_logs = {err.program: err.log}
+                raise err
         check_int(ret, f"load '{self._path}' failed", log)
         self._loaded = True
         for bmap in self._maps.created():
@@ -707,8 +716,50 @@ def _open_failed(path: str, from_file: bool, err: int, res: Any) -> NoReturn:
         log.consumed = True  # libbpf's "failed to open" says nothing more
         raise BpfFileNotFoundError(f"BPF object file not found: {path}", _errno.ENOENT)
     verb = "load" if stage == lib.TINYBPF_LOAD_FAILED else "open"
+    if stage == lib.TINYBPF_LOAD_FAILED:
+        verr = _verifier_error(f"load '{path}' failed", err or _errno.EINVAL, log, None)
+        if verr is not None:
+            raise verr
     check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
     raise AssertionError("unreachable")
+
+
+_BEGIN_LOG = "': -- BEGIN PROG LOAD LOG --\n"
+_END_LOG = "-- END PROG LOAD LOG --"
+_LOAD_FAILED = "': BPF program load failed:"
+
+
+def _verifier_error(
+    message: str, err: int, log: LogCapture, own_log: Callable[[str], str | None] | None
+) -> BpfVerifierError | None:
+    """The BpfVerifierError of a failed load, when a program's load failed with a verifier
+    log (libbpf's "-- BEGIN PROG LOAD LOG --" block, or the program's own log buffer set
+    by request_verifier_log()); None otherwise (e.g. EPERM: no verifier ran)."""
+    if err == _errno.EPERM or not log.lines:
+        return None
+    text = "".join(t for _, t in log.lines)
+    at = text.find(_LOAD_FAILED)
+    if at < 0:
+        return None
+    program = text[text.rfind("prog '", 0, at) + len("prog '") : at]
+    vlog = ""
+    begin = text.find(f"prog '{program}{_BEGIN_LOG}")
+    if begin >= 0:
+        start = begin + len(f"prog '{program}{_BEGIN_LOG}")
+        stop = text.find(_END_LOG, start)
+        vlog = text[start : stop if stop >= 0 else len(text)]
+    elif own_log is not None:
+        vlog = own_log(program) or ""
+    if not vlog.strip():
+        return None
+    from tinybpf._ffi import strerror
+    from tinybpf.errors import verifier_summary
+
+    full = (
+        f"{message}: {strerror(err)}: the verifier rejected program '{program}':\n"
+        f"{verifier_summary(vlog)}"
+    )
+    return BpfVerifierError(full, err, log.text, log=vlog, program=program)
 
 
 def load(

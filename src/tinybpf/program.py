@@ -121,6 +121,7 @@ class TestRunResult:
         "type",
         "unpin",
         "verifier_log",
+        "_own_log",
     ]
 )
 class BpfProgram:
@@ -685,13 +686,22 @@ class BpfProgram:
         check_int(lib.bpf_program__set_log_buf(p, buf, size), "set log buffer failed")
         check_int(lib.bpf_program__set_log_level(p, level), "set log level failed")
 
-    @property
-    def verifier_log(self) -> str:
-        """The verifier log kept by :meth:`request_verifier_log` ("" if none)."""
+    def _own_log(self) -> str:
+        """The log buffer set by request_verifier_log() ("" if none)."""
         p = self._p()
         size = ffi.new("size_t *")
         ptr = lib.bpf_program__log_buf(p, size)
         return "" if ptr == NULL else ffi.string(ptr).decode("utf-8", "replace")
+
+    @property
+    def verifier_log(self) -> str:
+        """The verifier log: of a successful load, kept by :meth:`request_verifier_log`;
+        after ``obj.load()`` failed in the verifier on this program, the log of that
+        failure (also in :class:`BpfVerifierError`'s ``log``); "" otherwise."""
+        own = self._own_log()
+        if own:
+            return own
+        return self._obj._failed_logs.get(self._name, "")
 
     def attach_raw_tracepoint(self, name: str) -> BpfLink:
         return self._link(

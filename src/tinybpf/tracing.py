@@ -105,7 +105,16 @@ def _tracefs() -> str:
 
 class TracePipe:
     """An iterator over the trace pipe's lines as :class:`TraceEvent`; see
-    :func:`trace_pipe`. Close it (or use ``with``) to release the file."""
+    :func:`trace_pipe`. Close it (or use ``with``) to release the file.
+
+    Example::
+
+        pipe = tinybpf.TracePipe(timeout=1)
+        try:
+            lines = [ev.message for ev in pipe if ev.event == "bpf_trace_printk"]
+        finally:
+            pipe.close()
+    """
 
     def __init__(self, timeout: float | None = None, path: str | None = None) -> None:
         if timeout is not None and timeout < 0:
