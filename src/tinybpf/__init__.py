@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
     from tinybpf._inspect import (
         explore,
     )
+    from tinybpf._jsonl import (
+        json_line,
+    )
     from tinybpf._types import (
         BPF_ANY,
         BPF_EXIST,
@@ -69,8 +72,10 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
     )
     from tinybpf.histogram import (
         hist_data,
+        hist_sections_text,
         linear_hist_text,
         log2_hist_text,
+        print_hist_sections,
         print_linear_hist,
         print_log2_hist,
     )
@@ -205,6 +210,8 @@ _LAZY = {
     "enable_stats": "tinybpf.introspect",
     "explore": "tinybpf._inspect",
     "hist_data": "tinybpf.histogram",
+    "hist_sections_text": "tinybpf.histogram",
+    "json_line": "tinybpf._jsonl",
     "ksym": "tinybpf.symbolize",
     "linear_hist_text": "tinybpf.histogram",
     "load": "tinybpf.object",
@@ -224,6 +231,7 @@ _LAZY = {
     "perf_event_open": "tinybpf.introspect",
     "perf_event_open_cpu_clock": "tinybpf.introspect",
     "possible_cpus": "tinybpf.map",
+    "print_hist_sections": "tinybpf.histogram",
     "print_linear_hist": "tinybpf.histogram",
     "print_log2_hist": "tinybpf.histogram",
     "probe_helper": "tinybpf.introspect",
@@ -310,7 +318,9 @@ __all__ = [
     "enable_stats",
     "explore",
     "hist_data",
+    "hist_sections_text",
     "init",
+    "json_line",
     "ksym",
     "libbpf_release",
     "libbpf_version",
@@ -332,6 +342,7 @@ __all__ = [
     "perf_event_open",
     "perf_event_open_cpu_clock",
     "possible_cpus",
+    "print_hist_sections",
     "print_linear_hist",
     "print_log2_hist",
     "probe_helper",

@@ -194,14 +194,14 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from tinybpf._jsonl import dumps
+    from tinybpf._jsonl import json_line
     from tinybpf.tracing import trace_pipe
 
     try:
         with trace_pipe(timeout=args.timeout) as pipe:
             for ev in pipe:
                 if args.json:
-                    line = dumps(ev.to_dict())
+                    line = json_line(ev)
                 else:
                     head = f"{ev.task}-{ev.pid}" if ev.event else ""
                     line = f"{ev.timestamp:.6f} {head} [{ev.cpu:03d}] {ev.message}"

@@ -11,7 +11,7 @@ import enum
 import json
 from typing import Any
 
-__all__ = ["bytes_text", "dumps", "json_default"]
+__all__ = ["bytes_text", "json_default", "json_line"]
 
 
 def bytes_text(data: bytes | bytearray | memoryview) -> str:
@@ -45,6 +45,15 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def dumps(value: Any) -> str:
-    """One JSON line (no newline) for an event or any value :func:`json_default` takes."""
+def json_line(value: Any) -> str:
+    """One compact JSON line (no newline) for an event: what ``to_dict()`` gives for
+    events decoded from BTF (nested structs as objects, arrays as lists), with bytes as
+    text up to the first NUL when they are UTF-8 (hex otherwise), ctypes values as
+    numbers, IntEnums as numbers and other enums by name.
+
+    Example::
+
+        def on_event(ev):
+            print(tinybpf.json_line(ev), flush=True)   # JSON lines: one event per line
+    """
     return json.dumps(value, default=json_default, separators=(",", ":"))
