@@ -120,6 +120,9 @@ struct bpf_prog_info {
     __u64 map_ids;
     char name[...];
     __u32 btf_id;
+    __u32 func_info_rec_size;
+    __u64 func_info;
+    __u32 nr_func_info;
     __u64 run_time_ns;
     __u64 run_cnt;
     __u64 recursion_misses;
@@ -135,6 +138,8 @@ struct bpf_btf_info {
     __u32 kernel_btf;
     ...;
 };
+
+struct bpf_func_info { __u32 insn_off; __u32 type_id; ...; };
 
 #define BTF_INT_SIGNED ...
 #define BTF_INT_CHAR ...

@@ -187,9 +187,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from tinybpf._inspect import print_listing
+    from tinybpf._ps import print_ps
 
-    print_listing("progs", args.json)
+    print_ps(args.json)
     return 0
 
 
@@ -232,15 +232,17 @@ def cmd_btf_dump(args: argparse.Namespace) -> int:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    import code
-
     import tinybpf
     from tinybpf._inspect import explore
+    from tinybpf._shell import run_shell
 
     obj = explore(args.object, load=args.load)
-    banner = "tinybpf shell: 'obj' is the object, 'tinybpf' the module. Ctrl-D exits."
+    banner = (
+        "tinybpf shell: 'obj' is the object, 'tinybpf' the module. Tab completes "
+        "(obj.<TAB>, obj.maps[\"<TAB>). Ctrl-D exits."
+    )
     try:
-        code.interact(banner=banner, local={"obj": obj, "tinybpf": tinybpf}, exitmsg="")
+        run_shell({"obj": obj, "tinybpf": tinybpf}, banner)
     finally:
         obj.close()
     return 0
@@ -327,7 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_list)
 
-    sp = sub.add_parser("ps", help="list loaded programs with their attach points")
+    sp = sub.add_parser(
+        "ps",
+        help="list programs, maps and links with the processes that hold them",
+        description="Every BPF program (full name from BTF, attach points), map and link "
+        "in the kernel, with the PIDs and command names of the processes holding an fd "
+        "of it (from /proc/*/fdinfo).",
+    )
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_ps)
 
