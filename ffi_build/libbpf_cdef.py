@@ -443,6 +443,15 @@ size_t perf_buffer__buffer_cnt(const struct perf_buffer *pb);
 int libbpf_probe_bpf_prog_type(enum bpf_prog_type prog_type, const void *opts);
 int libbpf_probe_bpf_map_type(enum bpf_map_type map_type, const void *opts);
 int libbpf_probe_bpf_helper(enum bpf_prog_type prog_type, int helper_id, const void *opts);
+
+struct bpf_linker_opts { size_t sz; ...; };
+struct bpf_linker_file_opts { size_t sz; ...; };
+struct bpf_linker;
+struct bpf_linker *bpf_linker__new(const char *filename, struct bpf_linker_opts *opts);
+int bpf_linker__add_file(struct bpf_linker *linker, const char *filename,
+                         const struct bpf_linker_file_opts *opts);
+int bpf_linker__finalize(struct bpf_linker *linker);
+void bpf_linker__free(struct bpf_linker *linker);
 """
 
 # bpf/bpf.h

@@ -157,7 +157,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_gen(args: argparse.Namespace) -> int:
     from tinybpf.codegen import generate_module
 
-    text = generate_module(args.object, module_name=args.name, all_types=args.all_types)
+    text = generate_module(
+        args.object, module_name=args.name, all_types=args.all_types, embed=not args.no_embed
+    )
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
@@ -384,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--all-types",
         action="store_true",
         help="every named BTF type, not only those reachable from maps and globals",
+    )
+    sp.add_argument(
+        "--no-embed",
+        action="store_true",
+        help="do not embed the object file: open() reads DEFAULT_PATH (its absolute path)",
     )
     sp.set_defaults(func=cmd_gen)
 
