@@ -86,9 +86,11 @@ def test_autoattach_off_and_autoload_off_are_skipped_with_the_reason(obj_path):
 
 
 def test_attach_all_before_load_is_a_phase_error(obj_path):
-    with tinybpf.open(obj_path("ergo_attach")) as obj:
-        with pytest.raises(tinybpf.BpfPhaseError, match="before load"):
-            obj.attach_all()
+    with (
+        tinybpf.open(obj_path("ergo_attach")) as obj,
+        pytest.raises(tinybpf.BpfPhaseError, match="before load"),
+    ):
+        obj.attach_all()
 
 
 def test_attach_all_on_a_closed_object_raises(obj_path):

@@ -130,7 +130,7 @@ def test_no_embed_opens_the_file(tmp_path):
     assert r.returncode == 0, r.stderr
     mod = import_file(out)
     assert not hasattr(mod, "object_data")
-    assert mod.DEFAULT_PATH == str(bpf_obj("types_events").resolve())
+    assert str(bpf_obj("types_events").resolve()) == mod.DEFAULT_PATH
 
 
 @needs_mypy

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -68,7 +69,7 @@ def test_ps_lists_holders_and_full_names(holder, obj_path):
     assert link["prog_id"] == prog_id
     assert link["pids"] == [{"pid": pid, "comm": "tbpf-holder"}]
     # this process's own object, held before the listing
-    assert {"pid": os.getpid(), "comm": open("/proc/self/comm").read().strip()} in _by_id(
+    assert {"pid": os.getpid(), "comm": Path("/proc/self/comm").read_text().strip()} in _by_id(
         data["programs"], my_prog
     )["pids"]
 

@@ -11,6 +11,7 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from helpers.kernel import tracefs, tracepoint_unavailable_reason
@@ -60,7 +61,7 @@ def test_trace_pipe_yields_the_printk_marker_parsed(printk):
     assert found.event == "bpf_trace_printk"
     assert found.pid == os.getpid()  # the main thread: pid == tgid
     # the kernel's comm cache may miss: it then prints "<...>"
-    assert found.task in (open(f"/proc/{os.getpid()}/comm").read().strip(), "<...>")
+    assert found.task in (Path(f"/proc/{os.getpid()}/comm").read_text().strip(), "<...>")
     assert 0 <= found.cpu < os.cpu_count() * 64  # type: ignore[operator]
     assert found.flags
     assert abs(found.timestamp - t0) < 60  # trace clock: seconds since boot

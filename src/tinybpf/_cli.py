@@ -241,7 +241,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
     obj = explore(args.object, load=args.load)
     banner = (
         "tinybpf shell: 'obj' is the object, 'tinybpf' the module. Tab completes "
-        "(obj.<TAB>, obj.maps[\"<TAB>). Ctrl-D exits."
+        '(obj.<TAB>, obj.maps["<TAB>). Ctrl-D exits.'
     )
     try:
         run_shell({"obj": obj, "tinybpf": tinybpf}, banner)

@@ -26,7 +26,7 @@ class ShellCompleter(rlcompleter.Completer):
     def complete(self, text: str, state: int) -> str | None:
         m = _SUBSCRIPT.match(text)
         if m is None:
-            return super().complete(text, state)  # type: ignore[no-any-return]
+            return super().complete(text, state)
         if state == 0:
             self._matches = self._keys(m["expr"], m["quote"], m["prefix"])
         return self._matches[state] if state < len(self._matches) else None

@@ -39,8 +39,8 @@ __all__ = [
     "hist_sections_text",
     "linear_hist_text",
     "log2_hist_text",
-    "print_linear_hist",
     "print_hist_sections",
+    "print_linear_hist",
     "print_log2_hist",
 ]
 
