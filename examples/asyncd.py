@@ -63,7 +63,8 @@ async def run(args: argparse.Namespace) -> int:
                 reason = f"--count {args.count}"
                 stop.set()
 
-    with tinybpf.load(args.object) as obj, obj.program("on_exec").attach():
+    with tinybpf.load(args.object) as obj:
+        obj.attach_all()  # on_exec, from its SEC name; detached when the object closes
         async with tinybpf.BpfRingBuffer(obj.maps["exec_events"], event_type="exec_event") as rb:
             print("asyncd: streaming exec events (SIGTERM to stop)", flush=True)
             tasks = [asyncio.create_task(stream(rb))]

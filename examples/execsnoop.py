@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """execsnoop: print every execve() on the system, decoded from a ring buffer.
 
-Run as root: ``python examples/execsnoop.py [--seconds N] [--ppid PID]``. It compiles
+Run as root: ``python examples/execsnoop.py [--seconds N] [--ppid PID] [--json]``. It compiles
 nothing: it loads examples/build/execsnoop.bpf.o (``tinybpf compile examples/execsnoop.bpf.c
 -o examples/build/``). With ``--demo`` it also runs a few commands itself, so there is
-always something to see.
+always something to see. ``--json`` prints one JSON object per event (JSON lines).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ppid", type=int, default=0, help="only children of this pid")
     ap.add_argument("--demo", action="store_true", help="run some commands to trace")
     ap.add_argument("--count", type=int, default=0, help="stop after this many events")
+    ap.add_argument("--json", action="store_true", help="one JSON object per event")
     args = ap.parse_args(argv)
 
     obj = tinybpf.open(args.object)
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     def on_event(ev: object) -> int:
         nonlocal seen
         seen += 1
+        if args.json:
+            print(tinybpf.json_line(ev), flush=True)
+            return -1 if args.count and seen >= args.count else 0
         d = ev.to_dict()  # type: ignore[attr-defined]
         print(
             f"{d['pid']:>7} {d['ppid']:>7} {d['uid']:>5} {d['comm']:<16} {d['filename']}",
@@ -46,12 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return -1 if args.count and seen >= args.count else 0
 
-    with (
-        obj,
-        obj.program("handle_execve").attach(),
-        tinybpf.BpfRingBuffer(obj.maps["events"], on_event, event_type="event") as rb,
-    ):
-        print(f"{'PID':>7} {'PPID':>7} {'UID':>5} {'COMM':<16} FILENAME", flush=True)
+    with obj, tinybpf.BpfRingBuffer(obj.maps["events"], on_event, event_type="event") as rb:
+        obj.attach_all()  # every program whose SEC() says where; detached by obj.close()
+        if not args.json:
+            print(f"{'PID':>7} {'PPID':>7} {'UID':>5} {'COMM':<16} FILENAME", flush=True)
         if args.demo:
 
             def activity() -> None:

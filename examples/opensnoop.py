@@ -9,9 +9,11 @@ object's BTF and printed with its field names.
 Run as root, after ``python -m tinybpf compile examples/opensnoop.bpf.c -o examples/build/``::
 
     python examples/opensnoop.py [--pid PID] [--uid UID] [--failed] [--seconds N] [--count N]
+                                 [--json]
 
 ``--demo`` opens a few files itself (one of them missing) and, unless ``--pid`` is given,
-traces only itself, so there is always something to see.
+traces only itself, so there is always something to see. ``--json`` prints one JSON object
+per event (JSON lines).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-inflight", type=int, default=1024, help="size of the start map")
     ap.add_argument("--ringbuf-kib", type=int, default=512, help="ring buffer size (KiB)")
     ap.add_argument("--demo", action="store_true", help="open some files to trace")
+    ap.add_argument("--json", action="store_true", help="one JSON object per event")
     args = ap.parse_args(argv)
 
     obj = tinybpf.open(args.object)
@@ -96,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     def on_event(ev: Any) -> int:  # ev: the ctypes class generated from BTF struct event
         nonlocal seen
         seen += 1
+        if args.json:
+            print(tinybpf.json_line(ev), flush=True)
+            return -1 if args.count and seen >= args.count else 0
         d = ev.to_dict()
         d["ts_ns"] = f"{(d['ts_ns'] - t0) / 1e9:+.6f}s"
         d["flags"] = f"{d['flags']:#o}"
@@ -109,9 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         obj,
         tempfile.TemporaryDirectory() as workdir,
         tinybpf.BpfRingBuffer(events, on_event, event_type="event") as rb,
-        obj.program("trace_openat_enter").attach(),
-        obj.program("trace_openat_exit").attach(),
     ):
+        obj.attach_all()  # both tracepoints (from their SEC names), detached by obj.close()
         if args.demo:
             threading.Thread(target=demo_activity, args=(stop, workdir), daemon=True).start()
         deadline = time.monotonic() + args.seconds

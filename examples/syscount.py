@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     obj = tinybpf.open(args.object)
     obj.globals["target_pid"] = pid  # const volatile: set before load
     obj.load()
-    with obj, obj.program("sys_enter").attach(), obj.program("sys_exit").attach():
+    with obj:
+        obj.attach_all()  # sys_enter and sys_exit, from their SEC names; detached at close
         who = f"pid {pid}" if pid else "all processes"
         print(f"tracing syscalls of {who} for {args.seconds:g}s...", flush=True)
         deadline = time.monotonic() + args.seconds

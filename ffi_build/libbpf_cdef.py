@@ -120,6 +120,9 @@ struct bpf_prog_info {
     __u64 map_ids;
     char name[...];
     __u32 btf_id;
+    __u32 func_info_rec_size;
+    __u64 func_info;
+    __u32 nr_func_info;
     __u64 run_time_ns;
     __u64 run_cnt;
     __u64 recursion_misses;
@@ -135,6 +138,8 @@ struct bpf_btf_info {
     __u32 kernel_btf;
     ...;
 };
+
+struct bpf_func_info { __u32 insn_off; __u32 type_id; ...; };
 
 #define BTF_INT_SIGNED ...
 #define BTF_INT_CHAR ...
@@ -212,6 +217,8 @@ const char *bpf_program__name(const struct bpf_program *prog);
 const char *bpf_program__section_name(const struct bpf_program *prog);
 bool bpf_program__autoload(const struct bpf_program *prog);
 int bpf_program__set_autoload(struct bpf_program *prog, bool autoload);
+bool bpf_program__autoattach(const struct bpf_program *prog);
+void bpf_program__set_autoattach(struct bpf_program *prog, bool autoattach);
 size_t bpf_program__insn_cnt(const struct bpf_program *prog);
 int bpf_program__fd(const struct bpf_program *prog);
 
@@ -438,6 +445,15 @@ size_t perf_buffer__buffer_cnt(const struct perf_buffer *pb);
 int libbpf_probe_bpf_prog_type(enum bpf_prog_type prog_type, const void *opts);
 int libbpf_probe_bpf_map_type(enum bpf_map_type map_type, const void *opts);
 int libbpf_probe_bpf_helper(enum bpf_prog_type prog_type, int helper_id, const void *opts);
+
+struct bpf_linker_opts { size_t sz; ...; };
+struct bpf_linker_file_opts { size_t sz; ...; };
+struct bpf_linker;
+struct bpf_linker *bpf_linker__new(const char *filename, struct bpf_linker_opts *opts);
+int bpf_linker__add_file(struct bpf_linker *linker, const char *filename,
+                         const struct bpf_linker_file_opts *opts);
+int bpf_linker__finalize(struct bpf_linker *linker);
+void bpf_linker__free(struct bpf_linker *linker);
 """
 
 # bpf/bpf.h
@@ -575,6 +591,7 @@ struct tinybpf_link_info {
 int tinybpf_link_info(int link_fd, struct tinybpf_link_info *out);
 struct bpf_link *tinybpf_attach_iter(const struct bpf_program *prog, int map_fd, int cgroup_fd,
                                      int cgroup_order, __u32 tid, __u32 pid, __u32 pid_fd);
+int tinybpf_auto_attach(struct bpf_program *prog, struct bpf_link **link);
 int tinybpf_perf_event_open(__u32 type, __u64 config, int pid, int cpu, __u64 sample,
                             int use_freq, int wakeup_events);
 struct tinybpf_batch {

@@ -410,6 +410,38 @@ static struct bpf_link *tinybpf_attach_iter(const struct bpf_program *prog, int 
 	return bpf_program__attach_iter(prog, &opts);
 }
 
+/* ---- auto-attach of one program, with the skeleton's rules ---------------------------
+ * bpf_program__attach() answers -EOPNOTSUPP both for a section that names no target (xdp,
+ * tc, SEC("uprobe") without a binary) and for a real failure. The skeleton attach tells
+ * them apart (no attach function, or one that leaves the link NULL: skipped), so one
+ * program is attached through a one-program skeleton. Returns 1 with *link set (attached),
+ * 0 (the section does not say where: skipped, or autoload/autoattach is off) or -errno. */
+
+static int tinybpf_auto_attach(struct bpf_program *prog, struct bpf_link **link)
+{
+	struct bpf_program *progs[1] = { prog };
+	struct bpf_prog_skeleton ps;
+	struct bpf_object_skeleton s;
+	int err;
+
+	memset(&ps, 0, sizeof(ps));
+	memset(&s, 0, sizeof(s));
+	*link = NULL;
+	ps.name = bpf_program__name(prog);
+	ps.prog = &progs[0];
+	ps.link = link;
+	s.sz = sizeof(s);
+	s.name = ps.name;
+	s.prog_cnt = 1;
+	s.prog_skel_sz = sizeof(ps);
+	s.progs = &ps;
+	s.map_skel_sz = sizeof(struct bpf_map_skeleton);
+	err = bpf_object__attach_skeleton(&s);
+	if (err)
+		return err < 0 ? err : -err;
+	return *link ? 1 : 0;
+}
+
 /* ---- perf_event_open(2): no libc wrapper exists -------------------------------------- */
 
 #include <linux/perf_event.h>

@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
     from tinybpf._inspect import (
         explore,
     )
+    from tinybpf._jsonl import (
+        json_line,
+    )
     from tinybpf._types import (
         BPF_ANY,
         BPF_EXIST,
@@ -61,6 +64,7 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         BpfNotSupportedError,
         BpfPermissionError,
         BpfPhaseError,
+        BpfVerifierError,
         BtfValidationError,
         LinkDetachedWarning,
     )
@@ -70,8 +74,10 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
     )
     from tinybpf.histogram import (
         hist_data,
+        hist_sections_text,
         linear_hist_text,
         log2_hist_text,
+        print_hist_sections,
         print_linear_hist,
         print_log2_hist,
     )
@@ -132,6 +138,11 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         Symbolizer,
         ksym,
     )
+    from tinybpf.tracing import (
+        TraceEvent,
+        TracePipe,
+        trace_pipe,
+    )
 
     open = open_object  # public, but not in __all__: it has a builtin's name
 
@@ -161,6 +172,7 @@ _LAZY = {
     "BpfPhaseError": "tinybpf.errors",
     "BpfProgType": "tinybpf._types",
     "BpfProgram": "tinybpf.program",
+    "BpfVerifierError": "tinybpf.errors",
     "BpfRingBuffer": "tinybpf.buffers",
     "BpfUserRingBuffer": "tinybpf.buffers",
     "Btf": "tinybpf.btf",
@@ -195,11 +207,15 @@ _LAZY = {
     "Symbolizer": "tinybpf.symbolize",
     "TcAttachment": "tinybpf.link",
     "TestRunResult": "tinybpf.program",
+    "TraceEvent": "tinybpf.tracing",
+    "TracePipe": "tinybpf.tracing",
     "XdpAttachment": "tinybpf.link",
     "create_map": "tinybpf.map",
     "enable_stats": "tinybpf.introspect",
     "explore": "tinybpf._inspect",
     "hist_data": "tinybpf.histogram",
+    "hist_sections_text": "tinybpf.histogram",
+    "json_line": "tinybpf._jsonl",
     "ksym": "tinybpf.symbolize",
     "linear_hist_text": "tinybpf.histogram",
     "load": "tinybpf.object",
@@ -219,12 +235,14 @@ _LAZY = {
     "perf_event_open": "tinybpf.introspect",
     "perf_event_open_cpu_clock": "tinybpf.introspect",
     "possible_cpus": "tinybpf.map",
+    "print_hist_sections": "tinybpf.histogram",
     "print_linear_hist": "tinybpf.histogram",
     "print_log2_hist": "tinybpf.histogram",
     "probe_helper": "tinybpf.introspect",
     "probe_map_type": "tinybpf.introspect",
     "probe_prog_type": "tinybpf.introspect",
     "set_libbpf_log_level": "tinybpf._ffi:set_print_level",
+    "trace_pipe": "tinybpf.tracing",
 }
 
 
@@ -270,6 +288,7 @@ __all__ = [
     "BpfProgram",
     "BpfRingBuffer",
     "BpfUserRingBuffer",
+    "BpfVerifierError",
     "Btf",
     "BtfField",
     "BtfInfo",
@@ -302,12 +321,16 @@ __all__ = [
     "Symbolizer",
     "TcAttachment",
     "TestRunResult",
+    "TraceEvent",
+    "TracePipe",
     "XdpAttachment",
     "create_map",
     "enable_stats",
     "explore",
     "hist_data",
+    "hist_sections_text",
     "init",
+    "json_line",
     "ksym",
     "libbpf_release",
     "libbpf_version",
@@ -328,12 +351,14 @@ __all__ = [
     "perf_event_open",
     "perf_event_open_cpu_clock",
     "possible_cpus",
+    "print_hist_sections",
     "print_linear_hist",
     "print_log2_hist",
     "probe_helper",
     "probe_map_type",
     "probe_prog_type",
     "set_libbpf_log_level",
+    "trace_pipe",
     "version",
 ]
 

@@ -157,7 +157,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_gen(args: argparse.Namespace) -> int:
     from tinybpf.codegen import generate_module
 
-    text = generate_module(args.object, module_name=args.name, all_types=args.all_types)
+    text = generate_module(
+        args.object, module_name=args.name, all_types=args.all_types, embed=not args.no_embed
+    )
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
@@ -187,9 +189,29 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from tinybpf._inspect import print_listing
+    from tinybpf._ps import print_ps
 
-    print_listing("progs", args.json)
+    print_ps(args.json)
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from tinybpf._jsonl import json_line
+    from tinybpf.tracing import trace_pipe
+
+    try:
+        with trace_pipe(timeout=args.timeout) as pipe:
+            for ev in pipe:
+                if args.json:
+                    line = json_line(ev)
+                else:
+                    head = f"{ev.task}-{ev.pid}" if ev.event else ""
+                    line = f"{ev.timestamp:.6f} {head} [{ev.cpu:03d}] {ev.message}"
+                    if not ev.event:
+                        line = ev.message
+                print(line, flush=True)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -212,15 +234,17 @@ def cmd_btf_dump(args: argparse.Namespace) -> int:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    import code
-
     import tinybpf
     from tinybpf._inspect import explore
+    from tinybpf._shell import run_shell
 
     obj = explore(args.object, load=args.load)
-    banner = "tinybpf shell: 'obj' is the object, 'tinybpf' the module. Ctrl-D exits."
+    banner = (
+        "tinybpf shell: 'obj' is the object, 'tinybpf' the module. Tab completes "
+        '(obj.<TAB>, obj.maps["<TAB>). Ctrl-D exits.'
+    )
     try:
-        code.interact(banner=banner, local={"obj": obj, "tinybpf": tinybpf}, exitmsg="")
+        run_shell({"obj": obj, "tinybpf": tinybpf}, banner)
     finally:
         obj.close()
     return 0
@@ -307,9 +331,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_list)
 
-    sp = sub.add_parser("ps", help="list loaded programs with their attach points")
+    sp = sub.add_parser(
+        "ps",
+        help="list programs, maps and links with the processes that hold them",
+        description="Every BPF program (full name from BTF, attach points), map and link "
+        "in the kernel, with the PIDs and command names of the processes holding an fd "
+        "of it (from /proc/*/fdinfo).",
+    )
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_ps)
+
+    sp = sub.add_parser(
+        "trace",
+        help="print bpf_printk() output (the tracefs trace pipe)",
+        description="Read the kernel's trace pipe (bpf_printk/bpf_trace_printk output) and "
+        "print each line as 'TIMESTAMP TASK-PID [CPU] MESSAGE', or as JSON lines.",
+    )
+    sp.add_argument("--timeout", type=float, help="stop after this many seconds")
+    sp.add_argument("--json", action="store_true", help="one JSON object per line")
+    sp.set_defaults(func=cmd_trace)
 
     sp = sub.add_parser("btf", help="BTF tools")
     btf_sub = sp.add_subparsers(dest="btf_command", metavar="SUBCOMMAND", required=True)
@@ -346,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--all-types",
         action="store_true",
         help="every named BTF type, not only those reachable from maps and globals",
+    )
+    sp.add_argument(
+        "--no-embed",
+        action="store_true",
+        help="do not embed the object file: open() reads DEFAULT_PATH (its absolute path)",
     )
     sp.set_defaults(func=cmd_gen)
 

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import errno as _errno
 
+TYPE_CHECKING = False  # (importing typing costs milliseconds at every import of tinybpf)
+if TYPE_CHECKING:
+    from typing import Any
+
+
 __all__ = [
     "BpfClosedError",
     "BpfError",
@@ -18,6 +23,7 @@ __all__ = [
     "BpfNotSupportedError",
     "BpfPermissionError",
     "BpfPhaseError",
+    "BpfVerifierError",
     "BtfValidationError",
     "LinkDetachedWarning",
     "error_for_errno",
@@ -146,6 +152,94 @@ class LinkDetachedWarning(RuntimeWarning):
         links = [p.attach() for p in obj.programs.values()]   # keep them
         # for p in obj.programs.values(): p.attach()  -> LinkDetachedWarning, nothing traced
     """
+
+
+class BpfVerifierError(BpfError):
+    """The verifier rejected a program at load (not a PermissionError, whatever the errno).
+
+    ``log`` is the verifier's log of the failing program, ``program`` its name and
+    ``summary`` a short account: the verifier's complaint, the instruction it rejected and,
+    when the object has BTF line info (compiled with ``-g``), the source line. The message
+    includes the summary; ``libbpf_log`` keeps everything libbpf printed. After a failed
+    ``obj.load()``, ``obj.program(name).verifier_log`` holds the log too.
+
+    Example::
+
+        try:
+            obj = tinybpf.load("prog.bpf.o")
+        except tinybpf.BpfVerifierError as e:
+            print(e.program, e.summary)
+            # invalid access to map value, value_size=4 off=400 size=4 ...
+            #   at insn 8: (61) r6 = *(u32 *)(r0 +400)
+            #   source: return *(volatile __u32 *)(v + 100); (prog.bpf.c:23)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        errno: int = 0,
+        libbpf_log: str | None = None,
+        *,
+        log: str = "",
+        program: str = "",
+    ) -> None:
+        super().__init__(message, errno, libbpf_log)
+        self.log = log
+        self.program = program
+        self.summary = verifier_summary(log)
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_verifier_error,
+            (self.message, self.errno or 0, self.libbpf_log, self.log, self.program),
+        )
+
+
+def _rebuild_verifier_error(
+    message: str, errno: int, libbpf_log: str | None, log: str, program: str
+) -> BpfVerifierError:
+    return BpfVerifierError(message, errno, libbpf_log, log=log, program=program)
+
+
+def verifier_summary(log: str) -> str:
+    """The verifier's complaint, the rejected instruction and its source line, from a
+    verifier log (level 1 or 2); "" for an empty log.
+
+    Example::
+
+        print(tinybpf.errors.verifier_summary(prog.verifier_log))
+    """
+    import re
+
+    insn_line = re.compile(r"^\d+: \([0-9a-f]{2}\) ")
+    processed = re.compile(r"^processed \d+ insns")
+    lines = [line.rstrip() for line in log.splitlines()]
+    end = len(lines)
+    for i in range(len(lines) - 1, -1, -1):
+        if processed.match(lines[i]):
+            end = i
+            break
+    insn_at = None
+    for i in range(end - 1, -1, -1):
+        if insn_line.match(lines[i]):
+            insn_at = i
+            break
+    if insn_at is not None:
+        complaint = [x for x in lines[insn_at + 1 : end] if x.strip()]
+    else:
+        complaint = [x for x in lines[:end] if x.strip()][-1:]
+    parts = ["; ".join(complaint) or "(the verifier gave no reason)"]
+    if insn_at is not None:
+        insn = re.split(r"\s{2,}; ", lines[insn_at], maxsplit=1)[0]
+        parts.append(f"  at insn {insn}")
+        for i in range(insn_at - 1, -1, -1):
+            if lines[i].startswith(";"):
+                code, _, where = lines[i][1:].strip().rpartition(" @ ")
+                if not code and not where:
+                    break
+                parts.append(f"  source: {code or where}" + (f" ({where})" if code else ""))
+                break
+    return "\n".join(parts) if log.strip() else ""
 
 
 _NOT_SUPPORTED = {

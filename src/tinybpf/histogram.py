@@ -38,8 +38,10 @@ from typing import IO, Any, Literal
 __all__ = [
     "Buckets",
     "hist_data",
+    "hist_sections_text",
     "linear_hist_text",
     "log2_hist_text",
+    "print_hist_sections",
     "print_linear_hist",
     "print_log2_hist",
 ]
@@ -348,3 +350,120 @@ def hist_data(
         low, high = _log2_bounds(slot) if kind == "log2" else _linear_bounds(slot, step, base)
         rows.append((low, high, counts.get(slot, 0)))
     return rows
+
+
+def _split_key(key: Any) -> tuple[Any, Any]:
+    """(section, slot) of a sectioned histogram key: a ``(section, slot)`` pair, a dict
+    with ``"slot"``, or a struct with a ``slot`` field (the section: its other field, or a
+    tuple of its other fields)."""
+    if isinstance(key, (tuple, list)) and len(key) == 2:
+        return key[0], key[1]
+    if isinstance(key, dict):
+        data = dict(key)
+    else:
+        to_dict = getattr(key, "to_dict", None)
+        if callable(to_dict):
+            data = to_dict()
+        elif isinstance(key, ctypes.Structure):
+            data = {f[0]: getattr(key, f[0]) for f in key._fields_ if not f[0].startswith("_")}
+        else:
+            raise TypeError(
+                "sectioned histogram keys must be (section, slot) pairs or structs with a "
+                f"'slot' field, got {type(key).__name__}"
+            )
+    if "slot" not in data:
+        raise TypeError(f"sectioned histogram key has no 'slot' field: {sorted(data)}")
+    slot = data.pop("slot")
+    rest = [
+        v.decode("utf-8", "replace").rstrip("\0") if isinstance(v, bytes) else v
+        for v in data.values()
+    ]
+    return (rest[0] if len(rest) == 1 else tuple(rest)), slot
+
+
+def hist_sections_text(
+    buckets: Buckets,
+    val_type: str = "value",
+    section_header: str = "key",
+    *,
+    kind: Literal["log2", "linear"] = "log2",
+    step: int = 1,
+    base: int = 0,
+    section_format: Any = None,
+    width: int = _STARS,
+    strip_leading_zeros: bool = True,
+) -> str:
+    """One histogram per section, as bcc's ``print_log2_hist(val_type, section_header)``:
+    for each section (sorted), a line ``"\\n{section_header} = {section}"`` then its
+    histogram (:func:`log2_hist_text`, or :func:`linear_hist_text` with ``kind="linear"``).
+
+    ``buckets`` maps keys to counts (a map, a dict, or ``(key, count)`` pairs); a key is a
+    ``(section, slot)`` pair or a struct with a ``slot`` field whose other field is the
+    section (several other fields make a tuple; char arrays read as text).
+    ``section_format(section) -> str`` renders a section (default ``str``). Sections whose
+    counts are all zero are left out.
+
+    Example::
+
+        >>> print(hist_sections_text({("sda", 2): 4, ("sda", 3): 1, ("sdb", 0): 2},
+        ...                          "usecs", "disk"), end="")
+        <BLANKLINE>
+        disk = sda
+             usecs               : count    distribution
+                 4 -> 7          : 4        |****************************************|
+                 8 -> 15         : 1        |**********                              |
+        <BLANKLINE>
+        disk = sdb
+             usecs               : count    distribution
+                 0 -> 1          : 2        |****************************************|
+    """
+    if kind not in ("log2", "linear"):
+        raise ValueError(f"kind must be 'log2' or 'linear', got {kind!r}")
+    pairs: Iterable[tuple[Any, Any]]
+    if isinstance(buckets, Mapping) or callable(getattr(buckets, "items", None)):
+        pairs = buckets.items()
+    else:
+        pairs = buckets
+    sections: dict[Any, dict[int, Any]] = {}
+    for key, value in pairs:
+        section, slot = _split_key(key)
+        slot = _to_int(slot, "slot")
+        per = sections.setdefault(section, {})
+        per[slot] = _to_count(value) + _to_count(per.get(slot, 0))
+    fmt = section_format or str
+    out = []
+    for section in sorted(sections, key=lambda s: (str(type(s)), s)):
+        if kind == "log2":
+            text = log2_hist_text(
+                sections[section], val_type, width=width, strip_leading_zeros=strip_leading_zeros
+            )
+        else:
+            text = linear_hist_text(
+                sections[section],
+                val_type,
+                step,
+                base,
+                width=width,
+                strip_leading_zeros=strip_leading_zeros,
+            )
+        if text:
+            out.append(f"\n{section_header} = {fmt(section)}\n{text}")
+    return "".join(out)
+
+
+def print_hist_sections(
+    buckets: Buckets,
+    val_type: str = "value",
+    section_header: str = "key",
+    file: IO[str] | None = None,
+    **options: Any,
+) -> None:
+    """Print :func:`hist_sections_text` to ``file`` (default ``sys.stdout``); ``options``
+    are its keyword arguments.
+
+    Example::
+
+        tinybpf.print_hist_sections(obj.maps["hist"], "usecs", "disk")
+    """
+    text = hist_sections_text(buckets, val_type, section_header, **options)
+    (sys.stdout if file is None else file).write(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import ctypes
 import errno as _errno
 import functools
 import operator
@@ -27,6 +28,7 @@ from tinybpf._ffi import (
     strerror,
 )
 from tinybpf._guard import guarded
+from tinybpf._percpu import sum_structs
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo, enum_arg
 from tinybpf.btf import Btf
@@ -68,6 +70,16 @@ _COUNTABLE = frozenset(
     {BpfMapType.HASH, BpfMapType.LRU_HASH, BpfMapType.PERCPU_HASH, BpfMapType.LRU_PERCPU_HASH}
 )
 _REPR_COUNT_LIMIT = 1024  # repr() counts entries of maps this small: one cheap batch read
+_ALL_INDICES = frozenset({BpfMapType.ARRAY, BpfMapType.PERCPU_ARRAY})
+_KEYLESS = frozenset(
+    {
+        BpfMapType.QUEUE,
+        BpfMapType.STACK,
+        BpfMapType.BLOOM_FILTER,
+        BpfMapType.RINGBUF,
+        BpfMapType.USER_RINGBUF,
+    }
+)
 _lookup_scalar = lib.tinybpf_lookup_scalar
 _update_scalar = lib.tinybpf_update_scalar
 _update_ints = lib.tinybpf_update_ints
@@ -622,13 +634,21 @@ class BpfMap(Generic[KT, VT]):
         vbuf = self._lookup_raw(key)
         return None if vbuf is None else self._decode_percpu(vbuf)
 
-    def lookup_percpu_sum(self, key: KT) -> int | float | None:
-        """Per-CPU maps: the sum of the per-CPU values, or None."""
+    def lookup_percpu_sum(self, key: KT) -> Any:
+        """Per-CPU maps: the sum of the per-CPU values, or None when ``key`` is absent.
+
+        Numbers add up to a number. Struct values add up field by field (nested structs
+        and arrays element by element) into a new struct of the same type; a field that
+        is not a number (a char array, a pointer) raises TypeError, a sum that does not
+        fit its field raises OverflowError.
+        """
         values = self.lookup_percpu(key)
         if values is None:
             return None
         if not values:
             return 0
+        if isinstance(values[0], ctypes.Structure | ctypes.Union):
+            return sum_structs(values, self._name)
         if not isinstance(values[0], (int, float)):
             raise TypeError(
                 f"lookup_percpu_sum() requires numeric values, but got {type(values[0]).__name__}"
@@ -797,6 +817,147 @@ class BpfMap(Generic[KT, VT]):
                 "values with push(value) and test them with 'value in bloom' or contains(value)"
             )
         raise TypeError(f"map '{self._name}' ({t.name}) has no keys (got {key!r})")
+
+    # --- size, clear, zero ----------------------------------------------------------------
+    def __len__(self) -> int:
+        """The number of entries. ARRAY and PERCPU_ARRAY maps, whose every index exists,
+        have ``max_entries``; other maps with keys are counted (batch lookups where the
+        kernel has them, else a key walk: O(n), a snapshot of a map that may change).
+        Maps without keys (queue, stack, bloom filter, ring buffers) raise TypeError.
+
+        A map is true whatever its size (``bool(m)`` does not count): test
+        ``len(m) == 0`` for emptiness.
+
+        Example::
+
+            print(len(obj.maps["counts"]))
+        """
+        fd = self._live_fd()
+        t = self.type
+        if t in _ALL_INDICES:
+            return int(self.max_entries)
+        if t in _KEYLESS or self.key_size == 0:
+            raise TypeError(f"len() of map '{self._name}': {t.name} maps have no keys to count")
+        if t in _BATCH:
+            n = self._count_batch(fd)
+            if n is not None:
+                return n
+        return sum(1 for _ in self._iter_keys(fd))
+
+    def __bool__(self) -> bool:
+        return True
+
+    def _count_batch(self, fd: int) -> int | None:
+        """Entries counted with BPF_MAP_LOOKUP_BATCH (nothing decoded), None if the kernel
+        has no batch operations for this map."""
+        ks = self.key_size
+        per = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
+        limit = max(self.max_entries, 1)
+        chunk = min(_BATCH_CHUNK, limit)
+        token = max(ks, 8)
+        in_batch = ffi.new("char[]", token)
+        out_batch = ffi.new("char[]", token)
+        count = ffi.new("__u32 *")
+        keys = ffi.new("char[]", chunk * ks)
+        values = ffi.new("char[]", chunk * per)
+        total = 0
+        first = True
+        while True:
+            count[0] = chunk
+            ret = lib.bpf_map_lookup_batch(
+                fd, NULL if first else in_batch, out_batch, keys, values, count, NULL
+            )
+            if ret < 0 and ret != -_ENOENT:
+                if ret == -_errno.ENOSPC and chunk < limit:
+                    chunk = min(chunk * 4, limit)
+                    keys = ffi.new("char[]", chunk * ks)
+                    values = ffi.new("char[]", chunk * per)
+                    continue
+                if first and ret in _UNSUPPORTED:
+                    return None
+                _raise(ret, f"count entries of map '{self._name}' failed")
+            n = int(count[0])
+            total += n
+            if ret == -_ENOENT or n == 0 or total > 2 * limit + chunk:
+                return total
+            first = False
+            ffi.memmove(in_batch, out_batch, token)
+
+    def clear(self) -> None:
+        """Delete every entry. ARRAY and PERCPU_ARRAY maps cannot lose entries: their
+        values are zeroed (:meth:`zero`). Queue and stack maps are emptied. Bloom filters
+        and ring buffers cannot be cleared (TypeError).
+
+        Entries added by a program while ``clear()`` runs may remain.
+
+        Example::
+
+            obj.maps["seen"].clear()
+            assert len(obj.maps["seen"]) == 0
+        """
+        fd = self._live_fd()
+        t = self.type
+        if t in _ALL_INDICES:
+            self.zero()
+            return
+        if t in (BpfMapType.QUEUE, BpfMapType.STACK):
+            vbuf = self._value_buf()
+            for _ in range(max(self.max_entries, 1) + 1):
+                ret = lib.bpf_map_lookup_and_delete_elem(fd, NULL, vbuf)
+                if ret == -_ENOENT:
+                    return
+                if ret < 0:
+                    _raise(ret, f"clear map '{self._name}' failed")
+            return
+        if t in _KEYLESS or self.key_size == 0:
+            raise TypeError(f"clear() of map '{self._name}': {t.name} maps cannot be cleared")
+        for _ in range(3):  # keys a program adds meanwhile are caught by the next round
+            keys = list(self._iter_keys(fd))
+            if not keys:
+                return
+            for kb in keys:
+                ret = lib.bpf_map_delete_elem(fd, kb)
+                if ret < 0 and ret != -_ENOENT:
+                    _raise(ret, f"clear map '{self._name}' failed")
+
+    def zero(self) -> None:
+        """ARRAY and PERCPU_ARRAY maps: set every value to zero bytes (on every CPU), in
+        batches of one syscall where the kernel has them.
+
+        Example::
+
+            obj.maps["hist"].zero()   # e.g. between two intervals of a histogram tool
+        """
+        fd = self._live_fd()
+        if self.type not in _ALL_INDICES:
+            raise TypeError(
+                f"zero() needs an ARRAY or PERCPU_ARRAY map, but '{self._name}' is "
+                f"{self.type.name}: use clear()"
+            )
+        n = int(self.max_entries)
+        per = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
+        chunk = max(1, min(n, (1 << 20) // max(per, 1)))
+        values = ffi.new("char[]", chunk * per)
+        keys = ffi.new("__u32[]", chunk)
+        count = ffi.new("__u32 *")
+        start = 0
+        while start < n:
+            m = min(chunk, n - start)
+            for i in range(m):
+                keys[i] = start + i
+            count[0] = m
+            ret = lib.bpf_map_update_batch(fd, keys, values, count, NULL)
+            if ret in _UNSUPPORTED and start == 0:
+                break  # no batch operations here: one update per index
+            if ret < 0:
+                _raise(ret, f"zero map '{self._name}' failed at index {start + int(count[0])}")
+            start += m
+        else:
+            return
+        for i in range(n):
+            ret = lib.bpf_map_update_elem(fd, ffi.new("__u32 *", i), values, BPF_ANY)
+            if ret < 0:
+                _raise(ret, f"zero map '{self._name}' failed at index {i}")
 
     # --- iteration ----------------------------------------------------------------------
     def _chunks(self) -> Iterator[tuple[list[Any], list[Any] | None]]:

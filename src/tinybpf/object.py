@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from tinybpf._diagnose import explain_load
 from tinybpf._ffi import (
     NULL,
+    LogCapture,
     capture_log,
     check_int,
     cstr,
@@ -30,8 +31,10 @@ from tinybpf.errors import (
     BpfError,
     BpfFileNotFoundError,
     BpfPhaseError,
+    BpfVerifierError,
 )
 from tinybpf.globals import GlobalVariables, _Layout, globals_layout
+from tinybpf.link import BpfLink
 from tinybpf.map import BpfMap, _Shared
 from tinybpf.program import BpfProgram
 
@@ -170,6 +173,7 @@ class _Wrappers(Mapping[str, W]):
         "_layout_changed",
         "_new_program",
         "_new_map",
+        "attach_all",
     ]
 )
 class BpfObject:
@@ -206,6 +210,10 @@ class BpfObject:
     # fds handed to libbpf to keep until load (set_inner_map, set_attach_target): our dups,
     # closed with the object, whatever happened to the wrappers that set them
     _kept_fds: dict[str, int] | None = None
+
+    _links: dict[str, BpfLink] | None = None  # attach_all(): detached at close()
+    _skipped: Mapping[str, str] = MappingProxyType({})
+    _failed_logs: Mapping[str, str] = MappingProxyType({})  # verifier logs of a failed load
 
     def __init__(
         self,
@@ -327,6 +335,12 @@ class BpfObject:
             raise BpfPhaseError(f"object '{self._name}' is already loaded")
         with capture_log() as log:
             ret = lib.bpf_object__load(p)
+        if ret < 0:
+            own = {n: self._programs[n]._own_log() for n in self._log_bufs or ()}
+            err = _verifier_error(f"load '{self._path}' failed", -ret, log, own.get)
+            if err is not None:
+                self._failed_logs = {err.program: err.log}
+                raise err
         try:
             check_int(ret, f"load '{self._path}' failed", log)
         except BpfError as e:
@@ -392,6 +406,68 @@ class BpfObject:
         self._globals = None
         if self._btf is not None:
             self._btf._forget()
+
+    # --- attach -------------------------------------------------------------------------
+    def attach_all(self) -> dict[str, BpfLink]:
+        """Attach every loaded program whose section says where (libbpf's auto-attach, as
+        a libbpf skeleton's ``attach()``): tracepoints, raw tracepoints, kprobes and
+        ksyscalls with a function, fentry/fexit, LSM, iterators, uprobes and USDTs with a
+        binary, ...
+
+        Returns ``{program name: link}`` of the programs attached by this call. The links
+        are kept in :attr:`links` and **detached by** :meth:`close`. Programs that need a
+        target (XDP, tc/tcx, cgroup, a ``SEC("uprobe")`` without a binary...), that were
+        not loaded (autoload off) or whose ``autoattach`` is off are skipped, not an
+        error: :attr:`skipped_programs` maps their names to the reason. Programs already
+        in :attr:`links` are left as they are, so a second call attaches only what is
+        new. If one attach fails, the links made by this call are destroyed and the
+        error (naming the program) is raised.
+
+        Example::
+
+            with tinybpf.load("prog.bpf.o") as obj:
+                obj.attach_all()
+                print(obj.skipped_programs)   # e.g. {'xdp_pass': 'an XDP program needs ...'}
+                ...                           # attached until obj.close()
+        """
+        self._p()
+        if not self._loaded:
+            raise BpfPhaseError(f"cannot attach programs of '{self._name}' before load()")
+        links = self._links
+        if links is None:
+            links = self._links = {}
+        made: dict[str, BpfLink] = {}
+        skipped: dict[str, str] = {}
+        try:
+            for name in self._programs:
+                if name in links:
+                    continue
+                prog = self._programs[name]
+                if not prog.autoload or not prog.autoattach:
+                    skipped[name] = prog._skip_reason()
+                    continue
+                link = prog._auto_attach()
+                if link is None:
+                    skipped[name] = prog._skip_reason()
+                else:
+                    made[name] = link
+        except BaseException:
+            for link in made.values():
+                link.destroy()
+            raise
+        links.update(made)
+        self._skipped = MappingProxyType(skipped)
+        return made
+
+    @property
+    def links(self) -> Mapping[str, BpfLink]:
+        """The links :meth:`attach_all` made, by program name (detached by :meth:`close`)."""
+        return MappingProxyType(self._links or {})
+
+    @property
+    def skipped_programs(self) -> Mapping[str, str]:
+        """Programs the last :meth:`attach_all` did not attach, with the reason."""
+        return self._skipped
 
     # --- BTF ----------------------------------------------------------------------------
     def _btf_model(self) -> Btf | None:
@@ -536,10 +612,19 @@ class BpfObject:
 
     # --- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
-        """Free the object, its programs and maps. Idempotent. Links stay attached."""
+        """Free the object, its programs and maps. Idempotent. The links of
+        :meth:`attach_all` are detached; links made with ``prog.attach*()`` stay attached
+        until they are destroyed."""
         with self._guard_lock:  # serialised with the guarded methods (tinybpf._guard)
             if self._closed:
                 return
+            links, self._links = self._links, None
+            failed: BaseException | None = None
+            for link in (links or {}).values():  # attach_all()'s links detach here
+                try:
+                    link.destroy()
+                except BpfError as e:  # the object is still freed; the first error raised
+                    failed = failed or e
             d = self._decoded
             if d is not None:
                 for bmap in d[2].created():
@@ -556,6 +641,8 @@ class BpfObject:
             kept, self._kept_fds = self._kept_fds, None
             for fd in (kept or {}).values():
                 os.close(fd)
+            if failed is not None:
+                raise failed
 
     def _keep_fd(self, what: str, fd: int | None) -> None:
         """Own ``fd`` (a dup libbpf uses until load) for ``what``, closing the one it replaces."""
@@ -793,6 +880,10 @@ def _open_failed(
             f"open '{path}' failed: it is a directory, not a BPF object file", _errno.EISDIR
         )
     verb = "load" if stage == lib.TINYBPF_LOAD_FAILED else "open"
+    if stage == lib.TINYBPF_LOAD_FAILED:
+        verr = _verifier_error(f"load '{path}' failed", err or _errno.EINVAL, log, None)
+        if verr is not None:
+            raise verr
     try:
         check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
     except BpfError as e:
@@ -805,6 +896,44 @@ def _open_failed(
                 _raise_missing(fresh, path, e)
         raise
     raise AssertionError("unreachable")
+
+
+_BEGIN_LOG = "': -- BEGIN PROG LOAD LOG --\n"
+_END_LOG = "-- END PROG LOAD LOG --"
+_LOAD_FAILED = "': BPF program load failed:"
+
+
+def _verifier_error(
+    message: str, err: int, log: LogCapture, own_log: Callable[[str], str | None] | None
+) -> BpfVerifierError | None:
+    """The BpfVerifierError of a failed load, when a program's load failed with a verifier
+    log (libbpf's "-- BEGIN PROG LOAD LOG --" block, or the program's own log buffer set
+    by request_verifier_log()); None otherwise (e.g. EPERM: no verifier ran)."""
+    if err == _errno.EPERM or not log.lines:
+        return None
+    text = "".join(t for _, t in log.lines)
+    at = text.find(_LOAD_FAILED)
+    if at < 0:
+        return None
+    program = text[text.rfind("prog '", 0, at) + len("prog '") : at]
+    vlog = ""
+    begin = text.find(f"prog '{program}{_BEGIN_LOG}")
+    if begin >= 0:
+        start = begin + len(f"prog '{program}{_BEGIN_LOG}")
+        stop = text.find(_END_LOG, start)
+        vlog = text[start : stop if stop >= 0 else len(text)]
+    elif own_log is not None:
+        vlog = own_log(program) or ""
+    if not vlog.strip():
+        return None
+    from tinybpf._ffi import strerror
+    from tinybpf.errors import verifier_summary
+
+    full = (
+        f"{message}: {strerror(err)}: the verifier rejected program '{program}':\n"
+        f"{verifier_summary(vlog)}"
+    )
+    return BpfVerifierError(full, err, log.text, log=vlog, program=program)
 
 
 def load(

@@ -50,6 +50,31 @@ __all__ = [
 
 _SO_ATTACH_BPF: int = lib.SO_ATTACH_BPF  # not exported by the socket module
 
+# What a program whose section names no target needs (BpfObject.attach_all's skip reasons).
+_NEEDS_TARGET = {
+    BpfProgType.XDP: "an XDP program needs an interface: attach_xdp(interface)",
+    BpfProgType.SCHED_CLS: "a tc program needs an interface: attach_tcx(interface) or "
+    "attach_tc(interface)",
+    BpfProgType.SCHED_ACT: "a tc action needs an interface: attach_tc(interface)",
+    BpfProgType.KPROBE: "the section names no function or binary: attach_kprobe(), "
+    "attach_uprobe(binary, symbol=...) or attach_usdt()",
+    BpfProgType.CGROUP_SKB: "a cgroup program needs a cgroup: attach_cgroup(path)",
+    BpfProgType.CGROUP_SOCK: "a cgroup program needs a cgroup: attach_cgroup(path)",
+    BpfProgType.CGROUP_SOCK_ADDR: "a cgroup program needs a cgroup: attach_cgroup(path)",
+    BpfProgType.CGROUP_SOCKOPT: "a cgroup program needs a cgroup: attach_cgroup(path)",
+    BpfProgType.CGROUP_SYSCTL: "a cgroup program needs a cgroup: attach_cgroup(path)",
+    BpfProgType.CGROUP_DEVICE: "a cgroup program needs a cgroup: attach_cgroup(path)",
+    BpfProgType.SOCKET_FILTER: "a socket filter needs a socket: attach_socket(sock)",
+    BpfProgType.SK_SKB: "needs a sockmap: attach_sockmap(map)",
+    BpfProgType.SK_MSG: "needs a sockmap: attach_sockmap(map)",
+    BpfProgType.PERF_EVENT: "needs perf events: attach_perf_event(fd)",
+    BpfProgType.NETFILTER: "needs a hook: attach_netfilter(pf, hook, priority)",
+    BpfProgType.SK_LOOKUP: "needs a network namespace: attach_netns(path)",
+    BpfProgType.FLOW_DISSECTOR: "needs a network namespace: attach_netns(path)",
+    BpfProgType.EXT: "needs a target program: attach_freplace(target, func)",
+    BpfProgType.SYSCALL: "a syscall program is run, not attached: test_run()",
+}
+
 
 @dataclass(frozen=True)
 class TestRunResult:
@@ -99,6 +124,7 @@ class TestRunResult:
         "attach_uretprobe",
         "attach_usdt",
         "attach_xdp",
+        "autoattach",
         "autoload",
         "expected_attach_type",
         "fd",
@@ -107,12 +133,14 @@ class TestRunResult:
         "kernel_info",
         "log_level",
         "pin",
+        "_auto_attach",
         "request_verifier_log",
         "set_attach_target",
         "test_run",
         "type",
         "unpin",
         "verifier_log",
+        "_own_log",
     ]
 )
 class BpfProgram:
@@ -204,6 +232,18 @@ class BpfProgram:
     def autoload(self, value: bool) -> None:
         p = self._before_load("autoload")
         check_int(lib.bpf_program__set_autoload(p, bool(value)), "set autoload failed")
+
+    @property
+    def autoattach(self) -> bool:
+        """Whether :meth:`BpfObject.attach_all` attaches this program (default True;
+        settable in both phases)."""
+        return bool(lib.bpf_program__autoattach(self._p()))
+
+    @autoattach.setter
+    def autoattach(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"autoattach must be a bool, not {type(value).__name__}")
+        lib.bpf_program__set_autoattach(self._p(), value)
 
     @property
     def log_level(self) -> int:
@@ -320,6 +360,30 @@ class BpfProgram:
                 _errno.EOPNOTSUPP,
                 e.libbpf_log,
             ) from None
+
+    def _auto_attach(self) -> BpfLink | None:
+        """Attach from the SEC() name as libbpf's skeleton does: None when the section
+        does not say where (xdp, tc, a uprobe without a binary...) or autoattach is off."""
+        p = self._p()
+        out = ffi.new("struct bpf_link **")
+        with capture_log() as log:
+            ret = lib.tinybpf_auto_attach(p, out)
+        check_int(ret, f"attach program '{self._name}' (section '{self._section}') failed", log)
+        if ret == 0:
+            return None
+        return BpfLink(out[0], f"auto-attach {self._name}", self)
+
+    def _skip_reason(self) -> str:
+        """Why :meth:`BpfObject.attach_all` cannot attach this program by itself."""
+        if not self.autoload:
+            return "not loaded (autoload is off)"
+        if not self.autoattach:
+            return "autoattach is off"
+        return _NEEDS_TARGET.get(
+            self.type,
+            f"section '{self._section}' does not say where to attach: use an attach_*() "
+            "method with a target",
+        )
 
     def attach_kprobe(
         self, func_name: str, retprobe: bool = False, *, offset: int = 0, cookie: int = 0
@@ -764,13 +828,22 @@ class BpfProgram:
         check_int(lib.bpf_program__set_log_buf(p, buf, size), "set log buffer failed")
         check_int(lib.bpf_program__set_log_level(p, level), "set log level failed")
 
-    @property
-    def verifier_log(self) -> str:
-        """The verifier log kept by :meth:`request_verifier_log` ("" if none)."""
+    def _own_log(self) -> str:
+        """The log buffer set by request_verifier_log() ("" if none)."""
         p = self._p()
         size = ffi.new("size_t *")
         ptr = lib.bpf_program__log_buf(p, size)
         return "" if ptr == NULL else ffi.string(ptr).decode("utf-8", "replace")
+
+    @property
+    def verifier_log(self) -> str:
+        """The verifier log: of a successful load, kept by :meth:`request_verifier_log`;
+        after ``obj.load()`` failed in the verifier on this program, the log of that
+        failure (also in :class:`BpfVerifierError`'s ``log``); "" otherwise."""
+        own = self._own_log()
+        if own:
+            return own
+        return self._obj._failed_logs.get(self._name, "")
 
     def attach_raw_tracepoint(self, name: str) -> BpfLink:
         return self._link(
