@@ -112,9 +112,8 @@ class TestLoadErrors:
             with pytest.raises(BpfError) as ei:
                 call(tmp_path)
             assert ei.value.errno == errno.EISDIR
-            assert (
-                str(ei.value)
-                == f"open '{tmp_path}' failed: it is a directory, not a BPF object file"
+            assert str(ei.value).startswith(
+                f"open '{tmp_path}' failed: not a regular file (a directory); a BPF object is"
             )
             assert "libelf" not in str(ei.value)
 

@@ -874,11 +874,6 @@ def _open_failed(
     if stage == lib.TINYBPF_OPEN_FAILED and missing:
         log.consumed = True  # libbpf's "failed to open" says nothing more
         raise BpfFileNotFoundError(f"BPF object file not found: {path}", _errno.ENOENT)
-    if stage == lib.TINYBPF_OPEN_FAILED and from_file and os.path.isdir(path):
-        log.consumed = True  # libbpf's "Something wrong in libelf" says nothing more
-        raise BpfError(
-            f"open '{path}' failed: it is a directory, not a BPF object file", _errno.EISDIR
-        )
     verb = "load" if stage == lib.TINYBPF_LOAD_FAILED else "open"
     if stage == lib.TINYBPF_LOAD_FAILED:
         verr = _verifier_error(f"load '{path}' failed", err or _errno.EINVAL, log, None)
