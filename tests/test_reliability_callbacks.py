@@ -378,7 +378,8 @@ def test_signals_while_events_flow_lose_nothing(ev):
 
 
 _CTRL_C_CHILD = """
-import os, signal, struct, sys, threading, time, tinybpf
+import faulthandler, os, signal, struct, sys, threading, time, tinybpf
+faulthandler.dump_traceback_later(20, exit=True)  # a hang shows where, in stderr
 kind, path = sys.argv[1], sys.argv[2]
 obj = tinybpf.load(path)
 if kind == "ring":
@@ -401,7 +402,8 @@ obj.close()
 """
 
 _CTRL_C_BUSY_CHILD = """
-import os, signal, struct, sys, threading, time, tinybpf
+import faulthandler, os, signal, struct, sys, threading, time, tinybpf
+faulthandler.dump_traceback_later(50, exit=True)  # a hang shows where, in stderr
 obj = tinybpf.load(sys.argv[2])
 prog = obj.program("produce_ring")
 n = [0]
