@@ -70,7 +70,7 @@ class GlobalSection(Mapping[str, Any]):
 
     def __init__(self, obj: BpfObject, bmap: BpfMap[Any, Any], name: str) -> None:
         self._obj = obj
-        self._guard_lock = obj._guard_lock
+        self._guard = obj._guard
         self._map = bmap
         self.name = name
         self._vars: dict[str, _Var] = {}
@@ -129,7 +129,7 @@ class GlobalSection(Mapping[str, Any]):
         raise BpfError(f"global variable '{var.name}' of {self.name} is not accessible")
 
     def _var(self, name: str) -> _Var:
-        self._obj._p()
+        self._obj._check_open()
         try:
             return self._vars[name]
         except KeyError:
@@ -202,7 +202,7 @@ class GlobalVariables(Mapping[str, Any]):
         return dict(self._sections)
 
     def _section_of(self, name: str) -> GlobalSection:
-        self._obj._p()
+        self._obj._check_open()
         sec = self._index.get(name)
         if sec is None:
             raise KeyError(

@@ -7,7 +7,6 @@ import os
 import sys
 import warnings
 import weakref
-from _thread import RLock
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -23,7 +22,7 @@ from tinybpf._ffi import (
     pystr,
     take_c_log,
 )
-from tinybpf._guard import guarded
+from tinybpf._guard import Owner, guarded, unguarded
 from tinybpf.btf import Btf, btf_defect, validate_python_type
 from tinybpf.errors import (
     BpfClosedError,
@@ -173,7 +172,7 @@ class BpfObject:
         index: bytes | None = None,
     ) -> None:
         # Ownership of obj_ptr moves here first, so a failure below frees it exactly once.
-        self._guard_lock = RLock()  # see tinybpf._guard
+        self._guard = Owner()  # see tinybpf._guard
         self._ptr = obj_ptr
         self._path = path if isinstance(path, str) else os.fspath(path)
         if loaded:
@@ -250,9 +249,15 @@ class BpfObject:
     def closed(self) -> bool:
         return self._closed
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BpfClosedError("Cannot use BpfObject after it is closed")
+
     def _p(self) -> Any:
         if self._closed:
             raise BpfClosedError("Cannot use BpfObject after it is closed")
+        if not self._guard.held():
+            raise unguarded("BpfObject._p()")
         return self._ptr
 
     def load(self) -> BpfObject:
@@ -322,7 +327,7 @@ class BpfObject:
                     owned=False,
                     is_open=lambda: not self._closed,
                     description=self._name,
-                    lock=self._guard_lock,
+                    guard=self._guard,
                 )
             )
             self._btf_resolved = True
@@ -422,7 +427,7 @@ class BpfObject:
         if isinstance(attr, property):  # its getter raised AttributeError: show that one
             return attr.__get__(self)
         d = self.__dict__
-        if "_guard_lock" not in d:  # a half-built object (its __init__ failed)
+        if "_guard" not in d:  # a half-built object (its __init__ failed)
             raise AttributeError(name)
         _, programs, maps = self._decode_index()
         if name in programs:
@@ -451,8 +456,13 @@ class BpfObject:
 
     # --- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
-        """Free the object, its programs and maps. Idempotent. Links stay attached."""
-        with self._guard_lock:  # serialised with the guarded methods (tinybpf._guard)
+        """Free the object, its programs and maps. Idempotent. Links stay attached.
+
+        Called from another thread, it waits for the calls in flight on this object. Called
+        while a call of the same thread is in flight (a signal handler, a conversion hook),
+        the object is closed at once and freed when that call returns."""
+        g = self._guard
+        with g.lock:  # serialised with the guarded methods (tinybpf._guard)
             if self._closed:
                 return
             d = self._decoded
@@ -464,9 +474,16 @@ class BpfObject:
                 for prog in d[1].created():
                     prog._snapshot()
             self._closed = True
+            # element operations hold no lock: revoke their fd handles (waits for the
+            # calls in flight in C) before libbpf closes the fds
+            if d is not None:
+                for bmap in d[2].created():
+                    bmap._revoke()
+            for view in self._views or ():
+                view._revoke()
             ptr, self._ptr = self._ptr, NULL
             if ptr is not None and ptr != NULL:
-                lib.bpf_object__close(ptr)
+                g.release(lambda: lib.bpf_object__close(ptr))
 
     def __enter__(self) -> BpfObject:
         return self
@@ -606,7 +623,7 @@ def _open(
     # BpfObject.__init__'s work, without its frame; the names stay in the result struct
     # until first used
     obj: BpfObject = _new_instance(BpfObject)
-    obj._guard_lock = RLock()
+    obj._guard = Owner()
     obj._ptr = ptr
     obj._path = path
     obj._index = res

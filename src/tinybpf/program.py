@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
-from tinybpf._guard import guarded
+from tinybpf._guard import guarded, unguarded
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo
 from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError
@@ -108,7 +108,7 @@ class BpfProgram:
     def __init__(self, prog_ptr: Any, obj: BpfObject) -> None:
         self._ptr = prog_ptr
         self._obj = obj
-        self._guard_lock = obj._guard_lock
+        self._guard = obj._guard
         self._name = pystr(lib.bpf_program__name(prog_ptr))
         self._section = pystr(lib.bpf_program__section_name(prog_ptr))
 
@@ -118,7 +118,7 @@ class BpfProgram:
         self = cls.__new__(cls)
         self._ptr = None
         self._obj = obj
-        self._guard_lock = obj._guard_lock
+        self._guard = obj._guard
         self._name = name
         self._section = ""
         return self
@@ -127,6 +127,8 @@ class BpfProgram:
     def _p(self) -> Any:
         if self._obj._closed:
             raise BpfClosedError("Cannot use program after BpfObject is closed")
+        if not self._guard.held():
+            raise unguarded("BpfProgram._p()")
         return self._ptr
 
     def _before_load(self, what: str) -> Any:
