@@ -130,6 +130,5 @@ def guarded(names: Iterable[str]) -> Callable[[C], C]:
 def unguarded(what: str) -> AssertionError:
     """The error of a pointer accessor called outside a borrow (a missing ``guarded``)."""
     return AssertionError(
-        f"internal error: {what} used outside a guarded call (tinybpf._guard); "
-        "please report this"
+        f"internal error: {what} used outside a guarded call (tinybpf._guard); please report this"
     )

@@ -803,7 +803,40 @@ class BpfRingBuffer(_Poller, Generic[T]):
         validate_btf_struct: str | None = None,
         validate_field_names: bool | None = None,
     ) -> None:
-        """Add another ring buffer map (callback mode may use a different type per map)."""
+        """Add another ring buffer map (callback mode may use a different type per map).
+
+        Not while the buffer is being polled (libbpf reallocates what the poll uses): from
+        a callback, or while another thread is inside ``poll()``/``consume()``, it raises
+        ``BpfError`` (EBUSY). Add the maps before polling, or between polls."""
+        if not self._poll_lock.acquire(blocking=False):
+            raise BpfError(
+                f"cannot add map '{map.name}' while this ring buffer is being polled "
+                "(from a callback, or by another thread): add maps before polling, or "
+                "between polls",
+                _errno.EBUSY,
+            )
+        try:
+            self._add_unpolled(
+                map,
+                callback,
+                as_memoryview,
+                event_type=event_type,
+                validate_btf_struct=validate_btf_struct,
+                validate_field_names=validate_field_names,
+            )
+        finally:
+            self._poll_lock.release()
+
+    def _add_unpolled(
+        self,
+        map: BpfMap[Any, Any],
+        callback: Callable[[Any], Any] | None,
+        as_memoryview: bool | None,
+        *,
+        event_type: Any,
+        validate_btf_struct: str | None,
+        validate_field_names: bool | None,
+    ) -> None:
         self._check()
         if as_memoryview is None:
             as_memoryview = self._default_as_mv

@@ -210,9 +210,8 @@ class BpfLink:
     def update_program(self, program: BpfProgram) -> None:
         """Atomically replace the attached program with ``program``."""
         p = self._lp()
-        with capture_log() as log:
-            with borrow(program._guard):
-                ret = lib.bpf_link__update_program(p, program._p())
+        with capture_log() as log, borrow(program._guard):
+            ret = lib.bpf_link__update_program(p, program._p())
         check_int(ret, f"update program of link ({self._description}) failed", log)
         self._program = program
 

@@ -1260,10 +1260,7 @@ class _Fast:
         kt, vt = self.stypes
         if self.spool is not None and kt and vt and 0 < vs <= 8 and vt.startswith(("int", "uint")):
             self.ispec = (
-                self.ks
-                | (kt.startswith("int") << 4)
-                | (vs << 8)
-                | (vt.startswith("int") << 12)
+                self.ks | (kt.startswith("int") << 4) | (vs << 8) | (vt.startswith("int") << 12)
             )
             lookup = (
                 lib.tinybpf_lookup_ints_s if vt.startswith("int") else lib.tinybpf_lookup_ints_u

@@ -153,6 +153,7 @@ class BpfObject:
     _ptr: Any = NULL
     _closed = False
     _loaded = False
+    _load_failed = False  # libbpf's load ran and failed: no second load, .rodata frozen
     _index: Any = b"\x000\x00"  # tinybpf_object_index() in ffi_build/shim.c; see _decode_index
     _decoded: tuple[str, _Wrappers[BpfProgram], _Wrappers[BpfMap[Any, Any]]] | None = None
     _types: Mapping[str, type] = MappingProxyType({})  # register_type(): dicts of its own
@@ -233,11 +234,12 @@ class BpfObject:
     def _find(self, next_fn: Any, name_fn: Any, name: str) -> Any:
         """The libbpf handle whose name reads as ``name`` (names are decoded the way the
         index decoded them, so even a malformed object's odd names are found)."""
-        p = next_fn(self._ptr, NULL)
+        obj = self._p()
+        p = next_fn(obj, NULL)
         while p != NULL:
             if pystr(name_fn(p)) == name:
                 return p
-            p = next_fn(self._ptr, p)
+            p = next_fn(obj, p)
         raise BpfError(f"'{name}' is not in object '{self._name}' any more", _errno.ENOENT)
 
     # --- phases -------------------------------------------------------------------------
@@ -265,8 +267,16 @@ class BpfObject:
         p = self._p()
         if self._loaded:
             raise BpfPhaseError(f"object '{self._name}' is already loaded")
+        if self._load_failed:
+            raise BpfPhaseError(
+                f"object '{self._name}' failed to load and cannot be loaded again; open it again"
+            )
         with capture_log() as log:
             ret = lib.bpf_object__load(p)
+        if ret < 0:
+            # libbpf never loads an object twice, and it may have created the maps and
+            # remapped .rodata read-only before the verifier said no
+            self._load_failed = True
         check_int(ret, f"load '{self._path}' failed", log)
         self._loaded = True
         for bmap in self._maps.created():
@@ -586,6 +596,8 @@ def _open(
         and bpf_token_path is None
         and kernel_log_level is None
     ):
+        if btf_custom_path is not None:
+            _check_custom_btf(btf_custom_path)
         opts = new_opts(
             "bpf_object_open_opts",
             object_name=object_name,
@@ -632,6 +644,16 @@ def _open(
     if opts is not None:
         obj._keep = opts
     return obj
+
+
+def _check_custom_btf(path: str | os.PathLike[str]) -> None:
+    """libbpf reads ``btf_custom_path`` at load and relocates against it: it gets the same
+    check as every other BTF first (a typedef cycle there hangs CO-RE relocation, a 0-byte
+    INT divides by zero, a deep chain overflows the stack)."""
+    try:
+        Btf.from_file(path).close()
+    except BpfError as e:
+        raise BpfError(f"btf_custom_path {os.fspath(path)!r} refused: {e}", e.errno) from None
 
 
 def _open_failed(path: str, from_file: bool, err: int, res: Any) -> NoReturn:
