@@ -139,7 +139,7 @@ class Btf:
         """Refuse BTF that libbpf parses but that would crash or hang later (cycles,
         references out of range, members without alignment). Frees it on failure."""
         bad = ffi.new("__u32 *")
-        err = int(lib.tinybpf_btf_check(self._ptr, bad))
+        err = int(lib.tinybpf_btf_check(self._p(), bad))
         if err:
             self.close()
             raise BpfError(
@@ -152,13 +152,14 @@ class Btf:
         return self._closed or (self._is_open is not None and not self._is_open())
 
     def _p(self) -> Any:
+        ptr = self._ptr  # read before the checks: close() sets _closed, then clears it
         if self._closed:
             raise BpfClosedError("BTF is closed")
         if self._is_open is not None and not self._is_open():
             raise BpfClosedError("Cannot use BTF after BpfObject is closed")
         if not self._guard.held():
             raise unguarded("Btf._p()")
-        return self._ptr
+        return ptr
 
     def close(self) -> None:
         """Free the BTF (no-op for an object's BTF, which the object owns). Idempotent.

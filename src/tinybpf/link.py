@@ -141,20 +141,22 @@ class BpfLink:
     @property
     def fd(self) -> int:
         """The link's file descriptor, or -1 once destroyed."""
-        if self._ptr is NULL or self._ptr is None:
+        ptr = self._ptr
+        if ptr is NULL or ptr is None:
             return -1
-        return int(lib.bpf_link__fd(self._ptr))
+        return int(lib.bpf_link__fd(ptr))
 
     @property
     def destroyed(self) -> bool:
         return self._ptr is None
 
     def _lp(self) -> Any:
-        if self._ptr is None:
+        ptr = self._ptr  # one read: destroy() (from a signal handler) may clear it
+        if ptr is None:
             raise BpfClosedError(f"link ({self._description}) is destroyed")
         if not self._guard.held():
             raise unguarded("BpfLink._lp()")
-        return self._ptr
+        return ptr
 
     def destroy(self) -> None:
         """Free the link: detaches the program, unless the link is pinned (a pinned link
@@ -203,9 +205,10 @@ class BpfLink:
 
     @property
     def pin_path(self) -> str | None:
-        if self._ptr is None:
+        ptr = self._ptr
+        if ptr is None:
             return None
-        return pystr(lib.bpf_link__pin_path(self._ptr)) or None
+        return pystr(lib.bpf_link__pin_path(ptr)) or None
 
     def update_program(self, program: BpfProgram) -> None:
         """Atomically replace the attached program with ``program``."""

@@ -256,11 +256,12 @@ class BpfObject:
             raise BpfClosedError("Cannot use BpfObject after it is closed")
 
     def _p(self) -> Any:
-        if self._closed:
+        ptr = self._ptr  # read first: a close (from a signal handler) clears it after
+        if self._closed:  # setting _closed, and frees it only after this borrow
             raise BpfClosedError("Cannot use BpfObject after it is closed")
         if not self._guard.held():
             raise unguarded("BpfObject._p()")
-        return self._ptr
+        return ptr
 
     def load(self) -> BpfObject:
         """Load every program (with autoload on) and create the maps. Returns self."""
@@ -650,10 +651,14 @@ def _check_custom_btf(path: str | os.PathLike[str]) -> None:
     """libbpf reads ``btf_custom_path`` at load and relocates against it: it gets the same
     check as every other BTF first (a typedef cycle there hangs CO-RE relocation, a 0-byte
     INT divides by zero, a deep chain overflows the stack)."""
+    if not os.path.exists(path):
+        return  # libbpf's load reports it, as before
     try:
         Btf.from_file(path).close()
     except BpfError as e:
-        raise BpfError(f"btf_custom_path {os.fspath(path)!r} refused: {e}", e.errno) from None
+        raise BpfError(
+            f"btf_custom_path {os.fspath(path)!r} refused: {e}", e.errno or _errno.EINVAL
+        ) from None
 
 
 def _open_failed(path: str, from_file: bool, err: int, res: Any) -> NoReturn:
