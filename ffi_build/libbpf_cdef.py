@@ -444,11 +444,7 @@ BPF_H = """
  * C compiler checks the implicit conversion to the real prototype. */
 int bpf_map_update_elem(int fd, const char *key, const char *value, __u64 flags);
 int bpf_map_lookup_elem(int fd, const char *key, void *value);
-int bpf_map_lookup_elem_flags(int fd, const char *key, void *value, __u64 flags);
-int bpf_map_lookup_and_delete_elem(int fd, const char *key, void *value);
-int bpf_map_delete_elem(int fd, const char *key);
 int bpf_map_get_next_key(int fd, const char *key, void *next_key);
-int bpf_map_freeze(int fd);
 
 struct bpf_map_batch_opts {
     size_t sz;
@@ -456,15 +452,8 @@ struct bpf_map_batch_opts {
     __u64 flags;
     ...;
 };
-int bpf_map_delete_batch(int fd, const void *keys, __u32 *count,
-                         const struct bpf_map_batch_opts *opts);
 int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values,
                          __u32 *count, const struct bpf_map_batch_opts *opts);
-int bpf_map_lookup_and_delete_batch(int fd, void *in_batch, void *out_batch, void *keys,
-                                    void *values, __u32 *count,
-                                    const struct bpf_map_batch_opts *opts);
-int bpf_map_update_batch(int fd, const void *keys, const void *values, __u32 *count,
-                         const struct bpf_map_batch_opts *opts);
 
 int bpf_obj_pin(int fd, const char *pathname);
 int bpf_obj_get(const char *pathname);
@@ -615,14 +604,16 @@ struct tinybpf_open_result {
 struct bpf_object *tinybpf_open_object(const char *path, const void *data, size_t size,
                                        const struct bpf_object_open_opts *opts, int load,
                                        struct tinybpf_open_result *res);
+/* map element operations borrow the fd through a handle a close revokes (shim.c); keys
+ * and input values are `const char *` for the reason given at bpf/bpf.h above */
 struct tinybpf_fd { int fd; ...; };
 #define TINYBPF_CLOSED ...
 void tinybpf_fd_revoke(struct tinybpf_fd *h);
-int tinybpf_map_lookup(struct tinybpf_fd *h, const void *key, void *value, __u64 flags);
-int tinybpf_map_update(struct tinybpf_fd *h, const void *key, const void *value, __u64 flags);
-int tinybpf_map_delete(struct tinybpf_fd *h, const void *key);
-int tinybpf_map_lookup_and_delete(struct tinybpf_fd *h, const void *key, void *value);
-int tinybpf_map_get_next_key(struct tinybpf_fd *h, const void *key, void *next);
+int tinybpf_map_lookup(struct tinybpf_fd *h, const char *key, void *value, __u64 flags);
+int tinybpf_map_update(struct tinybpf_fd *h, const char *key, const char *value, __u64 flags);
+int tinybpf_map_delete(struct tinybpf_fd *h, const char *key);
+int tinybpf_map_lookup_and_delete(struct tinybpf_fd *h, const char *key, void *value);
+int tinybpf_map_get_next_key(struct tinybpf_fd *h, const char *key, void *next);
 int tinybpf_map_lookup_batch(struct tinybpf_fd *h, int delete, void *in_batch, void *out_batch,
                              void *keys, void *values, __u32 *count);
 int tinybpf_map_update_batch(struct tinybpf_fd *h, const void *keys, const void *values,
