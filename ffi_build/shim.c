@@ -78,6 +78,9 @@ struct tinybpf_check {
  * BTF stays far below both (docs/reliability.md has the figures). */
 #define TINYBPF_BTF_MAX_DEPTH 1000
 #define TINYBPF_BTF_MAX_COST 50000000ULL
+/* btf_dump prints a struct's holes as one `long: 64;` line per 64 bits: a member at bit
+ * offset 2^30 is 16 million lines. Each line counts as this many steps of the cost. */
+#define TINYBPF_BTF_PAD_WEIGHT 16
 
 /* Whether btf__align_of(id) would be > 0 (the same cases as libbpf 1.7's btf.c), from the
  * answers for the types it contains, which a post-order walk has computed before. A
@@ -184,8 +187,19 @@ static int tinybpf_btf_measure(struct tinybpf_check *c, tinybpf_edge_fn edge, in
 	}
 	if (walk == TINYBPF_WALK_VALUES) {
 		c->cost[id] = cost > 0xffffffffULL ? 0xffffffffU : (__u32)cost;
-		if (btf_is_composite(t))
-			c->total += cost;
+		if (btf_is_composite(t)) {
+			/* btf__align_of()'s visits, and the padding lines of its holes */
+			__u64 end = (__u64)t->size * 8;
+
+			for (n = 0; n < btf_vlen(t); n++) {
+				__u64 stop = (__u64)btf_member_bit_offset(t, n) +
+					     btf_member_bitfield_size(t, n);
+
+				if (stop > end)
+					end = stop;
+			}
+			c->total += cost + end / 64 * TINYBPF_BTF_PAD_WEIGHT;
+		}
 		if (c->total > TINYBPF_BTF_MAX_COST) {
 			*bad_id = id;
 			return -EOVERFLOW;

@@ -425,6 +425,17 @@ def _union_lattice(levels: int) -> bytes:
     return _btf_blob(types, strings)
 
 
+def _far_member(bit_offset: int) -> bytes:
+    """struct s { int a; int b; } (8 bytes) with b at ``bit_offset``: btf_dump prints the
+    hole as one ``long: 64;`` line per 64 bits (fuzz case btf:1:44: 184 MB of C)."""
+    strings = b"\0int\0s\0a\0b\0"
+    off = {w: strings.index(w.encode() + b"\0") for w in ("int", "s", "a", "b")}
+    types = struct.pack("<IIII", off["int"], 1 << 24, 4, 32)
+    types += struct.pack("<III", off["s"], (4 << 24) | 2, 8)
+    types += struct.pack("<III", off["a"], 1, 0) + struct.pack("<III", off["b"], 1, bit_offset)
+    return _btf_blob(types, strings)
+
+
 _BTF_CHILD = """
 import sys, time, tinybpf
 t0 = time.monotonic()
@@ -445,6 +456,7 @@ print("dumped", round(time.monotonic() - t0, 2))
         ("struct_chain_outermost_first", lambda: _struct_chain(50_000, False), "depth limit"),
         ("struct_chain_innermost_first", lambda: _struct_chain(50_000, True), "depth limit"),
         ("union_lattice", lambda: _union_lattice(40), "cost limit"),
+        ("member_at_bit_2_to_the_32", lambda: _far_member(0xFFFFFFC0), "cost limit"),
     ],
 )
 def test_deep_or_costly_btf_is_refused(name, make, limit, tmp_path):

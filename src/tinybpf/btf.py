@@ -493,8 +493,8 @@ _DEFECTS = {
         "the stack)"
     ),
     errno_mod.EOVERFLOW: (
-        f"nested types whose layout would take libbpf more than "
-        f"{int(lib.TINYBPF_BTF_MAX_COST):,} steps to walk (tinybpf's BTF cost limit)"
+        f"types whose layout would take libbpf more than {int(lib.TINYBPF_BTF_MAX_COST):,} "
+        "steps to walk or print (tinybpf's BTF cost limit)"
     ),
 }
 
