@@ -1,5 +1,6 @@
 # tinybpf developer entry points. Every target works on a fresh clone, as root.
 #   make test   - the whole suite on the running kernel
+#   make stress - the stress suite for longer (STRESS_SECONDS per scenario)
 #   make demo   - a small exec snooper built on the library, for a few seconds
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -14,7 +15,7 @@ APT_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make gcc systemtap-s
 CLANG ?= clang
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv vendor build compile test demo wheel check clean mounts bench asan
+.PHONY: all deps venv vendor build compile test demo wheel check clean mounts bench asan stress
 
 all: build
 
@@ -65,6 +66,13 @@ compile: $(BPF_OBJ)
 
 test: build compile mounts
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests
+
+# The stress suite (threads x close x operations, signals, fd reuse) for longer than the
+# few seconds per scenario it gets in `make test`: STRESS_SECONDS per scenario.
+STRESS_SECONDS ?= 120
+stress: build compile mounts
+	TINYBPF_STRESS_SECONDS=$(STRESS_SECONDS) $(PY) -m pytest -q -ra -s $(PYTEST_ARGS) \
+	  tests/test_reliability_stress.py tests/test_reliability_safety.py
 
 demo: build mounts
 	$(PY) -m tinybpf compile examples/execsnoop.bpf.c -o examples/build/

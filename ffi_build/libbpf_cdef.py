@@ -463,11 +463,7 @@ BPF_H = """
  * C compiler checks the implicit conversion to the real prototype. */
 int bpf_map_update_elem(int fd, const char *key, const char *value, __u64 flags);
 int bpf_map_lookup_elem(int fd, const char *key, void *value);
-int bpf_map_lookup_elem_flags(int fd, const char *key, void *value, __u64 flags);
-int bpf_map_lookup_and_delete_elem(int fd, const char *key, void *value);
-int bpf_map_delete_elem(int fd, const char *key);
 int bpf_map_get_next_key(int fd, const char *key, void *next_key);
-int bpf_map_freeze(int fd);
 
 struct bpf_map_batch_opts {
     size_t sz;
@@ -475,15 +471,8 @@ struct bpf_map_batch_opts {
     __u64 flags;
     ...;
 };
-int bpf_map_delete_batch(int fd, const void *keys, __u32 *count,
-                         const struct bpf_map_batch_opts *opts);
 int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values,
                          __u32 *count, const struct bpf_map_batch_opts *opts);
-int bpf_map_lookup_and_delete_batch(int fd, void *in_batch, void *out_batch, void *keys,
-                                    void *values, __u32 *count,
-                                    const struct bpf_map_batch_opts *opts);
-int bpf_map_update_batch(int fd, const void *keys, const void *values, __u32 *count,
-                         const struct bpf_map_batch_opts *opts);
 
 int bpf_obj_pin(int fd, const char *pathname);
 int bpf_obj_get(const char *pathname);
@@ -637,14 +626,30 @@ struct tinybpf_open_result {
 struct bpf_object *tinybpf_open_object(const char *path, const void *data, size_t size,
                                        const struct bpf_object_open_opts *opts, int load,
                                        struct tinybpf_open_result *res);
-int tinybpf_lookup_scalar(int fd, __s64 key, int key_size, int is_signed, void *value);
-int tinybpf_update_scalar(int fd, __s64 key, int key_size, int is_signed, const void *value,
-                          __u64 flags);
-int tinybpf_update_ints(__s64 spec, __s64 key, __s64 value);
+/* map element operations borrow the fd through a handle a close revokes (shim.c); keys
+ * and input values are `const char *` for the reason given at bpf/bpf.h above */
+struct tinybpf_fd { int fd; ...; };
+#define TINYBPF_CLOSED ...
+void tinybpf_fd_revoke(struct tinybpf_fd *h);
+int tinybpf_map_lookup(struct tinybpf_fd *h, const char *key, void *value, __u64 flags);
+int tinybpf_map_update(struct tinybpf_fd *h, const char *key, const char *value, __u64 flags);
+int tinybpf_map_delete(struct tinybpf_fd *h, const char *key);
+int tinybpf_map_lookup_and_delete(struct tinybpf_fd *h, const char *key, void *value);
+int tinybpf_map_get_next_key(struct tinybpf_fd *h, const char *key, void *next);
+int tinybpf_map_lookup_batch(struct tinybpf_fd *h, int delete, void *in_batch, void *out_batch,
+                             void *keys, void *values, __u32 *count);
+int tinybpf_map_update_batch(struct tinybpf_fd *h, const void *keys, const void *values,
+                             __u32 *count, const struct bpf_map_batch_opts *opts);
+int tinybpf_map_delete_batch(struct tinybpf_fd *h, const void *keys, __u32 *count);
+int tinybpf_map_freeze(struct tinybpf_fd *h);
+int tinybpf_lookup_scalar(struct tinybpf_fd *h, __s64 key, int key_size, int is_signed,
+                          void *value);
+int tinybpf_update_scalar(struct tinybpf_fd *h, __s64 key, int key_size, int is_signed,
+                          const void *value, __u64 flags);
+int tinybpf_update_ints(struct tinybpf_fd *h, __s64 spec, __s64 key, __s64 value);
 #define TINYBPF_LOOKUP_AGAIN ...
-__s64 tinybpf_lookup_ints_s(__s64 spec, __s64 key);
-__u64 tinybpf_lookup_ints_u(__s64 spec, __s64 key);
-int tinybpf_lookup_status(void);
+__s64 tinybpf_lookup_ints_s(struct tinybpf_fd *h, __s64 spec, __s64 key);
+__u64 tinybpf_lookup_ints_u(struct tinybpf_fd *h, __s64 spec, __s64 key);
 #define CLONE_NEWNET ...
 #define TINYBPF_PERF_TYPE_HARDWARE ...
 #define TINYBPF_PERF_TYPE_SOFTWARE ...
@@ -652,6 +657,8 @@ int tinybpf_lookup_status(void);
 #define TINYBPF_PERF_COUNT_HW_CPU_CYCLES ...
 int tinybpf_btf_dump_c(const struct btf *btf, char **out, size_t *len);
 int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id);
+#define TINYBPF_BTF_MAX_DEPTH ...
+#define TINYBPF_BTF_MAX_COST ...
 void tinybpf_free(void *p);
 """
 

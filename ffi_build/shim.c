@@ -53,6 +53,8 @@ static int tinybpf_btf_value_edge(const struct btf_type *t, __u32 n, __u32 *ref)
 
 typedef int (*tinybpf_edge_fn)(const struct btf_type *t, __u32 n, __u32 *ref);
 
+static int tinybpf_btf_edge(const struct btf_type *t, __u32 n, __u32 *ref);
+
 /* Scratch space of one BTF check, per type: its btf_type (looked up once), the DFS color
  * (0 unseen, 1 on the stack, 2 done), a DFS stack slot (type, next edge) and whether it
  * has an alignment. */
@@ -63,7 +65,22 @@ struct tinybpf_check {
 	__u32 *stack_edge;
 	__u32 cnt;
 	unsigned char *aligned; /* btf__align_of(id) > 0, filled by the value-edge search */
+	__u32 *depth;		/* longest chain of references from a type, per search */
+	__u32 *cost;		/* types btf__align_of() visits from a type (saturating) */
+	__u64 total;		/* sum of cost over structs and unions */
 };
+
+/* Limits on BTF that libbpf walks recursively (btf_dump orders and emits types by
+ * recursion, btf__align_of() recurses into every member without memoizing): a chain of
+ * references deeper than TINYBPF_BTF_MAX_DEPTH types would overflow the C stack, and
+ * more than TINYBPF_BTF_MAX_COST visits of btf__align_of() (a chain or a lattice of
+ * structs containing each other by value) make a dump take minutes. The kernel's own
+ * BTF stays far below both (docs/reliability.md has the figures). */
+#define TINYBPF_BTF_MAX_DEPTH 1000
+#define TINYBPF_BTF_MAX_COST 50000000ULL
+/* btf_dump prints a struct's holes as one `long: 64;` line per 64 bits: a member at bit
+ * offset 2^30 is 16 million lines. Each line counts as this many steps of the cost. */
+#define TINYBPF_BTF_PAD_WEIGHT 16
 
 /* Whether btf__align_of(id) would be > 0 (the same cases as libbpf 1.7's btf.c), from the
  * answers for the types it contains, which a post-order walk has computed before. A
@@ -94,13 +111,112 @@ static unsigned char tinybpf_btf_aligned(const struct tinybpf_check *c, __u32 id
 	}
 }
 
-/* Depth-first search for a cycle over the edges that `edge` gives; with `align`, the
- * alignment of each type as it is finished (its contained types are finished first). */
-static int tinybpf_btf_find_cycle(const struct tinybpf_check *c, tinybpf_edge_fn edge,
-				  int align, __u32 *bad_id)
+enum { TINYBPF_WALK_REFS, TINYBPF_WALK_VALUES, TINYBPF_WALK_DUMP };
+
+/* Whether a pointer to `id` ends a chain for btf_dump: a named struct, union, enum or
+ * forward declaration (through typedefs and modifiers) is declared, not recursed into. */
+static int tinybpf_btf_named_end(const struct tinybpf_check *c, __u32 id)
+{
+	__u32 steps;
+
+	for (steps = 0; id && steps < c->cnt; steps++) {
+		const struct btf_type *t = c->types[id];
+
+		switch (btf_kind(t)) {
+		case BTF_KIND_TYPEDEF:
+		case BTF_KIND_VOLATILE:
+		case BTF_KIND_CONST:
+		case BTF_KIND_RESTRICT:
+		case BTF_KIND_TYPE_TAG:
+			id = t->type;
+			continue;
+		case BTF_KIND_STRUCT:
+		case BTF_KIND_UNION:
+		case BTF_KIND_ENUM:
+		case BTF_KIND_ENUM64:
+		case BTF_KIND_FWD:
+			return t->name_off != 0;
+		default:
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* The n-th edge of the graph btf_dump recurses over: what a type contains by value,
+ * what it refers to, except a pointer to a named struct, union or enum. */
+static int tinybpf_btf_dump_edge(const struct tinybpf_check *c, const struct btf_type *t,
+				 __u32 n, __u32 *ref)
+{
+	if (btf_is_composite(t))
+		return tinybpf_btf_value_edge(t, n, ref);
+	if (!tinybpf_btf_edge(t, n, ref))
+		return 0;
+	if (btf_kind(t) == BTF_KIND_PTR && tinybpf_btf_named_end(c, *ref))
+		*ref = 0;
+	return 1;
+}
+
+static int tinybpf_btf_next(const struct tinybpf_check *c, tinybpf_edge_fn edge, int walk,
+			    const struct btf_type *t, __u32 n, __u32 *ref)
+{
+	return walk == TINYBPF_WALK_DUMP ? tinybpf_btf_dump_edge(c, t, n, ref) : edge(t, n, ref);
+}
+
+/* A type is finished (every type it reaches is, or is on the stack in a dump walk): its
+ * depth, and in the value walk its btf__align_of() cost, checked against the limits. */
+static int tinybpf_btf_measure(struct tinybpf_check *c, tinybpf_edge_fn edge, int walk,
+			       __u32 id, __u32 *bad_id)
+{
+	const struct btf_type *t = c->types[id];
+	__u32 n, ref, deepest = 0;
+	__u64 cost = 1;
+
+	for (n = 0; tinybpf_btf_next(c, edge, walk, t, n, &ref); n++) {
+		if (!ref || c->mark[ref] != 2)
+			continue; /* void, or a back edge of a dump walk (a struct's own pointer) */
+		if (c->depth[ref] > deepest)
+			deepest = c->depth[ref];
+		if (walk == TINYBPF_WALK_VALUES)
+			cost += c->cost[ref];
+	}
+	c->depth[id] = deepest + 1;
+	if (c->depth[id] > TINYBPF_BTF_MAX_DEPTH) {
+		*bad_id = id;
+		return -E2BIG;
+	}
+	if (walk == TINYBPF_WALK_VALUES) {
+		c->cost[id] = cost > 0xffffffffULL ? 0xffffffffU : (__u32)cost;
+		if (btf_is_composite(t)) {
+			/* btf__align_of()'s visits, and the padding lines of its holes */
+			__u64 end = (__u64)t->size * 8;
+
+			for (n = 0; n < btf_vlen(t); n++) {
+				__u64 stop = (__u64)btf_member_bit_offset(t, n) +
+					     btf_member_bitfield_size(t, n);
+
+				if (stop > end)
+					end = stop;
+			}
+			c->total += cost + end / 64 * TINYBPF_BTF_PAD_WEIGHT;
+		}
+		if (c->total > TINYBPF_BTF_MAX_COST) {
+			*bad_id = id;
+			return -EOVERFLOW;
+		}
+	}
+	return 0;
+}
+
+/* Depth-first search for a cycle over the edges that `edge` gives (a dump walk allows
+ * them: it only measures); in the value walk, the alignment of each type as it is
+ * finished (its contained types are finished first). */
+static int tinybpf_btf_find_cycle(struct tinybpf_check *c, tinybpf_edge_fn edge, int walk,
+				  __u32 *bad_id)
 {
 	unsigned char *color = c->mark;
 	__u32 *stack_id = c->stack_id, *stack_edge = c->stack_edge, id, ref;
+	int align = walk == TINYBPF_WALK_VALUES, err;
 
 	memset(color, 0, c->cnt);
 	for (id = 1; id < c->cnt; id++) {
@@ -115,14 +231,20 @@ static int tinybpf_btf_find_cycle(const struct tinybpf_check *c, tinybpf_edge_fn
 		while (depth) {
 			__u32 top = stack_id[depth - 1];
 
-			if (!edge(c->types[top], stack_edge[depth - 1]++, &ref)) {
+			if (!tinybpf_btf_next(c, edge, walk, c->types[top], stack_edge[depth - 1]++,
+					      &ref)) {
 				color[top] = 2;
 				if (align)
 					c->aligned[top] = tinybpf_btf_aligned(c, top);
+				err = tinybpf_btf_measure(c, edge, walk, top, bad_id);
+				if (err)
+					return err;
 				depth--;
 				continue;
 			}
 			if (ref == 0 || color[ref] == 2)
+				continue;
+			if (color[ref] == 1 && walk == TINYBPF_WALK_DUMP)
 				continue;
 			if (color[ref] == 1) {
 				*bad_id = ref;
@@ -728,9 +850,13 @@ static int tinybpf_btf_check_with(const struct btf *btf, struct tinybpf_check *c
 	}
 	/* cycles (before anything follows references, such as btf__align_of below): through
 	 * pointers and typedefs without a struct in between, and types containing themselves */
-	err = tinybpf_btf_find_cycle(c, tinybpf_btf_edge, 0, bad_id);
+	err = tinybpf_btf_find_cycle(c, tinybpf_btf_edge, TINYBPF_WALK_REFS, bad_id);
 	if (!err)
-		err = tinybpf_btf_find_cycle(c, tinybpf_btf_value_edge, 1, bad_id);
+		err = tinybpf_btf_find_cycle(c, tinybpf_btf_value_edge, TINYBPF_WALK_VALUES, bad_id);
+	/* depth of what btf_dump recurses over: values and references together (struct
+	 * pointers to themselves are back edges there) */
+	if (!err)
+		err = tinybpf_btf_find_cycle(c, tinybpf_btf_edge, TINYBPF_WALK_DUMP, bad_id);
 	if (err)
 		return err;
 	/* btf_dump and libbpf's load divide by member alignments: every member type must
@@ -758,15 +884,16 @@ static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id)
 {
 	enum { SMALL = 512 };
 	const struct btf_type *small_types[SMALL];
-	__u32 small_ids[2 * SMALL];
+	__u32 small_ids[4 * SMALL];
 	unsigned char small_mark[2 * SMALL];
-	struct tinybpf_check c = { small_types, small_mark, small_ids, small_ids + SMALL,
-				   btf__type_cnt(btf), small_mark + SMALL };
+	struct tinybpf_check c = { small_types,		 small_mark, small_ids,
+				   small_ids + SMALL,	 btf__type_cnt(btf), small_mark + SMALL,
+				   small_ids + 2 * SMALL, small_ids + 3 * SMALL, 0 };
 	void *heap = NULL;
 	int err;
 
 	if (c.cnt > SMALL) {
-		size_t per = sizeof(*c.types) + 2 * sizeof(__u32) + 2;
+		size_t per = sizeof(*c.types) + 4 * sizeof(__u32) + 2;
 
 		heap = malloc((size_t)c.cnt * per);
 		if (!heap)
@@ -774,12 +901,119 @@ static int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id)
 		c.types = heap;
 		c.stack_id = (__u32 *)(c.types + c.cnt);
 		c.stack_edge = c.stack_id + c.cnt;
-		c.mark = (unsigned char *)(c.stack_edge + c.cnt);
+		c.depth = c.stack_edge + c.cnt;
+		c.cost = c.depth + c.cnt;
+		c.mark = (unsigned char *)(c.cost + c.cnt);
 		c.aligned = c.mark + c.cnt;
 	}
 	err = tinybpf_btf_check_with(btf, &c, bad_id);
 	free(heap);
 	return err;
+}
+
+/* ---- map fds that a close can revoke while other threads use them -------------------
+ * Every element operation borrows the fd here, inside the one C call that uses it: the
+ * count of users goes up, then the fd is read; tinybpf_fd_revoke() sets the fd to -1,
+ * then waits until no call holds it. Python closes (or lets libbpf close) the fd only
+ * after the revoke, so a call can never reach another map that was given the same fd
+ * number. A revoked handle answers TINYBPF_CLOSED. Nothing between the borrow and the
+ * release runs Python, so a close from the same thread cannot wait on itself. */
+
+#include <sched.h>
+
+struct tinybpf_fd {
+	int fd;
+	int users;
+};
+
+#define TINYBPF_CLOSED (-0x7ead)
+
+static int tinybpf_fd_get(struct tinybpf_fd *h)
+{
+	int fd;
+
+	__atomic_add_fetch(&h->users, 1, __ATOMIC_SEQ_CST);
+	fd = __atomic_load_n(&h->fd, __ATOMIC_SEQ_CST);
+	if (fd < 0)
+		__atomic_sub_fetch(&h->users, 1, __ATOMIC_SEQ_CST);
+	return fd;
+}
+
+static void tinybpf_fd_put(struct tinybpf_fd *h)
+{
+	__atomic_sub_fetch(&h->users, 1, __ATOMIC_SEQ_CST);
+}
+
+static void tinybpf_fd_revoke(struct tinybpf_fd *h)
+{
+	__atomic_store_n(&h->fd, -1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&h->users, __ATOMIC_SEQ_CST))
+		sched_yield();
+}
+
+#define TINYBPF_WITH_FD(h, fd, call)                                                   \
+	do {                                                                           \
+		int fd = tinybpf_fd_get(h);                                            \
+		int ret_;                                                              \
+		if (fd < 0)                                                            \
+			return TINYBPF_CLOSED;                                         \
+		ret_ = (call);                                                         \
+		tinybpf_fd_put(h);                                                     \
+		return ret_;                                                           \
+	} while (0)
+
+static int tinybpf_map_lookup(struct tinybpf_fd *h, const void *key, void *value, __u64 flags)
+{
+	TINYBPF_WITH_FD(h, fd,
+			flags ? bpf_map_lookup_elem_flags(fd, key, value, flags)
+			      : bpf_map_lookup_elem(fd, key, value));
+}
+
+static int tinybpf_map_update(struct tinybpf_fd *h, const void *key, const void *value,
+			      __u64 flags)
+{
+	TINYBPF_WITH_FD(h, fd, bpf_map_update_elem(fd, key, value, flags));
+}
+
+static int tinybpf_map_delete(struct tinybpf_fd *h, const void *key)
+{
+	TINYBPF_WITH_FD(h, fd, bpf_map_delete_elem(fd, key));
+}
+
+static int tinybpf_map_lookup_and_delete(struct tinybpf_fd *h, const void *key, void *value)
+{
+	TINYBPF_WITH_FD(h, fd, bpf_map_lookup_and_delete_elem(fd, key, value));
+}
+
+static int tinybpf_map_get_next_key(struct tinybpf_fd *h, const void *key, void *next)
+{
+	TINYBPF_WITH_FD(h, fd, bpf_map_get_next_key(fd, key, next));
+}
+
+static int tinybpf_map_lookup_batch(struct tinybpf_fd *h, int delete, void *in_batch,
+				    void *out_batch, void *keys, void *values, __u32 *count)
+{
+	TINYBPF_WITH_FD(h, fd,
+			delete ? bpf_map_lookup_and_delete_batch(fd, in_batch, out_batch, keys,
+								 values, count, NULL)
+			       : bpf_map_lookup_batch(fd, in_batch, out_batch, keys, values, count,
+						      NULL));
+}
+
+static int tinybpf_map_update_batch(struct tinybpf_fd *h, const void *keys, const void *values,
+				    __u32 *count, const struct bpf_map_batch_opts *opts)
+{
+	TINYBPF_WITH_FD(h, fd, bpf_map_update_batch(fd, keys, values, count, opts));
+}
+
+static int tinybpf_map_delete_batch(struct tinybpf_fd *h, const void *keys, __u32 *count)
+{
+	TINYBPF_WITH_FD(h, fd, bpf_map_delete_batch(fd, keys, count, NULL));
+}
+
+static int tinybpf_map_freeze(struct tinybpf_fd *h)
+{
+	TINYBPF_WITH_FD(h, fd, bpf_map_freeze(fd));
 }
 
 /* ---- scalar map access: the key passed as an integer --------------------------------
@@ -804,28 +1038,29 @@ static int tinybpf_scalar_key(__s64 key, int key_size, int is_signed, void *out)
 	return 0;
 }
 
-static int tinybpf_lookup_scalar(int fd, __s64 key, int key_size, int is_signed, void *value)
+static int tinybpf_lookup_scalar(struct tinybpf_fd *h, __s64 key, int key_size, int is_signed,
+				 void *value)
 {
 	char kbuf[8];
 	int err = tinybpf_scalar_key(key, key_size, is_signed, kbuf);
 
-	return err ? err : bpf_map_lookup_elem(fd, kbuf, value);
+	return err ? err : tinybpf_map_lookup(h, kbuf, value, 0);
 }
 
-static int tinybpf_update_scalar(int fd, __s64 key, int key_size, int is_signed,
+static int tinybpf_update_scalar(struct tinybpf_fd *h, __s64 key, int key_size, int is_signed,
 				 const void *value, __u64 flags)
 {
 	char kbuf[8];
 	int err = tinybpf_scalar_key(key, key_size, is_signed, kbuf);
 
-	return err ? err : bpf_map_update_elem(fd, kbuf, value, flags);
+	return err ? err : tinybpf_map_update(h, kbuf, value, flags);
 }
 
-/* m[k] = v for a map of integer keys and integer values, with everything the call needs
- * in one integer so that Python passes three: bits 0-3 the key size, bit 4 key signed,
- * bits 8-11 the value size, bit 12 value signed, bits 16 and up the map fd.
+/* m[k] = v for a map of integer keys and integer values, with the sizes and signs in one
+ * integer so that Python passes few arguments: bits 0-3 the key size, bit 4 key signed,
+ * bits 8-11 the value size, bit 12 value signed.
  * -ERANGE: a key or value that does not fit (Python's general path raises the error). */
-static int tinybpf_update_ints(__s64 spec, __s64 key, __s64 value)
+static int tinybpf_update_ints(struct tinybpf_fd *h, __s64 spec, __s64 key, __s64 value)
 {
 	char kbuf[8], vbuf[8];
 	int err = tinybpf_scalar_key(key, (int)(spec & 0xf), (int)((spec >> 4) & 1), kbuf);
@@ -833,23 +1068,18 @@ static int tinybpf_update_ints(__s64 spec, __s64 key, __s64 value)
 	if (!err)
 		err = tinybpf_scalar_key(value, (int)((spec >> 8) & 0xf), (int)((spec >> 12) & 1),
 					 vbuf);
-	return err ? err : bpf_map_update_elem((int)(spec >> 16), kbuf, vbuf, BPF_ANY);
+	return err ? err : tinybpf_map_update(h, kbuf, vbuf, BPF_ANY);
 }
 
 /* v = m[k] for the same maps, the value returned as an integer (sign- or zero-extended
- * from its size). A return of TINYBPF_LOOKUP_AGAIN means: ask tinybpf_lookup_status() for
- * this thread's outcome, 0 (the value really is that number), -ENOENT, -ERANGE (a key
- * that does not fit: Python's general path raises the error) or another -errno. */
+ * from its size). TINYBPF_LOOKUP_AGAIN means "not a plain value": a missing key, a key
+ * that does not fit, a closed map, another error, or a value that really is this number.
+ * Python then asks its general path, which reports the outcome from its own return code
+ * (no per-thread status to read afterwards, which a signal handler's lookup in between
+ * could overwrite). */
 #define TINYBPF_LOOKUP_AGAIN 0x7ead5e1ec7ed0001LL
 
-static __thread int tinybpf_lookup_err;
-
-static int tinybpf_lookup_status(void)
-{
-	return tinybpf_lookup_err;
-}
-
-static __s64 tinybpf_lookup_raw(__s64 spec, __s64 key, __u64 *value)
+static int tinybpf_lookup_raw(struct tinybpf_fd *h, __s64 spec, __s64 key, __u64 *value)
 {
 	char kbuf[8];
 	__u64 v = 0;
@@ -857,8 +1087,7 @@ static __s64 tinybpf_lookup_raw(__s64 spec, __s64 key, __u64 *value)
 	int err = tinybpf_scalar_key(key, (int)(spec & 0xf), (int)((spec >> 4) & 1), kbuf);
 
 	if (!err)
-		err = bpf_map_lookup_elem((int)(spec >> 16), kbuf, &v);
-	tinybpf_lookup_err = err;
+		err = tinybpf_map_lookup(h, kbuf, &v, 0);
 	if (err)
 		return 1;
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -870,24 +1099,24 @@ static __s64 tinybpf_lookup_raw(__s64 spec, __s64 key, __u64 *value)
 	return 0;
 }
 
-static __s64 tinybpf_lookup_ints_s(__s64 spec, __s64 key)
+static __s64 tinybpf_lookup_ints_s(struct tinybpf_fd *h, __s64 spec, __s64 key)
 {
 	int vsize = (int)((spec >> 8) & 0xf);
 	__u64 v;
 	__s64 r;
 
-	if (tinybpf_lookup_raw(spec, key, &v))
+	if (tinybpf_lookup_raw(h, spec, key, &v))
 		return TINYBPF_LOOKUP_AGAIN;
 	r = vsize < 8 && (v >> (8 * vsize - 1)) ? (__s64)(v | ~(((__u64)1 << (8 * vsize)) - 1))
 						 : (__s64)v;
 	return r;
 }
 
-static __u64 tinybpf_lookup_ints_u(__s64 spec, __s64 key)
+static __u64 tinybpf_lookup_ints_u(struct tinybpf_fd *h, __s64 spec, __s64 key)
 {
 	__u64 v;
 
-	if (tinybpf_lookup_raw(spec, key, &v))
+	if (tinybpf_lookup_raw(h, spec, key, &v))
 		return TINYBPF_LOOKUP_AGAIN;
 	return v;
 }

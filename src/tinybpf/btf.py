@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from tinybpf._ffi import NULL, check_int, check_ptr, cstr, ffi, lib
-from tinybpf._guard import guarded
+from tinybpf._guard import Owner, guarded, unguarded
 from tinybpf._types import BtfField, BtfKind, BtfType, enum_arg
 from tinybpf.errors import BpfClosedError, BpfError, BpfFileNotFoundError, BtfValidationError
 
@@ -59,7 +59,18 @@ _FIND_KINDS = (
 
 
 @guarded(
-    ["type", "resolve", "find", "find_struct", "ctype", "enum", "struct_names", "to_c", "__len__"]
+    [
+        "type",
+        "resolve",
+        "find",
+        "find_struct",
+        "ctype",
+        "enum",
+        "struct_names",
+        "to_c",
+        "__len__",
+        "_validate",
+    ]
 )
 class Btf:
     """A BTF type table (an object's ``.BTF``, the kernel's vmlinux BTF, or a file).
@@ -81,10 +92,11 @@ class Btf:
         owned: bool,
         is_open: Callable[[], bool] | None = None,
         description: str = "",
-        lock: Any = None,
+        guard: Owner | None = None,
     ) -> None:
         self._ptr = ptr
-        self._guard_lock = lock  # the owning object's, for an object's BTF
+        # the owning object's for an object's BTF; a standalone BTF is its own owner
+        self._guard = guard if guard is not None else Owner()
         self._owned = owned
         self._is_open = is_open
         self._closed = False
@@ -98,7 +110,9 @@ class Btf:
     def from_vmlinux(cls) -> Btf:
         """The running kernel's BTF (``/sys/kernel/btf/vmlinux``)."""
         ptr = check_ptr(lib.btf__load_vmlinux_btf(), "load vmlinux BTF failed")
-        return cls(ptr, owned=True, description="vmlinux")
+        btf = cls(ptr, owned=True, description="vmlinux")
+        btf._validate("load vmlinux BTF failed")
+        return btf
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Btf:
@@ -127,7 +141,7 @@ class Btf:
         """Refuse BTF that libbpf parses but that would crash or hang later (cycles,
         references out of range, members without alignment). Frees it on failure."""
         bad = ffi.new("__u32 *")
-        err = int(lib.tinybpf_btf_check(self._ptr, bad))
+        err = int(lib.tinybpf_btf_check(self._p(), bad))
         if err:
             self.close()
             raise BpfError(
@@ -146,20 +160,30 @@ class Btf:
         return self._closed or (self._is_open is not None and not self._is_open())
 
     def _p(self) -> Any:
+        ptr = self._ptr  # read before the checks: close() sets _closed, then clears it
         if self._closed:
             raise BpfClosedError("BTF is closed")
         if self._is_open is not None and not self._is_open():
             raise BpfClosedError("Cannot use BTF after BpfObject is closed")
-        return self._ptr
+        if not self._guard.held():
+            raise unguarded("Btf._p()")
+        return ptr
 
     def close(self) -> None:
-        """Free the BTF (no-op for an object's BTF, which the object owns). Idempotent."""
-        if self._closed:
+        """Free the BTF (no-op for an object's BTF, which the object owns). Idempotent.
+
+        Waits for calls in flight in other threads; from within a call of the same thread
+        (a signal handler), the BTF is closed at once and freed when that call returns."""
+        g = self.__dict__.get("_guard")
+        if g is None:  # a half-built Btf
             return
-        self._closed = True
-        if self._owned and self._ptr != NULL:
-            lib.btf__free(self._ptr)
-        self._ptr = NULL
+        with g.lock:
+            if self._closed:
+                return
+            self._closed = True
+            ptr, self._ptr = self._ptr, NULL
+            if self._owned and ptr != NULL:
+                g.release(lambda: lib.btf__free(ptr))
 
     def __enter__(self) -> Btf:
         return self
@@ -461,7 +485,7 @@ class Btf:
         out = ffi.new("char **")
         size = ffi.new("size_t *")
         ret = int(lib.tinybpf_btf_dump_c(p, out, size))
-        if ret in (-errno_mod.ELOOP, -errno_mod.EINVAL, -errno_mod.EDOM):
+        if -ret in _DEFECTS:
             raise BpfError(f"dump BTF as C failed: malformed BTF: {btf_defect(-ret)}", -ret)
         check_int(ret, "dump BTF as C failed")
         try:
@@ -470,13 +494,25 @@ class Btf:
             lib.tinybpf_free(out[0])
 
 
+_DEFECTS = {
+    errno_mod.ELOOP: "a reference cycle",
+    errno_mod.EDOM: "a member whose type has no alignment",
+    errno_mod.EINVAL: "an invalid reference",
+    errno_mod.E2BIG: (
+        f"a chain of references deeper than {int(lib.TINYBPF_BTF_MAX_DEPTH)} types "
+        "(tinybpf's BTF depth limit, which keeps libbpf's recursive walks off the end of "
+        "the stack)"
+    ),
+    errno_mod.EOVERFLOW: (
+        f"types whose layout would take libbpf more than {int(lib.TINYBPF_BTF_MAX_COST):,} "
+        "steps to walk or print (tinybpf's BTF cost limit)"
+    ),
+}
+
+
 def btf_defect(err: int) -> str:
     """What tinybpf_btf_check() (ffi_build/shim.c) found, from the errno it returned."""
-    if err == errno_mod.ELOOP:
-        return "a reference cycle"
-    if err == errno_mod.EDOM:
-        return "a member whose type has no alignment"
-    return "an invalid reference"
+    return _DEFECTS.get(err, "an invalid reference")
 
 
 def vmlinux_header(btf: Btf) -> str:

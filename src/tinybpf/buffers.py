@@ -325,7 +325,9 @@ class _Poller:
     def __init__(self) -> None:
         self._closed = True
         self._handle = None
-        self._poll_lock = threading.Lock()
+        # reentrant, so that a signal handler's poll on this thread (between the acquire
+        # and _poll_owner) finds it held (_is_owned) instead of waiting for itself
+        self._poll_lock = threading.RLock()
         self._poll_owner: int | None = None
         self._close_requested = False
         self._halt = False
@@ -388,7 +390,7 @@ class _Poller:
                 raise BpfClosedError(f"Cannot use {self._kind.lower()} after BpfObject is closed")
 
     def _begin(self) -> None:
-        if self._poll_owner == threading.get_ident():
+        if self._poll_owner == threading.get_ident() or self._poll_lock._is_owned():  # type: ignore[attr-defined]
             raise BpfError(
                 f"re-entrant poll: {self._kind.lower()}.poll()/consume() called from one of "
                 "its own callbacks"
@@ -692,16 +694,16 @@ class _Poller:
         self._closed = True
         self._halt = True
         self._wake_async()
-        if self._poll_lock.acquire(blocking=False):
+        lock = self._poll_lock
+        mine = lock._is_owned()  # type: ignore[attr-defined]  # a callback or signal handler
+        if not mine and lock.acquire(blocking=False):
             try:
                 self._free()
             finally:
-                self._poll_lock.release()
+                lock.release()
         else:
             self._close_requested = True
-            if self._poll_owner != threading.get_ident() and self._poll_lock.acquire(
-                blocking=False
-            ):
+            if not mine and lock.acquire(blocking=False):
                 try:
                     self._free()
                 finally:
@@ -718,7 +720,7 @@ class _Poller:
 
     def _after_fork_in_child(self) -> None:
         # a poll running in another thread of the parent does not exist in the child
-        self._poll_lock = threading.Lock()
+        self._poll_lock = threading.RLock()
         self._poll_owner = None
         self._readers = {}
 
@@ -892,7 +894,41 @@ class BpfRingBuffer(_Poller, Generic[T]):
         validate_btf_struct: str | None = None,
         validate_field_names: bool | None = None,
     ) -> None:
-        """Add another ring buffer map (callback mode may use a different type per map)."""
+        """Add another ring buffer map (callback mode may use a different type per map).
+
+        Not while the buffer is being polled (libbpf reallocates what the poll uses): from
+        a callback, or while another thread is inside ``poll()``/``consume()``, it raises
+        ``BpfError`` (EBUSY). Add the maps before polling, or between polls."""
+        lock = self._poll_lock
+        if lock._is_owned() or not lock.acquire(blocking=False):  # type: ignore[attr-defined]
+            raise BpfError(
+                f"cannot add map '{map.name}' while this ring buffer is being polled "
+                "(from a callback, or by another thread): add maps before polling, or "
+                "between polls",
+                _errno.EBUSY,
+            )
+        try:
+            self._add_unpolled(
+                map,
+                callback,
+                as_memoryview,
+                event_type=event_type,
+                validate_btf_struct=validate_btf_struct,
+                validate_field_names=validate_field_names,
+            )
+        finally:
+            self._poll_lock.release()
+
+    def _add_unpolled(
+        self,
+        map: BpfMap[Any, Any],
+        callback: Callable[[Any], Any] | None,
+        as_memoryview: bool | None,
+        *,
+        event_type: Any,
+        validate_btf_struct: str | None,
+        validate_field_names: bool | None,
+    ) -> None:
         self._check()
         if as_memoryview is None:
             as_memoryview = self._default_as_mv

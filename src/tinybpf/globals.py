@@ -113,7 +113,7 @@ class GlobalSection(Mapping[str, Any]):
 
     def __init__(self, obj: BpfObject, name: str) -> None:
         self._obj = obj
-        self._guard_lock = obj._guard_lock
+        self._guard = obj._guard
         self.name = name
 
     @property
@@ -123,7 +123,7 @@ class GlobalSection(Mapping[str, Any]):
     @property
     def readonly(self) -> bool:
         """True when writes are refused now (``.rodata``/``.kconfig`` after load)."""
-        return _is_readonly(self.name) and self._obj._loaded
+        return _is_readonly(self.name) and (self._obj._loaded or self._obj._load_failed)
 
     @property
     def map(self) -> BpfMap[Any, Any]:
@@ -148,6 +148,13 @@ class GlobalSection(Mapping[str, Any]):
         raise BpfError(f"global variable '{var.name}' of {self.name} is not accessible")
 
     def _write_bytes(self, var: _Var, data: bytes) -> None:
+        if len(data) != var.size:  # never past the variable, whatever the encoder made
+            raise ValueError(f"'{var.name}' is {var.size} bytes, got {len(data)}")
+        if self._obj._load_failed:
+            raise BpfPhaseError(
+                f"cannot write '{var.name}': load() of this object failed (libbpf may have "
+                "mapped its data read-only); open the object again"
+            )
         if self.readonly:
             raise BpfPhaseError(
                 f"cannot write '{var.name}': section {self.name} is read-only after load "
@@ -175,7 +182,7 @@ class GlobalSection(Mapping[str, Any]):
         raise BpfError(f"global variable '{var.name}' of {self.name} is not accessible")
 
     def _var(self, name: str) -> _Var:
-        self._obj._p()
+        self._obj._check_open()
         variables = self._vars
         try:
             return variables[name]
@@ -240,7 +247,7 @@ class GlobalVariables(Mapping[str, Any]):
         return {name: GlobalSection(self._obj, name) for name in self._sections}
 
     def _section_of(self, name: str) -> GlobalSection:
-        self._obj._p()
+        self._obj._check_open()
         index = self._index
         sec = index.get(name)
         if sec is None:
@@ -349,6 +356,11 @@ def _encode(var: _Var, value: Any) -> bytes:
             raise ValueError(f"'{name}' holds {size} bytes, got {len(data)}")
         return data.ljust(size, b"\0")
     if isinstance(value, ctype):
+        if ctypes.sizeof(value) != size:  # a subclass with more fields, or a resized one
+            raise ValueError(
+                f"'{name}' is {size} bytes ({ctype.__name__}), got a {type(value).__name__} "
+                f"of {ctypes.sizeof(value)} bytes"
+            )
         return bytes(memoryview(value).cast("B"))
     if isinstance(value, dict) and hasattr(ctype, "from_dict"):
         return bytes(memoryview(ctype.from_dict(value)).cast("B"))

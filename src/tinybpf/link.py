@@ -29,6 +29,7 @@ from tinybpf._ffi import (
     new_opts,
     pystr,
 )
+from tinybpf._guard import Owner, borrow, guarded, unguarded
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfLinkType
 from tinybpf.errors import BpfClosedError, BpfError, LinkDetachedWarning
@@ -101,8 +102,19 @@ def link_info_by_fd(fd: int) -> LinkInfo:
     )
 
 
+def _destroy_link(ptr: Any, description: str) -> None:
+    with capture_log() as log:
+        ret = lib.bpf_link__destroy(ptr)
+    check_int(ret, f"destroy link ({description}) failed", log)
+
+
+@guarded(["fd", "detach", "pin", "unpin", "pin_path", "update_program", "info"])
 class BpfLink:
     """An attached program. ``destroy()`` detaches it; so does garbage collection.
+
+    A link may be used from several threads: ``destroy()`` waits for the calls in flight
+    on it (from a signal handler inside one of its calls, the link is freed when that call
+    returns).
 
     Example::
 
@@ -114,6 +126,7 @@ class BpfLink:
     def __init__(
         self, link_ptr: Any, description: str = "", program: BpfProgram | None = None
     ) -> None:
+        self._guard = Owner()
         self._ptr = link_ptr
         self._description = description
         # The program (and through it the object) stays alive as long as the link.
@@ -132,29 +145,35 @@ class BpfLink:
     @property
     def fd(self) -> int:
         """The link's file descriptor, or -1 once destroyed."""
-        if self._ptr is NULL or self._ptr is None:
+        ptr = self._ptr
+        if ptr is NULL or ptr is None:
             return -1
-        return int(lib.bpf_link__fd(self._ptr))
+        return int(lib.bpf_link__fd(ptr))
 
     @property
     def destroyed(self) -> bool:
         return self._ptr is None
 
     def _lp(self) -> Any:
-        if self._ptr is None:
+        ptr = self._ptr  # one read: destroy() (from a signal handler) may clear it
+        if ptr is None:
             raise BpfClosedError(f"link ({self._description}) is destroyed")
-        return self._ptr
+        if not self._guard.held():
+            raise unguarded("BpfLink._lp()")
+        return ptr
 
     def destroy(self) -> None:
         """Free the link: detaches the program, unless the link is pinned (a pinned link
         stays attached until its pin is removed). Idempotent."""
-        ptr = self._ptr
-        if ptr is None:
+        g = self.__dict__.get("_guard")
+        if g is None:  # a half-built link
             return
-        self._ptr = None
-        with capture_log() as log:
-            ret = lib.bpf_link__destroy(ptr)
-        check_int(ret, f"destroy link ({self._description}) failed", log)
+        with g.lock:
+            ptr = self._ptr
+            if ptr is None:
+                return
+            self._ptr = None
+            g.release(lambda: _destroy_link(ptr, self._description))
 
     def detach(self) -> None:
         """Detach the program now, even if the link is pinned, then free the link.
@@ -190,14 +209,15 @@ class BpfLink:
 
     @property
     def pin_path(self) -> str | None:
-        if self._ptr is None:
+        ptr = self._ptr
+        if ptr is None:
             return None
-        return pystr(lib.bpf_link__pin_path(self._ptr)) or None
+        return pystr(lib.bpf_link__pin_path(ptr)) or None
 
     def update_program(self, program: BpfProgram) -> None:
         """Atomically replace the attached program with ``program``."""
         p = self._lp()
-        with capture_log() as log:
+        with capture_log() as log, borrow(program._guard):
             ret = lib.bpf_link__update_program(p, program._p())
         check_int(ret, f"update program of link ({self._description}) failed", log)
         self._program = program
@@ -555,6 +575,7 @@ class SocketFilter(_Attachment):
                 self._sock.close()
 
 
+@guarded(["_iter_fd"])
 class IterLink(BpfLink):
     """A BPF iterator link. Each :meth:`read` runs the iterator once and returns its output.
 
@@ -572,7 +593,7 @@ class IterLink(BpfLink):
         """Run the iterator and return everything it wrote (read ``chunk`` bytes at a time)."""
         if operator.index(chunk) < 1:
             raise ValueError(f"chunk must be a positive number of bytes, got {chunk}")
-        fd = lib.bpf_iter_create(self.fd if self._ptr is not None else -1)
+        fd = self._iter_fd()
         if fd < 0:
             check_int(fd, f"create iterator ({self._description}) failed")
         parts = []
@@ -585,6 +606,9 @@ class IterLink(BpfLink):
         finally:
             os.close(fd)
         return b"".join(parts)
+
+    def _iter_fd(self) -> int:
+        return int(lib.bpf_iter_create(self.fd if self._ptr is not None else -1))
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read().decode(encoding, "replace")

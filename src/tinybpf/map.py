@@ -27,7 +27,7 @@ from tinybpf._ffi import (
     pystr,
     strerror,
 )
-from tinybpf._guard import guarded
+from tinybpf._guard import Owner, guarded, unguarded
 from tinybpf._percpu import sum_structs
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo, enum_arg
@@ -82,9 +82,11 @@ _KEYLESS = frozenset(
 )
 _lookup_scalar = lib.tinybpf_lookup_scalar
 _update_scalar = lib.tinybpf_update_scalar
-_update_ints = lib.tinybpf_update_ints
-_lookup_status = lib.tinybpf_lookup_status
+_map_lookup = lib.tinybpf_map_lookup
+_map_update = lib.tinybpf_map_update
+_map_delete = lib.tinybpf_map_delete
 _LOOKUP_AGAIN = int(lib.TINYBPF_LOOKUP_AGAIN)
+_CLOSED = int(lib.TINYBPF_CLOSED)  # a revoked fd handle: the map or its object is closed
 _ERANGE = -_errno.ERANGE
 _BATCH_CHUNK = 4096
 
@@ -119,7 +121,14 @@ def possible_cpus() -> int:
 
 
 def _raise(ret: int, message: str, log: Any = None) -> None:
+    if ret == _CLOSED:
+        raise BpfClosedError(f"{message}: the map (or its BpfObject) was closed")
     check_int(ret, message, log)
+
+
+def _fd_handle(fd: int) -> Any:
+    """The handle through which element operations borrow ``fd`` (see tinybpf._guard)."""
+    return ffi.new("struct tinybpf_fd *", {"fd": fd})
 
 
 def _u32_setting(name: str, what: str, reset_codecs: bool = False) -> Any:
@@ -157,6 +166,8 @@ def _u32_setting(name: str, what: str, reset_codecs: bool = False) -> Any:
         "is_internal",
         "_btf_type",
         "_live_fd",
+        "kernel_info",
+        "mmap",
         "_snapshot",
         "typed",
         "set_inner_map",
@@ -205,8 +216,10 @@ class BpfMap(Generic[KT, VT]):
         self._closed = False
         self._ptr = map_ptr
         self._obj = obj
-        self._guard_lock = obj._guard_lock if obj is not None else None
+        # an object's map borrows the object's owner; a standalone map is its own
+        self._guard = obj._guard if obj is not None else Owner()
         self._owned_fd = owned_fd
+        self._fdh: Any = None if owned_fd is None else _fd_handle(owned_fd)
         if map_ptr is not None:
             self._name = name if name is not None else pystr(lib.bpf_map__name(map_ptr))
         else:
@@ -229,6 +242,7 @@ class BpfMap(Generic[KT, VT]):
         self._spool: list[Any] | None = None  # the scalar fast path's buffers
         self._ispec: int | None = None  # integer keys and values: see _Fast.ispec
         self._iget: Callable[[Any], Any] | None = None  # and their lookup
+        self._iset: Callable[[Any, Any], int] | None = None  # and update
         self._owns_btf = btf is not None  # typed() views share their map's BTF
         self._shared = shared
         if shared is not None:  # an object's map: start from what an earlier wrapper built
@@ -241,6 +255,7 @@ class BpfMap(Generic[KT, VT]):
                 self._spool = f.spool
                 self._ispec = f.ispec
                 self._iget = f.iget
+                self._iset = f.iset
 
     # --- state --------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -251,6 +266,8 @@ class BpfMap(Generic[KT, VT]):
 
     def _mp(self) -> Any:
         self._check_open()
+        if not self._guard.held():
+            raise unguarded("BpfMap._mp()")
         return self._ptr
 
     def _before_load(self, what: str) -> Any:
@@ -275,8 +292,32 @@ class BpfMap(Generic[KT, VT]):
         fd = int(lib.bpf_map__fd(self._ptr))
         if fd < 0:
             raise BpfError(f"map '{self._name}' has no fd (not created)", -fd)
+        shared = self._shared
+        if shared is None:
+            self._fdh = _fd_handle(fd)  # (before the fd is published: close revokes it)
+        else:  # an object's map: one handle for every wrapper, revoked by the object
+            if shared.fdh is None:
+                shared.fdh = _fd_handle(fd)
+            self._fdh = shared.fdh
         self._fd_cache = fd
         return fd
+
+    def _handle(self) -> Any:
+        """The fd handle element operations pass to C (checks open and phase)."""
+        self._live_fd()
+        return self._fdh
+
+    def _revoke(self) -> None:
+        """No element operation reaches the fd after this returns (calls in flight in
+        other threads are waited for); called before the fd is closed."""
+        self._fast_state = None
+        self._spool = None
+        self._ispec = None
+        self._iget = None
+        self._iset = None
+        h = self._fdh
+        if h is not None:
+            lib.tinybpf_fd_revoke(h)
 
     @property
     def fd(self) -> int:
@@ -323,6 +364,7 @@ class BpfMap(Generic[KT, VT]):
         self._spool = None
         self._ispec = None
         self._iget = None
+        self._iset = None
         if self._ptr is None or self._obj_closed():
             return
         p = self._ptr
@@ -446,19 +488,21 @@ class BpfMap(Generic[KT, VT]):
         self._spool = None
         self._ispec = None
         self._iget = None
+        self._iset = None
         self._btf_cache.clear()
 
     def _fast(self) -> _Fast:
         """Everything the element operations need, computed once after load."""
         f = self._fast_state
         if f is None:
-            fd = self._live_fd()
-            f = self._fast_state = _Fast(self, fd)
+            h = self._handle()
+            f = self._fast_state = _Fast(self, h)
             if self._shared is not None:
                 self._shared.fast = f
             self._spool = f.spool
             self._ispec = f.ispec
             self._iget = f.iget
+            self._iset = f.iset
         return f
 
     def _kc(self) -> Codec:
@@ -590,10 +634,7 @@ class BpfMap(Generic[KT, VT]):
             self._check_open()
         k = f.kenc(key) if f.ks else self._no_key(key)
         vbuf = ffi.new(f.vtype)
-        if flags:
-            ret = lib.bpf_map_lookup_elem_flags(f.fd, k, vbuf, flags)
-        else:
-            ret = lib.bpf_map_lookup_elem(f.fd, k, vbuf)
+        ret = _map_lookup(f.h, k, vbuf, flags)
         if ret < 0:
             if ret == -_ENOENT:
                 return None
@@ -611,10 +652,7 @@ class BpfMap(Generic[KT, VT]):
             vbuf = pool.pop()
         except IndexError:
             vbuf = ffi.new(f.vtype)
-        if flags:
-            ret = lib.bpf_map_lookup_elem_flags(f.fd, k, vbuf, flags)
-        else:
-            ret = lib.bpf_map_lookup_elem(f.fd, k, vbuf)
+        ret = _map_lookup(f.h, k, vbuf, flags)
         if ret < 0:
             pool.append(vbuf)
             if ret == -_ENOENT:
@@ -669,7 +707,7 @@ class BpfMap(Generic[KT, VT]):
             self._check_open()
         k = f.kenc(key) if f.ks else self._no_key(key)
         v = f.venc(value)
-        ret = lib.bpf_map_update_elem(f.fd, k, v, flags)
+        ret = _map_update(f.h, k, v, flags)
         if ret < 0:
             _raise(ret, f"update map '{self._name}' failed")
 
@@ -680,7 +718,7 @@ class BpfMap(Generic[KT, VT]):
         f = self._fast_state or self._fast()
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
-        ret = lib.bpf_map_delete_elem(f.fd, f.kenc(key) if f.ks else self._no_key(key))
+        ret = _map_delete(f.h, f.kenc(key) if f.ks else self._no_key(key))
         if ret < 0:
             if ret == -_ENOENT:
                 return False
@@ -697,8 +735,9 @@ class BpfMap(Generic[KT, VT]):
         get = self._iget
         if get is not None:
             # Integer keys and values: one C call with the key, the value returned as an
-            # int (TINYBPF_LOOKUP_AGAIN: ask for the outcome). Anything else falls through
-            # to the general path below, which raises the right error.
+            # int. TINYBPF_LOOKUP_AGAIN (a missing key, an error, a closed map, or a value
+            # that is that number) and anything C does not take fall through to the
+            # general path below, which reports the outcome from its own return code.
             try:
                 got: VT = get(key)
             except (OverflowError, TypeError):
@@ -706,15 +745,9 @@ class BpfMap(Generic[KT, VT]):
             else:
                 if got != _LOOKUP_AGAIN:
                     return got
-                ret = _lookup_status()
-                if ret == 0:
-                    return got
-                if ret == -_ENOENT:
-                    raise KeyError(key)
-                if ret != _ERANGE:
-                    _raise(ret, f"Map lookup failed for '{self._name}'")
         # Other scalar values (float, double): the key goes to C as an integer, the value
-        # comes back in a pooled typed buffer; item = (value buffer, fd, key size, signed).
+        # comes back in a pooled typed buffer; item = (value buffer, fd handle, key size,
+        # signed).
         # _spool is None until the first general access and again once the map or its
         # object is closed, so the general path raises the closed error.
         sp = self._spool
@@ -744,10 +777,10 @@ class BpfMap(Generic[KT, VT]):
         return value
 
     def __setitem__(self, key: KT, value: VT) -> None:
-        spec = self._ispec
-        if spec is not None:  # integer keys and values: one C call taking three integers
+        iset = self._iset
+        if iset is not None:  # integer keys and values: one C call with the two integers
             try:
-                ret = _update_ints(spec, key, value)
+                ret = iset(key, value)
             except (OverflowError, TypeError):
                 ret = _ERANGE  # not an int that C takes: the general path decides
             if ret == 0:
@@ -967,7 +1000,7 @@ class BpfMap(Generic[KT, VT]):
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
         if self.type in _BATCH and f.ks:
-            batches = self._iter_batch(f.fd)
+            batches = self._iter_batch(f.h)
             try:
                 first = next(batches)
             except StopIteration:
@@ -977,7 +1010,7 @@ class BpfMap(Generic[KT, VT]):
                 yield from batches  # type: ignore[misc]
                 return
         kdec = self._kc().decode
-        for kb in self._iter_keys(f.fd):
+        for kb in self._iter_keys(f.h):
             yield [kdec(kb)], None
 
     def _bulk(self, codec: Codec, raw: bytes, n: int, size: int, stride: int) -> list[Any]:
@@ -988,7 +1021,7 @@ class BpfMap(Generic[KT, VT]):
         return [dec(raw[i * stride : i * stride + size]) for i in range(n)]
 
     def _iter_batch(
-        self, fd: int, delete: bool = False
+        self, h: Any, delete: bool = False
     ) -> Iterator[tuple[list[Any], list[Any]] | None]:
         """Decoded (keys, values) chunks of BPF_MAP_LOOKUP(_AND_DELETE)_BATCH. Yields None
         first (and stops) when the map type does not support batches."""
@@ -1010,10 +1043,10 @@ class BpfMap(Generic[KT, VT]):
         first = True
         produced = 0
         limit = self.max_entries
-        fn = lib.bpf_map_lookup_and_delete_batch if delete else lib.bpf_map_lookup_batch
+        fn = lib.tinybpf_map_lookup_batch
         while True:
             count[0] = chunk
-            ret = fn(fd, NULL if first else in_batch, out_batch, keys, values, count, NULL)
+            ret = fn(h, delete, NULL if first else in_batch, out_batch, keys, values, count)
             if ret < 0 and ret != -_ENOENT:
                 if ret == -_errno.ENOSPC and chunk < limit:
                     chunk = min(chunk * 4, max(limit, 1))
@@ -1040,7 +1073,7 @@ class BpfMap(Generic[KT, VT]):
             first = False
             ffi.memmove(in_batch, out_batch, token_size)
 
-    def _iter_keys(self, fd: int) -> Iterator[bytes]:
+    def _iter_keys(self, h: Any) -> Iterator[bytes]:
         ks = self.key_size
         if ks == 0:
             return
@@ -1053,7 +1086,7 @@ class BpfMap(Generic[KT, VT]):
         budget = 2 * max(self.max_entries, 1) + 16
         while budget > 0:
             budget -= 1
-            ret = lib.bpf_map_get_next_key(fd, prev, nxt)
+            ret = lib.tinybpf_map_get_next_key(h, prev, nxt)
             if ret < 0:
                 if ret == -_ENOENT:
                     return
@@ -1090,10 +1123,10 @@ class BpfMap(Generic[KT, VT]):
                     yield k, v
 
     def _lookup_raw_bytes(self, kb: bytes) -> Any:
-        fd = self._live_fd()
+        h = self._handle()
         size = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
         vbuf = ffi.new("char[]", max(size, 1))
-        ret = lib.bpf_map_lookup_elem(fd, kb, vbuf)
+        ret = _map_lookup(h, kb, vbuf, 0)
         if ret < 0:
             if ret == -_ENOENT:
                 return None
@@ -1120,7 +1153,7 @@ class BpfMap(Generic[KT, VT]):
     def _batch_all(self, delete: bool) -> list[tuple[KT, VT]]:
         op = "lookup_and_delete_batch" if delete else "lookup_batch"
         out: list[tuple[KT, VT]] = []
-        for chunk in self._iter_batch(self._live_fd(), delete):
+        for chunk in self._iter_batch(self._handle(), delete):
             if chunk is None:
                 if not delete:
                     why = f"{self.type.name} maps have no batch operations"
@@ -1142,7 +1175,7 @@ class BpfMap(Generic[KT, VT]):
 
         ``items``: a mapping or an iterable of (key, value) pairs.
         """
-        fd = self._live_fd()
+        self._check_open()
         pairs = list(items.items() if hasattr(items, "items") else items)
         if not pairs:
             return 0
@@ -1152,8 +1185,8 @@ class BpfMap(Generic[KT, VT]):
         vals = b"".join(venc(v) for _, v in pairs)
         count = ffi.new("__u32 *", len(pairs))
         opts = new_opts("bpf_map_batch_opts", elem_flags=flags)
-        ret = lib.bpf_map_update_batch(
-            fd, ffi.from_buffer(keys), ffi.from_buffer(vals), count, opts.ptr
+        ret = lib.tinybpf_map_update_batch(
+            self._handle(), ffi.from_buffer(keys), ffi.from_buffer(vals), count, opts.ptr
         )
         if ret < 0:
             done = int(count[0])
@@ -1169,14 +1202,14 @@ class BpfMap(Generic[KT, VT]):
 
     def delete_batch(self, keys: Any) -> int:
         """Delete many keys with one BPF_MAP_DELETE_BATCH call; returns the count deleted."""
-        fd = self._live_fd()
+        self._check_open()
         klist = list(keys)
         if not klist:
             return 0
         kenc = self._kc().encode
         raw = b"".join(kenc(k) for k in klist)
         count = ffi.new("__u32 *", len(klist))
-        ret = lib.bpf_map_delete_batch(fd, ffi.from_buffer(raw), count, NULL)
+        ret = lib.tinybpf_map_delete_batch(self._handle(), ffi.from_buffer(raw), count)
         if ret < 0 and ret != -_ENOENT:
             done = int(count[0])
             deleted = 0 if done == len(klist) and ret in (-_errno.EINVAL, -_errno.EPERM) else done
@@ -1198,13 +1231,13 @@ class BpfMap(Generic[KT, VT]):
 
     def lookup_and_delete(self, key: KT | None = None) -> VT | None:
         """Remove ``key`` and return its value (None if absent). Queue/stack maps: ``pop()``."""
-        fd = self._live_fd()
+        self._check_open()
         if self.key_size == 0:
             k = self._no_key(key)
         else:
             k = NULL if key is None else self._encode_key(key)
         vbuf = self._value_buf()
-        ret = lib.bpf_map_lookup_and_delete_elem(fd, k, vbuf)
+        ret = lib.tinybpf_map_lookup_and_delete(self._handle(), k, vbuf)
         if ret < 0:
             if ret == -_ENOENT:
                 return None
@@ -1214,8 +1247,9 @@ class BpfMap(Generic[KT, VT]):
     def push(self, value: VT, flags: int = BPF_ANY) -> None:
         """Queue/stack: push ``value`` (``BPF_EXIST`` overwrites the oldest when full).
         Bloom filter: add ``value``."""
-        fd = self._live_fd()
-        ret = lib.bpf_map_update_elem(fd, NULL, self._encode_value(value), flags)
+        self._check_open()
+        v = self._encode_value(value)
+        ret = _map_update(self._handle(), NULL, v, flags)
         if ret < 0:
             _raise(ret, f"push to map '{self._name}' failed")
 
@@ -1226,9 +1260,9 @@ class BpfMap(Generic[KT, VT]):
     def peek(self) -> VT | None:
         """Queue/stack: the next value without removing it (None when empty). Bloom
         filter: use :meth:`contains`."""
-        fd = self._live_fd()
+        h = self._handle()
         vbuf = self._value_buf()
-        ret = lib.bpf_map_lookup_elem(fd, NULL, vbuf)
+        ret = _map_lookup(h, NULL, vbuf, 0)
         if ret < 0:
             if ret == -_ENOENT:
                 return None
@@ -1238,9 +1272,9 @@ class BpfMap(Generic[KT, VT]):
     def contains(self, value: VT) -> bool:
         """Bloom filter: whether ``value`` may be in the set (False means certainly not);
         ``value in bloom`` is the same test."""
-        fd = self._live_fd()
+        self._check_open()
         vb = ffi.new("char[]", self._encode_value(value))
-        ret = lib.bpf_map_lookup_elem(fd, NULL, vb)
+        ret = _map_lookup(self._handle(), NULL, vb, 0)
         if ret < 0:
             if ret == -_ENOENT:
                 return False
@@ -1249,9 +1283,10 @@ class BpfMap(Generic[KT, VT]):
 
     def freeze(self) -> None:
         """Make the map read-only for user space (programs can still write it)."""
+        h = self._handle()
         with capture_log() as log:
-            ret = lib.bpf_map_freeze(self._live_fd())
-        check_int(ret, f"freeze map '{self._name}' failed", log)
+            ret = lib.tinybpf_map_freeze(h)
+        _raise(ret, f"freeze map '{self._name}' failed", log)
 
     # --- map in map, stacks, memory mapping ----------------------------------------------
     def set_inner_map(self, inner: BpfMap[Any, Any] | int) -> None:
@@ -1292,10 +1327,10 @@ class BpfMap(Generic[KT, VT]):
             raise TypeError(
                 f"stack_trace() needs a STACK_TRACE map, but '{self._name}' is {self.type.name}"
             )
-        fd = self._live_fd()
-        vbuf = ffi.new("char[]", self.value_size)
         key = int(stack_id).to_bytes(4, _ORDER)
-        ret = lib.bpf_map_lookup_elem(fd, key, vbuf)
+        h = self._handle()
+        vbuf = ffi.new("char[]", self.value_size)
+        ret = _map_lookup(h, key, vbuf, 0)
         if ret < 0:
             if ret == -_ENOENT:
                 return []
@@ -1371,21 +1406,19 @@ class BpfMap(Generic[KT, VT]):
     # --- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
         """Close a standalone map's fd. For an object's map this is a no-op: the object
-        owns it."""
+        owns it. Element operations in flight in other threads end first; later ones raise
+        ``BpfClosedError``."""
         if self._owned_fd is None or self._closed:
             return
-        self._closed = True
-        self._fast_state = None
-        self._spool = None
-        self._ispec = None
-        self._iget = None
-        fd, self._fd_cache = self._owned_fd, -1
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-        if self._btf_obj is not None and self._obj is None and self._owns_btf:
-            self._btf_obj.close()
+        g = self._guard
+        with g.lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._revoke()
+            fd, self._fd_cache = self._owned_fd, -1
+            btf = self._btf_obj if self._obj is None and self._owns_btf else None
+            g.release(functools.partial(_close_fd, fd, btf))
 
     def __enter__(self) -> BpfMap[KT, VT]:
         return self
@@ -1435,13 +1468,16 @@ class _Shared:
     wrappers weakly, and one built anew starts warm. Nothing here refers to the map or
     its object."""
 
-    __slots__ = ("btf", "fast", "kc", "vc")
+    __slots__ = ("btf", "fast", "fdh", "kc", "vc")
 
     def __init__(self) -> None:
         self.btf: dict[str, BtfType | None] = {}
         self.kc: Codec | None = None
         self.vc: Codec | None = None
         self.fast: _Fast | None = None
+        # the map's fd handle, made once after load and revoked by the object's close()
+        # (whether or not a wrapper of the map is alive then)
+        self.fdh: Any = None
 
     def reset(self) -> None:
         self.btf.clear()
@@ -1502,12 +1538,22 @@ def _value_encoder(m: BpfMap[Any, Any]) -> Callable[[Any], bytes]:
     return encode_percpu
 
 
+def _close_fd(fd: int, btf: Btf | None) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+    if btf is not None:
+        btf.close()
+
+
 class _Fast:
     """Per-map state of the element operations, built once after load."""
 
     __slots__ = (
-        "fd",
+        "h",
         "iget",
+        "iset",
         "ispec",
         "kenc",
         "ks",
@@ -1522,10 +1568,10 @@ class _Fast:
     vread: Callable[[Any], Any]
     venc: Callable[[Any], bytes]
 
-    def __init__(self, m: BpfMap[Any, Any], fd: int) -> None:
+    def __init__(self, m: BpfMap[Any, Any], h: Any) -> None:
         kc = m._kc()
         vc = m._vc()
-        self.fd = fd
+        self.h = h  # the map's fd handle (struct tinybpf_fd): C borrows the fd per call
         self.ks = m.key_size
         vs = m.value_size
         self.kenc = kc.encode
@@ -1535,23 +1581,21 @@ class _Fast:
         self.stypes = (kc.scalar, vc.scalar)
         if kc.scalar is not None and vc.scalar is not None and not m.is_percpu and self.ks:
             self.spool = []
-        # integer keys and values of up to 8 bytes: m[k] = v passes (fd, sizes, signs) as
-        # one integer to tinybpf_update_ints (layout in ffi_build/shim.c)
+        # integer keys and values of up to 8 bytes: m[k] = v passes the fd handle and
+        # (sizes, signs) as one integer to tinybpf_update_ints (layout in ffi_build/shim.c)
         self.ispec: int | None = None
         self.iget: Callable[[Any], Any] | None = None
+        self.iset: Callable[[Any, Any], int] | None = None
         kt, vt = self.stypes
         if self.spool is not None and kt and vt and 0 < vs <= 8 and vt.startswith(("int", "uint")):
             self.ispec = (
-                self.ks
-                | (kt.startswith("int") << 4)
-                | (vs << 8)
-                | (vt.startswith("int") << 12)
-                | (fd << 16)
+                self.ks | (kt.startswith("int") << 4) | (vs << 8) | (vt.startswith("int") << 12)
             )
             lookup = (
                 lib.tinybpf_lookup_ints_s if vt.startswith("int") else lib.tinybpf_lookup_ints_u
             )
-            self.iget = functools.partial(lookup, self.ispec)
+            self.iget = functools.partial(lookup, h, self.ispec)
+            self.iset = functools.partial(lib.tinybpf_update_ints, h, self.ispec)
         if m.is_percpu or m.type in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
             total = m._value_stride() * possible_cpus() if m.is_percpu else vs
             self.vtype = f"char[{max(total, 1)}]"
@@ -1577,10 +1621,11 @@ class _Fast:
                 self.vread = lambda b: dec(ffi.buffer(b, vs))
 
     def new_item(self) -> tuple[Any, int, int, int]:
-        """(value buffer, fd, key size, key is signed): one buffer set of the scalar path."""
+        """(value buffer, fd handle, key size, key is signed): one buffer set of the scalar
+        path."""
         kt, vt = self.stypes
         assert kt is not None
-        return ffi.new(f"{vt}[1]"), self.fd, self.ks, int(kt.startswith("int"))
+        return ffi.new(f"{vt}[1]"), self.h, self.ks, int(kt.startswith("int"))
 
 
 def _map_info(fd: int) -> Any:

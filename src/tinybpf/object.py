@@ -24,7 +24,7 @@ from tinybpf._ffi import (
     pystr,
     take_c_log,
 )
-from tinybpf._guard import guarded, new_lock
+from tinybpf._guard import Owner, guarded, unguarded
 from tinybpf.btf import Btf, btf_defect, validate_python_type
 from tinybpf.errors import (
     BpfClosedError,
@@ -194,6 +194,7 @@ class BpfObject:
     _ptr: Any = NULL
     _closed = False
     _loaded = False
+    _load_failed = False  # libbpf's load ran and failed: no second load, .rodata frozen
     _index: Any = b"\x000\x00"  # tinybpf_object_index() in ffi_build/shim.c; see _decode_index
     _decoded: tuple[str, _Wrappers[BpfProgram], _Wrappers[BpfMap[Any, Any]]] | None = None
     _types: Mapping[str, type] = MappingProxyType({})  # register_type(): dicts of its own
@@ -224,7 +225,7 @@ class BpfObject:
         index: bytes | None = None,
     ) -> None:
         # Ownership of obj_ptr moves here first, so a failure below frees it exactly once.
-        self._guard_lock = new_lock()  # see tinybpf._guard
+        self._guard = Owner()  # see tinybpf._guard
         self._ptr = obj_ptr
         self._path = path if isinstance(path, str) else os.fspath(path)
         if loaded:
@@ -307,11 +308,12 @@ class BpfObject:
         return p
 
     def _find_slow(self, next_fn: Any, name_fn: Any, name: str) -> Any:
-        p = next_fn(self._ptr, NULL)
+        obj = self._p()
+        p = next_fn(obj, NULL)
         while p != NULL:
             if pystr(name_fn(p)) == name:
                 return p
-            p = next_fn(self._ptr, p)
+            p = next_fn(obj, p)
         raise BpfError(f"'{name}' is not in object '{self._name}' any more", _errno.ENOENT)
 
     # --- phases -------------------------------------------------------------------------
@@ -323,19 +325,33 @@ class BpfObject:
     def closed(self) -> bool:
         return self._closed
 
-    def _p(self) -> Any:
+    def _check_open(self) -> None:
         if self._closed:
             raise BpfClosedError("Cannot use BpfObject after it is closed")
-        return self._ptr
+
+    def _p(self) -> Any:
+        ptr = self._ptr  # read first: a close (from a signal handler) clears it after
+        if self._closed:  # setting _closed, and frees it only after this borrow
+            raise BpfClosedError("Cannot use BpfObject after it is closed")
+        if not self._guard.held():
+            raise unguarded("BpfObject._p()")
+        return ptr
 
     def load(self) -> BpfObject:
         """Load every program (with autoload on) and create the maps. Returns self."""
         p = self._p()
         if self._loaded:
             raise BpfPhaseError(f"object '{self._name}' is already loaded")
+        if self._load_failed:
+            raise BpfPhaseError(
+                f"object '{self._name}' failed to load and cannot be loaded again; open it again"
+            )
         with capture_log() as log:
             ret = lib.bpf_object__load(p)
         if ret < 0:
+            # libbpf never loads an object twice, and it may have created the maps and
+            # remapped .rodata read-only before the verifier said no
+            self._load_failed = True
             own = {n: self._programs[n]._own_log() for n in self._log_bufs or ()}
             err = _verifier_error(f"load '{self._path}' failed", -ret, log, own.get)
             if err is not None:
@@ -483,7 +499,7 @@ class BpfObject:
                     owned=False,
                     is_open=lambda: (o := ref()) is not None and not o._closed,
                     description=self._name,
-                    lock=self._guard_lock,
+                    guard=self._guard,
                 )
             )
             self._btf_resolved = True
@@ -583,7 +599,7 @@ class BpfObject:
         if isinstance(attr, property):  # its getter raised AttributeError: show that one
             return attr.__get__(self)
         d = self.__dict__
-        if "_guard_lock" not in d:  # a half-built object (its __init__ failed)
+        if "_guard" not in d:  # a half-built object (its __init__ failed)
             raise AttributeError(name)
         _, programs, maps = self._decode_index()
         if name in programs:
@@ -614,8 +630,13 @@ class BpfObject:
     def close(self) -> None:
         """Free the object, its programs and maps. Idempotent. The links of
         :meth:`attach_all` are detached; links made with ``prog.attach*()`` stay attached
-        until they are destroyed."""
-        with self._guard_lock:  # serialised with the guarded methods (tinybpf._guard)
+        until they are destroyed.
+
+        Called from another thread, it waits for the calls in flight on this object. Called
+        while a call of the same thread is in flight (a signal handler, a conversion hook),
+        the object is closed at once and freed when that call returns."""
+        g = self._guard
+        with g.lock:  # serialised with the guarded methods (tinybpf._guard)
             if self._closed:
                 return
             links, self._links = self._links, None
@@ -634,13 +655,28 @@ class BpfObject:
                 for prog in d[1].created():
                     prog._snapshot()
             self._closed = True
+            # element operations hold no lock: revoke their fd handles (waits for the
+            # calls in flight in C) before libbpf closes the fds; the handles of maps
+            # whose wrappers are gone are in the per-map state the object keeps
+            if d is not None:
+                for bmap in d[2].created():
+                    bmap._revoke()
+            for view in self._views or ():
+                view._revoke()
+            for state in (self._map_shared or {}).values():
+                if state.fdh is not None:
+                    lib.tinybpf_fd_revoke(state.fdh)
             self._found = self._map_shared = None  # (pointers into the freed object)
             ptr, self._ptr = self._ptr, NULL
-            if ptr is not None and ptr != NULL:
-                lib.bpf_object__close(ptr)
             kept, self._kept_fds = self._kept_fds, None
-            for fd in (kept or {}).values():
-                os.close(fd)
+
+            def free() -> None:
+                if ptr is not None and ptr != NULL:
+                    lib.bpf_object__close(ptr)
+                for fd in (kept or {}).values():
+                    os.close(fd)
+
+            g.release(free)
             if failed is not None:
                 raise failed
 
@@ -755,6 +791,8 @@ def _open(
         and bpf_token_path is None
         and kernel_log_level is None
     ):
+        if btf_custom_path is not None:
+            _check_custom_btf(btf_custom_path)
         opts = new_opts(
             "bpf_object_open_opts",
             object_name=object_name,
@@ -807,7 +845,7 @@ def _open(
     # BpfObject.__init__'s work, without its frame; the names stay in the result struct
     # until first used
     obj: BpfObject = _new_instance(BpfObject)
-    obj._guard_lock = new_lock()
+    obj._guard = Owner()
     obj._ptr = ptr
     obj._path = path
     obj._index = res
@@ -853,6 +891,20 @@ def _file_kind(path: str) -> str:
         (stat.S_ISSOCK, "a socket"),
     ]
     return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _check_custom_btf(path: str | os.PathLike[str]) -> None:
+    """libbpf reads ``btf_custom_path`` at load and relocates against it: it gets the same
+    check as every other BTF first (a typedef cycle there hangs CO-RE relocation, a 0-byte
+    INT divides by zero, a deep chain overflows the stack)."""
+    if not os.path.exists(path):
+        return  # libbpf's load reports it, as before
+    try:
+        Btf.from_file(path).close()
+    except BpfError as e:
+        raise BpfError(
+            f"btf_custom_path {os.fspath(path)!r} refused: {e}", e.errno or _errno.EINVAL
+        ) from None
 
 
 def _open_failed(

@@ -17,7 +17,7 @@ from tinybpf._diagnose import (
     explain_uprobe,
 )
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
-from tinybpf._guard import guarded
+from tinybpf._guard import guarded, unguarded
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo, enum_arg
 from tinybpf.btf import kernel_enum_value
@@ -155,7 +155,7 @@ class BpfProgram:
     def __init__(self, prog_ptr: Any, obj: BpfObject) -> None:
         self._ptr = prog_ptr
         self._obj = obj
-        self._guard_lock = obj._guard_lock
+        self._guard = obj._guard
         self._name = pystr(lib.bpf_program__name(prog_ptr))
         self._section = pystr(lib.bpf_program__section_name(prog_ptr))
 
@@ -165,7 +165,7 @@ class BpfProgram:
         self = cls.__new__(cls)
         self._ptr = None
         self._obj = obj
-        self._guard_lock = obj._guard_lock
+        self._guard = obj._guard
         self._name = name
         self._section = ""
         return self
@@ -174,6 +174,8 @@ class BpfProgram:
     def _p(self) -> Any:
         if self._obj._closed:
             raise BpfClosedError("Cannot use program after BpfObject is closed")
+        if not self._guard.held():
+            raise unguarded("BpfProgram._p()")
         return self._ptr
 
     def _before_load(self, what: str) -> Any:
