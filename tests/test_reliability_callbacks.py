@@ -380,6 +380,9 @@ def test_signals_while_events_flow_lose_nothing(ev):
 _CTRL_C_CHILD = """
 import faulthandler, os, signal, struct, sys, threading, time, tinybpf
 faulthandler.dump_traceback_later(20, exit=True)  # a hang shows where, in stderr
+# Python's own Ctrl-C handler, whatever the parent left: a background job of a shell
+# without job control starts with SIGINT ignored, and so would this child
+signal.signal(signal.SIGINT, signal.default_int_handler)
 kind, path = sys.argv[1], sys.argv[2]
 obj = tinybpf.load(path)
 if kind == "ring":
@@ -404,6 +407,9 @@ obj.close()
 _CTRL_C_BUSY_CHILD = """
 import faulthandler, os, signal, struct, sys, threading, time, tinybpf
 faulthandler.dump_traceback_later(50, exit=True)  # a hang shows where, in stderr
+# Python's own Ctrl-C handler, whatever the parent left: a background job of a shell
+# without job control starts with SIGINT ignored, and so would this child
+signal.signal(signal.SIGINT, signal.default_int_handler)
 obj = tinybpf.load(sys.argv[2])
 prog = obj.program("produce_ring")
 n = [0]

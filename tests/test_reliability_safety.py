@@ -94,7 +94,7 @@ def test_write_const_global_after_a_failed_load_raises():
         str(bpf_obj("rel_rodata_reject")),
     )
     assert p.stdout.split("\n")[:5] == [
-        "load failed BpfPermissionError",
+        "load failed BpfVerifierError",  # a verifier rejection (not a permission problem)
         "read 5",
         "refused limit",
         "refused hits",

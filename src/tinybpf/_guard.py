@@ -61,6 +61,7 @@ def _reset_in_child() -> None:
         owner.depth = 0
         owner._deferred.clear()
 
+
 C = TypeVar("C", bound=type)
 
 

@@ -865,22 +865,22 @@ class BpfMap(Generic[KT, VT]):
 
             print(len(obj.maps["counts"]))
         """
-        fd = self._live_fd()
+        h = self._handle()
         t = self.type
         if t in _ALL_INDICES:
             return int(self.max_entries)
         if t in _KEYLESS or self.key_size == 0:
             raise TypeError(f"len() of map '{self._name}': {t.name} maps have no keys to count")
         if t in _BATCH:
-            n = self._count_batch(fd)
+            n = self._count_batch(h)
             if n is not None:
                 return n
-        return sum(1 for _ in self._iter_keys(fd))
+        return sum(1 for _ in self._iter_keys(h))
 
     def __bool__(self) -> bool:
         return True
 
-    def _count_batch(self, fd: int) -> int | None:
+    def _count_batch(self, h: Any) -> int | None:
         """Entries counted with BPF_MAP_LOOKUP_BATCH (nothing decoded), None if the kernel
         has no batch operations for this map."""
         ks = self.key_size
@@ -897,8 +897,8 @@ class BpfMap(Generic[KT, VT]):
         first = True
         while True:
             count[0] = chunk
-            ret = lib.bpf_map_lookup_batch(
-                fd, NULL if first else in_batch, out_batch, keys, values, count, NULL
+            ret = lib.tinybpf_map_lookup_batch(
+                h, 0, NULL if first else in_batch, out_batch, keys, values, count
             )
             if ret < 0 and ret != -_ENOENT:
                 if ret == -_errno.ENOSPC and chunk < limit:
@@ -928,7 +928,7 @@ class BpfMap(Generic[KT, VT]):
             obj.maps["seen"].clear()
             assert len(obj.maps["seen"]) == 0
         """
-        fd = self._live_fd()
+        h = self._handle()
         t = self.type
         if t in _ALL_INDICES:
             self.zero()
@@ -936,7 +936,7 @@ class BpfMap(Generic[KT, VT]):
         if t in (BpfMapType.QUEUE, BpfMapType.STACK):
             vbuf = self._value_buf()
             for _ in range(max(self.max_entries, 1) + 1):
-                ret = lib.bpf_map_lookup_and_delete_elem(fd, NULL, vbuf)
+                ret = lib.tinybpf_map_lookup_and_delete(h, NULL, vbuf)
                 if ret == -_ENOENT:
                     return
                 if ret < 0:
@@ -945,11 +945,11 @@ class BpfMap(Generic[KT, VT]):
         if t in _KEYLESS or self.key_size == 0:
             raise TypeError(f"clear() of map '{self._name}': {t.name} maps cannot be cleared")
         for _ in range(3):  # keys a program adds meanwhile are caught by the next round
-            keys = list(self._iter_keys(fd))
+            keys = list(self._iter_keys(h))
             if not keys:
                 return
             for kb in keys:
-                ret = lib.bpf_map_delete_elem(fd, kb)
+                ret = _map_delete(h, kb)
                 if ret < 0 and ret != -_ENOENT:
                     _raise(ret, f"clear map '{self._name}' failed")
 
@@ -961,7 +961,7 @@ class BpfMap(Generic[KT, VT]):
 
             obj.maps["hist"].zero()   # e.g. between two intervals of a histogram tool
         """
-        fd = self._live_fd()
+        h = self._handle()
         if self.type not in _ALL_INDICES:
             raise TypeError(
                 f"zero() needs an ARRAY or PERCPU_ARRAY map, but '{self._name}' is "
@@ -979,7 +979,7 @@ class BpfMap(Generic[KT, VT]):
             for i in range(m):
                 keys[i] = start + i
             count[0] = m
-            ret = lib.bpf_map_update_batch(fd, keys, values, count, NULL)
+            ret = lib.tinybpf_map_update_batch(h, keys, values, count, NULL)
             if ret in _UNSUPPORTED and start == 0:
                 break  # no batch operations here: one update per index
             if ret < 0:
@@ -988,7 +988,7 @@ class BpfMap(Generic[KT, VT]):
         else:
             return
         for i in range(n):
-            ret = lib.bpf_map_update_elem(fd, ffi.new("__u32 *", i), values, BPF_ANY)
+            ret = _map_update(h, ffi.new("__u32 *", i), values, BPF_ANY)
             if ret < 0:
                 _raise(ret, f"zero map '{self._name}' failed at index {i}")
 
