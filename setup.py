@@ -1,9 +1,11 @@
 """Build of tinybpf: static libbpf (vendor/libbpf.py) + the cffi extension (ffi_build/).
 
-``pip install .``, ``pip wheel .`` and sdist builds all run the same steps: fetch and verify
-the pinned libbpf, build ``libbpf.a`` with libbpf's own Makefile, then compile
-``tinybpf._libbpf_cffi`` against it. The BPF-side headers of that libbpf are copied into the
-package (``tinybpf/include/bpf``) so users can compile CO-RE programs with clang alone.
+``pip install .``, ``pip wheel .`` and builds from the sdist all run the same steps: fetch and
+verify the pinned libbpf, build ``libbpf.a`` with libbpf's own Makefile, then compile
+``tinybpf._libbpf_cffi`` against it. The sdist carries the verified libbpf tarball (see
+``MANIFEST.in``), so a build from it needs no network; a build from a git clone fetches it.
+The BPF-side headers of that libbpf are copied into the package (``tinybpf/include/bpf``) so
+users can compile CO-RE programs with clang alone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "vendor"))
@@ -55,7 +58,23 @@ class BuildPy(build_py):
         build_libbpf_and_headers(Path(self.build_lib))
 
 
+class Sdist(sdist):
+    """Fetch and verify the pinned libbpf tarball first, then pack it (and no other version)."""
+
+    def run(self) -> None:
+        vendor_libbpf.tarball_for_sdist()
+        super().run()
+
+    def make_release_tree(self, base_dir: str, files: list[str]) -> None:
+        pinned = vendor_libbpf.tarball_path(vendor_libbpf.pinned_version())
+        wanted = pinned.relative_to(ROOT).as_posix()
+        stale = [f for f in files if f.startswith("vendor/libbpf-") and f != wanted]
+        if wanted not in files:
+            raise RuntimeError(f"the sdist would lack {wanted}: check MANIFEST.in")
+        super().make_release_tree(base_dir, [f for f in files if f not in stale])
+
+
 setup(
     cffi_modules=["ffi_build/build_ffi.py:ffibuilder"],
-    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
+    cmdclass={"build_ext": BuildExt, "build_py": BuildPy, "sdist": Sdist},
 )

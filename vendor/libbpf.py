@@ -279,6 +279,21 @@ def fetch(version: str | None = None) -> Path:
     raise FetchError(manual_instructions(version))
 
 
+def tarball_for_sdist(version: str | None = None) -> Path:
+    """The verified release tarball in the vendor cache (fetched if missing), for an sdist.
+
+    An sdist must carry the tarball itself, so a source-tree override cannot stand in for it.
+    """
+    version = version or pinned_version()
+    got = fetch(version)
+    if got.is_dir():
+        raise FetchError(
+            f"an sdist needs the verified libbpf {version} tarball, but {ENV_SOURCE} points to "
+            f"the source tree {got}: point it to the tarball instead, or unset it"
+        )
+    return got
+
+
 def extract(tarball: Path, version: str) -> Path:
     dest = VENDOR / f"libbpf-{version}"
     if (dest / "src" / "libbpf.h").exists():
