@@ -68,13 +68,18 @@ class Sdist(sdist):
     def make_release_tree(self, base_dir: str, files: list[str]) -> None:
         pinned = vendor_libbpf.tarball_path(vendor_libbpf.pinned_version())
         wanted = pinned.relative_to(ROOT).as_posix()
-        stale = [f for f in files if f.startswith("vendor/libbpf-") and f != wanted]
         if wanted not in files:
             raise RuntimeError(f"the sdist would lack {wanted}: check MANIFEST.in")
-        super().make_release_tree(base_dir, [f for f in files if f not in stale])
+        # Other versions' tarballs and what an in-place build generated stay out.
+        generated = ("vendor/libbpf-", "src/tinybpf/include/", "src/tinybpf/_libbpf_cffi")
+        keep = [f for f in files if f == wanted or not f.startswith(generated)]
+        super().make_release_tree(base_dir, keep)
 
 
 setup(
     cffi_modules=["ffi_build/build_ffi.py:ffibuilder"],
     cmdclass={"build_ext": BuildExt, "build_py": BuildPy, "sdist": Sdist},
+    # cffi builds the extension for the limited API (``_libbpf_cffi.abi3.so``); tagging the
+    # wheel cp310-abi3 makes that one wheel install on every CPython from 3.10 on.
+    options={"bdist_wheel": {"py_limited_api": "cp310"}},
 )

@@ -108,6 +108,7 @@ def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "is deprecated" not in r.stdout + r.stderr, r.stderr[-3000:]
     (path,) = out.glob("tinybpf-*.tar.gz")
     return path
 
@@ -161,6 +162,8 @@ def test_sdist_carries_everything_a_build_needs(sdist: Path) -> None:
 def test_wheel_builds_from_sdist_offline(wheel_from_sdist: tuple[Path, str]) -> None:
     wheel, log = wheel_from_sdist
     assert f"building static libbpf {VERSION}" in log
+    # No deprecation warnings of ours in the build (setuptools' license-table one, ...).
+    assert "is deprecated" not in log and "SetuptoolsDeprecationWarning" not in log
     assert "trying the upstream" not in log and "trying Debian" not in log
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
@@ -175,7 +178,12 @@ def test_wheel_builds_from_sdist_offline(wheel_from_sdist: tuple[Path, str]) -> 
     assert not [n for n in names if n.startswith(("vendor/", "ffi_build/", "tests/"))]
     assert not [n for n in names if n.endswith((".c", ".o", ".a", ".tar.gz"))]
     assert "Requires-Dist: cffi" in meta
-    assert wheel_meta
+    # Current license metadata: an SPDX expression (Metadata 2.4), not the deprecated table.
+    assert "\nLicense-Expression: MIT\n" in meta
+    assert "\nLicense: " not in meta
+    # One wheel for every supported CPython: the limited API from 3.10 on.
+    assert "-cp310-abi3-linux_" in wheel.name, wheel.name
+    assert "\nTag: cp310-abi3-linux_" in wheel_meta, wheel_meta
 
 
 def test_wheel_from_sdist_imports_and_links_libbpf_statically(
