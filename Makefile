@@ -80,21 +80,34 @@ demo: build mounts
 	$(PY) examples/execsnoop.py --demo --seconds 3
 
 check: build devtools
-	$(VENV)/bin/ruff check src tests ffi_build vendor/libbpf.py setup.py examples bench docs/gen_api.py
-	$(VENV)/bin/ruff format --check src tests ffi_build vendor/libbpf.py setup.py examples bench docs/gen_api.py
+	$(VENV)/bin/ruff check src tests ffi_build vendor/libbpf.py vendor/static_deps.py setup.py examples bench docs/gen_api.py
+	$(VENV)/bin/ruff format --check src tests ffi_build vendor/libbpf.py vendor/static_deps.py setup.py examples bench docs/gen_api.py
 	$(VENV)/bin/mypy
 
-# Wheel: one cp310-abi3 wheel (pip wheel + auditwheel repair) into dist/, checked by abi3audit,
-# then installed into a fresh virtual environment per CPython 3.10-3.13 found here, each
-# running WHEEL_TESTS (default: the C-boundary subset below; WHEEL_TESTS=tests for all).
+# Wheel: one cp310-abi3 wheel into dist/ with a glibc 2.28 floor, built here without
+# containers: zig cc (PyPI's ziglang, dependency group "zig") targets ZIG_TARGET for libbpf,
+# a static libelf and zlib (vendor/static_deps.py) and the extension, so the extension needs
+# only libc. auditwheel repair tags it manylinux_2_28; abi3audit checks the limited API.
+# ZIG_TARGET= (empty) builds with the system compiler instead (floor: this machine's glibc).
+# Then the wheel goes into a fresh virtual environment per CPython 3.10-3.13 found here,
+# each running WHEEL_TESTS (default: the C-boundary subset below; WHEEL_TESTS=tests for all).
+ZIG_TARGET ?= $(shell uname -m)-linux-gnu.2.28
+ZIG_STAMP := $(VENV)/.tinybpf-zig
 WHEEL_TESTS ?= $(addprefix $(CURDIR)/tests/,test_ffi.py test_object.py test_program.py \
   test_map.py test_map_types.py test_globals.py test_ringbuf.py test_perfbuf.py \
   test_buffers_async.py test_attach.py test_link.py test_btf.py test_errors.py)
-wheel: build devtools compile mounts
+$(ZIG_STAMP): $(VENV)/bin/activate pyproject.toml
+	$(PY) -m pip install -q --group zig
+	@touch $@
+
+wheel: build devtools compile mounts $(if $(ZIG_TARGET),$(ZIG_STAMP))
 	rm -rf build/wheelhouse dist && mkdir -p build/wheelhouse dist
 	rm -rf build/lib.* build/temp.* build/bdist.*
-	$(PY) -m pip wheel -q --no-deps -w build/wheelhouse .
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair -w dist build/wheelhouse/tinybpf-*.whl
+	TINYBPF_ZIG_TARGET=$(ZIG_TARGET) $(PY) -m pip wheel -q --no-build-isolation --no-deps \
+	  -w build/wheelhouse .
+	rm -rf build/lib.* build/temp.* build/bdist.*
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair -w dist \
+	  $(if $(ZIG_TARGET),--plat manylinux_2_28_$(shell uname -m)) build/wheelhouse/tinybpf-*.whl
 	$(VENV)/bin/auditwheel show dist/tinybpf-*.whl
 	$(VENV)/bin/abi3audit --strict --summary dist/tinybpf-*.whl
 	@ls -l dist/

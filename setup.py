@@ -10,6 +10,7 @@ users can compile CO-RE programs with clang alone.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT / "vendor"))
 
 import libbpf as vendor_libbpf  # noqa: E402
 
+ZIG_TARGET_ENV = "TINYBPF_ZIG_TARGET"
 BPF_SIDE_HEADERS = (
     "bpf_helpers.h",
     "bpf_helper_defs.h",
@@ -45,6 +47,18 @@ def build_libbpf_and_headers(package_dir: Path) -> None:
 
 
 class BuildExt(build_ext):
+    def build_extensions(self) -> None:
+        target = os.environ.get(ZIG_TARGET_ENV, "").strip()
+        if target:  # the glibc-floor route (vendor/static_deps.py): zig cc for that glibc
+            import static_deps
+
+            cc = static_deps.toolchain(target)["cc"]
+            flags = ["-O2", "-g0", "-fPIC", "-fwrapv", "-DNDEBUG", "-fno-sanitize=undefined"]
+            self.compiler.set_executables(
+                compiler=[*cc, *flags], compiler_so=[*cc, *flags], linker_so=[*cc, "-shared"]
+            )
+        super().build_extensions()
+
     def run(self) -> None:
         build_libbpf_and_headers(ROOT / "src")
         if not self.inplace:
