@@ -8,7 +8,7 @@ Usage:
 
 Sources tried by ``fetch``, in order:
  1. ``TINYBPF_LIBBPF_SOURCE``: a local tarball (verified) or an extracted source tree (used as is);
- 2. the cached tarball ``vendor/libbpf-<ver>.tar.gz`` (verified);
+ 2. the cached tarball ``vendor/libbpf-<ver>.tar.gz`` (verified; the sdist carries it there);
  3. the upstream release tarball (the libbpf project's tag archive);
  4. the Debian source package of the same upstream version, through apt, with deb-src entries
     derived from this machine's own apt configuration (private lists directory; the machine's
