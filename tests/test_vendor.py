@@ -98,3 +98,21 @@ def test_source_tree_override_must_be_libbpf(vendor_copy: Path, tmp_path: Path) 
     r = run_fetch(vendor_copy, TINYBPF_LIBBPF_SOURCE=str(tmp_path))
     assert r.returncode == 1
     assert "is not a libbpf source tree" in r.stderr
+
+
+def test_static_deps_tarball_with_changed_byte_is_refused(vendor_copy: Path) -> None:
+    """The glibc-floor route's libelf/zlib sources are sha256-pinned like libbpf."""
+    shutil.copy(ROOT / "vendor" / "static_deps.py", vendor_copy / "vendor")
+    lines = (ROOT / "vendor" / "checksums.txt").read_text().split("\n")
+    entries = dict(line.split() for line in lines if line and not line.startswith("#"))
+    assert len(entries["elfutils-0.188"]) == 64 and len(entries["zlib-1.2.13.dfsg"]) == 64
+    (vendor_copy / "vendor" / "zlib_1.2.13.dfsg.orig.tar.bz2").write_bytes(b"not zlib")
+    r = subprocess.run(
+        [sys.executable, str(vendor_copy / "vendor" / "static_deps.py"), "fetch"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert "refusing zlib_1.2.13.dfsg.orig.tar.bz2" in r.stderr
+    assert "does not match the pinned sha256" in r.stderr

@@ -8,7 +8,7 @@ Usage:
 
 Sources tried by ``fetch``, in order:
  1. ``TINYBPF_LIBBPF_SOURCE``: a local tarball (verified) or an extracted source tree (used as is);
- 2. the cached tarball ``vendor/libbpf-<ver>.tar.gz`` (verified);
+ 2. the cached tarball ``vendor/libbpf-<ver>.tar.gz`` (verified; the sdist carries it there);
  3. the upstream release tarball (the libbpf project's tag archive);
  4. the Debian source package of the same upstream version, through apt, with deb-src entries
     derived from this machine's own apt configuration (private lists directory; the machine's
@@ -24,6 +24,7 @@ import glob
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -67,9 +68,12 @@ def source_dir(version: str) -> Path:
 
 
 def build_dir(version: str) -> Path:
-    """Where libbpf is built; a sanitizer build (TINYBPF_SANITIZE) gets its own directory."""
+    """Where libbpf is built; a sanitizer build (TINYBPF_SANITIZE) or a zig cross build
+    (TINYBPF_ZIG_TARGET, see vendor/static_deps.py) gets its own directory."""
     variant = os.environ.get("TINYBPF_SANITIZE", "")
     suffix = f"-{variant.replace(',', '-')}" if variant else ""
+    target = os.environ.get("TINYBPF_ZIG_TARGET", "").strip()
+    suffix += f"-{target}" if target else ""
     return ROOT / "build" / f"libbpf-{version}{suffix}"
 
 
@@ -177,7 +181,12 @@ def _apt_archive_entries() -> list[tuple[str, str]]:
     return unique
 
 
-def _from_debian(version: str, workdir: Path) -> Path:
+def debian_source(
+    package: str, upstream: str, orig: str, workdir: Path, suites: tuple[str, ...] = DEBIAN_SUITES
+) -> Path:
+    """Download the ``orig`` tarball of Debian's source package ``package`` at upstream
+    version ``upstream`` through apt (private sources file and lists; nothing verified here:
+    the caller checks the sha256)."""
     if not shutil.which("apt-get"):
         raise FetchError("apt-get is not available")
     archives = _apt_archive_entries()
@@ -186,7 +195,7 @@ def _from_debian(version: str, workdir: Path) -> Path:
     lines = []
     for uri, signed_by in archives:
         opt = f"[signed-by={signed_by}] " if signed_by and "\n" not in signed_by else ""
-        for suite in DEBIAN_SUITES:
+        for suite in suites:
             lines.append(f"deb-src {opt}{uri} {suite} main")
     aptdir = workdir / "apt"
     (aptdir / "lists" / "partial").mkdir(parents=True)
@@ -201,27 +210,30 @@ def _from_debian(version: str, workdir: Path) -> Path:
         "-o", "APT::Sandbox::User=root",
         "-o", "Debug::NoLocking=1",
     ]  # fmt: skip
-    log(f"trying Debian source packages ({', '.join(DEBIAN_SUITES)}) through apt")
+    log(f"trying Debian source packages of {package} ({', '.join(suites)}) through apt")
     subprocess.run(["apt-get", *opts, "-qq", "update"], check=True, stdout=subprocess.DEVNULL)
     shown = subprocess.run(
-        ["apt-cache", *opts, "showsrc", "libbpf"], check=True, capture_output=True, text=True
+        ["apt-cache", *opts, "showsrc", package], check=True, capture_output=True, text=True
     ).stdout
     versions = re.findall(r"^Version:\s*(\S+)$", shown, re.M)
-    wanted = [v for v in versions if re.fullmatch(rf"(\d+:)?{re.escape(version)}-[^-]+", v)]
+    wanted = [v for v in versions if re.fullmatch(rf"(\d+:)?{re.escape(upstream)}-[^-]+", v)]
     if not wanted:
-        raise FetchError(f"no Debian source package of libbpf {version} (found {versions})")
+        raise FetchError(f"no Debian source package of {package} {upstream} (found {versions})")
     dl = workdir / "src"
     dl.mkdir()
     subprocess.run(
-        ["apt-get", *opts, "-qq", "source", "--download-only", f"libbpf={wanted[0]}"],
+        ["apt-get", *opts, "-qq", "source", "--download-only", f"{package}={wanted[0]}"],
         check=True,
         cwd=dl,
         stdout=subprocess.DEVNULL,
     )
-    orig = dl / f"libbpf_{version}.orig.tar.gz"
-    if not orig.exists():
-        raise FetchError(f"apt did not produce {orig.name}")
-    return orig
+    if not (dl / orig).exists():
+        raise FetchError(f"apt did not produce {orig}")
+    return dl / orig
+
+
+def _from_debian(version: str, workdir: Path) -> Path:
+    return debian_source("libbpf", version, f"libbpf_{version}.orig.tar.gz", workdir)
 
 
 def manual_instructions(version: str) -> str:
@@ -279,6 +291,21 @@ def fetch(version: str | None = None) -> Path:
     raise FetchError(manual_instructions(version))
 
 
+def tarball_for_sdist(version: str | None = None) -> Path:
+    """The verified release tarball in the vendor cache (fetched if missing), for an sdist.
+
+    An sdist must carry the tarball itself, so a source-tree override cannot stand in for it.
+    """
+    version = version or pinned_version()
+    got = fetch(version)
+    if got.is_dir():
+        raise FetchError(
+            f"an sdist needs the verified libbpf {version} tarball, but {ENV_SOURCE} points to "
+            f"the source tree {got}: point it to the tarball instead, or unset it"
+        )
+    return got
+
+
 def extract(tarball: Path, version: str) -> Path:
     dest = VENDOR / f"libbpf-{version}"
     if (dest / "src" / "libbpf.h").exists():
@@ -323,6 +350,16 @@ def build(version: str | None = None, extra_cflags: str | None = None) -> Path:
     if extra_cflags is None:
         extra_cflags = _sanitize_cflags()
     flags = f"-fPIC -O2 {extra_cflags}".strip()
+    cross: list[str] = []
+    target = os.environ.get("TINYBPF_ZIG_TARGET", "").strip()
+    if target:  # zig cc for an old glibc, against our static libelf/zlib (static_deps.py)
+        import static_deps
+
+        deps = static_deps.build(target)
+        tools = static_deps.toolchain(target)
+        flags += f" -fno-sanitize=undefined -I{deps / 'include'}"
+        cross = [f"CC={shlex.join(tools['cc'])}", f"AR={shlex.join(tools['ar'])}"]
+        cross.append("NO_PKG_CONFIG=1")
     if lib.exists() and stamp.exists() and stamp.read_text() == flags:
         return lib
     obj = lib.parent
@@ -332,7 +369,7 @@ def build(version: str | None = None, extra_cflags: str | None = None) -> Path:
         make, "-s", "-C", str(src / "src"),
         "BUILD_STATIC_ONLY=1", f"OBJDIR={obj}", f"DESTDIR={out}",
         "PREFIX=", "LIBDIR=/lib", "INCLUDEDIR=/include", "UAPIDIR=/include",
-        f"EXTRA_CFLAGS={flags}", f"-j{os.cpu_count() or 1}",
+        f"EXTRA_CFLAGS={flags}", f"-j{os.cpu_count() or 1}", *cross,
     ]  # fmt: skip
     log(f"building static libbpf {version} in {out}")
     subprocess.run([*common, str(lib)], check=True)
