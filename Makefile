@@ -1,6 +1,7 @@
 # tinybpf developer entry points. Every target works on a fresh clone, as root.
 #   make test   - the whole suite on the running kernel
 #   make demo   - a small exec snooper built on the library, for a few seconds
+#   make kernels - the kernel-dependent tests on Debian kernels in VMs (KERNELS=...)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +15,7 @@ APT_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make gcc systemtap-s
 CLANG ?= clang
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv vendor build compile test demo wheel check clean mounts bench asan
+.PHONY: all deps venv vendor build compile test demo wheel check clean mounts bench asan kernels
 
 all: build
 
@@ -65,14 +66,32 @@ compile: $(BPF_OBJ)
 test: build compile mounts
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests
 
+# Kernel matrix: each kernel of KERNELS (5.10 6.1 6.12 newest; "5.10+bpflsm" boots 5.10 with
+# bpf added to lsm=) fetched from Debian's archive (cached in .kernels/), booted with
+# virtme-ng (KVM when it works, else TCG) and the kernel-dependent tests run inside; one
+# line per kernel, docs/kernels.md regenerated. See docs/kernels.md.
+KERNELS ?= 5.10 6.1 6.12 newest
+VM_APT_PACKAGES := qemu-system-x86 kmod busybox-static debian-archive-keyring
+VIRTME_NG ?= virtme-ng==1.42
+kernels: build compile
+	@missing=""; for p in $(VM_APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@test -x $(VENV)/bin/vng || $(PY) -m pip install -q "$(VIRTME_NG)"
+	$(PY) vm/kernels.py $(KERNELS) $(KERNELS_ARGS)
+
 demo: build mounts
 	$(PY) -m tinybpf compile examples/execsnoop.bpf.c -o examples/build/
 	@echo "tracing execve() for 3 seconds (the demo runs a few commands itself):"
 	$(PY) examples/execsnoop.py --demo --seconds 3
 
 check: build
-	$(VENV)/bin/ruff check src tests ffi_build vendor/libbpf.py setup.py examples bench docs/gen_api.py
-	$(VENV)/bin/ruff format --check src tests ffi_build vendor/libbpf.py setup.py examples bench docs/gen_api.py
+	$(VENV)/bin/ruff check src tests ffi_build vendor/libbpf.py setup.py examples bench docs/gen_api.py vm
+	$(VENV)/bin/ruff format --check src tests ffi_build vendor/libbpf.py setup.py examples bench docs/gen_api.py vm
 	$(VENV)/bin/mypy
 
 # Wheel: pip wheel + auditwheel repair into dist/, then the suite against that wheel,

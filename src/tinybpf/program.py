@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
 from tinybpf._guard import guarded
+from tinybpf._kernel import lsm_inactive_message
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo
-from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError
+from tinybpf.errors import BpfClosedError, BpfError, BpfNotSupportedError, BpfPhaseError
 from tinybpf.link import BpfLink, IterLink, SocketFilter, TcAttachment, XdpAttachment
 
 if TYPE_CHECKING:
@@ -242,7 +243,10 @@ class BpfProgram:
         return BpfLink(ptr, description, self)
 
     def attach(self) -> BpfLink:
-        """Attach using the SEC() name (libbpf auto-attach)."""
+        """Attach using the SEC() name (libbpf auto-attach). An LSM program raises
+        ``BpfNotSupportedError`` where it could never run, as :meth:`attach_lsm` does."""
+        if self.type is BpfProgType.LSM:
+            self._check_lsm_active()
         return self._link(
             lib.bpf_program__attach,
             f"auto-attach {self._name}",
@@ -334,7 +338,25 @@ class BpfProgram:
             keep=opts,
         )
 
-    def attach_lsm(self) -> BpfLink:
+    def _check_lsm_active(self) -> None:
+        why = lsm_inactive_message()
+        if why is not None:
+            raise BpfNotSupportedError(
+                f"attach LSM '{self._name}' refused: {why}", _errno.EOPNOTSUPP
+            )
+
+    def attach_lsm(self, *, require_active: bool = True) -> BpfLink:
+        """Attach a BPF LSM program to its hook.
+
+        On a kernel whose active LSM list (/sys/kernel/security/lsm) lacks ``bpf`` the
+        kernel would accept the link and never run the program: this raises
+        ``BpfNotSupportedError`` naming the ``lsm=`` boot parameter instead.
+        ``require_active=False`` attaches anyway (e.g. a daemon that starts before a
+        reboot with the right ``lsm=``, or checks by itself). When securityfs is not
+        mounted the list cannot be read and the attach proceeds.
+        """
+        if require_active:
+            self._check_lsm_active()
         return self._link(
             lib.bpf_program__attach_lsm, f"lsm:{self._name}", f"attach LSM '{self._name}' failed"
         )
