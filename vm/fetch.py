@@ -148,6 +148,57 @@ def fetch(name: str, cache: Path) -> Path:
     return root
 
 
+def _codename() -> str:
+    for line in Path("/etc/os-release").read_text().splitlines():
+        if line.startswith("VERSION_CODENAME="):
+            return line.split("=", 1)[1].strip().strip('"')
+    return ""
+
+
+def fetch_iproute2(cache: Path) -> Path | None:
+    """The bin directory of iproute2 from this machine's release's backports suite (built
+    for the machine's libraries; bookworm's own iproute2 6.1 cannot make netkit devices),
+    unpacked under the cache; None when there is none. Only the VMs put it on PATH."""
+    cache = cache.resolve()
+    root = cache / "tools" / "iproute2"
+    if (root / "usr" / "bin" / "ip").exists() or (root / "bin" / "ip").exists():
+        return root / ("usr/bin" if (root / "usr" / "bin" / "ip").exists() else "bin")
+    codename = _codename()
+    if not codename:
+        return None
+    spec = KernelSpec("iproute2", ((ARCHIVE, f"{codename}-backports"),), "iproute2", "")
+    try:
+        opts = _private_apt(spec, cache / "apt" / "tools")
+        madison = subprocess.run(
+            ["apt-cache", *opts, "madison", "iproute2"], check=True, capture_output=True,
+            text=True,
+        ).stdout  # fmt: skip
+        versions = [
+            line.split("|")[1].strip() for line in madison.splitlines() if "backports" in line
+        ]
+        if not versions:
+            return None
+        dl = cache / "tools" / "debs"
+        if dl.exists():
+            shutil.rmtree(dl)
+        dl.mkdir(parents=True)
+        best = max(versions, key=_version_key)
+        subprocess.run(
+            ["apt-get", *opts, "-qq", "download", f"iproute2={best}"], check=True, cwd=dl
+        )
+        root.mkdir(parents=True, exist_ok=True)
+        for deb in dl.glob("*.deb"):
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+        shutil.rmtree(dl)
+    except subprocess.CalledProcessError as e:
+        log(f"no iproute2 from {codename}-backports ({e}): the VMs use the machine's")
+        return None
+    for d in (root / "usr" / "bin", root / "bin", root / "sbin"):
+        if (d / "ip").exists():
+            return d
+    return None
+
+
 def _images(root: Path) -> list[Path]:
     # bullseye/bookworm: boot/vmlinuz-<version>; sid: usr/lib/modules/<version>/vmlinuz
     return sorted(root.glob("boot/vmlinuz-*")) + sorted(root.glob("usr/lib/modules/*/vmlinuz"))

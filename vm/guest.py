@@ -5,7 +5,8 @@ and /run/netns), records what the kernel says about itself (facts.json), runs py
 kernel-dependent test files with a JUnit XML report, and leaves everything in OUTDIR (a
 directory the host shared read-write). The exit status is pytest's.
 
-Usage: guest.py OUTDIR TEST_FILE...
+Usage: guest.py OUTDIR IPDIR TEST_FILE...   (IPDIR: a newer iproute2's bin directory to put
+first on PATH, or "-")
 """
 
 from __future__ import annotations
@@ -79,15 +80,23 @@ def facts() -> dict[str, object]:
         "lsm": _read("/sys/kernel/security/lsm"),
         "lockdown": _read("/sys/kernel/security/lockdown"),
         "cmdline": _read("/proc/cmdline"),
-        "probes": kernel.feature_report(),
+        "probes": kernel.feature_report(lambda name: print(f"guest: probe {name}", flush=True)),
     }
+
+
+def say(msg: str) -> None:
+    print(f"guest: {msg}", flush=True)
 
 
 def main() -> int:
     out = Path(sys.argv[1])
-    tests = sys.argv[2:]
+    if sys.argv[2] != "-":
+        os.environ["PATH"] = f"{sys.argv[2]}:{os.environ.get('PATH', '')}"
+    tests = sys.argv[3:]
+    say(f"{platform.release()}: results in {out}")
     out.mkdir(parents=True, exist_ok=True)
     setup()
+    say("mounts done; probing features")
     os.chdir(REPO)
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     os.environ["PYTHONUNBUFFERED"] = "1"  # pytest.log shows progress while the VM runs
@@ -96,8 +105,10 @@ def main() -> int:
         sys.executable, "-m", "pytest", "-v", "-ra", "--durations=25", "-p", "no:cacheprovider",
         f"--junitxml={out / 'junit.xml'}", *tests,
     ]  # fmt: skip
+    say(f"running pytest on {len(tests)} test files/ids (progress in pytest.log)")
     with open(out / "pytest.log", "w") as log:
         rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    say(f"pytest exit status {rc}")
     (out / "rc").write_text(f"{rc}\n")
     return rc
 

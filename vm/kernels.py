@@ -83,40 +83,53 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _boot(
-    img: Path, out: Path, command: str, kvm: bool, timeout: float, append: list[str]
-) -> tuple[int, str]:
+def _boot(img: Path, out: Path, command: str, kvm: bool, timeout: float, append: list[str]) -> int:
+    """Boot ``img`` running ``command``; the console goes to out/console.log as it comes.
+    Returns the VM's exit status (-1 when it was killed at ``timeout``)."""
     cmd = [*_vng(), "--run", str(img), "--cpus", "2", "--memory", "2G", "--rwdir", str(out)]
     if not kvm:
         cmd.append("--disable-kvm")
     for a in append:
         cmd += ["--append", a]
     cmd += ["--verbose", "--exec", command]
-    # its own session: on a timeout the whole group (vng, virtme-run, qemu) is killed
-    proc = subprocess.Popen(
-        cmd, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True,
-    )  # fmt: skip
-    try:
-        text, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        text, _ = proc.communicate()
-        return -1, (text or "") + f"\n[timed out after {timeout:.0f}s]\n"
-    return proc.returncode, text
+    with open(out / "console.log", "w") as console:
+        # its own session: on a timeout the whole group (vng, virtme-run, qemu) is killed
+        proc = subprocess.Popen(
+            cmd, env=_env(), stdin=subprocess.DEVNULL, stdout=console,
+            stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
+        )  # fmt: skip
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            console.write(f"\n[timed out after {timeout:.0f}s]\n")
+            return -1
 
 
 def kvm_works(img: Path, scratch: Path) -> bool:
+    """Whether a KVM boot works here (TINYBPF_VM_ACCEL=kvm|tcg decides without trying).
+
+    Nested KVM can fail at run time ("emulation failure") although /dev/kvm exists: one
+    short boot tells, and the answer is kept for this host boot (scratch/verdict)."""
     choice = os.environ.get("TINYBPF_VM_ACCEL", "auto")
     if choice in ("tcg", "kvm"):
         return choice == "kvm"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    verdict = scratch / "verdict"
+    if verdict.exists():
+        seen_boot, _, answer = verdict.read_text().partition(" ")
+        if seen_boot == boot_id:
+            return answer.strip() == "kvm"
     scratch.mkdir(parents=True, exist_ok=True)
     marker = scratch / "kvm-ok"
     marker.unlink(missing_ok=True)
-    rc, _ = _boot(img, scratch, f"touch {marker}", True, 60, [])
-    return rc == 0 and marker.exists()
+    rc = _boot(img, scratch, f"touch {marker}", True, 60, [])
+    ok = rc == 0 and marker.exists()
+    verdict.write_text(f"{boot_id} {'kvm' if ok else 'tcg'}\n")
+    return ok
 
 
 def counts(junit: Path) -> dict[str, object]:
@@ -147,7 +160,9 @@ def run_kernel(
     img = fetch.image(root)
     if kvm is None:
         kvm = kvm_works(img, results / "kvm-check")
-        log(f"accelerator: {'KVM' if kvm else 'TCG (KVM boot failed or unavailable)'}")
+        forced = os.environ.get("TINYBPF_VM_ACCEL") in ("tcg", "kvm")
+        why = " (TINYBPF_VM_ACCEL)" if forced else "" if kvm else " (a KVM boot failed here)"
+        log(f"accelerator: {'KVM' if kvm else 'TCG'}{why}")
     out = results / name
     if out.exists():
         shutil.rmtree(out)
@@ -155,12 +170,12 @@ def run_kernel(
     append = []
     if variant == "bpflsm":
         append.append(f"lsm={table.BPF_LSM_LIST}")
-    guest = f"{sys.executable} {REPO / 'vm' / 'guest.py'} {out} {' '.join(tests)}"
+    ipdir = fetch.fetch_iproute2(cache)
+    guest = f"{sys.executable} {REPO / 'vm' / 'guest.py'} {out} {ipdir or '-'} {' '.join(tests)}"
     log(f"{name}: booting {img.name} ({'KVM' if kvm else 'TCG'})")
     t0 = time.monotonic()
-    rc, console = _boot(img, out, guest, kvm, timeout, append)
+    rc = _boot(img, out, guest, kvm, timeout, append)
     wall = time.monotonic() - t0
-    (out / "console.log").write_text(console)
     res: dict[str, object] = {"kernel": name, "image": img.name, "wall": round(wall), "vm_rc": rc}
     res["accel"] = "KVM" if kvm else "TCG"
     if (out / "facts.json").exists():

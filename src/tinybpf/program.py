@@ -243,8 +243,10 @@ class BpfProgram:
         return BpfLink(ptr, description, self)
 
     def attach(self) -> BpfLink:
-        """Attach using the SEC() name (libbpf auto-attach). An LSM program raises
-        ``BpfNotSupportedError`` where it could never run, as :meth:`attach_lsm` does."""
+        """Attach using the SEC() name (libbpf auto-attach); LSM programs as attach_lsm().
+
+        An LSM program raises ``BpfNotSupportedError`` where it could never run, as
+        :meth:`attach_lsm` does."""
         if self.type is BpfProgType.LSM:
             self._check_lsm_active()
         return self._link(

@@ -449,7 +449,7 @@ def netkit_unavailable_reason() -> str | None:
     return _cached(("netkit",), compute)
 
 
-def feature_report() -> dict[str, str | None]:
+def feature_report(progress: Callable[[str], None] | None = None) -> dict[str, str | None]:
     """Every probe's answer (None = available), for the kernel matrix's table."""
     import tinybpf
 
@@ -474,6 +474,8 @@ def feature_report() -> dict[str, str | None]:
     }
     out: dict[str, str | None] = {}
     for name, check in checks.items():
+        if progress is not None:
+            progress(name)
         try:
             out[name] = check()
         except Exception as e:  # a broken probe is reported, not hidden
