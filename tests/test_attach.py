@@ -46,6 +46,7 @@ from helpers.kernel import (
     lsm_unavailable_reason,
     netns_unavailable_reason,
     prog_type_unavailable_reason,
+    uprobe_multi_unavailable_reason,
     uprobe_unavailable_reason,
 )
 
@@ -190,6 +191,10 @@ class TestUprobe:
 
 
 class TestUprobeMulti:
+    @pytest.fixture(autouse=True)
+    def _needs_uprobe_multi(self):
+        _skip_if(uprobe_multi_unavailable_reason())
+
     def test_pattern_counts_every_matching_function(self, uprobes, target):
         prog = uprobes.program("on_multi")
         link = prog.attach_uprobe_multi(target, "tinybpf_fn_*")

@@ -31,3 +31,9 @@ int BPF_PROG(probe_lsm, struct file *file)
 {
 	return 0;
 }
+
+SEC("uprobe.multi")
+int probe_uprobe_multi(void *ctx)
+{
+	return 0;
+}

@@ -344,12 +344,46 @@ def kprobe_multi_unavailable_reason(func: str) -> str | None:
                 raise
             return (
                 f"this kernel refuses kprobe_multi links: a minimal one on {func} fails "
-                f"with {name} (kernels built without CONFIG_FPROBE)"
+                f"with {name} (they need Linux 5.18+ built with CONFIG_FPROBE)"
             )
         finally:
             obj.close()
 
     return _cached(("kprobe_multi", func), compute)
+
+
+def uprobe_multi_unavailable_reason() -> str | None:
+    """Why a uprobe_multi link cannot be made here (Linux 6.6+): a minimal one on libc's
+    getpid is attached and destroyed."""
+    reason = uprobe_unavailable_reason()
+    if reason:
+        return reason
+
+    def compute() -> str | None:
+        import tinybpf
+        from helpers.attach_env import libc_path
+
+        path = Path(__file__).resolve().parent.parent / "bpf" / "build" / "probe_kernel.bpf.o"
+        obj = tinybpf.open(path)
+        try:
+            for name, p in obj.programs.items():
+                p.autoload = name == "probe_uprobe_multi"
+            obj.load()
+            prog = obj.program("probe_uprobe_multi")
+            prog.attach_uprobe_multi(libc_path(), "getpid").destroy()
+            return None
+        except tinybpf.BpfError as e:
+            name = _refusal(e)
+            if name is None:
+                raise
+            return (
+                f"this kernel refuses uprobe_multi links: a minimal one on libc's getpid "
+                f"fails with {name} (they need Linux 6.6+)"
+            )
+        finally:
+            obj.close()
+
+    return _cached(("uprobe_multi",), compute)
 
 
 def fentry_unavailable_reason(func: str, kind: str = "fentry") -> str | None:
@@ -458,6 +492,7 @@ def feature_report(progress: Callable[[str], None] | None = None) -> dict[str, s
         "kprobe": kprobe_unavailable_reason,
         "kprobe_multi": lambda: kprobe_multi_unavailable_reason(KPROBE_TARGET),
         "uprobe": uprobe_unavailable_reason,
+        "uprobe_multi": uprobe_multi_unavailable_reason,
         "fentry": lambda: fentry_unavailable_reason(FENTRY_TARGET),
         "fmod_ret": lambda: fentry_unavailable_reason(FMOD_RET_TARGET, "fmod_ret"),
         "lsm (loads)": lsm_load_unavailable_reason,
