@@ -32,36 +32,28 @@ import table
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The kernel-dependent part of the suite, sized for TCG (Python runs 12x slower or more
-# there, uprobe detach waits on RCU grace periods): every attach kind whose support
-# differs between kernels (kprobes, fentry/fexit/fmod_ret, LSM, iterators, struct_ops,
-# freplace, netkit, sockmap, uprobe_multi, tcx, netfilter, sk_lookup, perf events), the
-# kernel refusal errors, the type probes against real loads, map types, ring and perf
-# buffers, links and kernel BTF. What behaves the same on every kernel (codegen, CLI,
-# docs, fuzzing, API shape, most map and buffer semantics) runs natively in make test.
+# The kernel-dependent part of the suite, sized for TCG on a busy 2-core machine (Python
+# runs 12-40x slower there; building C helpers with gcc takes minutes): the attach kinds
+# whose support differs between kernels (kprobes, fentry/fexit/fmod_ret, LSM, iterators,
+# struct_ops, freplace, netkit, sockmap, tcx, netfilter, sk_lookup, perf events), the
+# kernel refusal errors, the type probes against real loads, every map type, a ring and
+# a perf buffer test and kernel BTF. What behaves the same on every kernel (codegen, CLI,
+# docs, fuzzing, API shape, most map and buffer semantics, uprobes on gcc-built targets)
+# runs natively in make test. Override with --tests (KERNELS_ARGS="--tests ...").
 KERNEL_TESTS = (
     "tests/test_attach.py::TestKernelProbes",
     "tests/test_attach.py::TestIterator",
-    "tests/test_attach.py::TestUprobeMulti",
     "tests/test_attach.py::TestPerfEvent",
     "tests/test_attach.py::TestTcx",
     "tests/test_attach.py::TestNetfilter",
     "tests/test_attach.py::TestSkLookup",
-    "tests/test_attach.py::TestSocketFilter",
-    "tests/test_attach.py::TestCgroup",
-    "tests/test_attach.py::TestTestRun",
     "tests/test_attach2.py",
     "tests/test_kernel_refusals.py",
     "tests/test_introspect.py::TestProbes",
     "tests/test_map_types.py",
-    "tests/test_program.py::TestKprobe",
-    "tests/test_program.py::TestRawTracepoint",
-    "tests/test_link.py::TestBasics",
     "tests/test_btf.py::TestVmlinux",
     "tests/test_ringbuf.py::test_large_burst_delivered_complete_and_in_order",
-    "tests/test_ringbuf.py::test_small_ring_overflow_loses_only_what_the_kernel_refused",
     "tests/test_perfbuf.py::test_lost_callback_reports_overflow",
-    "tests/test_map.py::test_program_percpu_counters",
 )
 
 

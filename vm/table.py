@@ -22,7 +22,6 @@ R = "tests.test_kernel_refusals."
 FEATURES: list[tuple[str, str, tuple[str, ...]]] = [
     ("kprobe, kretprobe", "kprobe", (
         f"{A}TestKernelProbes::test_kprobe", f"{A}TestKernelProbes::test_kretprobe",
-        "tests.test_program.TestKprobe::test_attach_kprobe_counts",
     )),
     ("ksyscall, kretsyscall", "kprobe", (
         f"{A}TestKernelProbes::test_ksyscall", f"{A}TestKernelProbes::test_kretsyscall",
@@ -40,12 +39,10 @@ FEATURES: list[tuple[str, str, tuple[str, ...]]] = [
     ("freplace", "freplace", (f"{A2}TestFreplace::",)),
     ("netkit", "netkit", (f"{A2}TestNetkit::",)),
     ("sockmap stream verdict", "", (f"{A2}TestSockmap::",)),
-    ("uprobe_multi", "", (f"{A}TestUprobeMulti::",)),
     ("tcx", "", (f"{A}TestTcx::",)),
     ("netfilter", "netfilter", (f"{A}TestNetfilter::",)),
     ("sk_lookup", "sk_lookup", (f"{A}TestSkLookup::",)),
     ("perf_event (cpu-clock)", "", (f"{A}TestPerfEvent::",)),
-    ("cgroup multi-attach", "", (f"{A}TestCgroup::",)),
     ("EPERM on load: tinybpf's diagnosis", "", (f"{R}TestEpermOnLoad::",)),
     ("ring buffer", "ringbuf", ("tests.test_ringbuf::",)),
     ("perf buffer", "", ("tests.test_perfbuf::",)),
