@@ -216,13 +216,16 @@ class TestNetkit:
             runb = ["ip", "-n", ns_b.name]
             subprocess.run([*runb, "addr", "add", "198.19.7.2/30", "dev", "nkq"], check=True)
             subprocess.run([*runb, "link", "set", "nkq", "up"], check=True)
-            with ns_a.entered():
+            # the primary device's program runs on what the primary transmits: packets
+            # from namespace a (the primary's side) to b
+            with ns_b.entered():
                 rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                rx.bind(("198.19.7.1", 0))
+                rx.bind(("198.19.7.2", 0))
+            with ns_a.entered():
                 link = obj.program("nk_count").attach_netkit("nkp")
             rx.settimeout(5)
             try:
-                with ns_b.entered():
+                with ns_a.entered():
                     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 with tx:
                     for i in range(3):
