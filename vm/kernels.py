@@ -189,6 +189,7 @@ def main() -> int:
     tests = args.tests or list(KERNEL_TESTS)
     results = args.cache.resolve() / "results"
     kvm: bool | None = None
+    t0 = time.monotonic()
     ok = True
     lines = []
     for name in args.kernels:
@@ -214,6 +215,7 @@ def main() -> int:
     if not args.no_table:
         table.write(results, REPO / "docs" / "kernels.md")
     print("\n".join(lines))
+    log(f"done in {time.monotonic() - t0:.0f} s (fetching, booting and testing)")
     return 0 if ok else 1
 
 

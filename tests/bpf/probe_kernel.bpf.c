@@ -37,3 +37,9 @@ int probe_uprobe_multi(void *ctx)
 {
 	return 0;
 }
+
+SEC("tcx/ingress")
+int probe_tcx(struct __sk_buff *skb)
+{
+	return TCX_NEXT;
+}

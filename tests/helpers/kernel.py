@@ -386,6 +386,55 @@ def uprobe_multi_unavailable_reason() -> str | None:
     return _cached(("uprobe_multi",), compute)
 
 
+def link_type_unavailable_reason(name: str) -> str | None:
+    """Why the kernel has no BPF link of type ``name`` (e.g. "PERF_EVENT", 5.15+): its BTF's
+    enum bpf_link_type lacks BPF_LINK_TYPE_<name> (libbpf then attaches without a link)."""
+
+    def compute() -> str | None:
+        from tinybpf.btf import Btf
+
+        if not Path("/sys/kernel/btf/vmlinux").exists():
+            return "kernel has no BTF: cannot tell which link types it has"
+        with Btf.from_vmlinux() as btf:
+            members = btf.enum("bpf_link_type").__members__
+        if f"BPF_LINK_TYPE_{name}" in members:
+            return None
+        return f"this kernel has no BPF_LINK_TYPE_{name} (its BTF's enum bpf_link_type)"
+
+    return _cached(("link_type", name), compute)
+
+
+def tcx_unavailable_reason() -> str | None:
+    """Why tcx links cannot be made here (Linux 6.6+): a minimal tcx program is attached
+    to the loopback device of a network namespace made for the probe, then destroyed."""
+    reason = netns_unavailable_reason()
+    if reason:
+        return reason
+
+    def compute() -> str | None:
+        import tinybpf
+        from helpers.attach_env import netns
+
+        path = Path(__file__).resolve().parent.parent / "bpf" / "build" / "probe_kernel.bpf.o"
+        obj = tinybpf.open(path)
+        try:
+            for name, p in obj.programs.items():
+                p.autoload = name == "probe_tcx"
+            obj.load()
+            with netns("tbpftcx") as ns, ns.entered():
+                obj.program("probe_tcx").attach_tcx("lo").destroy()
+            return None
+        except tinybpf.BpfError as e:
+            name = _refusal(e)
+            if name is None:
+                raise
+            return f"this kernel refuses tcx links: a minimal one fails with {name} (Linux 6.6+)"
+        finally:
+            obj.close()
+
+    return _cached(("tcx",), compute)
+
+
 def fentry_unavailable_reason(func: str, kind: str = "fentry") -> str | None:
     """Why ``kind`` ("fentry", "fexit" share it, or "fmod_ret") programs on ``func`` cannot
     be loaded: ``func`` not in the kernel's BTF, or a minimal such program refused."""
@@ -502,6 +551,7 @@ def feature_report(progress: Callable[[str], None] | None = None) -> dict[str, s
         "struct_ops": lambda: struct_ops_unavailable_reason("tcp_congestion_ops"),
         "freplace": lambda: prog_type_unavailable_reason(T.EXT, "freplace programs"),
         "netkit": netkit_unavailable_reason,
+        "tcx": tcx_unavailable_reason,
         "netfilter": lambda: prog_type_unavailable_reason(T.NETFILTER, "netfilter programs"),
         "sk_lookup": lambda: prog_type_unavailable_reason(T.SK_LOOKUP, "sk_lookup programs"),
         "ringbuf": lambda: map_type_unavailable_reason("RINGBUF"),
