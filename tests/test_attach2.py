@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from helpers.attach_env import netns
 from helpers.kernel import (
+    link_type_unavailable_reason,
     netkit_unavailable_reason,
     prog_type_unavailable_reason,
     struct_ops_unavailable_reason,
@@ -149,8 +150,15 @@ class TestSockmap:
         m = obj.maps["skb_counts"]
         return [int(m[0]), int(m[1])]
 
+    @pytest.fixture(autouse=True)
+    def _needs_sockmap_links(self):
+        # attach_sockmap makes a BPF link (BPF_LINK_TYPE_SOCKMAP, Linux 6.10+)
+        _skip_if(
+            prog_type_unavailable_reason(BpfProgType.SK_SKB, "sk_skb programs")
+            or link_type_unavailable_reason("SOCKMAP")
+        )
+
     def test_stream_verdict_sees_data_of_sockets_in_the_map(self, obj_path, objs):
-        _skip_if(prog_type_unavailable_reason(BpfProgType.SK_SKB, "sk_skb programs"))
         obj = tinybpf.load(obj_path("attach2_sockmap"))
         objs.append(obj)
         prog = obj.program("sk_verdict")
@@ -183,7 +191,6 @@ class TestSockmap:
         assert self._counts(obj) == before
 
     def test_sockmap_attach_by_fd(self, obj_path, objs):
-        _skip_if(prog_type_unavailable_reason(BpfProgType.SK_SKB, "sk_skb programs"))
         obj = tinybpf.load(obj_path("attach2_sockmap"))
         objs.append(obj)
         sock_map = obj.maps["sock_map"]

@@ -485,13 +485,18 @@ def lsm_unavailable_reason() -> str | None:
     return lsm_load_unavailable_reason() or bpf_lsm_inactive_reason()
 
 
-def struct_ops_unavailable_reason(struct: str) -> str | None:
-    """Why a struct_ops map implementing kernel struct ``struct`` cannot be registered."""
+def struct_ops_unavailable_reason(struct: str, link: bool = True) -> str | None:
+    """Why a struct_ops map implementing kernel struct ``struct`` cannot be registered
+    (``link``: as a BPF link, SEC(".struct_ops.link"), which needs Linux 6.4+)."""
     import tinybpf
 
     reason = prog_type_unavailable_reason(tinybpf.BpfProgType.STRUCT_OPS, "struct_ops programs")
     if reason:
         return reason
+    if link:
+        reason = link_type_unavailable_reason("STRUCT_OPS")
+        if reason:
+            return f"{reason}: struct_ops links (.struct_ops.link) need Linux 6.4+"
 
     def compute() -> str | None:
         from tinybpf.btf import Btf, BtfKind
@@ -550,6 +555,7 @@ def feature_report(progress: Callable[[str], None] | None = None) -> dict[str, s
         "iter/bpf_map_elem": lambda: iterator_unavailable_reason("bpf_map_elem"),
         "struct_ops": lambda: struct_ops_unavailable_reason("tcp_congestion_ops"),
         "freplace": lambda: prog_type_unavailable_reason(T.EXT, "freplace programs"),
+        "sockmap links": lambda: link_type_unavailable_reason("SOCKMAP"),
         "netkit": netkit_unavailable_reason,
         "tcx": tcx_unavailable_reason,
         "netfilter": lambda: prog_type_unavailable_reason(T.NETFILTER, "netfilter programs"),
