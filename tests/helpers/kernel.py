@@ -493,22 +493,27 @@ def struct_ops_unavailable_reason(struct: str, link: bool = True) -> str | None:
     reason = prog_type_unavailable_reason(tinybpf.BpfProgType.STRUCT_OPS, "struct_ops programs")
     if reason:
         return reason
-    if link:
-        reason = link_type_unavailable_reason("STRUCT_OPS")
-        if reason:
-            return f"{reason}: struct_ops links (.struct_ops.link) need Linux 6.4+"
 
     def compute() -> str | None:
         from tinybpf.btf import Btf, BtfKind
 
+        # BPF_LINK_TYPE_STRUCT_OPS is older than struct_ops links: the kernel's
+        # struct bpf_struct_ops_link came with them (6.4)
+        wanted = [struct, "bpf_struct_ops_link"] if link else [struct]
         with Btf.from_vmlinux() as btf:
-            try:
-                btf.find(struct, BtfKind.STRUCT)
-            except KeyError:
-                return f"struct {struct} is not in this kernel's BTF"
+            for name in wanted:
+                try:
+                    btf.find(name, BtfKind.STRUCT)
+                except KeyError:
+                    if name == struct:
+                        return f"struct {struct} is not in this kernel's BTF"
+                    return (
+                        "this kernel has no struct_ops links (.struct_ops.link; no struct "
+                        "bpf_struct_ops_link in its BTF: Linux 6.4+)"
+                    )
         return None
 
-    return _cached(("struct_ops", struct), compute)
+    return _cached(("struct_ops", struct, link), compute)
 
 
 def netkit_unavailable_reason() -> str | None:
