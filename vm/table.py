@@ -160,6 +160,14 @@ def write(results: Path, doc: Path) -> None:
             v = probes.get(k, "not probed") if k in probes else "not probed"
             cells.append("yes" if v is None else _esc(str(v)))
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Not in the matrix: uprobes, uprobe_multi and USDT on gcc-built targets (building them",
+        "under TCG takes minutes; they run natively in `make test`, and the uprobe_multi",
+        "probe's answer is above), legacy tc, XDP modes, cgroup attachments, test runs.",
+        "`5.10+bpflsm` (5.10 booted with bpf added to lsm=) is a variant outside the default",
+        "set.",
+    ]
     lines += ["", "## Kernel facts", "", head, sep]
     for label, key in (("active LSMs", "lsm"), ("lockdown", "lockdown")):
         vals = [_esc(str(r.get("facts", {}).get(key))) for r in runs]
