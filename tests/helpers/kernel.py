@@ -255,8 +255,11 @@ def helper_unavailable_reason(ptype: object, helper: str) -> str | None:
     import tinybpf
 
     def compute() -> str | None:
-        if tinybpf.probe_helper(ptype, helper):  # type: ignore[arg-type]
-            return None
+        try:
+            if tinybpf.probe_helper(ptype, helper):  # type: ignore[arg-type]
+                return None
+        except ValueError:  # the name is not in this kernel's enum bpf_func_id
+            return f"this kernel has no helper {helper} (not in its BTF's enum bpf_func_id)"
         name = getattr(ptype, "name", ptype)
         return f"probe_helper({name}, {helper}) is False: this kernel lacks that helper there"
 
