@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 from helpers.attach_env import netns
-from helpers.kernel import netns_unavailable_reason
+from helpers.kernel import (
+    link_type_unavailable_reason,
+    netkit_unavailable_reason,
+    prog_type_unavailable_reason,
+    struct_ops_unavailable_reason,
+)
 
 import tinybpf
 from tinybpf import BpfProgType
@@ -28,12 +33,6 @@ XDP_DROP, XDP_PASS = 1, 2
 def _skip_if(reason: str | None) -> None:
     if reason:
         pytest.skip(reason)
-
-
-def _prog_type_reason(ptype: BpfProgType, what: str) -> str | None:
-    if tinybpf.probe_prog_type(ptype):
-        return None
-    return f"probe_prog_type({ptype.name}) is False: this kernel does not load {what}"
 
 
 @pytest.fixture
@@ -86,7 +85,7 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 
 class TestStructOps:
     def test_tcp_congestion_ops_registers_and_unregisters(self, obj_path, objs):
-        _skip_if(_prog_type_reason(BpfProgType.STRUCT_OPS, "struct_ops programs"))
+        _skip_if(struct_ops_unavailable_reason("tcp_congestion_ops"))
         assert "tinybpf_cc" not in _available_cc()
         obj = tinybpf.open(obj_path("attach2_cc"))
         objs.append(obj)
@@ -130,7 +129,7 @@ class TestFreplace:
         tprog = target.program("fr_target")
         packet = bytes(14) + b"tinybpf-freplace" + bytes(32)
         assert tprog.test_run(packet).retval == XDP_PASS
-        _skip_if(_prog_type_reason(BpfProgType.EXT, "freplace (BPF_PROG_TYPE_EXT) programs"))
+        _skip_if(prog_type_unavailable_reason(BpfProgType.EXT, "freplace (EXT) programs"))
         ext = tinybpf.open(obj_path("attach2_fr_ext"))
         objs.append(ext)
         ext.program("fr_drop").set_attach_target("verdict", attach_prog_fd=tprog.fd)
@@ -151,8 +150,15 @@ class TestSockmap:
         m = obj.maps["skb_counts"]
         return [int(m[0]), int(m[1])]
 
+    @pytest.fixture(autouse=True)
+    def _needs_sockmap_links(self):
+        # attach_sockmap makes a BPF link (BPF_LINK_TYPE_SOCKMAP, Linux 6.10+)
+        _skip_if(
+            prog_type_unavailable_reason(BpfProgType.SK_SKB, "sk_skb programs")
+            or link_type_unavailable_reason("SOCKMAP")
+        )
+
     def test_stream_verdict_sees_data_of_sockets_in_the_map(self, obj_path, objs):
-        _skip_if(_prog_type_reason(BpfProgType.SK_SKB, "sk_skb programs"))
         obj = tinybpf.load(obj_path("attach2_sockmap"))
         objs.append(obj)
         prog = obj.program("sk_verdict")
@@ -185,7 +191,6 @@ class TestSockmap:
         assert self._counts(obj) == before
 
     def test_sockmap_attach_by_fd(self, obj_path, objs):
-        _skip_if(_prog_type_reason(BpfProgType.SK_SKB, "sk_skb programs"))
         obj = tinybpf.load(obj_path("attach2_sockmap"))
         objs.append(obj)
         sock_map = obj.maps["sock_map"]
@@ -200,25 +205,9 @@ class TestSockmap:
 # --- netkit ----------------------------------------------------------------------------------
 
 
-def _netkit_unavailable_reason() -> str | None:
-    reason = netns_unavailable_reason()
-    if reason:
-        return reason
-    with netns("tbpfnk") as ns:
-        r = subprocess.run(
-            ["ip", "-n", ns.name, "link", "add", "nkprobe", "type", "netkit"],
-            capture_output=True,
-            text=True,
-        )
-    if r.returncode != 0:
-        ver = subprocess.run(["ip", "-V"], capture_output=True, text=True).stdout.strip()
-        return f"'ip link add type netkit' failed ({ver}): {r.stderr.strip()}"
-    return None
-
-
 class TestNetkit:
     def test_netkit_primary_counts_packets(self, obj_path, objs):
-        _skip_if(_netkit_unavailable_reason())
+        _skip_if(netkit_unavailable_reason())
         obj = tinybpf.load(obj_path("attach2_netkit"))
         objs.append(obj)
         with netns("tbpfnka") as ns_a, netns("tbpfnkb") as ns_b:
@@ -234,13 +223,16 @@ class TestNetkit:
             runb = ["ip", "-n", ns_b.name]
             subprocess.run([*runb, "addr", "add", "198.19.7.2/30", "dev", "nkq"], check=True)
             subprocess.run([*runb, "link", "set", "nkq", "up"], check=True)
-            with ns_a.entered():
+            # the primary device's program runs on what the primary transmits: packets
+            # from namespace a (the primary's side) to b
+            with ns_b.entered():
                 rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                rx.bind(("198.19.7.1", 0))
+                rx.bind(("198.19.7.2", 0))
+            with ns_a.entered():
                 link = obj.program("nk_count").attach_netkit("nkp")
             rx.settimeout(5)
             try:
-                with ns_b.entered():
+                with ns_a.entered():
                     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 with tx:
                     for i in range(3):

@@ -21,11 +21,11 @@ from helpers.kernel import (
     gcc_unavailable_reason,
     iterator_unavailable_reason,
     netns_unavailable_reason,
+    prog_type_unavailable_reason,
     tracepoint_unavailable_reason,
     uprobe_unavailable_reason,
 )
 
-import tinybpf
 from tinybpf import BpfProgType
 
 pytestmark = pytest.mark.root
@@ -193,8 +193,7 @@ def test_usdt_prints_the_probe_arguments(build):
 
 def test_profile_finds_burn_cpu_on_top(build):
     _skip_if(gcc_unavailable_reason())
-    _skip_if(None if tinybpf.probe_prog_type(BpfProgType.PERF_EVENT) else
-             "probe_prog_type(PERF_EVENT) is False")  # fmt: skip
+    _skip_if(prog_type_unavailable_reason(BpfProgType.PERF_EVENT, "perf_event programs"))
     _, out = run("profile", build("profile"), "--demo", "--seconds", "1", "--freq", "499")
     m = re.match(r"sampling pid \d+ at 499 Hz.*\n(\d+) samples", out)
     assert m and int(m[1]) >= 50, out  # 1 s at 499 Hz of one busy thread

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.kernel import helper_unavailable_reason
 
 import tinybpf
 from tinybpf import BpfError, BpfPerfBuffer, BtfValidationError
@@ -58,8 +59,16 @@ def poll_until(pb: BpfPerfBuffer, done, timeout: float = 5.0) -> None:
         pb.poll(int(min(left, 1.0) * 1000) + 1)
 
 
+def _skip_unless_bpf_loop() -> None:
+    # the fixture emits its bursts with bpf_loop (Linux 5.17+)
+    reason = helper_unavailable_reason(tinybpf.BpfProgType.TRACEPOINT, "bpf_loop")
+    if reason:
+        pytest.skip(reason)
+
+
 @pytest.fixture
 def obj(obj_path):
+    _skip_unless_bpf_loop()
     # Pinned to one CPU: a burst and the LOST record the kernel writes in front of the next
     # sample must land in the same per-CPU ring, whatever the scheduler does between calls.
     affinity = os.sched_getaffinity(0)

@@ -32,7 +32,7 @@ from tinybpf._ffi import (
 from tinybpf._guard import Owner, borrow, guarded, unguarded
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfLinkType
-from tinybpf.errors import BpfClosedError, BpfError, LinkDetachedWarning
+from tinybpf.errors import BpfClosedError, BpfError, BpfNotSupportedError, LinkDetachedWarning
 
 if TYPE_CHECKING:
     import socket
@@ -224,8 +224,23 @@ class BpfLink:
 
     @property
     def info(self) -> LinkInfo:
-        """Kernel information: link id and type, program id, attach target."""
-        return link_info_by_fd(self.fd if self._ptr is not None else -1)
+        """Kernel information: link id and type, program id, attach target.
+
+        Raises ``BpfNotSupportedError`` when the attachment has no kernel BPF link to
+        describe: older kernels attach some kinds another way (perf events through an
+        ioctl before Linux 5.15), and libbpf falls back to that."""
+        fd = self.fd if self._ptr is not None else -1
+        if fd >= 0 and fd_kind(fd) != "link":
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                target = "?"
+            raise BpfNotSupportedError(
+                f"{self._description}: this kernel made no BPF link for it (libbpf attached "
+                f"it without one; its fd is {target}), so there is no link info",
+                _errno.EOPNOTSUPP,
+            )
+        return link_info_by_fd(fd)
 
     def __enter__(self) -> BpfLink:
         return self

@@ -25,11 +25,13 @@ from tinybpf._ffi import (
     take_c_log,
 )
 from tinybpf._guard import Owner, guarded, unguarded
+from tinybpf._kernel import explain_eperm
 from tinybpf.btf import Btf, btf_defect, validate_python_type
 from tinybpf.errors import (
     BpfClosedError,
     BpfError,
     BpfFileNotFoundError,
+    BpfPermissionError,
     BpfPhaseError,
     BpfVerifierError,
 )
@@ -359,6 +361,8 @@ class BpfObject:
                 raise err
         try:
             check_int(ret, f"load '{self._path}' failed", log)
+        except BpfPermissionError as e:
+            raise _diagnosed_eperm(e, self._load_set()) from None
         except BpfError as e:
             if e.errno in _MISSING_ERRNOS:
                 _raise_missing(self, self._path, e)
@@ -369,6 +373,14 @@ class BpfObject:
         for bmap in self._maps.created():
             bmap._reset_codecs()
         return self
+
+    def _load_set(self) -> dict[str, tuple[int, str]]:
+        """name -> (type, section) of the programs load() loads (autoload on)."""
+        return {
+            name: (int(prog.type), prog.section)
+            for name, prog in self._programs.items()
+            if prog.autoload
+        }
 
     # --- properties ---------------------------------------------------------------------
     @property
@@ -823,22 +835,31 @@ def _open(
     res = ffi.new(_RESULT)
     ptr = lib.tinybpf_open_object(cpath, cdata, size, NULL if opts is None else opts.ptr, load, res)
     if ptr == NULL:
-        _open_failed(
-            path,
-            cdata is NULL,
-            ffi.errno,
-            res,
-            lambda: _open(
-                source,
-                False,
-                object_name,
-                pin_root_path,
-                kconfig,
-                btf_custom_path,
-                bpf_token_path,
-                kernel_log_level,
-            ),
-        )
+        try:
+            _open_failed(
+                path,
+                cdata is NULL,
+                ffi.errno,
+                res,
+                lambda: _open(
+                    source,
+                    False,
+                    object_name,
+                    pin_root_path,
+                    kconfig,
+                    btf_custom_path,
+                    bpf_token_path,
+                    kernel_log_level,
+                ),
+            )
+        except BpfPermissionError as e:
+            if not load:
+                raise
+            # which programs were refused: the object opened again, not loaded
+            with _open(source, False, object_name, pin_root_path, kconfig, btf_custom_path,
+                       bpf_token_path, kernel_log_level) as again:  # fmt: skip
+                programs = again._load_set()
+            raise _diagnosed_eperm(e, programs) from None
     # (on success the C side has already logged libbpf's messages, if any)
     if res.index_len > _INDEX_CAP:  # more names than the result holds
         return BpfObject(ptr, path, loaded=load)._keeping(opts)
@@ -905,6 +926,15 @@ def _check_custom_btf(path: str | os.PathLike[str]) -> None:
         raise BpfError(
             f"btf_custom_path {os.fspath(path)!r} refused: {e}", e.errno or _errno.EINVAL
         ) from None
+
+
+def _diagnosed_eperm(e: BpfPermissionError, programs: dict[str, tuple[int, str]]) -> BpfError:
+    """A load's EPERM with tinybpf's diagnosis in the message instead of libbpf's generic
+    hint ("try raising 'ulimit -l'"), which stays in ``libbpf_log``."""
+    if e.errno != _errno.EPERM:
+        return e
+    why = explain_eperm(programs, e.libbpf_log or "")
+    return BpfPermissionError(f"{e.message}: {why}", e.errno, e.libbpf_log)
 
 
 def _open_failed(

@@ -18,6 +18,7 @@ from tinybpf._diagnose import (
 )
 from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
 from tinybpf._guard import guarded, unguarded
+from tinybpf._kernel import lsm_inactive_message
 from tinybpf._pin import check_pin_path
 from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo, enum_arg
 from tinybpf.btf import kernel_enum_value
@@ -337,12 +338,16 @@ class BpfProgram:
         return BpfLink(ptr, description, self)
 
     def attach(self) -> BpfLink:
-        """Attach using the SEC() name (libbpf auto-attach).
+        """Attach using the SEC() name (libbpf auto-attach); LSM programs as attach_lsm().
 
-        Sections that name no target (``SEC("xdp")``, ``SEC("tc")``, ``SEC("tcx/ingress")``,
+        An LSM program raises ``BpfNotSupportedError`` where it could never run, as
+        :meth:`attach_lsm` does. Sections that name no target (``SEC("xdp")``,
+        ``SEC("tc")``, ``SEC("tcx/ingress")``,
         a bare ``SEC("kprobe")`` or ``SEC("uprobe")``...) cannot be auto-attached: the error
         names the method to call instead (``attach_xdp(interface)``...).
         """
+        if self.type is BpfProgType.LSM:
+            self._check_lsm_active()
         try:
             return self._link(
                 lib.bpf_program__attach,
@@ -479,7 +484,25 @@ class BpfProgram:
             keep=opts,
         )
 
-    def attach_lsm(self) -> BpfLink:
+    def _check_lsm_active(self) -> None:
+        why = lsm_inactive_message()
+        if why is not None:
+            raise BpfNotSupportedError(
+                f"attach LSM '{self._name}' refused: {why}", _errno.EOPNOTSUPP
+            )
+
+    def attach_lsm(self, *, require_active: bool = True) -> BpfLink:
+        """Attach a BPF LSM program to its hook.
+
+        On a kernel whose active LSM list (/sys/kernel/security/lsm) lacks ``bpf`` the
+        kernel would accept the link and never run the program: this raises
+        ``BpfNotSupportedError`` naming the ``lsm=`` boot parameter instead.
+        ``require_active=False`` attaches anyway (e.g. a daemon that starts before a
+        reboot with the right ``lsm=``, or checks by itself). When securityfs is not
+        mounted the list cannot be read and the attach proceeds.
+        """
+        if require_active:
+            self._check_lsm_active()
         return self._link(
             lib.bpf_program__attach_lsm, f"lsm:{self._name}", f"attach LSM '{self._name}' failed"
         )

@@ -1,7 +1,19 @@
 """Probes of what this kernel and machine can do, and scaffolding for the attach tests.
 
-Every probe looks at the machine (tracefs files, PMUs, mounts); none of them runs the code
-under test and interprets its failure.
+The one place a test asks whether the kernel has a feature it needs (program, map and
+attach types, helpers, kernel functions, active LSMs, mounts, tools such as iproute2's
+netkit support). Each ``*_unavailable_reason()`` returns None when the feature is there and
+otherwise the probe's answer, which the test uses as its skip reason::
+
+    _skip_if(fentry_unavailable_reason("__x64_sys_getppid"))
+
+Probes look at the machine (tracefs files, PMUs, mounts, /sys/kernel/btf/vmlinux,
+/sys/kernel/security/lsm) or ask libbpf's type probes. Where those are not precise (one
+kernel build loads task iterators but refuses TRACING programs in libbpf's probe; a kernel
+without CONFIG_FPROBE has the kprobe program type but no kprobe_multi links), the probe
+loads the smallest program of that kind from tests/bpf/probe_*.bpf.c and reports how the
+kernel refused it. A probe never runs the code under test and interprets its failure.
+Answers are cached per process.
 """
 
 from __future__ import annotations
@@ -11,13 +23,26 @@ import platform
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 TRACEFS_DIRS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 CGROUP2_CANDIDATES = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
 
 # syscall numbers of getpid, for the raw tracepoint filter
 GETPID_NR = {"x86_64": 39, "aarch64": 172}
+
+# The kernel function the kprobe tests attach to (getppid(): no arguments, never called by
+# Python itself), and the one fentry/fexit/fmod_ret tests use: it must be in the kernel's
+# BTF, where argument-less syscall wrappers such as __x64_sys_getppid are often missing;
+# the getpgid(2) wrapper is there on 5.10 ... 7.x (and error-injectable, for fmod_ret).
+_SYSCALL_PREFIX = {"x86_64": "__x64_sys_", "aarch64": "__arm64_sys_"}.get(platform.machine(), "")
+KPROBE_TARGET = f"{_SYSCALL_PREFIX}getppid"
+FENTRY_TARGET = f"{_SYSCALL_PREFIX}getpgid"
+# fmod_ret needs an error-injectable function (none without CONFIG_FUNCTION_ERROR_INJECTION,
+# which Debian's kernels lack) or a security_ hook
+FMOD_RET_TARGET = "security_file_open"
 
 
 def _mounts() -> list[tuple[str, str]]:
@@ -192,3 +217,366 @@ def map_type_unavailable_reason(name: str) -> str | None:
     if tinybpf.probe_map_type(tinybpf.BpfMapType[name]):
         return None
     return f"probe_map_type({name}) is False: this kernel does not create {name} maps"
+
+
+_cache: dict[tuple[object, ...], str | None] = {}
+
+
+def _cached(key: tuple[object, ...], compute: Callable[[], str | None]) -> str | None:
+    if key not in _cache:
+        _cache[key] = compute()
+    return _cache[key]
+
+
+def _refusal(e: BaseException) -> str | None:
+    """The errno name when ``e`` is a kernel refusing a feature, else None."""
+    import tinybpf
+
+    if isinstance(e, tinybpf.BpfError):
+        return _REFUSALS.get(e.errno or 0)
+    return None
+
+
+def prog_type_unavailable_reason(ptype: object, what: str) -> str | None:
+    """Why programs of type ``ptype`` (a BpfProgType) cannot be loaded (libbpf's probe)."""
+    import tinybpf
+
+    def compute() -> str | None:
+        if tinybpf.probe_prog_type(ptype):  # type: ignore[arg-type]
+            return None
+        name = getattr(ptype, "name", ptype)
+        return f"probe_prog_type({name}) is False: this kernel does not load {what}"
+
+    return _cached(("prog_type", ptype), compute)
+
+
+def helper_unavailable_reason(ptype: object, helper: str) -> str | None:
+    """Why programs of type ``ptype`` cannot call ``helper`` (libbpf's helper probe)."""
+    import tinybpf
+
+    def compute() -> str | None:
+        try:
+            if tinybpf.probe_helper(ptype, helper):  # type: ignore[arg-type]
+                return None
+        except ValueError:  # the name is not in this kernel's enum bpf_func_id
+            return f"this kernel has no helper {helper} (not in its BTF's enum bpf_func_id)"
+        name = getattr(ptype, "name", ptype)
+        return f"probe_helper({name}, {helper}) is False: this kernel lacks that helper there"
+
+    return _cached(("helper", ptype, helper), compute)
+
+
+def btf_function_unavailable_reason(func: str) -> str | None:
+    """Why ``func`` cannot be a BTF attach target (fentry/fexit/fmod_ret): not in the
+    kernel's BTF (/sys/kernel/btf/vmlinux), which lists the functions a kernel build kept
+    (builds differ: one has __x64_sys_getppid, another only __do_sys_getppid)."""
+    vmlinux = Path("/sys/kernel/btf/vmlinux")
+    if not vmlinux.exists():
+        return f"kernel has no BTF ({vmlinux} is missing: CONFIG_DEBUG_INFO_BTF is off)"
+
+    def compute() -> str | None:
+        from tinybpf.btf import Btf, BtfKind
+
+        with Btf.from_vmlinux() as btf:
+            try:
+                btf.find(func, BtfKind.FUNC)
+            except KeyError:
+                return f"function {func} is not in this kernel's BTF ({vmlinux})"
+        return None
+
+    return _cached(("btf_func", func), compute)
+
+
+def kallsyms_function_unavailable_reason(func: str) -> str | None:
+    """Why ``func`` cannot be kprobed by name: not a text symbol in /proc/kallsyms."""
+
+    def compute() -> str | None:
+        with open("/proc/kallsyms") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] == func and parts[1] in "tT":
+                    return None
+        return f"function {func} is not in this kernel's /proc/kallsyms"
+
+    return _cached(("kallsyms", func), compute)
+
+
+def _probe_program(prog: str, configure: Callable[[Any], None] | None = None) -> str | None:
+    """Load program ``prog`` of tests/bpf/build/probe_kernel.bpf.o alone: None when the
+    kernel accepts it, else how it refused."""
+    import tinybpf
+
+    path = Path(__file__).resolve().parent.parent / "bpf" / "build" / "probe_kernel.bpf.o"
+    obj = tinybpf.open(path)
+    try:
+        for name, p in obj.programs.items():
+            p.autoload = name == prog
+        if configure is not None:
+            configure(obj.program(prog))
+        obj.load()
+        return None
+    except tinybpf.BpfError as e:
+        name = _refusal(e)
+        if name is None:
+            raise
+        return f"a minimal {prog.removeprefix('probe_')} program fails to load with {name}"
+    finally:
+        obj.close()
+
+
+def kprobe_multi_unavailable_reason(func: str) -> str | None:
+    """Why a kprobe_multi link on ``func`` cannot be made here (needs CONFIG_FPROBE)."""
+
+    def compute() -> str | None:
+        reason = kprobe_unavailable_reason() or kallsyms_function_unavailable_reason(func)
+        if reason:
+            return reason
+        import tinybpf
+
+        path = Path(__file__).resolve().parent.parent / "bpf" / "build" / "probe_kernel.bpf.o"
+        obj = tinybpf.open(path)
+        try:
+            for name, p in obj.programs.items():
+                p.autoload = name == "probe_kprobe_multi"
+            obj.load()
+            obj.program("probe_kprobe_multi").attach_kprobe_multi(symbols=[func]).destroy()
+            return None
+        except tinybpf.BpfError as e:
+            name = _refusal(e)
+            if name is None:
+                raise
+            return (
+                f"this kernel refuses kprobe_multi links: a minimal one on {func} fails "
+                f"with {name} (they need Linux 5.18+ built with CONFIG_FPROBE)"
+            )
+        finally:
+            obj.close()
+
+    return _cached(("kprobe_multi", func), compute)
+
+
+def uprobe_multi_unavailable_reason() -> str | None:
+    """Why a uprobe_multi link cannot be made here (Linux 6.6+): a minimal one on libc's
+    getpid is attached and destroyed."""
+    reason = uprobe_unavailable_reason()
+    if reason:
+        return reason
+
+    def compute() -> str | None:
+        import tinybpf
+        from helpers.attach_env import libc_path
+
+        path = Path(__file__).resolve().parent.parent / "bpf" / "build" / "probe_kernel.bpf.o"
+        obj = tinybpf.open(path)
+        try:
+            for name, p in obj.programs.items():
+                p.autoload = name == "probe_uprobe_multi"
+            obj.load()
+            prog = obj.program("probe_uprobe_multi")
+            prog.attach_uprobe_multi(libc_path(), "getpid").destroy()
+            return None
+        except tinybpf.BpfError as e:
+            name = _refusal(e)
+            if name is None:
+                raise
+            return (
+                f"this kernel refuses uprobe_multi links: a minimal one on libc's getpid "
+                f"fails with {name} (they need Linux 6.6+)"
+            )
+        finally:
+            obj.close()
+
+    return _cached(("uprobe_multi",), compute)
+
+
+def link_type_unavailable_reason(name: str) -> str | None:
+    """Why the kernel has no BPF link of type ``name`` (e.g. "PERF_EVENT", 5.15+): its BTF's
+    enum bpf_link_type lacks BPF_LINK_TYPE_<name> (libbpf then attaches without a link)."""
+
+    def compute() -> str | None:
+        from tinybpf.btf import Btf
+
+        if not Path("/sys/kernel/btf/vmlinux").exists():
+            return "kernel has no BTF: cannot tell which link types it has"
+        with Btf.from_vmlinux() as btf:
+            members = btf.enum("bpf_link_type").__members__
+        if f"BPF_LINK_TYPE_{name}" in members:
+            return None
+        return f"this kernel has no BPF_LINK_TYPE_{name} (its BTF's enum bpf_link_type)"
+
+    return _cached(("link_type", name), compute)
+
+
+def tcx_unavailable_reason() -> str | None:
+    """Why tcx links cannot be made here (Linux 6.6+): a minimal tcx program is attached
+    to the loopback device of a network namespace made for the probe, then destroyed."""
+    reason = netns_unavailable_reason()
+    if reason:
+        return reason
+
+    def compute() -> str | None:
+        import tinybpf
+        from helpers.attach_env import netns
+
+        path = Path(__file__).resolve().parent.parent / "bpf" / "build" / "probe_kernel.bpf.o"
+        obj = tinybpf.open(path)
+        try:
+            for name, p in obj.programs.items():
+                p.autoload = name == "probe_tcx"
+            obj.load()
+            with netns("tbpftcx") as ns, ns.entered():
+                obj.program("probe_tcx").attach_tcx("lo").destroy()
+            return None
+        except tinybpf.BpfError as e:
+            name = _refusal(e)
+            if name is None:
+                raise
+            return f"this kernel refuses tcx links: a minimal one fails with {name} (Linux 6.6+)"
+        finally:
+            obj.close()
+
+    return _cached(("tcx",), compute)
+
+
+def fentry_unavailable_reason(func: str, kind: str = "fentry") -> str | None:
+    """Why ``kind`` ("fentry", "fexit" share it, or "fmod_ret") programs on ``func`` cannot
+    be loaded: ``func`` not in the kernel's BTF, or a minimal such program refused."""
+
+    def compute() -> str | None:
+        reason = btf_function_unavailable_reason(func)
+        if reason:
+            return reason
+        prog = "probe_fmod_ret" if kind == "fmod_ret" else "probe_fentry"
+        answer = _probe_program(prog, lambda p: p.set_attach_target(func))
+        return f"this kernel refuses {kind} on {func}: {answer}" if answer else None
+
+    return _cached(("fentry", func, kind), compute)
+
+
+def active_lsms() -> list[str]:
+    """The active LSMs (/sys/kernel/security/lsm; [] when securityfs is not mounted)."""
+    try:
+        return Path("/sys/kernel/security/lsm").read_text().strip().split(",")
+    except OSError:
+        return []
+
+
+def lsm_load_unavailable_reason() -> str | None:
+    """Why BPF LSM programs cannot be loaded (whether they run is bpf_lsm_inactive_reason)."""
+
+    def compute() -> str | None:
+        answer = _probe_program("probe_lsm")
+        return f"this kernel refuses LSM programs: {answer}" if answer else None
+
+    return _cached(("lsm_load",), compute)
+
+
+def bpf_lsm_inactive_reason() -> str | None:
+    """Why loaded LSM programs would never run: 'bpf' is not an active LSM."""
+    lsms = active_lsms()
+    if not lsms:
+        return "/sys/kernel/security/lsm is unreadable (securityfs not mounted?)"
+    if "bpf" in lsms:
+        return None
+    return (
+        f"'bpf' is not an active LSM ({','.join(lsms)}): the kernel was booted without bpf in lsm="
+    )
+
+
+def lsm_unavailable_reason() -> str | None:
+    """Why an LSM program cannot be loaded and seen running here."""
+    return lsm_load_unavailable_reason() or bpf_lsm_inactive_reason()
+
+
+def struct_ops_unavailable_reason(struct: str, link: bool = True) -> str | None:
+    """Why a struct_ops map implementing kernel struct ``struct`` cannot be registered
+    (``link``: as a BPF link, SEC(".struct_ops.link"), which needs Linux 6.4+)."""
+    import tinybpf
+
+    reason = prog_type_unavailable_reason(tinybpf.BpfProgType.STRUCT_OPS, "struct_ops programs")
+    if reason:
+        return reason
+
+    def compute() -> str | None:
+        from tinybpf.btf import Btf, BtfKind
+
+        # BPF_LINK_TYPE_STRUCT_OPS is older than struct_ops links: the kernel's
+        # struct bpf_struct_ops_link came with them (6.4)
+        wanted = [struct, "bpf_struct_ops_link"] if link else [struct]
+        with Btf.from_vmlinux() as btf:
+            for name in wanted:
+                try:
+                    btf.find(name, BtfKind.STRUCT)
+                except KeyError:
+                    if name == struct:
+                        return f"struct {struct} is not in this kernel's BTF"
+                    return (
+                        "this kernel has no struct_ops links (.struct_ops.link; no struct "
+                        "bpf_struct_ops_link in its BTF: Linux 6.4+)"
+                    )
+        return None
+
+    return _cached(("struct_ops", struct, link), compute)
+
+
+def netkit_unavailable_reason() -> str | None:
+    """Why a netkit device cannot be made: no netns/veth, or iproute2 or the kernel lacks
+    netkit ('ip link add type netkit' in a namespace made for the probe)."""
+    reason = netns_unavailable_reason()
+    if reason:
+        return reason
+
+    def compute() -> str | None:
+        from helpers.attach_env import netns
+
+        with netns("tbpfnk") as ns:
+            # the command the tests use: iproute2 without netkit support fails on "peer"
+            cmd = ["ip", "-n", ns.name, "link", "add", "nkp", "type", "netkit"]
+            r = subprocess.run(
+                [*cmd, "peer", "name", "nkq"],
+                capture_output=True,
+                text=True,
+            )
+        if r.returncode != 0:
+            ver = subprocess.run(["ip", "-V"], capture_output=True, text=True).stdout.strip()
+            return f"'ip link add type netkit' failed ({ver}): {r.stderr.strip()}"
+        return None
+
+    return _cached(("netkit",), compute)
+
+
+def feature_report(progress: Callable[[str], None] | None = None) -> dict[str, str | None]:
+    """Every probe's answer (None = available), for the kernel matrix's table."""
+    import tinybpf
+
+    T = tinybpf.BpfProgType
+    checks: dict[str, Callable[[], str | None]] = {
+        "kprobe": kprobe_unavailable_reason,
+        "kprobe_multi": lambda: kprobe_multi_unavailable_reason(KPROBE_TARGET),
+        "uprobe": uprobe_unavailable_reason,
+        "uprobe_multi": uprobe_multi_unavailable_reason,
+        "fentry": lambda: fentry_unavailable_reason(FENTRY_TARGET),
+        "fmod_ret": lambda: fentry_unavailable_reason(FMOD_RET_TARGET, "fmod_ret"),
+        "lsm (loads)": lsm_load_unavailable_reason,
+        "lsm (active)": bpf_lsm_inactive_reason,
+        "iter/task": lambda: iterator_unavailable_reason("task"),
+        "iter/bpf_map_elem": lambda: iterator_unavailable_reason("bpf_map_elem"),
+        "struct_ops": lambda: struct_ops_unavailable_reason("tcp_congestion_ops"),
+        "freplace": lambda: prog_type_unavailable_reason(T.EXT, "freplace programs"),
+        "sockmap links": lambda: link_type_unavailable_reason("SOCKMAP"),
+        "netkit": netkit_unavailable_reason,
+        "tcx": tcx_unavailable_reason,
+        "netfilter": lambda: prog_type_unavailable_reason(T.NETFILTER, "netfilter programs"),
+        "sk_lookup": lambda: prog_type_unavailable_reason(T.SK_LOOKUP, "sk_lookup programs"),
+        "ringbuf": lambda: map_type_unavailable_reason("RINGBUF"),
+        "arena": lambda: map_type_unavailable_reason("ARENA"),
+    }
+    out: dict[str, str | None] = {}
+    for name, check in checks.items():
+        if progress is not None:
+            progress(name)
+        try:
+            out[name] = check()
+        except Exception as e:  # a broken probe is reported, not hidden
+            out[name] = f"probe error: {type(e).__name__}: {e}"
+    return out
