@@ -1284,9 +1284,10 @@ class TestKernelProbes:
         """ENOENT from a kprobe attach: no kprobe support here, or no such function; never
         a FileNotFoundError (no file is involved)."""
         reason = kprobe_unavailable_reason()
+        obj = kprobes("on_kprobe", "on_ksyscall")
         calls = {
-            "kprobe": lambda: kprobes.program("on_kprobe").attach_kprobe("tinybpf_no_such_fn"),
-            "ksyscall": lambda: kprobes.program("on_ksyscall").attach_ksyscall("tinybpf_nope"),
+            "kprobe": lambda: obj.program("on_kprobe").attach_kprobe("tinybpf_no_such_fn"),
+            "ksyscall": lambda: obj.program("on_ksyscall").attach_ksyscall("tinybpf_nope"),
         }
         for what, call in calls.items():
             with pytest.raises(tinybpf.BpfError) as ei:
@@ -1302,7 +1303,7 @@ class TestKernelProbes:
                 assert "system call 'tinybpf_nope' not found in this kernel" in str(ei.value)
         if reason is not None:  # auto-attach from SEC("ksyscall/getppid") says the same
             with pytest.raises(tinybpf.BpfNotSupportedError, match="no kprobe support"):
-                kprobes.program("on_ksyscall").attach()
+                obj.program("on_ksyscall").attach()
 
     def test_kprobe_program_type_loads_even_without_kprobe_events(self, kprobes):
         # probe_prog_type(KPROBE) answers for the program type only: the object loads;
