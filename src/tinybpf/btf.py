@@ -644,6 +644,23 @@ def _is_scalar_view(py: Any, bt: BtfType, label: str) -> bool:
     return False
 
 
+def _field_pairs(py: Any, bt: BtfType, label: str) -> list[tuple[Any, BtfField]]:
+    """The ``_fields_`` entries of ctypes struct/union ``py`` paired with ``bt``'s fields
+    (their count checked); none for a type generated from BTF, validated here at once."""
+    if hasattr(py, "_tinybpf_fields_"):
+        _validate_generated(py, bt, label)
+        return []
+    btf_fields = bt.fields or ()
+    py_fields = list(getattr(py, "_fields_", ()))
+    if len(py_fields) != len(btf_fields):
+        raise _fail(
+            f"Field count mismatch: {_tname(py)} has {len(py_fields)} fields, "
+            f"BTF type '{label}' has {len(btf_fields)} fields",
+            bt,
+        )
+    return list(zip(py_fields, btf_fields, strict=True))
+
+
 def _validate_loose(py: Any, bt: BtfType, label: str) -> None:
     """Sizes and offsets only (``validate_field_names=False``)."""
     if py in (bytes, int, float):
@@ -665,18 +682,8 @@ def _validate_loose(py: Any, bt: BtfType, label: str) -> None:
         and bt.kind in (BtfKind.STRUCT, BtfKind.UNION)
     ):
         return
-    if hasattr(py, "_tinybpf_fields_"):
-        _validate_generated(py, bt, label)
-        return
-    btf_fields = bt.fields or ()
-    py_fields = list(getattr(py, "_fields_", ()))
-    if len(py_fields) != len(btf_fields):
-        raise _fail(
-            f"Field count mismatch: {_tname(py)} has {len(py_fields)} fields, "
-            f"BTF type '{label}' has {len(btf_fields)} fields",
-            bt,
-        )
-    for entry, bf in zip(py_fields, btf_fields, strict=False):
+    pairs = _field_pairs(py, bt, label)
+    for entry, bf in pairs:
         fname, ftype = entry[0], entry[1]
         cf = getattr(py, fname)
         if bf.bitfield_size or len(entry) > 2:
@@ -810,18 +817,8 @@ def _validate_generated(py: Any, bt: BtfType, label: str) -> None:
 
 
 def _validate_fields(py: Any, bt: BtfType, names: bool, label: str) -> None:
-    if hasattr(py, "_tinybpf_fields_"):
-        _validate_generated(py, bt, label)
-        return
-    btf_fields = bt.fields or ()
-    py_fields = list(getattr(py, "_fields_", ()))
-    if len(py_fields) != len(btf_fields):
-        raise _fail(
-            f"Field count mismatch: {_tname(py)} has {len(py_fields)} fields, "
-            f"BTF type '{label}' has {len(btf_fields)} fields",
-            bt,
-        )
-    for entry, bf in zip(py_fields, btf_fields, strict=False):
+    pairs = _field_pairs(py, bt, label)
+    for entry, bf in pairs:
         fname, ftype = entry[0], entry[1]
         nbits = entry[2] if len(entry) > 2 else 0
         cf = getattr(py, fname)

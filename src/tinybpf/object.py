@@ -835,29 +835,26 @@ def _open(
     res = ffi.new(_RESULT)
     ptr = lib.tinybpf_open_object(cpath, cdata, size, NULL if opts is None else opts.ptr, load, res)
     if ptr == NULL:
-        try:
-            _open_failed(
-                path,
-                cdata is NULL,
-                ffi.errno,
-                res,
-                lambda: _open(
-                    source,
-                    False,
-                    object_name,
-                    pin_root_path,
-                    kconfig,
-                    btf_custom_path,
-                    bpf_token_path,
-                    kernel_log_level,
-                ),
+
+        def reopen() -> BpfObject:
+            """The same object opened again, not loaded: what a failed load tried to load."""
+            return _open(
+                source,
+                False,
+                object_name,
+                pin_root_path,
+                kconfig,
+                btf_custom_path,
+                bpf_token_path,
+                kernel_log_level,
             )
+
+        try:
+            _open_failed(path, cdata is NULL, ffi.errno, res, reopen)
         except BpfPermissionError as e:
             if not load:
                 raise
-            # which programs were refused: the object opened again, not loaded
-            with _open(source, False, object_name, pin_root_path, kconfig, btf_custom_path,
-                       bpf_token_path, kernel_log_level) as again:  # fmt: skip
+            with reopen() as again:  # which programs were refused
                 programs = again._load_set()
             raise _diagnosed_eperm(e, programs) from None
     # (on success the C side has already logged libbpf's messages, if any)
