@@ -89,16 +89,27 @@ def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not tarball.exists():
         pytest.skip(f"{tarball.name} is not cached in vendor/ (run 'make vendor' first)")
     # A clean copy of the tree, as a fresh clone has it plus the fetched tarball: an existing
-    # *.egg-info/SOURCES.txt would otherwise feed its file list into the sdist.
+    # *.egg-info/SOURCES.txt would otherwise feed its file list into the sdist, and what
+    # other targets leave (the VM kernels of `make kernels`, builds) is no part of a clone.
     tree = tmp_path_factory.mktemp("tree") / "tinybpf"
-    shutil.copytree(
-        ROOT,
-        tree,
-        ignore=shutil.ignore_patterns(
-            ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "*.so", "*.o",
-            f"libbpf-{VERSION}", ".*_cache",
-        ),
-    )  # fmt: skip
+    if (ROOT / ".git").exists():
+        listed = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout.decode()
+        names = [n for n in listed.split("\0") if n and (ROOT / n).is_file()]
+        names.append(f"vendor/{tarball.name}")
+        for name in names:
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tree / name)
+    else:
+        shutil.copytree(
+            ROOT,
+            tree,
+            ignore=shutil.ignore_patterns(
+                ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "*.so", "*.o",
+                f"libbpf-{VERSION}", ".*_cache", ".kernels",
+            ),
+        )  # fmt: skip
     out = tmp_path_factory.mktemp("sdist")
     r = subprocess.run(
         [sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(out), str(tree)],
