@@ -19,20 +19,20 @@ TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing alone costs
 if TYPE_CHECKING:  # every public name, for type checkers and editors
     from typing import Any
 
-    from tinybpf._ctypes_gen import (
+    from ._ctypes_gen import (
         BtfStruct,
         BtfUnion,
     )
-    from tinybpf._ffi import (
+    from ._ffi import (
         set_print_level as set_libbpf_log_level,
     )
-    from tinybpf._inspect import (
+    from ._inspect import (
         explore,
     )
-    from tinybpf._jsonl import (
+    from ._jsonl import (
         json_line,
     )
-    from tinybpf._types import (
+    from ._types import (
         BPF_ANY,
         BPF_EXIST,
         BPF_F_LOCK,
@@ -48,16 +48,16 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         ProgramInfo,
         RingBufferEvent,
     )
-    from tinybpf.btf import (
+    from .btf import (
         Btf,
     )
-    from tinybpf.buffers import (
+    from .buffers import (
         BpfPerfBuffer,
         BpfRingBuffer,
         BpfUserRingBuffer,
         EventBatch,
     )
-    from tinybpf.errors import (
+    from .errors import (
         BpfClosedError,
         BpfError,
         BpfFileNotFoundError,
@@ -68,11 +68,11 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         BtfValidationError,
         LinkDetachedWarning,
     )
-    from tinybpf.globals import (
+    from .globals import (
         GlobalSection,
         GlobalVariables,
     )
-    from tinybpf.histogram import (
+    from .histogram import (
         hist_data,
         hist_sections_text,
         linear_hist_text,
@@ -81,7 +81,7 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         print_linear_hist,
         print_log2_hist,
     )
-    from tinybpf.introspect import (
+    from .introspect import (
         BtfInfo,
         KernelMapInfo,
         KernelProgram,
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         probe_map_type,
         probe_prog_type,
     )
-    from tinybpf.link import (
+    from .link import (
         BpfLink,
         IterLink,
         LinkInfo,
@@ -111,25 +111,25 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         XdpAttachment,
         open_pinned_link,
     )
-    from tinybpf.map import (
+    from .map import (
         BpfMap,
         create_map,
         lpm_key,
         open_pinned_map,
         possible_cpus,
     )
-    from tinybpf.object import (
+    from .object import (
         BpfObject,
         MapCollection,
         ProgramCollection,
         load,
         open_object,
     )
-    from tinybpf.program import (
+    from .program import (
         BpfProgram,
         TestRunResult,
     )
-    from tinybpf.symbolize import (
+    from .symbolize import (
         ElfError,
         KernelSymbols,
         KernelSymbolsRestrictedError,
@@ -138,7 +138,7 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         Symbolizer,
         ksym,
     )
-    from tinybpf.tracing import (
+    from .tracing import (
         TraceEvent,
         TracePipe,
         trace_pipe,
@@ -153,107 +153,107 @@ _this_module = sys.modules[__name__]
 # Every public name is imported on first use (PEP 562): ``import tinybpf`` costs about a
 # millisecond, and a tool pays only for the parts it touches. "module:attr" renames.
 _LAZY = {
-    "BPF_ANY": "tinybpf._types",
-    "BPF_EXIST": "tinybpf._types",
-    "BPF_F_LOCK": "tinybpf._types",
-    "BPF_NOEXIST": "tinybpf._types",
-    "BpfAttachType": "tinybpf._types",
-    "BpfClosedError": "tinybpf.errors",
-    "BpfError": "tinybpf.errors",
-    "BpfFileNotFoundError": "tinybpf.errors",
-    "BpfLink": "tinybpf.link",
-    "BpfLinkType": "tinybpf._types",
-    "BpfMap": "tinybpf.map",
-    "BpfMapType": "tinybpf._types",
-    "BpfNotSupportedError": "tinybpf.errors",
-    "BpfObject": "tinybpf.object",
-    "BpfPerfBuffer": "tinybpf.buffers",
-    "BpfPermissionError": "tinybpf.errors",
-    "BpfPhaseError": "tinybpf.errors",
-    "BpfProgType": "tinybpf._types",
-    "BpfProgram": "tinybpf.program",
-    "BpfVerifierError": "tinybpf.errors",
-    "BpfRingBuffer": "tinybpf.buffers",
-    "BpfUserRingBuffer": "tinybpf.buffers",
-    "Btf": "tinybpf.btf",
-    "BtfField": "tinybpf._types",
-    "BtfInfo": "tinybpf.introspect",
-    "BtfKind": "tinybpf._types",
-    "BtfStruct": "tinybpf._ctypes_gen",
-    "BtfType": "tinybpf._types",
-    "BtfUnion": "tinybpf._ctypes_gen",
-    "BtfValidationError": "tinybpf.errors",
-    "ElfError": "tinybpf.symbolize",
-    "EventBatch": "tinybpf.buffers",
-    "GlobalSection": "tinybpf.globals",
-    "GlobalVariables": "tinybpf.globals",
-    "IterLink": "tinybpf.link",
-    "KernelMapInfo": "tinybpf.introspect",
-    "KernelProgram": "tinybpf.introspect",
-    "KernelProgramInfo": "tinybpf.introspect",
-    "KernelSymbols": "tinybpf.symbolize",
-    "KernelSymbolsRestrictedError": "tinybpf.symbolize",
-    "LinkDetachedWarning": "tinybpf.errors",
-    "LinkInfo": "tinybpf.link",
-    "MapCollection": "tinybpf.object",
-    "MapInfo": "tinybpf._types",
-    "PerfEvent": "tinybpf.introspect",
-    "ProgramCollection": "tinybpf.object",
-    "ProgramInfo": "tinybpf._types",
-    "RingBufferEvent": "tinybpf._types",
-    "SocketFilter": "tinybpf.link",
-    "Symbol": "tinybpf.symbolize",
-    "SymbolizeError": "tinybpf.symbolize",
-    "Symbolizer": "tinybpf.symbolize",
-    "TcAttachment": "tinybpf.link",
-    "TestRunResult": "tinybpf.program",
-    "TraceEvent": "tinybpf.tracing",
-    "TracePipe": "tinybpf.tracing",
-    "XdpAttachment": "tinybpf.link",
-    "create_map": "tinybpf.map",
-    "enable_stats": "tinybpf.introspect",
-    "explore": "tinybpf._inspect",
-    "hist_data": "tinybpf.histogram",
-    "hist_sections_text": "tinybpf.histogram",
-    "json_line": "tinybpf._jsonl",
-    "ksym": "tinybpf.symbolize",
-    "linear_hist_text": "tinybpf.histogram",
-    "load": "tinybpf.object",
-    "loaded_btfs": "tinybpf.introspect",
-    "loaded_links": "tinybpf.introspect",
-    "loaded_maps": "tinybpf.introspect",
-    "loaded_programs": "tinybpf.introspect",
-    "log2_hist_text": "tinybpf.histogram",
-    "lpm_key": "tinybpf.map",
-    "open": "tinybpf.object:open_object",
-    "open_link_by_id": "tinybpf.introspect",
-    "open_map_by_id": "tinybpf.introspect",
-    "open_pinned_link": "tinybpf.link",
-    "open_pinned_map": "tinybpf.map",
-    "open_pinned_program": "tinybpf.introspect",
-    "open_program_by_id": "tinybpf.introspect",
-    "perf_event_open": "tinybpf.introspect",
-    "perf_event_open_cpu_clock": "tinybpf.introspect",
-    "possible_cpus": "tinybpf.map",
-    "print_hist_sections": "tinybpf.histogram",
-    "print_linear_hist": "tinybpf.histogram",
-    "print_log2_hist": "tinybpf.histogram",
-    "probe_helper": "tinybpf.introspect",
-    "probe_map_type": "tinybpf.introspect",
-    "probe_prog_type": "tinybpf.introspect",
-    "set_libbpf_log_level": "tinybpf._ffi:set_print_level",
-    "trace_pipe": "tinybpf.tracing",
+    "BPF_ANY": "._types",
+    "BPF_EXIST": "._types",
+    "BPF_F_LOCK": "._types",
+    "BPF_NOEXIST": "._types",
+    "BpfAttachType": "._types",
+    "BpfClosedError": ".errors",
+    "BpfError": ".errors",
+    "BpfFileNotFoundError": ".errors",
+    "BpfLink": ".link",
+    "BpfLinkType": "._types",
+    "BpfMap": ".map",
+    "BpfMapType": "._types",
+    "BpfNotSupportedError": ".errors",
+    "BpfObject": ".object",
+    "BpfPerfBuffer": ".buffers",
+    "BpfPermissionError": ".errors",
+    "BpfPhaseError": ".errors",
+    "BpfProgType": "._types",
+    "BpfProgram": ".program",
+    "BpfVerifierError": ".errors",
+    "BpfRingBuffer": ".buffers",
+    "BpfUserRingBuffer": ".buffers",
+    "Btf": ".btf",
+    "BtfField": "._types",
+    "BtfInfo": ".introspect",
+    "BtfKind": "._types",
+    "BtfStruct": "._ctypes_gen",
+    "BtfType": "._types",
+    "BtfUnion": "._ctypes_gen",
+    "BtfValidationError": ".errors",
+    "ElfError": ".symbolize",
+    "EventBatch": ".buffers",
+    "GlobalSection": ".globals",
+    "GlobalVariables": ".globals",
+    "IterLink": ".link",
+    "KernelMapInfo": ".introspect",
+    "KernelProgram": ".introspect",
+    "KernelProgramInfo": ".introspect",
+    "KernelSymbols": ".symbolize",
+    "KernelSymbolsRestrictedError": ".symbolize",
+    "LinkDetachedWarning": ".errors",
+    "LinkInfo": ".link",
+    "MapCollection": ".object",
+    "MapInfo": "._types",
+    "PerfEvent": ".introspect",
+    "ProgramCollection": ".object",
+    "ProgramInfo": "._types",
+    "RingBufferEvent": "._types",
+    "SocketFilter": ".link",
+    "Symbol": ".symbolize",
+    "SymbolizeError": ".symbolize",
+    "Symbolizer": ".symbolize",
+    "TcAttachment": ".link",
+    "TestRunResult": ".program",
+    "TraceEvent": ".tracing",
+    "TracePipe": ".tracing",
+    "XdpAttachment": ".link",
+    "create_map": ".map",
+    "enable_stats": ".introspect",
+    "explore": "._inspect",
+    "hist_data": ".histogram",
+    "hist_sections_text": ".histogram",
+    "json_line": "._jsonl",
+    "ksym": ".symbolize",
+    "linear_hist_text": ".histogram",
+    "load": ".object",
+    "loaded_btfs": ".introspect",
+    "loaded_links": ".introspect",
+    "loaded_maps": ".introspect",
+    "loaded_programs": ".introspect",
+    "log2_hist_text": ".histogram",
+    "lpm_key": ".map",
+    "open": ".object:open_object",
+    "open_link_by_id": ".introspect",
+    "open_map_by_id": ".introspect",
+    "open_pinned_link": ".link",
+    "open_pinned_map": ".map",
+    "open_pinned_program": ".introspect",
+    "open_program_by_id": ".introspect",
+    "perf_event_open": ".introspect",
+    "perf_event_open_cpu_clock": ".introspect",
+    "possible_cpus": ".map",
+    "print_hist_sections": ".histogram",
+    "print_linear_hist": ".histogram",
+    "print_log2_hist": ".histogram",
+    "probe_helper": ".introspect",
+    "probe_map_type": ".introspect",
+    "probe_prog_type": ".introspect",
+    "set_libbpf_log_level": "._ffi:set_print_level",
+    "trace_pipe": ".tracing",
 }
 
 
 def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
     if target is None:
-        raise AttributeError(f"module 'tinybpf' has no attribute {name!r}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
     module, _, attr = target.partition(":")
-    value = getattr(importlib.import_module(module), attr or name)
+    value = getattr(importlib.import_module(module, __name__), attr or name)
     setattr(_this_module, name, value)  # (the submodule tinybpf.globals shadows globals())
     return value
 
@@ -382,7 +382,7 @@ def libbpf_version() -> str:
 
         print(tinybpf.libbpf_version())   # e.g. "v1.7"
     """
-    from tinybpf._ffi import ffi, lib
+    from ._ffi import ffi, lib
 
     text: bytes = ffi.string(lib.libbpf_version_string())
     return text.decode()
@@ -395,7 +395,7 @@ def libbpf_release() -> str:
 
         print(tinybpf.libbpf_release())   # e.g. "1.7.0"
     """
-    from tinybpf._ffi import ffi, lib
+    from ._ffi import ffi, lib
 
     release: bytes = ffi.string(lib.tinybpf_libbpf_release())
     major, minor = lib.libbpf_major_version(), lib.libbpf_minor_version()
@@ -415,7 +415,7 @@ def init(libbpf_path: str | os.PathLike[str] | None = None) -> None:
         tinybpf.init()   # does nothing; tinybpf.init("/usr/lib/libbpf.so") raises BpfError
     """
     if libbpf_path is not None:
-        from tinybpf.errors import BpfError
+        from .errors import BpfError
 
         raise BpfError(
             f"init({str(libbpf_path)!r}): tinybpf links libbpf "

@@ -13,9 +13,9 @@ __all__ = ["main"]
 
 
 def _version_text() -> str:
-    import tinybpf
+    from . import __version__, libbpf_release
 
-    return f"tinybpf {tinybpf.__version__}\nlibbpf {tinybpf.libbpf_release()}"
+    return f"tinybpf {__version__}\nlibbpf {libbpf_release()}"
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -24,7 +24,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_vmlinux(args: argparse.Namespace) -> int:
-    from tinybpf.btf import Btf, vmlinux_header
+    from .btf import Btf, vmlinux_header
 
     src = args.btf
     with Btf.from_vmlinux() if src in (None, "vmlinux") else Btf.from_file(src) as btf:
@@ -55,7 +55,7 @@ def _arch_define() -> str:
 
 def cached_vmlinux_h(vmlinux: str | None = None) -> Path:
     """vmlinux.h for the running kernel (cached per release) or for a given BTF file."""
-    from tinybpf.btf import Btf, vmlinux_header
+    from .btf import Btf, vmlinux_header
 
     if vmlinux:
         src = Path(vmlinux)
@@ -155,7 +155,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_gen(args: argparse.Namespace) -> int:
-    from tinybpf.codegen import generate_module
+    from .codegen import generate_module
 
     text = generate_module(
         args.object, module_name=args.name, all_types=args.all_types, embed=not args.no_embed
@@ -170,10 +170,10 @@ def cmd_gen(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import json
 
-    import tinybpf
-    from tinybpf._inspect import describe_object, object_summary
+    from ._inspect import describe_object, object_summary
+    from .object import open_object
 
-    with tinybpf.open(args.object) as obj:
+    with open_object(args.object) as obj:
         if args.json:
             print(json.dumps(object_summary(obj), indent=2, default=str))
         else:
@@ -182,22 +182,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tinybpf._inspect import print_listing
+    from ._inspect import print_listing
 
     print_listing(args.kind, args.json)
     return 0
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from tinybpf._ps import print_ps
+    from ._ps import print_ps
 
     print_ps(args.json)
     return 0
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from tinybpf._jsonl import json_line
-    from tinybpf.tracing import trace_pipe
+    from ._jsonl import json_line
+    from .tracing import trace_pipe
 
     try:
         with trace_pipe(timeout=args.timeout) as pipe:
@@ -218,7 +218,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_btf_dump(args: argparse.Namespace) -> int:
     import json
 
-    from tinybpf.btf import Btf, btf_type_json, vmlinux_header
+    from .btf import Btf, btf_type_json, vmlinux_header
 
     src = args.source
     with Btf.from_vmlinux() if src in (None, "vmlinux") else Btf.from_file(src) as btf:
@@ -234,9 +234,8 @@ def cmd_btf_dump(args: argparse.Namespace) -> int:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    import tinybpf
-    from tinybpf._inspect import explore
-    from tinybpf._shell import run_shell
+    from ._inspect import explore
+    from ._shell import run_shell
 
     obj = explore(args.object, load=args.load)
     banner = (
@@ -244,7 +243,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
         '(obj.<TAB>, obj.maps["<TAB>). Ctrl-D exits.'
     )
     try:
-        run_shell({"obj": obj, "tinybpf": tinybpf}, banner)
+        # the package this module belongs to, under whatever name it was imported
+        run_shell({"obj": obj, "tinybpf": sys.modules[__package__ or "tinybpf"]}, banner)
     finally:
         obj.close()
     return 0
@@ -416,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("docker-pull", help="replaced by 'compile' (no Docker image)")
     sp.set_defaults(func=cmd_docker_replaced)
 
-    from tinybpf.export.cli import add_parser as add_export_parser
+    from .export.cli import add_parser as add_export_parser
 
     add_export_parser(sub)
     return p

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Callable
 from typing import Any, Literal
 
-from tinybpf._ctypes_gen import _fill_array
-from tinybpf._types import BtfKind, BtfType
-from tinybpf.btf import validate_python_type
-from tinybpf.errors import BtfValidationError
+from ._ctypes_gen import _fill_array
+from ._types import BtfKind, BtfType
+from .btf import validate_python_type
+from .errors import BtfValidationError
 
 _ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 

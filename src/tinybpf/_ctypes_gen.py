@@ -13,8 +13,8 @@ import itertools
 import sys
 from typing import Any, Literal
 
-from tinybpf._ffi import lib
-from tinybpf._types import BtfKind, BtfType
+from ._ffi import lib
+from ._types import BtfKind, BtfType
 
 _ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
@@ -225,7 +225,7 @@ class _Generator:
         base: Any = BtfUnion if is_union else BtfStruct
         name = bt.name or bt.type_name or hint or ("anon_union" if is_union else "anon_struct")
         name = name.lstrip(".").replace(".", "_") or "anon"
-        cls: Any = type(name, (base,), {"__module__": "tinybpf.btf_types"})
+        cls: Any = type(name, (base,), {"__module__": f"{__package__}.btf_types"})
         fields: list[tuple[str, Any]] = []
         anonymous: list[str] = []
         visible: list[str] = []

@@ -13,10 +13,10 @@ import errno
 import os
 from typing import Any
 
-from tinybpf._ffi import lib
-from tinybpf._types import BtfKind
-from tinybpf.btf import Btf
-from tinybpf.errors import BpfError, BpfNotSupportedError
+from ._ffi import lib
+from ._types import BtfKind
+from .btf import Btf
+from .errors import BpfError, BpfNotSupportedError
 
 __all__ = [
     "Explanation",

@@ -13,8 +13,8 @@ import os
 import threading
 from typing import Any
 
-from tinybpf._libbpf_cffi import ffi, lib
-from tinybpf.errors import error_for_errno
+from ._libbpf_cffi import ffi, lib
+from .errors import error_for_errno
 
 __all__ = [
     "NULL",
@@ -50,7 +50,7 @@ def _libbpf_logger() -> Any:
                 lib.LIBBPF_DEBUG: logging.DEBUG,
             }
         )
-        _logger = logging.getLogger("tinybpf.libbpf")
+        _logger = logging.getLogger(f"{__package__}.libbpf")
     return _logger
 
 

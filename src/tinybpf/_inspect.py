@@ -40,7 +40,7 @@ def render_table(
 def _type_name(bt: Any) -> str:
     if bt is None:
         return "-"
-    from tinybpf._types import BtfKind
+    from ._types import BtfKind
 
     if bt.kind == BtfKind.ARRAY and bt.elem is not None:
         return f"{_type_name(bt.elem)}[{bt.nelems}]"
@@ -51,11 +51,11 @@ def _type_name(bt: Any) -> str:
 
 def object_summary(obj: Any) -> dict[str, Any]:
     """Programs, maps, globals, license and BTF types of an (opened) object, as data."""
-    from tinybpf._types import BtfKind
-    from tinybpf.symbolize import ElfError, ElfFile
+    from ._types import BtfKind
+    from .symbolize import ElfError, ElfFile
 
     progs = []
-    from tinybpf._types import BpfProgType
+    from ._types import BpfProgType
 
     for p in obj.programs.values():
         attach_type = p.expected_attach_type
@@ -189,9 +189,9 @@ def explore(source: str | os.PathLike[str], load: bool = False) -> Any:
 
         >>> obj = tinybpf.explore("prog.bpf.o")   # doctest: +SKIP
     """
-    import tinybpf
+    from .object import open_object
 
-    obj = tinybpf.open(source)
+    obj = open_object(source)
     if load:
         obj.load()
     print(describe_object(obj))
@@ -200,10 +200,10 @@ def explore(source: str | os.PathLike[str], load: bool = False) -> Any:
 
 def _pins() -> dict[tuple[str, int], list[str]]:
     """(kind, id) -> pin paths found under the mounted BPF filesystems."""
-    from tinybpf._ffi import cstr, fd_kind, lib
-    from tinybpf._pin import _bpffs_mounts
-    from tinybpf.introspect import btf_info_by_fd, map_info_by_fd, program_info_by_fd
-    from tinybpf.link import link_info_by_fd
+    from ._ffi import cstr, fd_kind, lib
+    from ._pin import _bpffs_mounts
+    from .introspect import btf_info_by_fd, map_info_by_fd, program_info_by_fd
+    from .link import link_info_by_fd
 
     # The kernel fills any object's info for any of these calls (a map's info read as a
     # program's has the map's id), so the fd's own kind picks the call.
@@ -236,15 +236,15 @@ def _pins() -> dict[tuple[str, int], list[str]]:
 
 def kernel_listing(kind: str) -> list[dict[str, Any]]:
     """Rows of ``tinybpf list progs|maps|links`` (what bpftool's listings show)."""
-    import tinybpf
+    from .introspect import loaded_links, loaded_maps, loaded_programs
 
     pins = _pins()
     rows: list[dict[str, Any]] = []
     if kind == "progs":
         attach: dict[int, list[str]] = {}
-        for li in tinybpf.loaded_links():
+        for li in loaded_links():
             attach.setdefault(li.prog_id, []).append(_link_target(li))
-        for p in tinybpf.loaded_programs():
+        for p in loaded_programs():
             rows.append(
                 {
                     "id": p.id,
@@ -258,7 +258,7 @@ def kernel_listing(kind: str) -> list[dict[str, Any]]:
                 }
             )
     elif kind == "maps":
-        for m in tinybpf.loaded_maps():
+        for m in loaded_maps():
             rows.append(
                 {
                     "id": m.id,
@@ -272,7 +272,7 @@ def kernel_listing(kind: str) -> list[dict[str, Any]]:
                 }
             )
     elif kind == "links":
-        for li in tinybpf.loaded_links():
+        for li in loaded_links():
             rows.append(
                 {
                     "id": li.id,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from tinybpf._ffi import NULL, lib
-from tinybpf._types import BpfProgType
+from ._ffi import NULL, lib
+from ._types import BpfProgType
 
 LSM_FILE = "/sys/kernel/security/lsm"
 LOCKDOWN_FILE = "/sys/kernel/security/lockdown"

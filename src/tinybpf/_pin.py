@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tinybpf.errors import BpfError
+from .errors import BpfError
 
 __all__ = ["check_pin_path"]
 

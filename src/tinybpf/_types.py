@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Generic, TypeVar
 
-from tinybpf._ffi import lib
+from ._ffi import lib
 
 __all__ = [
     "BPF_ANY",

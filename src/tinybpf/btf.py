@@ -20,10 +20,10 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tinybpf._ffi import NULL, check_int, check_ptr, cstr, ffi, lib
-from tinybpf._guard import Owner, guarded, unguarded
-from tinybpf._types import BtfField, BtfKind, BtfType, enum_arg
-from tinybpf.errors import BpfClosedError, BpfError, BpfFileNotFoundError, BtfValidationError
+from ._ffi import NULL, check_int, check_ptr, cstr, ffi, lib
+from ._guard import Owner, guarded, unguarded
+from ._types import BtfField, BtfKind, BtfType, enum_arg
+from .errors import BpfClosedError, BpfError, BpfFileNotFoundError, BtfValidationError
 
 __all__ = ["Btf", "btf_type_json", "validate_python_type", "vmlinux_header"]
 
@@ -444,7 +444,7 @@ class Btf:
             Event = obj.btf.ctype("event")
             ev = Event.from_buffer_copy(data)
         """
-        from tinybpf._ctypes_gen import ctype_for
+        from ._ctypes_gen import ctype_for
 
         self._p()
         if isinstance(name, int):
@@ -458,7 +458,7 @@ class Btf:
 
     def enum(self, name: str) -> Any:
         """An IntEnum with the members of the BTF enum ``name``."""
-        from tinybpf._ctypes_gen import int_enum_for
+        from ._ctypes_gen import int_enum_for
 
         for kind in (BtfKind.ENUM, BtfKind.ENUM64, BtfKind.TYPEDEF):
             try:

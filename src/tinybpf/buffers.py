@@ -34,10 +34,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
-from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, ffi, lib, new_opts, strerror
-from tinybpf._types import BpfMapType, RingBufferEvent
-from tinybpf.errors import BpfClosedError, BpfError, error_for_errno
-from tinybpf.map import BpfMap
+from ._ffi import NULL, capture_log, check_int, check_ptr, ffi, lib, new_opts, strerror
+from ._types import BpfMapType, RingBufferEvent
+from .errors import BpfClosedError, BpfError, error_for_errno
+from .map import BpfMap
 
 if TYPE_CHECKING:
     import asyncio

@@ -37,11 +37,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinybpf._ctypes_gen import BtfStruct, BtfUnion
-from tinybpf._ffi import capture_log, check_int, check_ptr, cstr, ffi, lib
-from tinybpf._types import BtfField, BtfKind, BtfType
-from tinybpf.btf import Btf
-from tinybpf.object import BpfObject, open_object
+from ._ctypes_gen import BtfStruct, BtfUnion
+from ._ffi import capture_log, check_int, check_ptr, cstr, ffi, lib
+from ._types import BtfField, BtfKind, BtfType
+from .btf import Btf
+from .object import BpfObject, open_object
 
 __all__ = ["generate_module"]
 

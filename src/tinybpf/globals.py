@@ -22,15 +22,15 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from tinybpf._ctypes_gen import _fill_array
-from tinybpf._ffi import NULL, ffi, lib
-from tinybpf._guard import guarded
-from tinybpf._types import BtfKind, BtfType
-from tinybpf.errors import BpfError, BpfPhaseError
+from ._ctypes_gen import _fill_array
+from ._ffi import NULL, ffi, lib
+from ._guard import guarded
+from ._types import BtfKind, BtfType
+from .errors import BpfError, BpfPhaseError
 
 if TYPE_CHECKING:
-    from tinybpf.map import BpfMap
-    from tinybpf.object import BpfObject
+    from .map import BpfMap
+    from .object import BpfObject
 
 _ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
@@ -175,7 +175,7 @@ class GlobalSection(Mapping[str, Any]):
                     bmap.fd, ffi.from_buffer(key), ffi.from_buffer(value), 0
                 )
                 if check < 0:
-                    from tinybpf._ffi import check_int
+                    from ._ffi import check_int
 
                     check_int(check, f"write global '{var.name}' failed")
                 return

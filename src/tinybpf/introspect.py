@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tinybpf._ffi import NULL, capture_log, check_int, fd_kind, ffi, lib, pystr, strerror
-from tinybpf._pin import check_pin_path
-from tinybpf._types import BpfMapType, BpfProgType, enum_arg
-from tinybpf.btf import kernel_enum, kernel_enum_value
-from tinybpf.errors import BpfClosedError, BpfError, error_for_errno
-from tinybpf.link import LinkInfo, link_info_by_fd
-from tinybpf.map import BpfMap, _map_from_fd
+from ._ffi import NULL, capture_log, check_int, fd_kind, ffi, lib, pystr, strerror
+from ._pin import check_pin_path
+from ._types import BpfMapType, BpfProgType, enum_arg
+from .btf import kernel_enum, kernel_enum_value
+from .errors import BpfClosedError, BpfError, error_for_errno
+from .link import LinkInfo, link_info_by_fd
+from .map import BpfMap, _map_from_fd
 
 __all__ = [
     "BtfInfo",
@@ -265,12 +265,12 @@ class KernelProgram:
         return program_info_by_fd(self.fd)
 
     def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1) -> Any:
-        from tinybpf.program import _test_run
+        from .program import _test_run
 
         return _test_run(self.fd, self._description, data, ctx, repeat, prog_type=self.info.type)
 
     def pin(self, path: str) -> None:
-        from tinybpf._ffi import cstr
+        from ._ffi import cstr
 
         check_int(
             lib.bpf_obj_pin(self.fd, cstr(check_pin_path(path, f"pin program to '{path}'"))),
@@ -321,7 +321,7 @@ def open_pinned_program(path: str) -> KernelProgram:
         with tinybpf.open_pinned_program("/sys/fs/bpf/my_prog") as kp:
             print(kp.info.id, kp.info.name)
     """
-    from tinybpf._ffi import cstr
+    from ._ffi import cstr
 
     with capture_log() as log:
         fd = int(lib.bpf_obj_get(cstr(path)))
@@ -548,7 +548,7 @@ def perf_event_open_cpu_clock(freq: int = 99, cpus: list[int] | None = None) -> 
         events = tinybpf.perf_event_open_cpu_clock(freq=49)
         links = [prog.attach_perf_event(ev.detach_fd()) for ev in events]
     """
-    from tinybpf.map import possible_cpus
+    from .map import possible_cpus
 
     out: list[PerfEvent] = []
     try:

@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tinybpf._ffi import (
+from ._ffi import (
     NULL,
     capture_log,
     check_int,
@@ -29,15 +29,15 @@ from tinybpf._ffi import (
     new_opts,
     pystr,
 )
-from tinybpf._guard import Owner, borrow, guarded, unguarded
-from tinybpf._pin import check_pin_path
-from tinybpf._types import BpfAttachType, BpfLinkType
-from tinybpf.errors import BpfClosedError, BpfError, BpfNotSupportedError, LinkDetachedWarning
+from ._guard import Owner, borrow, guarded, unguarded
+from ._pin import check_pin_path
+from ._types import BpfAttachType, BpfLinkType
+from .errors import BpfClosedError, BpfError, BpfNotSupportedError, LinkDetachedWarning
 
 if TYPE_CHECKING:
     import socket
 
-    from tinybpf.program import BpfProgram
+    from .program import BpfProgram
 
 __all__ = [
     "BpfLink",
@@ -345,7 +345,7 @@ class _Attachment:
                 self.destroy()
             except Exception as e:
                 # nobody can catch an error raised here: say it at error level
-                logging.getLogger("tinybpf").error(
+                logging.getLogger(__package__).error(
                     "destroying %s (%s) at garbage collection failed: %s",
                     type(self).__name__,
                     self._description,

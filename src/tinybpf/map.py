@@ -14,8 +14,8 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
-from tinybpf._codec import Codec, make_codec
-from tinybpf._ffi import (
+from ._codec import Codec, make_codec
+from ._ffi import (
     NULL,
     capture_log,
     check_int,
@@ -27,15 +27,15 @@ from tinybpf._ffi import (
     pystr,
     strerror,
 )
-from tinybpf._guard import Owner, guarded, unguarded
-from tinybpf._percpu import sum_structs
-from tinybpf._pin import check_pin_path
-from tinybpf._types import BPF_ANY, BpfMapType, BtfType, MapInfo, enum_arg
-from tinybpf.btf import Btf
-from tinybpf.errors import BpfClosedError, BpfError, BpfPhaseError, error_for_errno
+from ._guard import Owner, guarded, unguarded
+from ._percpu import sum_structs
+from ._pin import check_pin_path
+from ._types import BPF_ANY, BpfMapType, BtfType, MapInfo, enum_arg
+from .btf import Btf
+from .errors import BpfClosedError, BpfError, BpfPhaseError, error_for_errno
 
 if TYPE_CHECKING:
-    from tinybpf.object import BpfObject
+    from .object import BpfObject
 
 _ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
@@ -325,7 +325,7 @@ class BpfMap(Generic[KT, VT]):
 
     def kernel_info(self) -> Any:
         """The kernel's view of the map (:class:`tinybpf.KernelMapInfo`: id, flags, BTF id)."""
-        from tinybpf.introspect import map_info_by_fd
+        from .introspect import map_info_by_fd
 
         return map_info_by_fd(self._live_fd())
 
@@ -1317,7 +1317,7 @@ class BpfMap(Generic[KT, VT]):
         map_id = int.from_bytes(ffi.buffer(vbuf, 4)[:], _ORDER)
         if map_id == 0:
             return None
-        from tinybpf.introspect import open_map_by_id
+        from .introspect import open_map_by_id
 
         return open_map_by_id(map_id)
 
@@ -1366,7 +1366,7 @@ class BpfMap(Generic[KT, VT]):
     def attach_struct_ops(self) -> Any:
         """Register a struct_ops map (its programs implement a kernel ops table); the
         returned link unregisters it when destroyed."""
-        from tinybpf.link import BpfLink
+        from .link import BpfLink
 
         p = self._mp()
         if p is None:
@@ -1378,7 +1378,7 @@ class BpfMap(Generic[KT, VT]):
             err = ffi.errno
         if ptr == NULL:
             ffi.errno = err
-        from tinybpf._ffi import check_ptr
+        from ._ffi import check_ptr
 
         check_ptr(ptr, f"attach struct_ops map '{self._name}' failed", log)
         return BpfLink(ptr, f"struct_ops:{self._name}")

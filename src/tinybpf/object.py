@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from tinybpf._diagnose import explain_load
-from tinybpf._ffi import (
+from ._diagnose import explain_load
+from ._ffi import (
     NULL,
     LogCapture,
     capture_log,
@@ -24,10 +24,10 @@ from tinybpf._ffi import (
     pystr,
     take_c_log,
 )
-from tinybpf._guard import Owner, guarded, unguarded
-from tinybpf._kernel import explain_eperm
-from tinybpf.btf import Btf, btf_defect, validate_python_type
-from tinybpf.errors import (
+from ._guard import Owner, guarded, unguarded
+from ._kernel import explain_eperm
+from .btf import Btf, btf_defect, validate_python_type
+from .errors import (
     BpfClosedError,
     BpfError,
     BpfFileNotFoundError,
@@ -35,10 +35,10 @@ from tinybpf.errors import (
     BpfPhaseError,
     BpfVerifierError,
 )
-from tinybpf.globals import GlobalVariables, _Layout, globals_layout
-from tinybpf.link import BpfLink
-from tinybpf.map import BpfMap, _Shared
-from tinybpf.program import BpfProgram
+from .globals import GlobalVariables, _Layout, globals_layout
+from .link import BpfLink
+from .map import BpfMap, _Shared
+from .program import BpfProgram
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -1000,8 +1000,8 @@ def _verifier_error(
         vlog = own_log(program) or ""
     if not vlog.strip():
         return None
-    from tinybpf._ffi import strerror
-    from tinybpf.errors import verifier_summary
+    from ._ffi import strerror
+    from .errors import verifier_summary
 
     full = (
         f"{message}: {strerror(err)}: the verifier rejected program '{program}':\n"

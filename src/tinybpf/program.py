@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tinybpf._diagnose import (
+from ._diagnose import (
     Explanation,
     explain_auto_attach,
     explain_kprobe,
@@ -16,14 +16,14 @@ from tinybpf._diagnose import (
     explain_trace_target,
     explain_uprobe,
 )
-from tinybpf._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
-from tinybpf._guard import guarded, unguarded
-from tinybpf._kernel import lsm_inactive_message
-from tinybpf._pin import check_pin_path
-from tinybpf._types import BpfAttachType, BpfProgType, ProgramInfo, enum_arg
-from tinybpf.btf import kernel_enum_value
-from tinybpf.errors import BpfClosedError, BpfError, BpfNotSupportedError, BpfPhaseError
-from tinybpf.link import (
+from ._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
+from ._guard import guarded, unguarded
+from ._kernel import lsm_inactive_message
+from ._pin import check_pin_path
+from ._types import BpfAttachType, BpfProgType, ProgramInfo, enum_arg
+from .btf import kernel_enum_value
+from .errors import BpfClosedError, BpfError, BpfNotSupportedError, BpfPhaseError
+from .link import (
     BpfLink,
     IterLink,
     SocketFilter,
@@ -37,8 +37,8 @@ from tinybpf.link import (
 if TYPE_CHECKING:
     import socket
 
-    from tinybpf.introspect import KernelProgramInfo
-    from tinybpf.object import BpfObject
+    from .introspect import KernelProgramInfo
+    from .object import BpfObject
 
 __all__ = [
     "BpfProgram",
@@ -838,7 +838,7 @@ class BpfProgram:
 
     def kernel_info(self) -> KernelProgramInfo:
         """The kernel's view of the loaded program (id, tag, sizes, run statistics)."""
-        from tinybpf.introspect import program_info_by_fd
+        from .introspect import program_info_by_fd
 
         return program_info_by_fd(self.fd)
 

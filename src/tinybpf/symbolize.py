@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tinybpf.errors import BpfError, BpfPermissionError, error_for_errno
+from .errors import BpfError, BpfPermissionError, error_for_errno
 
 __all__ = [
     "KERNEL_ADDRESS_MIN",
@@ -51,7 +51,7 @@ __all__ = [
     "ksym",
 ]
 
-_log = logging.getLogger("tinybpf.symbolize")
+_log = logging.getLogger(f"{__package__}.symbolize")
 
 #: Addresses at or above this are kernel addresses (the upper half of a 64-bit address
 #: space, where x86_64, arm64, riscv64, loongarch64 and powerpc64 map the kernel).

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tinybpf.errors import BpfError, BpfFileNotFoundError, error_for_errno
+from .errors import BpfError, BpfFileNotFoundError, error_for_errno
 
 __all__ = ["TraceEvent", "TracePipe", "trace_pipe"]
 

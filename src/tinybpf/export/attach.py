@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ProgramState", "attach_program", "online_cpus", "parse_perf_event_section", "prepare"]
 
-log = logging.getLogger("tinybpf.export")
+log = logging.getLogger(__package__)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from .decoders import cgroup_paths
 
 __all__ = ["CgroupIdMap", "CgroupIdMapSpec", "parse_cgroup_id_map"]
 
-log = logging.getLogger("tinybpf.export")
+log = logging.getLogger(__package__)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["add_parser", "run"]
 
-log = logging.getLogger("tinybpf.export")
+log = logging.getLogger(__package__)
 
 
 def add_parser(sub: Any) -> None:

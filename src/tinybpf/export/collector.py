@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MetricReader", "ReadStats", "check_metric", "histogram_buckets"]
 
-log = logging.getLogger("tinybpf.export")
+log = logging.getLogger(__package__)
 
 _ORDER = sys.byteorder
 NAMESPACE = "ebpf_exporter"

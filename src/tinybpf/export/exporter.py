@@ -20,7 +20,7 @@ from .metrics import MetricFamily, merge, render
 
 __all__ = ["ConfigRuntime", "Exporter"]
 
-log = logging.getLogger("tinybpf.export")
+log = logging.getLogger(__package__)
 
 
 def _goarch() -> str:

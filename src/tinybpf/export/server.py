@@ -12,7 +12,7 @@ from .metrics import CONTENT_TYPE
 
 __all__ = ["MetricsServer", "parse_listen_address"]
 
-log = logging.getLogger("tinybpf.export")
+log = logging.getLogger(__package__)
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:

@@ -27,7 +27,7 @@ from .decoders import DecodeError, DecoderSet, SkipLabelSet
 
 __all__ = ["SpanSource", "SpanSpec", "Tracing", "parse_spans"]
 
-log = logging.getLogger("tinybpf.export")
+log = logging.getLogger(__package__)
 
 _NIL_SPAN = "0" * 16
 _SPECIAL = (
@@ -136,7 +136,7 @@ class Tracing:
                 )
                 provider.add_span_processor(self._processor_cls(self._exporter_cls()))
                 self.providers[service] = provider
-        return provider.get_tracer("tinybpf.export")
+        return provider.get_tracer(__package__ or "tinybpf.export")
 
     def emit(self, spec: SpanSpec, values: tuple[str, ...]) -> None:
         """One span from a record's decoded labels."""
