@@ -607,6 +607,7 @@ struct perf_buffer *tinybpf_batch_perf_new(int map_fd, size_t page_cnt, struct t
 void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **sizes, __u32 **cpus);
 void tinybpf_batch_free(struct tinybpf_batch *b);
 int tinybpf_setns(int fd, int nstype);
+int tinybpf_ns_type(int fd);
 const char *tinybpf_libbpf_release(void);
 size_t tinybpf_object_index(const struct bpf_object *obj, char *buf, size_t cap);
 struct tinybpf_open_result {

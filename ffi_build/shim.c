@@ -766,6 +766,18 @@ static int tinybpf_setns(int fd, int nstype)
 	return setns(fd, nstype) ? -errno : 0;
 }
 
+/* The type of namespace an nsfs fd refers to (a CLONE_NEW* value), or -errno: ENOTTY for
+ * a file that is no namespace. */
+#include <sys/ioctl.h>
+#include <linux/nsfs.h>
+
+static int tinybpf_ns_type(int fd)
+{
+	int ret = ioctl(fd, NS_GET_NSTYPE);
+
+	return ret < 0 ? -errno : ret;
+}
+
 /* ---- BTF sanity checks that libbpf leaves to its callers ---------------------------
  *
  * btf__parse() accepts BTF that later crashes btf_dump (a FUNC_PROTO return type out of

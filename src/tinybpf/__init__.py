@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
     from ._jsonl import (
         json_line,
     )
+    from ._netns import (
+        in_netns,
+    )
     from ._types import (
         BPF_ANY,
         BPF_EXIST,
@@ -215,6 +218,7 @@ _LAZY = {
     "explore": "._inspect",
     "hist_data": ".histogram",
     "hist_sections_text": ".histogram",
+    "in_netns": "._netns",
     "json_line": "._jsonl",
     "ksym": ".symbolize",
     "linear_hist_text": ".histogram",
@@ -329,6 +333,7 @@ __all__ = [
     "explore",
     "hist_data",
     "hist_sections_text",
+    "in_netns",
     "init",
     "json_line",
     "ksym",

@@ -30,6 +30,7 @@ from ._ffi import (
     pystr,
 )
 from ._guard import Owner, borrow, guarded, unguarded
+from ._netns import Netns
 from ._pin import check_pin_path
 from ._types import BpfAttachType, BpfLinkType
 from .errors import BpfClosedError, BpfError, BpfNotSupportedError, LinkDetachedWarning
@@ -357,44 +358,6 @@ class _Attachment:
         return f"<{type(self).__name__} {state} ({self._description})>"
 
 
-class _NetnsRef:
-    """The network namespace an attachment was made in, so that detaching acts on the same
-    interface even from another namespace (setns of the calling thread, then back)."""
-
-    def __init__(self) -> None:
-        self.fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        self.ino = os.fstat(self.fd).st_ino
-
-    def run(self, fn: Any) -> Any:
-        """``fn()`` with the calling thread in the attach namespace, then back in its own.
-        A failure to switch back raises (the thread then stays in the attach namespace,
-        and the error says so): it is never ignored."""
-        here = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            here_ino = os.fstat(here).st_ino
-            if here_ino == self.ino:
-                return fn()
-            check_int(lib.tinybpf_setns(self.fd, lib.CLONE_NEWNET), "enter attach namespace failed")
-            try:
-                return fn()
-            finally:
-                ret = int(lib.tinybpf_setns(here, lib.CLONE_NEWNET))
-                if ret < 0:
-                    check_int(
-                        ret,
-                        f"cannot return thread {threading.get_native_id()} to its network "
-                        f"namespace (inode {here_ino}) after detaching in namespace inode "
-                        f"{self.ino}: the thread is still in the attach namespace",
-                    )
-        finally:
-            os.close(here)
-
-    def close(self) -> None:
-        fd, self.fd = self.fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-
 # clsact qdiscs this process attached filters to: (netns inode, ifindex) -> [number of live
 # attachments, whether tinybpf created the qdisc]. A qdisc created here is removed with the
 # last attachment; one that existed before is left alone.
@@ -445,11 +408,11 @@ class TcAttachment(_Attachment):
         interface: str | int,
         direction: str,
         *,
-        netns: _NetnsRef | None = None,
+        netns: Netns | None = None,
         created_hook: bool = False,
     ) -> None:
         self._done = True
-        self._netns = netns if netns is not None else _NetnsRef()
+        self._netns = netns if netns is not None else Netns.of_thread()
         self._program = program
         self._hook = hook
         self.handle = handle
@@ -519,13 +482,21 @@ class XdpAttachment(_Attachment):
         att.detach()
     """
 
-    def __init__(self, program: BpfProgram, ifindex: int, flags: int, description: str) -> None:
+    def __init__(
+        self,
+        program: BpfProgram,
+        ifindex: int,
+        flags: int,
+        description: str,
+        *,
+        netns: Netns | None = None,
+    ) -> None:
         self._program = program
         self._ifindex = ifindex
         self._flags = flags
         self._description = f"{description} flags={flags:#x}"
         self._prog_fd = os.dup(program.fd)  # stays valid after the object is closed
-        self._netns = _NetnsRef()
+        self._netns = netns if netns is not None else Netns.of_thread()
         self._done = False
 
     @property

@@ -19,6 +19,7 @@ from ._diagnose import (
 from ._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
 from ._guard import guarded, unguarded
 from ._kernel import lsm_inactive_message
+from ._netns import Netns, NetnsLike, at, ifindex, keep, run_in
 from ._pin import check_pin_path
 from ._types import BpfAttachType, BpfProgType, ProgramInfo, enum_arg
 from .btf import kernel_enum_value
@@ -29,7 +30,6 @@ from .link import (
     SocketFilter,
     TcAttachment,
     XdpAttachment,
-    _NetnsRef,
     destroy_tc_hook,
     tc_hook_in_use,
 )
@@ -575,34 +575,36 @@ class BpfProgram:
         )
 
     def attach_netfilter(
-        self, pf: int, hook: str | int, priority: int, *, flags: int = 0
+        self,
+        pf: int,
+        hook: str | int,
+        priority: int,
+        *,
+        flags: int = 0,
+        netns: NetnsLike | None = None,
     ) -> BpfLink:
         """Attach to a netfilter hook (``pf``: NFPROTO_IPV4 / NFPROTO_IPV6, the values of
         socket.AF_INET / AF_INET6; ``hook``: an ``NF_INET_*`` value or its name in any case,
-        e.g. ``"local_in"``, read from the kernel's BTF)."""
+        e.g. ``"local_in"``, read from the kernel's BTF).
+
+        Netfilter hooks belong to a network namespace: the caller's, or ``netns`` (a path
+        such as ``/run/netns/NAME`` or ``/proc/PID/ns/net``, an open fd, or an object with
+        ``fileno()``). The link detaches from any namespace."""
         hook = kernel_enum_value("nf_inet_hooks", hook, "netfilter hook", ("NF_INET_",))
         opts = new_opts("bpf_netfilter_opts", pf=pf, hooknum=hook, priority=priority, flags=flags)
-        return self._link(
-            lib.bpf_program__attach_netfilter,
-            f"netfilter:pf{pf}:hook{hook}:prio{priority}",
-            f"attach netfilter pf={pf} hook={hook} failed",
-            opts.ptr,
-            keep=opts,
+        return run_in(
+            netns,
+            lambda ns: self._link(
+                lib.bpf_program__attach_netfilter,
+                f"netfilter:pf{pf}:hook{hook}:prio{priority}{_ns_tag(ns)}",
+                f"attach netfilter pf={pf} hook={hook}{at(ns)} failed",
+                opts.ptr,
+                keep=opts,
+            ),
         )
 
-    def _ifindex(self, interface: str | int) -> int:
-        import socket
-
-        if not isinstance(interface, str):
-            return int(interface)
-        try:
-            return socket.if_nametoindex(interface)
-        except OSError as e:
-            raise BpfError(
-                f"attach program '{self._name}' failed: no network interface named "
-                f"'{interface}' in this network namespace",
-                e.errno or _errno.ENODEV,
-            ) from None
+    def _ifindex(self, interface: str | int, ns: Netns | None = None) -> int:
+        return ifindex(interface, ns, f"attach program '{self._name}'")
 
     def _order_opts(self, ctype: str, before: Any, after: Any, expected_revision: int) -> Any:
         flags = 0
@@ -623,9 +625,12 @@ class BpfProgram:
         before: Any = None,
         after: Any = None,
         expected_revision: int = 0,
+        netns: NetnsLike | None = None,
     ) -> BpfLink:
         """Attach a TC program through tcx (``direction`` "ingress" or "egress"), optionally
-        ordered ``before``/``after`` another program (BpfProgram or fd).
+        ordered ``before``/``after`` another program (BpfProgram or fd). With ``netns`` (a
+        path such as ``/run/netns/NAME``, an open fd, or an object with ``fileno()``) the
+        interface is looked up and attached in that network namespace.
 
         The program must have been loaded for that direction: ``SEC("tcx/ingress")`` or
         ``SEC("tcx/egress")``, or ``expected_attach_type`` set to ``TCX_INGRESS`` /
@@ -657,13 +662,16 @@ class BpfProgram:
                 _errno.EINVAL,
             )
         opts = self._order_opts("bpf_tcx_opts", before, after, expected_revision)
-        return self._link(
-            lib.bpf_program__attach_tcx,
-            f"tcx:{interface}:{direction}",
-            f"attach tcx {direction} on '{interface}' failed",
-            self._ifindex(interface),
-            opts.ptr,
-            keep=opts,
+        return run_in(
+            netns,
+            lambda ns: self._link(
+                lib.bpf_program__attach_tcx,
+                f"tcx:{interface}:{direction}{_ns_tag(ns)}",
+                f"attach tcx {direction} on '{interface}'{at(ns)} failed",
+                self._ifindex(interface, ns),
+                opts.ptr,
+                keep=opts,
+            ),
         )
 
     def attach_netkit(
@@ -673,16 +681,21 @@ class BpfProgram:
         before: Any = None,
         after: Any = None,
         expected_revision: int = 0,
+        netns: NetnsLike | None = None,
     ) -> BpfLink:
-        """Attach to a netkit device (primary or peer, per the program's section)."""
+        """Attach to a netkit device (primary or peer, per the program's section), in the
+        network namespace ``netns`` when given (a path, an open fd or a ``fileno()``)."""
         opts = self._order_opts("bpf_netkit_opts", before, after, expected_revision)
-        return self._link(
-            lib.bpf_program__attach_netkit,
-            f"netkit:{interface}",
-            f"attach netkit on '{interface}' failed",
-            self._ifindex(interface),
-            opts.ptr,
-            keep=opts,
+        return run_in(
+            netns,
+            lambda ns: self._link(
+                lib.bpf_program__attach_netkit,
+                f"netkit:{interface}{_ns_tag(ns)}",
+                f"attach netkit on '{interface}'{at(ns)} failed",
+                self._ifindex(interface, ns),
+                opts.ptr,
+                keep=opts,
+            ),
         )
 
     def attach_tc(
@@ -692,6 +705,7 @@ class BpfProgram:
         *,
         priority: int = 1,
         handle: int = 1,
+        netns: NetnsLike | None = None,
     ) -> TcAttachment:
         """Attach through the legacy clsact qdisc, which is created when missing.
 
@@ -699,21 +713,31 @@ class BpfProgram:
         A clsact qdisc created here is removed when the last attachment of this process on
         that interface is destroyed (with any filter others added to it meanwhile); one that
         existed before is left in place.
+
+        With ``netns`` (a path such as ``/run/netns/NAME`` or ``/proc/PID/ns/net``, an open
+        fd, or an object with ``fileno()``) the interface is looked up and the filter made
+        in that network namespace; the attachment keeps it, so ``destroy()`` from any
+        namespace removes the filter (and qdisc) there.
         """
         if direction not in ("ingress", "egress"):
             raise ValueError(f"direction must be 'ingress' or 'egress', not {direction!r}")
+        return run_in(netns, lambda ns: self._attach_tc(interface, direction, priority, handle, ns))
+
+    def _attach_tc(
+        self, interface: str | int, direction: str, priority: int, handle: int, ns: Netns | None
+    ) -> TcAttachment:
         fd = self.fd
-        ifindex = self._ifindex(interface)
+        ifindex = self._ifindex(interface, ns)
         point = lib.BPF_TC_INGRESS if direction == "ingress" else lib.BPF_TC_EGRESS
         hook = new_opts("bpf_tc_hook", ifindex=ifindex, attach_point=point)
-        netns = _NetnsRef()
+        netns = keep(ns)
         try:
             with capture_log() as log:
                 ret = lib.bpf_tc_hook_create(hook.ptr)
             if ret == -_errno.EEXIST:
                 log.consumed = True  # (libbpf warns "Exclusivity flag on": it is no error)
             elif ret < 0:
-                check_int(ret, f"create clsact qdisc on '{interface}' failed", log)
+                check_int(ret, f"create clsact qdisc on '{interface}'{at(ns)} failed", log)
             created = ret == 0
             opts = new_opts("bpf_tc_opts", prog_fd=fd, priority=priority, handle=handle)
             with capture_log() as log:
@@ -721,13 +745,13 @@ class BpfProgram:
             if ret < 0:
                 if created and not tc_hook_in_use(netns.ino, ifindex):
                     destroy_tc_hook(ifindex)  # a failed attach leaves no qdisc behind
-                check_int(ret, f"attach tc {direction} on '{interface}' failed", log)
+                check_int(ret, f"attach tc {direction} on '{interface}'{at(ns)} failed", log)
             return TcAttachment(
                 self,
                 hook,
                 int(opts.ptr.handle),
                 int(opts.ptr.priority),
-                interface,
+                f"{interface}{_ns_tag(ns)}",
                 direction,
                 netns=netns,
                 created_hook=created,
@@ -737,21 +761,37 @@ class BpfProgram:
             raise
 
     def attach_xdp(
-        self, interface: str | int, *, mode: str | None = None, replace: bool = False
+        self,
+        interface: str | int,
+        *,
+        mode: str | None = None,
+        replace: bool = False,
+        netns: NetnsLike | None = None,
     ) -> BpfLink | XdpAttachment:
         """Attach an XDP program to an interface (name or index).
 
         Without ``mode`` this creates a bpf_link (detached with the link). ``mode`` "skb"
         (generic), "driver" (native) or "hw" uses the netlink attach with that mode flag
         instead; ``replace`` allows replacing a program already attached that way.
+
+        With ``netns`` (a path such as ``/run/netns/NAME`` or ``/proc/PID/ns/net``, an open
+        fd, or an object with ``fileno()``) the interface is looked up and the program
+        attached in that network namespace; detaching works from any namespace (an
+        :class:`XdpAttachment` keeps the namespace for it).
         """
-        ifindex = self._ifindex(interface)
+        return run_in(netns, lambda ns: self._attach_xdp(interface, mode, replace, ns))
+
+    def _attach_xdp(
+        self, interface: str | int, mode: str | None, replace: bool, ns: Netns | None
+    ) -> BpfLink | XdpAttachment:
+        ifindex = self._ifindex(interface, ns)
         desc = f"xdp:{interface}" if isinstance(interface, str) else f"xdp:if{ifindex}"
+        desc += _ns_tag(ns)
         if mode is None and not replace:
             return self._link(
                 lib.bpf_program__attach_xdp,
                 desc,
-                f"attach XDP to interface {interface} failed",
+                f"attach XDP to interface {interface}{at(ns)} failed",
                 ifindex,
             )
         flags = {
@@ -767,8 +807,10 @@ class BpfProgram:
         fd = self.fd
         with capture_log() as log:
             ret = lib.bpf_xdp_attach(ifindex, fd, flags, NULL)
-        check_int(ret, f"attach XDP ({mode}) to '{interface}' failed", log)
-        return XdpAttachment(self, ifindex, flags & ~lib.XDP_FLAGS_UPDATE_IF_NOEXIST, desc)
+        check_int(ret, f"attach XDP ({mode}) to '{interface}'{at(ns)} failed", log)
+        return XdpAttachment(
+            self, ifindex, flags & ~lib.XDP_FLAGS_UPDATE_IF_NOEXIST, desc, netns=keep(ns)
+        )
 
     def attach_socket(self, sock: socket.socket | int) -> SocketFilter:
         """Attach a socket filter program to a socket (SO_ATTACH_BPF)."""
@@ -1091,6 +1133,11 @@ _MANUAL_TYPES = {
     BpfProgType.CGROUP_DEVICE: "attach_cgroup(path)",
     BpfProgType.SOCK_OPS: "attach_cgroup(path)",
 }
+
+
+def _ns_tag(ns: Netns | None) -> str:
+    """``@LABEL`` for the description of an attachment made in another namespace."""
+    return f"@{ns.label}" if ns is not None else ""
 
 
 def _manual_attach(section: str, prog_type: BpfProgType) -> str | None:
