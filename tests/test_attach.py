@@ -506,7 +506,7 @@ def test_failed_return_to_the_namespace_is_never_silent(obj_path):
     assert out["THREADS"] == f"{attach_ns} {attach_ns}"  # where they are now, not home
     assert out["DESTROY"].startswith("BpfPermissionError: cannot return thread ")
     assert f"to its network namespace (inode {home})" in out["DESTROY"]
-    assert "the thread is still in the attach namespace" in out["DESTROY"]
+    assert f"the thread is still in network namespace net:[{attach_ns}]" in out["DESTROY"]
     assert out["COLLECTED"] == "returned"  # nothing escapes a finalizer...
     # ...but it is said, at error level (Python's last-resort handler prints ERROR)
     assert "destroying TcAttachment (tc:lo:egress) at garbage collection failed: " in r.stderr

@@ -156,8 +156,8 @@ class Netns:
                     check_int(
                         int(lib.tinybpf_setns(home, lib.CLONE_NEWNET)),
                         f"cannot return thread {threading.get_native_id()} to its network "
-                        f"namespace (net:[{st.st_ino}]) from {self.where}: the thread is "
-                        "still in it",
+                        f"namespace (inode {st.st_ino}) from {self.where}: the thread is "
+                        f"still in {self.where}",
                     )
             finally:
                 os.close(home)
