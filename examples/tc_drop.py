@@ -16,49 +16,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import tinybpf
 
 HERE = Path(__file__).resolve().parent
 ADDR_A, ADDR_B = "10.200.1.1", "10.200.1.2"
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
-@contextlib.contextmanager
-def in_netns(name: str) -> Iterator[None]:
-    """Run the block with this thread in network namespace ``name`` (``ip netns``): the
-    sockets it creates and the interfaces it names belong to that namespace."""
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _setns(target)
-        try:
-            yield
-        finally:
-            _setns(home)
-    finally:
-        os.close(target)
-        os.close(home)
 
 
 class VethPair:
@@ -67,6 +40,7 @@ class VethPair:
     def __init__(self, tag: str) -> None:
         self.ns_a, self.ns_b = f"tinybpf-{tag}-a", f"tinybpf-{tag}-b"
         self.dev_a, self.dev_b = f"{tag}a"[:15], f"{tag}b"[:15]
+        self.path_a, self.path_b = f"/run/netns/{self.ns_a}", f"/run/netns/{self.ns_b}"
         self.created: list[str] = []
 
     def create(self) -> None:
@@ -92,9 +66,9 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 def demo_traffic(net: VethPair, ports: tuple[int, int], n: int) -> dict[int, int]:
     """``n`` datagrams from ns_b to each port in ns_a; returns what arrived, per port."""
-    with in_netns(net.ns_a):
+    with tinybpf.in_netns(net.path_a):
         rxs = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in ports]
-    with in_netns(net.ns_b):
+    with tinybpf.in_netns(net.path_b):
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     received = dict.fromkeys(ports, 0)
     try:
@@ -143,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             prog = obj.program("drop_udp_port")
             if args.demo:
                 net.create()
-                with in_netns(net.ns_a):  # the interface index is looked up in ns_a
-                    link = prog.attach_tcx(net.dev_a, "ingress")
+                # dev_a exists only in ns_a: looked up, and attached, there
+                link = prog.attach_tcx(net.dev_a, "ingress", netns=net.path_a)
                 where = f"{net.dev_a} in {net.ns_a}"
             else:
                 link = prog.attach_tcx(args.interface, "ingress")

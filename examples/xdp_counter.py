@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -24,7 +23,6 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import tinybpf
@@ -34,35 +32,10 @@ ADDR_A, ADDR_B = "10.200.0.1", "10.200.0.2"
 UDP_PORT, TCP_PORT = 5001, 5002  # inside the demo namespaces only
 ETH_NAMES = {0x0800: "IPv4", 0x86DD: "IPv6", 0x0806: "ARP"}
 IP_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6"}
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
-@contextlib.contextmanager
-def in_netns(name: str) -> Iterator[None]:
-    """Run the block with this thread in network namespace ``name`` (``ip netns``): the
-    sockets it creates and the interfaces it names belong to that namespace."""
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _setns(target)
-        try:
-            yield
-        finally:
-            _setns(home)
-    finally:
-        os.close(target)
-        os.close(home)
 
 
 class VethPair:
@@ -71,6 +44,7 @@ class VethPair:
     def __init__(self, tag: str) -> None:
         self.ns_a, self.ns_b = f"tinybpf-{tag}-a", f"tinybpf-{tag}-b"
         self.dev_a, self.dev_b = f"{tag}a"[:15], f"{tag}b"[:15]
+        self.path_a, self.path_b = f"/run/netns/{self.ns_a}", f"/run/netns/{self.ns_b}"
         self.created: list[str] = []
 
     def create(self) -> None:
@@ -108,9 +82,9 @@ def icmp_echo_request(ident: int, seq: int, payload: bytes) -> bytes:
 def demo_traffic(net: VethPair, udp_packets: int) -> int:
     """From ns_b to ns_a: UDP datagrams, one refused TCP connection, one ping. Returns the
     number of datagrams received in ns_a (XDP_PASS: every one of them)."""
-    with in_netns(net.ns_a):
+    with tinybpf.in_netns(net.path_a):
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with in_netns(net.ns_b):
+    with tinybpf.in_netns(net.path_b):
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
@@ -169,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             prog = obj.program("count_packets")
             if args.demo:
                 net.create()
-                with in_netns(net.ns_a):  # the interface index is looked up in ns_a
-                    link = prog.attach_xdp(net.dev_a)
+                # dev_a exists only in ns_a: looked up, and attached, there
+                link = prog.attach_xdp(net.dev_a, netns=net.path_a)
                 where = f"{net.dev_a} in {net.ns_a}"
             else:
                 link = prog.attach_xdp(args.interface)
