@@ -56,11 +56,11 @@ for i in range(int(sys.argv[3])):
 """
 
 
-def send_udp(ns: NetNs, dst: str, n: int, port: int = PORT) -> None:
+def send_udp(ns: NetNs, dst: str, n: int, port: int = PORT, check: bool = True) -> None:
     """``n`` datagrams to ``dst``:``port`` from a process inside namespace ``ns``."""
     subprocess.run(
         ["ip", "netns", "exec", ns.name, sys.executable, "-c", SEND, dst, str(port), str(n)],
-        check=True,
+        check=check,
         capture_output=True,
         timeout=60,
     )
@@ -279,6 +279,23 @@ def test_tc_same_interface_name_in_two_namespaces(loaded):
         assert "clsact" in qdiscs(p2.ns_a, name)
         att2.destroy()
         assert "clsact" not in qdiscs(p2.ns_a, name)
+
+
+def test_an_attachment_keeps_its_namespace_after_ip_netns_del(pair, loaded):
+    """``ip netns del`` removes the name; the attachment holds the namespace, so the filter
+    keeps counting, and destroy() still goes back into it."""
+    obj = loaded("attach_tc")
+    home = thread_ns()
+    att = obj.program("tc_count").attach_tc(pair.a, netns=pair.ns_a.path)
+    ip("netns", "del", pair.ns_a.name)
+    send_udp(pair.ns_b, pair.ip_a, 3)
+    assert count(obj, 0) == 3
+    att.destroy()
+    assert thread_ns() == home
+    # the namespace goes with the last reference (asynchronously), the veth pair with it:
+    # the datagram is dropped or refused (ENETUNREACH), and nothing counts it
+    send_udp(pair.ns_b, pair.ip_a, 1, check=False)
+    assert count(obj, 0) == 3
 
 
 def test_tcx_link_in_the_namespace(pair, loaded):

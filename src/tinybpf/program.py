@@ -808,9 +808,14 @@ class BpfProgram:
         with capture_log() as log:
             ret = lib.bpf_xdp_attach(ifindex, fd, flags, NULL)
         check_int(ret, f"attach XDP ({mode}) to '{interface}'{at(ns)} failed", log)
-        return XdpAttachment(
-            self, ifindex, flags & ~lib.XDP_FLAGS_UPDATE_IF_NOEXIST, desc, netns=keep(ns)
-        )
+        netns = keep(ns)
+        try:
+            return XdpAttachment(
+                self, ifindex, flags & ~lib.XDP_FLAGS_UPDATE_IF_NOEXIST, desc, netns=netns
+            )
+        except BaseException:
+            netns.close()
+            raise
 
     def attach_socket(self, sock: socket.socket | int) -> SocketFilter:
         """Attach a socket filter program to a socket (SO_ATTACH_BPF)."""
