@@ -79,8 +79,9 @@ def add_parser(sub: Any) -> None:
         "--metrics.total-suffix",
         dest="total_suffix",
         action="store_true",
-        help="name the run-time counter ebpf_exporter_ebpf_program_run_time_seconds_total "
-        "(promtool's lint wants counters to end in _total; ebpf_exporter's name does not)",
+        help="name counters that lack _total (ebpf_exporter's "
+        "ebpf_exporter_ebpf_program_run_time_seconds) <name>_total; by default they keep "
+        "ebpf_exporter's name and are declared untyped, which promtool also accepts",
     )
     sp.add_argument(
         "--bpf.stats",

@@ -181,8 +181,9 @@ class Exporter:
     and counted. ``label_cache_size``: decoded keys remembered per metric. ``max_series``:
     series kept per metric (0: no limit); the rest are dropped and counted.
     ``cgroup_interval``: seconds between two syncs of a ``cgroup_id_map``.
-    ``total_suffix``: name the run-time counter ``..._run_time_seconds_total`` (promtool's
-    lint wants counters to end in ``_total``; ebpf_exporter's name does not).
+    ``total_suffix``: in :meth:`render`, name a counter that lacks ``_total`` (ebpf_exporter's
+    ``..._run_time_seconds``) ``<name>_total``; by default it keeps its name and is declared
+    ``untyped``, which promtool's lint also accepts.
 
     Example::
 
@@ -523,10 +524,10 @@ class Exporter:
         attached = MetricFamily(
             f"{NAMESPACE}_ebpf_program_attached", "Whether a program is attached", "gauge"
         )
-        # ebpf_exporter's name lacks the "_total" that promtool's lint asks of counters;
-        # total_suffix=True (--metrics.total-suffix) adds it
+        # ebpf_exporter's name lacks the "_total" that promtool's lint asks of counters:
+        # render() declares it untyped, or names it ..._total with total_suffix
         run_time = MetricFamily(
-            f"{NAMESPACE}_ebpf_program_run_time_seconds" + ("_total" if self.total_suffix else ""),
+            f"{NAMESPACE}_ebpf_program_run_time_seconds",
             "How long has the program been executing",
             "counter",
         )
@@ -617,7 +618,7 @@ class Exporter:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of :meth:`collect`."""
-        return render(self.collect())
+        return render(self.collect(), self.total_suffix)
 
     def prometheus_collector(self) -> Any:
         """A prometheus_client collector of these metrics, for a program that already serves
