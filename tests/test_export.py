@@ -1173,3 +1173,169 @@ def test_missing_extras_are_named(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- ebpf_exporter's other flags: --capabilities.keep, --btf.path, --log.no-timestamps ---------
+
+CAP_BPF, CAP_PERFMON = 39, 38
+
+
+def _caps(pid: int) -> dict[str, int]:
+    """CapInh/CapPrm/CapEff/CapBnd/CapAmb of every thread of ``pid``, which must agree."""
+    seen: dict[str, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text()
+        caps = {ln[:6]: int(ln.split()[1], 16) for ln in status.splitlines() if ln[:3] == "Cap"}
+        assert not seen or caps == seen, f"thread {task.name} has {caps}, another {seen}"
+        seen = caps
+    return seen
+
+
+def _start_cli(d: Path, names: str, *flags: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tinybpf", "export", f"--config.dir={d}",
+         f"--config.names={names}", f"--web.listen-address=127.0.0.1:{port}", *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    return proc, f"http://127.0.0.1:{port}/metrics"
+
+
+def _stop_cli(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    return out
+
+
+@pytest.mark.root
+def test_capabilities_keep_drops_after_attach_and_scrapes_go_on(tmp_path):
+    from helpers.kernel import uprobe_unavailable_reason
+
+    reason = uprobe_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    import ctypes.util
+
+    if ctypes.util.find_library("cap") is None:
+        pytest.skip("libcap (libcap.so.2) is not installed")
+    before = _caps(os.getpid())
+    if not before["CapEff"] >> CAP_BPF & 1 or not before["CapEff"] >> CAP_PERFMON & 1:
+        pytest.skip("this process lacks CAP_BPF or CAP_PERFMON to drop")
+    examples = TESTS.parent / "examples" / "export"
+    subprocess.run(
+        [sys.executable, "-m", "tinybpf", "compile", str(examples / "timers.bpf.c"),
+         "-o", f"{tmp_path}/"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    (tmp_path / "timers.yaml").write_text((examples / "timers.yaml").read_text())
+    # export_perf: perf_event_array buffers; export_cgroup: a cgroup_id_map thread
+    d = config_dir(tmp_path, "export_basic", "export_attach", "export_perf", "export_cgroup")
+    names = "export_basic,export_attach,export_perf,export_cgroup,timers"
+
+    # a list: cap_bpf and cap_perfmon stay permitted and effective, nothing else
+    proc, url = _start_cli(d, names, "--capabilities.keep=cap_bpf,CAP_PERFMON")
+    try:
+        _wait_http(url, proc)
+        caps = _caps(proc.pid)
+        assert caps["CapEff"] == caps["CapPrm"] == (1 << CAP_BPF) | (1 << CAP_PERFMON), caps
+        assert caps["CapInh"] == caps["CapAmb"] == 0
+        run_child("[os.getppid() for _ in range(4)]\nos.getpid()", comm="tbx-caps")
+        s = parse(_get(url))
+        assert value(s, "ebpf_exporter_syscalls_total", comm="tbx-caps", syscall="getppid") == 4
+        assert value(s, "ebpf_exporter_getpid_calls_total", slot="0") >= 1
+        # the perf event array, read by a thread started after the drop
+        assert sum(v for (n, _), v in s.items() if n == "ebpf_exporter_getppid_events_total")
+        # kallsyms was read before cap_syslog went: kernel timer functions have names
+        timers = [dict(lb)["function"] for (n, lb) in s if n == "ebpf_exporter_timer_starts_total"]
+        assert timers and not any(f.startswith("unknown_addr:") for f in timers), timers
+    finally:
+        out = _stop_cli(proc)
+    assert "dropped capabilities" in out and "keep their capabilities" not in out, out
+
+    # none: no capability left, and the maps are still read
+    proc, url = _start_cli(d, "export_basic", "--capabilities.keep=none", "--log.no-timestamps")
+    try:
+        _wait_http(url, proc)
+        caps = _caps(proc.pid)
+        assert caps["CapEff"] == caps["CapPrm"] == caps["CapInh"] == caps["CapAmb"] == 0, caps
+        run_child("[os.getppid() for _ in range(3)]", comm="tbx-nocaps")
+        s = parse(_get(url))
+        assert value(s, "ebpf_exporter_syscalls_total", comm="tbx-nocaps", syscall="getppid") == 3
+        assert len([n for (n, _) in s if n == "ebpf_exporter_ebpf_program_run_count_total"]) == 3
+    finally:
+        out = _stop_cli(proc)
+    first = out.splitlines()[0]
+    assert first.startswith("INFO "), first  # --log.no-timestamps
+
+    # all (the default): unchanged
+    proc, url = _start_cli(d, "export_basic")
+    try:
+        _wait_http(url, proc)
+        assert _caps(proc.pid)["CapEff"] == before["CapEff"]
+    finally:
+        _stop_cli(proc)
+
+
+def test_capabilities_keep_unknown_name_is_refused(tmp_path):
+    import ctypes.util
+
+    if ctypes.util.find_library("cap") is None:
+        pytest.skip("libcap (libcap.so.2) is not installed")
+    from tinybpf.export.capabilities import parse_keep
+
+    assert parse_keep("all") is None and parse_keep("none") == []
+    assert parse_keep("cap_bpf, CAP_SYSLOG") == ["cap_bpf", "cap_syslog"]
+    for bad in ("cap_nope", "bpf", ","):
+        with pytest.raises(ValueError, match=r"--capabilities\.keep"):
+            parse_keep(bad)
+    got = subprocess.run(
+        [sys.executable, "-m", "tinybpf", "export", f"--config.dir={tmp_path}",
+         "--config.names=x", "--capabilities.keep=cap_bpf,cap_nope"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert got.returncode == 1
+    assert "unknown capability 'cap_nope'" in got.stderr
+
+
+@pytest.mark.root
+def test_btf_path_is_used_for_co_re(tmp_path):
+    vmlinux = Path("/sys/kernel/btf/vmlinux")
+    if not vmlinux.exists():
+        pytest.skip(f"kernel has no BTF ({vmlinux} is missing)")
+    btf = tmp_path / "vmlinux.btf"
+    btf.write_bytes(vmlinux.read_bytes())
+    (tmp_path / "cfg").mkdir()
+    d = config_dir(tmp_path / "cfg", "export_basic")
+    # a copy of this kernel's BTF: loads, relocates, counts
+    with Exporter.from_dir(d, ["export_basic"], btf_path=btf) as ex:
+        run_child("[os.getppid() for _ in range(2)]", comm="tbx-btf")
+        s = parse(ex.render())
+    assert value(s, "ebpf_exporter_syscalls_total", comm="tbx-btf", syscall="getppid") == 2
+    # BTF without the kernel's types (another object's): CO-RE relocation fails on it
+    other = BPF_BUILD / "export_tpbtf.bpf.o"
+    with pytest.raises(OSError, match=r"bpf_raw_tracepoint_args"):
+        Exporter.from_dir(d, ["export_basic"], btf_path=other).start()
+    # not BTF at all: refused naming the file
+    with pytest.raises(OSError, match=r"btf_custom_path '/etc/hostname' refused"):
+        Exporter.from_dir(d, ["export_basic"], btf_path="/etc/hostname").start()
+    # the command: the flag reaches the load; a missing file is named
+    proc, url = _start_cli(d, "export_basic", f"--btf.path={btf}")
+    try:
+        _wait_http(url, proc)
+    finally:
+        _stop_cli(proc)
+    got = subprocess.run(
+        [sys.executable, "-m", "tinybpf", "export", f"--config.dir={d}",
+         "--config.names=export_basic", f"--btf.path={tmp_path / 'missing'}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert got.returncode == 1 and "--btf.path" in got.stderr and "missing" in got.stderr
+    assert "Traceback" not in got.stderr
+    got = subprocess.run(
+        [sys.executable, "-m", "tinybpf", "export", f"--config.dir={d}",
+         "--config.names=export_basic", f"--btf.path={other}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert got.returncode == 1 and "bpf_raw_tracepoint_args" in got.stderr, got.stderr
+    assert "Traceback" not in got.stderr

@@ -89,6 +89,26 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="turn on the kernel's BPF run-time statistics while running",
     )
+    sp.add_argument(
+        "--capabilities.keep",
+        dest="capabilities_keep",
+        default="all",
+        help="capabilities kept after the programs are attached: 'all' (default), 'none' "
+        "or a comma separated list such as cap_bpf,cap_perfmon (needs libcap)",
+    )
+    sp.add_argument(
+        "--btf.path",
+        dest="btf_path",
+        default=None,
+        help="BTF file for CO-RE relocation instead of /sys/kernel/btf/vmlinux "
+        "(for kernels without it; e.g. from btfhub)",
+    )
+    sp.add_argument(
+        "--log.no-timestamps",
+        dest="log_no_timestamps",
+        action="store_true",
+        help="leave timestamps out of the log (e.g. under systemd, whose journal has them)",
+    )
     sp.set_defaults(func=run)
 
 
@@ -106,8 +126,26 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=("" if args.log_no_timestamps else "%(asctime)s ")
+        + "%(levelname)s %(name)s: %(message)s",
     )
+    keep: list[str] | None = None
+    if not args.config_check:
+        try:
+            from .capabilities import parse_keep
+
+            keep = parse_keep(args.capabilities_keep)
+        except (ValueError, OSError) as e:
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
+    if args.btf_path is not None:
+        from ..btf import Btf
+
+        try:
+            Btf.from_file(args.btf_path).close()
+        except OSError as e:
+            print(f"Error: --btf.path {args.btf_path}: {e}", file=sys.stderr)
+            return 1
     if args.config_check:  # every problem, of the YAML and against the objects, at once
         try:
             from .config import read_configs
@@ -131,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
             max_series=args.max_series,
             label_cache_size=args.label_cache_size,
             total_suffix=args.total_suffix,
+            btf_path=args.btf_path,
+            keep_capabilities=keep,
         )
     except ImportError as e:
         print(f"Error: {e}", file=sys.stderr)
@@ -155,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
             stats = enable_stats()
         try:
             exporter.start()
-        except ConfigError as e:
+        except (ConfigError, OSError, ValueError) as e:  # a config, load or attach failure
             print(f"Error: {e}", file=sys.stderr)
             return 1
         from .server import MetricsServer
