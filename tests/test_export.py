@@ -1339,3 +1339,41 @@ def test_btf_path_is_used_for_co_re(tmp_path):
     )  # fmt: skip
     assert got.returncode == 1 and "bpf_raw_tracepoint_args" in got.stderr, got.stderr
     assert "Traceback" not in got.stderr
+
+
+@pytest.mark.root
+def test_listen_on_a_socket_passed_by_systemd_activation(tmp_path):
+    d = config_dir(tmp_path, "export_basic")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    # as systemd does it: the socket at fd 3, LISTEN_FDS=1 and LISTEN_PID of the process
+    script = f'exec 3<&{listener.fileno()}; export LISTEN_PID=$$ LISTEN_FDS=1; exec "$@"'
+    cmd = [sys.executable, "-m", "tinybpf", "export", f"--config.dir={d}",
+           "--config.names=export_basic", "--web.listen-address=fd://0"]  # fmt: skip
+    proc = subprocess.Popen(
+        ["bash", "-c", script, "bash", *cmd],
+        pass_fds=(listener.fileno(),),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    listener.close()  # the exporter holds it now
+    try:
+        text = _wait_http(f"http://127.0.0.1:{port}/metrics", proc)
+        assert b"ebpf_exporter_enabled_configs" in text
+    finally:
+        _stop_cli(proc)
+    # without activation, or a bad address: one clear error, exit status 1
+    for address, msg in (
+        ("fd://0", "no sockets passed by socket activation"),
+        ("fd://x", "fd://N takes a number"),
+        ("9435", "must be [HOST]:PORT"),
+    ):
+        got = subprocess.run(
+            [*cmd[:-1], f"--web.listen-address={address}"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert got.returncode == 1 and msg in got.stderr, got.stderr
+        assert "Traceback" not in got.stderr

@@ -33,7 +33,8 @@ def add_parser(sub: Any) -> None:
         "--web.listen-address",
         dest="listen_address",
         default=":9435",
-        help="address to listen on (default :9435)",
+        help="address to listen on (default :9435), or fd://0 for a socket passed by "
+        "systemd socket activation",
     )
     sp.add_argument(
         "--web.telemetry-path",
@@ -129,6 +130,14 @@ def run(args: argparse.Namespace) -> int:
         format=("" if args.log_no_timestamps else "%(asctime)s ")
         + "%(levelname)s %(name)s: %(message)s",
     )
+    if not args.listen_address.startswith("fd://"):
+        from .server import parse_listen_address
+
+        try:
+            parse_listen_address(args.listen_address)
+        except ValueError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
     keep: list[str] | None = None
     if not args.config_check:
         try:
@@ -200,9 +209,13 @@ def run(args: argparse.Namespace) -> int:
             return 1
         from .server import MetricsServer
 
-        server = MetricsServer(
-            exporter, args.listen_address, args.telemetry_path, debug=args.debug
-        ).start()
+        try:
+            server = MetricsServer(
+                exporter, args.listen_address, args.telemetry_path, debug=args.debug
+            ).start()
+        except (ValueError, OSError) as e:  # a bad address, one in use, no passed socket
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
         log.info(
             "serving configs %s on %s%s",
             ", ".join(c.name for c in exporter.configs),
