@@ -54,7 +54,9 @@ def main() -> None:
 
         def key_by_key() -> None:  # ebpf_exporter's walk: two syscalls per entry
             got = 0
-            for kb in raw._iter_keys(raw.fd):  # the bounded get_next_key walk, no batches
+            # the library's bounded get_next_key walk (private: the public iteration batches)
+            h = (raw._fast_state or raw._fast()).h
+            for kb in raw._iter_keys(h):
                 if raw.lookup(kb) is not None:
                     got += 1
             assert got == n
