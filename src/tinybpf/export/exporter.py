@@ -114,11 +114,12 @@ class ConfigRuntime:
 
 
 class _PerfEventCounter:
-    """A perf_event_array counter: each event's bytes are the key; counts reset every
-    flush_interval (never when it is 0)."""
+    """A ``perf_event_array: true`` counter: each event's bytes are the key; counts reset
+    every flush_interval (never when it is 0). The map is a perf event array or, as
+    ebpf_exporter also takes it, a ring buffer."""
 
     def __init__(self, rt: ConfigRuntime, spec: Any, bmap: Any) -> None:
-        from .. import BpfPerfBuffer
+        from .. import BpfPerfBuffer, BpfRingBuffer
 
         self.rt = rt
         self.spec = spec
@@ -127,7 +128,10 @@ class _PerfEventCounter:
         self.lock = threading.Lock()
         self.flushed = time.monotonic()
         self.stop = threading.Event()
-        self.buf: Any = BpfPerfBuffer(bmap, self._on_event)
+        if bmap.type.name == "RINGBUF":
+            self.buf: Any = BpfRingBuffer(bmap, lambda data: self._on_event(-1, data))
+        else:
+            self.buf = BpfPerfBuffer(bmap, self._on_event)
         self.thread = threading.Thread(target=self._run, name=f"perf:{spec.name}", daemon=True)
 
     def start(self) -> None:
