@@ -517,89 +517,185 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> bytes:
             time.sleep(0.2)
 
 
+# Prometheus asks for OpenMetrics first; ebpf_exporter (promhttp.Handler() without
+# EnableOpenMetrics) answers with the text format 0.0.4, and so does tinybpf export
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+EVERY_KIND = ["export_basic", "export_tpbtf", "export_attach", "export_usdt", "export_net"]
+
+
+def _promtool(promtool: Path, text: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [str(promtool), "check", "metrics"], input=text, capture_output=True, timeout=60
+    )
+
+
 @pytest.mark.root
-def test_cli_scraped_by_prometheus_promtool_and_sigterm(tmp_path):
+def test_cli_every_attach_kind_scraped_by_prometheus_promtool_and_sigterm(tmp_path):
+    """One ``tinybpf export`` with configs of ours for raw_tp and tracepoints
+    (export_basic), tp_btf, a uprobe and a perf_event (export_attach), USDT and XDP, in a
+    network namespace with a veth pair; a real Prometheus scrapes it there. promtool passes
+    on its default output."""
+    from helpers.attach_env import ip, netns
+    from helpers.kernel import netns_unavailable_reason, tp_btf_unavailable_reason
     from helpers.prometheus import binaries
 
     found = binaries()
-    if isinstance(found, str):
-        pytest.skip(found)
+    reason = (
+        (found if isinstance(found, str) else None)
+        or tp_btf_unavailable_reason("sys_enter")
+        or _usdt_unavailable_reason()
+        or netns_unavailable_reason()
+    )
+    if reason:
+        pytest.skip(reason)
+    assert not isinstance(found, str)
     prom_bin, promtool = found
     (tmp_path / "cfg").mkdir()
-    d = config_dir(tmp_path / "cfg", "export_basic")
-    port = _free_port()
-    exporter = subprocess.Popen(
-        [sys.executable, "-m", "tinybpf", "export", f"--config.dir={d}",
-         "--config.names=export_basic", f"--web.listen-address=127.0.0.1:{port}",
-         "--web.telemetry-path=/custom"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    prom = None
-    try:
-        url = f"http://127.0.0.1:{port}/custom"
-        _wait_http(url, exporter)
-        run_child("[os.getppid() for _ in range(7)]\n" + WRITES, comm="tbx-prom")
-        text = _get(url)
-        (tmp_path / "metrics.txt").write_bytes(text)
-        check = subprocess.run(
-            [str(promtool), "check", "metrics"], input=text, capture_output=True, timeout=60
-        )
-        # ebpf_exporter's own name for the run-time counter lacks "_total": the one lint
-        # finding (exit 3: lint only; 1 would be a format error), as ebpf_exporter has it
-        assert b"# TYPE ebpf_exporter_ebpf_program_run_time_seconds counter" in text
-        assert check.returncode == 3, check.stdout + check.stderr
-        assert check.stderr.decode().splitlines() == [
-            'ebpf_exporter_ebpf_program_run_time_seconds counter metrics should have "_total" '
-            "suffix"
-        ]
-        renamed = text.replace(b"_run_time_seconds", b"_run_time_seconds_total")
-        check = subprocess.run(
-            [str(promtool), "check", "metrics"], input=renamed, capture_output=True, timeout=60
-        )
-        assert check.returncode == 0, check.stdout + check.stderr
+    d = config_dir(tmp_path / "cfg", "export_basic", "export_tpbtf", "export_attach", "export_net")
+    usdt_target = _usdt_config(d)
+    with netns("tbexa") as ns_a, netns("tbexb") as ns_b:
+        ip("link", "add", "tbexp0", "netns", ns_a.name, "type", "veth",
+           "peer", "name", "tbexp1", "netns", ns_b.name)  # fmt: skip
+        for ns, dev, addr in ((ns_a, "tbexp0", "198.18.77.1"), (ns_b, "tbexp1", "198.18.77.2")):
+            ip("-n", ns.name, "addr", "add", f"{addr}/30", "dev", dev)
+            ip("-n", ns.name, "link", "set", dev, "up")
 
-        prom_port = _free_port()
-        (tmp_path / "prometheus.yml").write_text(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-            "scrape_configs:\n  - job_name: ebpf\n    metrics_path: /custom\n"
-            f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-        )
-        prom = subprocess.Popen(
-            [str(prom_bin), f"--config.file={tmp_path / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}"],
+        def get(url: str, headers: dict[str, str] | None = None) -> tuple[bytes, str]:
+            with ns_a.entered():  # the exporter and Prometheus listen in namespace a
+                req = urllib.request.Request(url, headers=headers or {})
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return bytes(r.read()), r.headers["Content-Type"]
+
+        def wait(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    get(url)
+                    return
+                except OSError:
+                    if proc.poll() is not None:
+                        out = proc.stdout.read() if proc.stdout else ""
+                        pytest.fail(f"{proc.args} exited with {proc.returncode}: {out}")
+                    assert time.monotonic() < deadline, f"{url} did not answer in {timeout}s"
+                    time.sleep(0.2)
+
+        # nsenter --net: the namespace's network only (ip netns exec would also remount
+        # /sys, hiding tracefs from the tracepoint attach)
+        enter = ["nsenter", f"--net={ns_a.path}"]
+        port, prom_port = 9435, 9090  # a fresh namespace: nothing else listens there
+        exporter = subprocess.Popen(
+            [*enter, sys.executable, "-m", "tinybpf", "export", f"--config.dir={d}",
+             f"--config.names={','.join(EVERY_KIND)}",
+             f"--web.listen-address=127.0.0.1:{port}", "--web.telemetry-path=/custom"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
-        api = f"http://127.0.0.1:{prom_port}/api/v1"
-        _wait_http(f"http://127.0.0.1:{prom_port}/-/ready", prom, timeout=60)
-        queries = {
-            'ebpf_exporter_syscalls_total{comm="tbx-prom",syscall="getppid"}': 7.0,
-            "ebpf_exporter_write_size_exp2_count": 3.0,
-            "histogram_quantile(1, ebpf_exporter_write_size_fixed_bucket)": 1000.0,
-            'up{job="ebpf"}': 1.0,
-        }
-        deadline = time.monotonic() + 60
-        results: dict[str, float | None] = {}
-        while True:
-            for q in queries:
-                body = json.loads(_get(f"{api}/query?query={urllib.parse.quote(q)}"))
-                assert body["status"] == "success", body
-                res = body["data"]["result"]
-                results[q] = float(res[0]["value"][1]) if res else None
-            if results == queries:
-                break
-            assert time.monotonic() < deadline, f"Prometheus answered {results}"
-            time.sleep(1)
-        targets = json.loads(_get(f"{api}/targets"))["data"]["activeTargets"]
-        assert targets[0]["health"] == "up" and targets[0]["lastError"] == ""
-    finally:
-        if prom is not None:
-            prom.terminate()
-            prom.wait(timeout=30)
-        exporter.send_signal(signal.SIGTERM)
-        out, _ = exporter.communicate(timeout=60)
+        prom = None
+        try:
+            url = f"http://127.0.0.1:{port}/custom"
+            wait(url, exporter)
+            run_child(
+                "[os.getppid() for _ in range(7)]\n" + WRITES, comm="tbx-prom"
+            )  # tp, raw_tp, tp_btf
+            run_child("os.getpid()", comm="tbx-uprobe")  # uprobe
+            _run_usdt_target(usdt_target, 2)  # usdt
+            with ns_a.entered():  # xdp
+                rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                rx.bind(("198.18.77.1", 0))
+            with ns_b.entered():
+                tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            with rx, tx:
+                for i in range(3):
+                    tx.sendto(b"tinybpf%d" % i, ("198.18.77.1", rx.getsockname()[1]))
+                rx.settimeout(5)
+                for _ in range(3):
+                    rx.recv(100)
+
+            text, ctype = get(url, {"Accept": PROMETHEUS_ACCEPT})
+            assert ctype == "text/plain; version=0.0.4; charset=utf-8"
+            (tmp_path / "metrics.txt").write_bytes(text)
+            # the default output passes promtool (format and lint): ebpf_exporter's
+            # run-time counter keeps its name and labels, declared untyped
+            check = _promtool(promtool, text)
+            assert check.returncode == 0, check.stdout + check.stderr
+            assert check.stdout == check.stderr == b""
+            assert b"# TYPE ebpf_exporter_ebpf_program_run_time_seconds untyped\n" in text
+            assert re.search(rb'\nebpf_exporter_ebpf_program_run_time_seconds\{id="\d+"\} ', text)
+            # ... where ebpf_exporter declares it a counter, which promtool's lint refuses
+            typed = text.replace(b"_run_time_seconds untyped", b"_run_time_seconds counter")
+            check = _promtool(promtool, typed)
+            assert check.returncode == 3, check.stdout + check.stderr
+            assert check.stderr.decode().splitlines() == [
+                'ebpf_exporter_ebpf_program_run_time_seconds counter metrics should have "_total" '
+                "suffix"
+            ]
+
+            (tmp_path / "prometheus.yml").write_text(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                "scrape_configs:\n  - job_name: ebpf\n    metrics_path: /custom\n"
+                f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+            )
+            prom = subprocess.Popen(
+                [*enter, str(prom_bin), f"--config.file={tmp_path / 'prometheus.yml'}",
+                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{prom_port}"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
+            api = f"http://127.0.0.1:{prom_port}/api/v1"
+            wait(f"http://127.0.0.1:{prom_port}/-/ready", prom)
+            queries = {
+                # raw_tp/sys_enter
+                'ebpf_exporter_syscalls_total{comm="tbx-prom",syscall="getppid"}': 7.0,
+                # tracepoint/syscalls/sys_enter_getppid and sys_enter_write
+                'ebpf_exporter_percpu_summed_total{kind="1"}': 7.0,
+                "ebpf_exporter_write_size_exp2_count": 3.0,
+                "histogram_quantile(1, ebpf_exporter_write_size_fixed_bucket)": 1000.0,
+                # tp_btf/sys_enter
+                'ebpf_exporter_btf_syscalls_total{syscall="getppid"}': 7.0,
+                # uprobe/libc.so.6:getpid (any tbx* process counts) and perf_event/
+                'ebpf_exporter_getpid_calls_total{slot="0"} >= bool 1': 1.0,
+                'ebpf_exporter_cpu_samples_total{slot="0"} > bool 0': 1.0,
+                # usdt/<binary>:myprov:myprobe
+                'sum(ebpf_exporter_usdt_probes_total{a=~"1|2"})': 2.0,
+                # xdp/tbexp0
+                'ebpf_exporter_xdp_packets_total{interface="tbexp0",protocol="udp",'
+                'source="198.18.77.2"}': 3.0,
+                # built-in metrics: one program (xdp/tbexp-missing) did not attach
+                "count(ebpf_exporter_ebpf_program_attached == 0)": 1.0,
+                "count(ebpf_exporter_ebpf_program_attached == 1)": 8.0,
+                "count(ebpf_exporter_enabled_configs)": 5.0,
+                "count(ebpf_exporter_ebpf_program_run_time_seconds)": 9.0,
+                'up{job="ebpf"}': 1.0,
+            }
+            deadline = time.monotonic() + 60
+            results: dict[str, float | None] = {}
+            while True:
+                for q in queries:
+                    body = json.loads(get(f"{api}/query?query={urllib.parse.quote(q)}")[0])
+                    assert body["status"] == "success", body
+                    res = body["data"]["result"]
+                    results[q] = float(res[0]["value"][1]) if res else None
+                if results == queries:
+                    break
+                assert time.monotonic() < deadline, f"Prometheus answered {results}"
+                time.sleep(1)
+            targets = json.loads(get(f"{api}/targets")[0])["data"]["activeTargets"]
+            assert targets[0]["health"] == "up" and targets[0]["lastError"] == ""
+            meta = json.loads(
+                get(f"{api}/metadata?metric=ebpf_exporter_ebpf_program_run_time_seconds")[0]
+            )["data"]
+            assert meta["ebpf_exporter_ebpf_program_run_time_seconds"][0]["type"] == "unknown"
+        finally:
+            if prom is not None:
+                prom.terminate()
+                prom.wait(timeout=30)
+            exporter.send_signal(signal.SIGTERM)
+            out, _ = exporter.communicate(timeout=60)
     assert exporter.returncode == 0, out
     assert "detached and stopped" in out
+    assert "xdp_nowhere" in out and "tbexp-missing" in out  # the attach failure, logged
 
 
 @pytest.mark.root
@@ -616,6 +712,13 @@ def test_cli_sigint_detaches_and_exits_0(tmp_path):
     )  # fmt: skip
     text = _wait_http(f"http://127.0.0.1:{port}/metrics", proc)
     assert b"ebpf_exporter_ebpf_program_run_time_seconds_total{" in text  # --metrics.total-suffix
+    assert b"# TYPE ebpf_exporter_ebpf_program_run_time_seconds_total counter\n" in text
+    from helpers.prometheus import binaries
+
+    found = binaries()
+    if not isinstance(found, str):  # promtool passes on this output too
+        check = _promtool(found[1], text)
+        assert check.returncode == 0, check.stdout + check.stderr
     ids = {dict(lb)["id"] for (n, lb) in parse(text) if n == "ebpf_exporter_ebpf_program_info"}
     assert len(ids) == 3
     assert _get(f"http://127.0.0.1:{port}/").startswith(b"<html>")
@@ -624,6 +727,23 @@ def test_cli_sigint_detaches_and_exits_0(tmp_path):
     assert proc.returncode == 0, out
     loaded = {str(p.id) for p in tinybpf.loaded_programs()}
     assert not ids & loaded
+
+
+def test_counter_without_total_is_declared_untyped_or_renamed():
+    from tinybpf.export.metrics import MetricFamily, render
+
+    fams = [MetricFamily("a_seconds", "h", "counter"), MetricFamily("b_total", "h", "counter")]
+    fams[0].add((("id", "1"),), 0.5)
+    fams[1].add((), 2.0)
+    assert render(fams) == (
+        b'# HELP a_seconds h\n# TYPE a_seconds untyped\na_seconds{id="1"} 0.5\n'
+        b"# HELP b_total h\n# TYPE b_total counter\nb_total 2\n"
+    )
+    assert render(fams, total_suffix=True) == (
+        b"# HELP a_seconds_total h\n# TYPE a_seconds_total counter\n"
+        b'a_seconds_total{id="1"} 0.5\n'
+        b"# HELP b_total h\n# TYPE b_total counter\nb_total 2\n"
+    )
 
 
 def test_listen_address_forms():
@@ -677,6 +797,8 @@ def test_perf_event_array_counter_and_flush_interval(tmp_path):
     with Exporter.from_dir(d, ["export_perf"]) as ex:
         run_child("[os.getppid() for _ in range(4)]", comm="tbx-perf")
         _wait_for(ex, metric, 4, comm="tbx-perf", kind="1")
+        # a ring buffer map counts the same way
+        _wait_for(ex, "ebpf_exporter_getppid_ring_total", 4, comm="tbx-perf", kind="1")
         time.sleep(1.5)  # no flush_interval: the counts stay
         assert value(parse(ex.render()), metric, comm="tbx-perf", kind="1") == 4
     text = (CONFIGS / "export_perf.yaml").read_text()
@@ -719,33 +841,50 @@ def _multiarch_include() -> str | None:
     return str(d) if triple and (d / "asm" / "errno.h").exists() else None
 
 
-@pytest.mark.root
-def test_usdt_section(tmp_path):
-    from helpers.attach_env import build_c
+def _usdt_unavailable_reason() -> str | None:
     from helpers.kernel import gcc_unavailable_reason, uprobe_unavailable_reason
 
     reason = gcc_unavailable_reason() or uprobe_unavailable_reason()
     if reason:
-        pytest.skip(reason)
+        return reason
     if not any(Path("/usr/include").glob("**/sys/sdt.h")):
-        pytest.skip("<sys/sdt.h> is missing (install systemtap-sdt-dev)")
-    inc = _multiarch_include()
-    if inc is None:
-        pytest.skip("no multiarch include directory with asm/errno.h for <bpf/usdt.bpf.h>")
-    binary = build_c("usdt_target.c", tmp_path / "usdt_target")
+        return "<sys/sdt.h> is missing (install systemtap-sdt-dev)"
+    if _multiarch_include() is None:
+        return "no multiarch include directory with asm/errno.h for <bpf/usdt.bpf.h>"
+    return None
+
+
+def _usdt_config(d: Path) -> Path:
+    """export_usdt.bpf.o + .yaml in ``d`` for a usdt_target built there; its path."""
+    from helpers.attach_env import build_c
+
+    binary = build_c("usdt_target.c", d / "usdt_target")
     subprocess.run(
         [sys.executable, "-m", "tinybpf", "compile", str(TESTS / "helpers" / "export_usdt.bpf.c"),
-         "-o", str(tmp_path / "export_usdt.bpf.o"), "--vmlinux", str(BPF_BUILD / "vmlinux.h"),
-         f"--cflags=-I{inc}", f'--cflags=-DUSDT_TARGET="{binary}"'],
+         "-o", str(d / "export_usdt.bpf.o"), "--vmlinux", str(BPF_BUILD / "vmlinux.h"),
+         f"--cflags=-I{_multiarch_include()}", f'--cflags=-DUSDT_TARGET="{binary}"'],
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    (tmp_path / "export_usdt.yaml").write_text(USDT_YAML)
+    (d / "export_usdt.yaml").write_text(USDT_YAML)
+    return binary
+
+
+def _run_usdt_target(binary: Path, n: int) -> None:
+    proc = subprocess.Popen(
+        [str(binary), str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    out, _ = proc.communicate("go\n", timeout=30)
+    assert out == "ready\ndone\n"
+
+
+@pytest.mark.root
+def test_usdt_section(tmp_path):
+    reason = _usdt_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    binary = _usdt_config(tmp_path)
     with Exporter.from_dir(tmp_path, ["export_usdt"]) as ex:
-        proc = subprocess.Popen(
-            [str(binary), "3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        out, _ = proc.communicate("go\n", timeout=30)
-        assert out == "ready\ndone\n"
+        _run_usdt_target(binary, 3)
         s = parse(ex.render())
     for a in ("1", "2", "3"):
         assert value(s, "ebpf_exporter_usdt_probes_total", a=a) == 1
@@ -957,10 +1096,11 @@ def test_prometheus_client_collector(basic):
 
 @pytest.mark.root
 def test_tp_btf_section(tmp_path):
-    import tinybpf
+    from helpers.kernel import tp_btf_unavailable_reason
 
-    if not tinybpf.probe_prog_type(tinybpf.BpfProgType.TRACING):
-        pytest.skip("probe_prog_type(TRACING) is False: this kernel does not load tp_btf programs")
+    reason = tp_btf_unavailable_reason("sys_enter")
+    if reason:
+        pytest.skip(reason)
     with Exporter.from_dir(config_dir(tmp_path, "export_tpbtf"), ["export_tpbtf"]) as ex:
         run_child("[os.getppid() for _ in range(3)]", comm="tbx-tpbtf")
         s = parse(ex.render())
@@ -1035,3 +1175,207 @@ def test_missing_extras_are_named(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- ebpf_exporter's other flags: --capabilities.keep, --btf.path, --log.no-timestamps ---------
+
+CAP_BPF, CAP_PERFMON = 39, 38
+
+
+def _caps(pid: int) -> dict[str, int]:
+    """CapInh/CapPrm/CapEff/CapBnd/CapAmb of every thread of ``pid``, which must agree."""
+    seen: dict[str, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text()
+        caps = {ln[:6]: int(ln.split()[1], 16) for ln in status.splitlines() if ln[:3] == "Cap"}
+        assert not seen or caps == seen, f"thread {task.name} has {caps}, another {seen}"
+        seen = caps
+    return seen
+
+
+def _start_cli(d: Path, names: str, *flags: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tinybpf", "export", f"--config.dir={d}",
+         f"--config.names={names}", f"--web.listen-address=127.0.0.1:{port}", *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    return proc, f"http://127.0.0.1:{port}/metrics"
+
+
+def _stop_cli(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    return out
+
+
+@pytest.mark.root
+def test_capabilities_keep_drops_after_attach_and_scrapes_go_on(tmp_path):
+    from helpers.kernel import uprobe_unavailable_reason
+
+    reason = uprobe_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    import ctypes.util
+
+    if ctypes.util.find_library("cap") is None:
+        pytest.skip("libcap (libcap.so.2) is not installed")
+    before = _caps(os.getpid())
+    if not before["CapEff"] >> CAP_BPF & 1 or not before["CapEff"] >> CAP_PERFMON & 1:
+        pytest.skip("this process lacks CAP_BPF or CAP_PERFMON to drop")
+    examples = TESTS.parent / "examples" / "export"
+    subprocess.run(
+        [sys.executable, "-m", "tinybpf", "compile", str(examples / "timers.bpf.c"),
+         "-o", f"{tmp_path}/"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    (tmp_path / "timers.yaml").write_text((examples / "timers.yaml").read_text())
+    # export_perf: perf_event_array buffers; export_cgroup: a cgroup_id_map thread
+    d = config_dir(tmp_path, "export_basic", "export_attach", "export_perf", "export_cgroup")
+    names = "export_basic,export_attach,export_perf,export_cgroup,timers"
+
+    # a list: cap_bpf and cap_perfmon stay permitted and effective, nothing else
+    proc, url = _start_cli(d, names, "--capabilities.keep=cap_bpf,CAP_PERFMON")
+    try:
+        _wait_http(url, proc)
+        caps = _caps(proc.pid)
+        assert caps["CapEff"] == caps["CapPrm"] == (1 << CAP_BPF) | (1 << CAP_PERFMON), caps
+        assert caps["CapInh"] == caps["CapAmb"] == 0
+        run_child("[os.getppid() for _ in range(4)]\nos.getpid()", comm="tbx-caps")
+        s = parse(_get(url))
+        assert value(s, "ebpf_exporter_syscalls_total", comm="tbx-caps", syscall="getppid") == 4
+        assert value(s, "ebpf_exporter_getpid_calls_total", slot="0") >= 1
+        # the perf event array, read by a thread started after the drop
+        assert sum(v for (n, _), v in s.items() if n == "ebpf_exporter_getppid_events_total")
+        # kallsyms was read before cap_syslog went: kernel timer functions have names
+        timers = [dict(lb)["function"] for (n, lb) in s if n == "ebpf_exporter_timer_starts_total"]
+        assert timers and not any(f.startswith("unknown_addr:") for f in timers), timers
+    finally:
+        out = _stop_cli(proc)
+    assert "dropped capabilities" in out and "keep their capabilities" not in out, out
+
+    # none: no capability left, and the maps are still read
+    proc, url = _start_cli(d, "export_basic", "--capabilities.keep=none", "--log.no-timestamps")
+    try:
+        _wait_http(url, proc)
+        caps = _caps(proc.pid)
+        assert caps["CapEff"] == caps["CapPrm"] == caps["CapInh"] == caps["CapAmb"] == 0, caps
+        run_child("[os.getppid() for _ in range(3)]", comm="tbx-nocaps")
+        s = parse(_get(url))
+        assert value(s, "ebpf_exporter_syscalls_total", comm="tbx-nocaps", syscall="getppid") == 3
+        assert len([n for (n, _) in s if n == "ebpf_exporter_ebpf_program_run_count_total"]) == 3
+    finally:
+        out = _stop_cli(proc)
+    first = out.splitlines()[0]
+    assert first.startswith("INFO "), first  # --log.no-timestamps
+
+    # all (the default): unchanged
+    proc, url = _start_cli(d, "export_basic")
+    try:
+        _wait_http(url, proc)
+        assert _caps(proc.pid)["CapEff"] == before["CapEff"]
+    finally:
+        _stop_cli(proc)
+
+
+def test_capabilities_keep_unknown_name_is_refused(tmp_path):
+    import ctypes.util
+
+    if ctypes.util.find_library("cap") is None:
+        pytest.skip("libcap (libcap.so.2) is not installed")
+    from tinybpf.export.capabilities import parse_keep
+
+    assert parse_keep("all") is None and parse_keep("none") == []
+    assert parse_keep("cap_bpf, CAP_SYSLOG") == ["cap_bpf", "cap_syslog"]
+    for bad in ("cap_nope", "bpf", ","):
+        with pytest.raises(ValueError, match=r"--capabilities\.keep"):
+            parse_keep(bad)
+    got = subprocess.run(
+        [sys.executable, "-m", "tinybpf", "export", f"--config.dir={tmp_path}",
+         "--config.names=x", "--capabilities.keep=cap_bpf,cap_nope"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert got.returncode == 1
+    assert "unknown capability 'cap_nope'" in got.stderr
+
+
+@pytest.mark.root
+def test_btf_path_is_used_for_co_re(tmp_path):
+    vmlinux = Path("/sys/kernel/btf/vmlinux")
+    if not vmlinux.exists():
+        pytest.skip(f"kernel has no BTF ({vmlinux} is missing)")
+    btf = tmp_path / "vmlinux.btf"
+    btf.write_bytes(vmlinux.read_bytes())
+    (tmp_path / "cfg").mkdir()
+    d = config_dir(tmp_path / "cfg", "export_basic")
+    # a copy of this kernel's BTF: loads, relocates, counts
+    with Exporter.from_dir(d, ["export_basic"], btf_path=btf) as ex:
+        run_child("[os.getppid() for _ in range(2)]", comm="tbx-btf")
+        s = parse(ex.render())
+    assert value(s, "ebpf_exporter_syscalls_total", comm="tbx-btf", syscall="getppid") == 2
+    # BTF without the kernel's types (another object's): CO-RE relocation fails on it
+    other = BPF_BUILD / "export_tpbtf.bpf.o"
+    with pytest.raises(OSError, match=r"bpf_raw_tracepoint_args"):
+        Exporter.from_dir(d, ["export_basic"], btf_path=other).start()
+    # not BTF at all: refused naming the file
+    with pytest.raises(OSError, match=r"btf_custom_path '/etc/hostname' refused"):
+        Exporter.from_dir(d, ["export_basic"], btf_path="/etc/hostname").start()
+    # the command: the flag reaches the load; a missing file is named
+    proc, url = _start_cli(d, "export_basic", f"--btf.path={btf}")
+    try:
+        _wait_http(url, proc)
+    finally:
+        _stop_cli(proc)
+    got = subprocess.run(
+        [sys.executable, "-m", "tinybpf", "export", f"--config.dir={d}",
+         "--config.names=export_basic", f"--btf.path={tmp_path / 'missing'}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert got.returncode == 1 and "--btf.path" in got.stderr and "missing" in got.stderr
+    assert "Traceback" not in got.stderr
+    got = subprocess.run(
+        [sys.executable, "-m", "tinybpf", "export", f"--config.dir={d}",
+         "--config.names=export_basic", f"--btf.path={other}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert got.returncode == 1 and "bpf_raw_tracepoint_args" in got.stderr, got.stderr
+    assert "Traceback" not in got.stderr
+
+
+@pytest.mark.root
+def test_listen_on_a_socket_passed_by_systemd_activation(tmp_path):
+    d = config_dir(tmp_path, "export_basic")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    # as systemd does it: the socket at fd 3, LISTEN_FDS=1 and LISTEN_PID of the process
+    script = f'exec 3<&{listener.fileno()}; export LISTEN_PID=$$ LISTEN_FDS=1; exec "$@"'
+    cmd = [sys.executable, "-m", "tinybpf", "export", f"--config.dir={d}",
+           "--config.names=export_basic", "--web.listen-address=fd://0"]  # fmt: skip
+    proc = subprocess.Popen(
+        ["bash", "-c", script, "bash", *cmd],
+        pass_fds=(listener.fileno(),),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    listener.close()  # the exporter holds it now
+    try:
+        text = _wait_http(f"http://127.0.0.1:{port}/metrics", proc)
+        assert b"ebpf_exporter_enabled_configs" in text
+    finally:
+        _stop_cli(proc)
+    # without activation, or a bad address: one clear error, exit status 1
+    for address, msg in (
+        ("fd://0", "no sockets passed by socket activation"),
+        ("fd://x", "fd://N takes a number"),
+        ("9435", "must be [HOST]:PORT"),
+    ):
+        got = subprocess.run(
+            [*cmd[:-1], f"--web.listen-address={address}"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert got.returncode == 1 and msg in got.stderr, got.stderr
+        assert "Traceback" not in got.stderr

@@ -43,3 +43,9 @@ int probe_tcx(struct __sk_buff *skb)
 {
 	return TCX_NEXT;
 }
+
+SEC("tp_btf")
+int BPF_PROG(probe_tp_btf)
+{
+	return 0;
+}

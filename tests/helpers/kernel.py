@@ -453,6 +453,29 @@ def fentry_unavailable_reason(func: str, kind: str = "fentry") -> str | None:
     return _cached(("fentry", func, kind), compute)
 
 
+def tp_btf_unavailable_reason(tracepoint: str = "sys_enter") -> str | None:
+    """Why tp_btf programs (BTF-enabled raw tracepoints, BPF_PROG_TYPE_TRACING) on
+    ``tracepoint`` cannot be loaded: no ``btf_trace_<tracepoint>`` in the kernel's BTF, or a
+    minimal such program refused. libbpf's probe_prog_type(TRACING) is no answer: it loads
+    an fentry program, which a build may refuse while it loads tp_btf programs."""
+
+    def compute() -> str | None:
+        vmlinux = Path("/sys/kernel/btf/vmlinux")
+        if not vmlinux.exists():
+            return f"kernel has no BTF ({vmlinux} is missing: CONFIG_DEBUG_INFO_BTF is off)"
+        from tinybpf.btf import Btf, BtfKind
+
+        with Btf.from_vmlinux() as btf:
+            try:
+                btf.find(f"btf_trace_{tracepoint}", BtfKind.TYPEDEF)
+            except KeyError:
+                return f"raw tracepoint {tracepoint} is not in this kernel's BTF ({vmlinux})"
+        answer = _probe_program("probe_tp_btf", lambda p: p.set_attach_target(tracepoint))
+        return f"this kernel refuses tp_btf/{tracepoint}: {answer}" if answer else None
+
+    return _cached(("tp_btf", tracepoint), compute)
+
+
 def active_lsms() -> list[str]:
     """The active LSMs (/sys/kernel/security/lsm; [] when securityfs is not mounted)."""
     try:
@@ -557,6 +580,7 @@ def feature_report(progress: Callable[[str], None] | None = None) -> dict[str, s
         "uprobe_multi": uprobe_multi_unavailable_reason,
         "fentry": lambda: fentry_unavailable_reason(FENTRY_TARGET),
         "fmod_ret": lambda: fentry_unavailable_reason(FMOD_RET_TARGET, "fmod_ret"),
+        "tp_btf": tp_btf_unavailable_reason,
         "lsm (loads)": lsm_load_unavailable_reason,
         "lsm (active)": bpf_lsm_inactive_reason,
         "iter/task": lambda: iterator_unavailable_reason("task"),

@@ -33,7 +33,8 @@ def add_parser(sub: Any) -> None:
         "--web.listen-address",
         dest="listen_address",
         default=":9435",
-        help="address to listen on (default :9435)",
+        help="address to listen on (default :9435), or fd://0 for a socket passed by "
+        "systemd socket activation",
     )
     sp.add_argument(
         "--web.telemetry-path",
@@ -79,14 +80,35 @@ def add_parser(sub: Any) -> None:
         "--metrics.total-suffix",
         dest="total_suffix",
         action="store_true",
-        help="name the run-time counter ebpf_exporter_ebpf_program_run_time_seconds_total "
-        "(promtool's lint wants counters to end in _total; ebpf_exporter's name does not)",
+        help="name counters that lack _total (ebpf_exporter's "
+        "ebpf_exporter_ebpf_program_run_time_seconds) <name>_total; by default they keep "
+        "ebpf_exporter's name and are declared untyped, which promtool also accepts",
     )
     sp.add_argument(
         "--bpf.stats",
         dest="bpf_stats",
         action="store_true",
         help="turn on the kernel's BPF run-time statistics while running",
+    )
+    sp.add_argument(
+        "--capabilities.keep",
+        dest="capabilities_keep",
+        default="all",
+        help="capabilities kept after the programs are attached: 'all' (default), 'none' "
+        "or a comma separated list such as cap_bpf,cap_perfmon (needs libcap)",
+    )
+    sp.add_argument(
+        "--btf.path",
+        dest="btf_path",
+        default=None,
+        help="BTF file for CO-RE relocation instead of /sys/kernel/btf/vmlinux "
+        "(for kernels without it; e.g. from btfhub)",
+    )
+    sp.add_argument(
+        "--log.no-timestamps",
+        dest="log_no_timestamps",
+        action="store_true",
+        help="leave timestamps out of the log (e.g. under systemd, whose journal has them)",
     )
     sp.set_defaults(func=run)
 
@@ -105,8 +127,34 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=("" if args.log_no_timestamps else "%(asctime)s ")
+        + "%(levelname)s %(name)s: %(message)s",
     )
+    if not args.listen_address.startswith("fd://"):
+        from .server import parse_listen_address
+
+        try:
+            parse_listen_address(args.listen_address)
+        except ValueError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
+    keep: list[str] | None = None
+    if not args.config_check:
+        try:
+            from .capabilities import parse_keep
+
+            keep = parse_keep(args.capabilities_keep)
+        except (ValueError, OSError) as e:
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
+    if args.btf_path is not None:
+        from ..btf import Btf
+
+        try:
+            Btf.from_file(args.btf_path).close()
+        except OSError as e:
+            print(f"Error: --btf.path {args.btf_path}: {e}", file=sys.stderr)
+            return 1
     if args.config_check:  # every problem, of the YAML and against the objects, at once
         try:
             from .config import read_configs
@@ -130,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
             max_series=args.max_series,
             label_cache_size=args.label_cache_size,
             total_suffix=args.total_suffix,
+            btf_path=args.btf_path,
+            keep_capabilities=keep,
         )
     except ImportError as e:
         print(f"Error: {e}", file=sys.stderr)
@@ -154,14 +204,18 @@ def run(args: argparse.Namespace) -> int:
             stats = enable_stats()
         try:
             exporter.start()
-        except ConfigError as e:
+        except (ConfigError, OSError, ValueError) as e:  # a config, load or attach failure
             print(f"Error: {e}", file=sys.stderr)
             return 1
         from .server import MetricsServer
 
-        server = MetricsServer(
-            exporter, args.listen_address, args.telemetry_path, debug=args.debug
-        ).start()
+        try:
+            server = MetricsServer(
+                exporter, args.listen_address, args.telemetry_path, debug=args.debug
+            ).start()
+        except (ValueError, OSError) as e:  # a bad address, one in use, no passed socket
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
         log.info(
             "serving configs %s on %s%s",
             ", ".join(c.name for c in exporter.configs),

@@ -90,13 +90,14 @@ def check_metric(
     bmap = maps[spec.name]
     mtype = bmap.type.name
     if isinstance(spec, Counter) and spec.perf_event_array:
-        if mtype != "PERF_EVENT_ARRAY":
+        if mtype not in ("PERF_EVENT_ARRAY", "RINGBUF"):
             issues.append(
                 ConfigIssue(
                     file,
                     f"{key}.perf_event_array",
-                    f"map '{spec.name}' is {mtype}, not PERF_EVENT_ARRAY",
-                    "drop 'perf_event_array: true' or make the map a BPF_MAP_TYPE_PERF_EVENT_ARRAY",
+                    f"map '{spec.name}' is {mtype}, not PERF_EVENT_ARRAY or RINGBUF",
+                    "drop 'perf_event_array: true' or make the map a "
+                    "BPF_MAP_TYPE_PERF_EVENT_ARRAY (or BPF_MAP_TYPE_RINGBUF)",
                 )
             )
         return issues

@@ -184,6 +184,12 @@ class _Ksyms:
 _KSYMS = _Ksyms()
 
 
+def preload_kernel_symbols() -> None:
+    """Read /proc/kallsyms now (the ksym and kstack decoders read it on first use): before
+    the process drops CAP_SYSLOG, without which the kernel shows every address as 0."""
+    _KSYMS.name(0)
+
+
 def _ksym(data: bytes, spec: DecoderSpec) -> bytes:
     if len(data) < 8:
         raise DecodeError(f"ksym decodes an 8 byte address, got {len(data)} bytes")

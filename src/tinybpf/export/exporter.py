@@ -114,11 +114,12 @@ class ConfigRuntime:
 
 
 class _PerfEventCounter:
-    """A perf_event_array counter: each event's bytes are the key; counts reset every
-    flush_interval (never when it is 0)."""
+    """A ``perf_event_array: true`` counter: each event's bytes are the key; counts reset
+    every flush_interval (never when it is 0). The map is a perf event array or, as
+    ebpf_exporter also takes it, a ring buffer."""
 
     def __init__(self, rt: ConfigRuntime, spec: Any, bmap: Any) -> None:
-        from .. import BpfPerfBuffer
+        from .. import BpfPerfBuffer, BpfRingBuffer
 
         self.rt = rt
         self.spec = spec
@@ -127,9 +128,16 @@ class _PerfEventCounter:
         self.lock = threading.Lock()
         self.flushed = time.monotonic()
         self.stop = threading.Event()
-        self.buf: Any = BpfPerfBuffer(bmap, self._on_event)
+        if bmap.type.name == "RINGBUF":
+            self.buf: Any = BpfRingBuffer(bmap, lambda data: self._on_event(-1, data))
+        else:
+            self.buf = BpfPerfBuffer(bmap, self._on_event)
         self.thread = threading.Thread(target=self._run, name=f"perf:{spec.name}", daemon=True)
-        self.thread.start()
+
+    def start(self) -> None:
+        """Start reading (the buffer is opened in __init__, while capabilities are held)."""
+        if not self.thread.is_alive() and self.thread.ident is None:
+            self.thread.start()
 
     def _on_event(self, cpu: int, data: bytes) -> None:
         try:
@@ -168,7 +176,8 @@ class _PerfEventCounter:
 
     def close(self) -> None:
         self.stop.set()
-        self.thread.join(timeout=5)
+        if self.thread.ident is not None:
+            self.thread.join(timeout=5)
         self.buf.close()
 
 
@@ -181,8 +190,13 @@ class Exporter:
     and counted. ``label_cache_size``: decoded keys remembered per metric. ``max_series``:
     series kept per metric (0: no limit); the rest are dropped and counted.
     ``cgroup_interval``: seconds between two syncs of a ``cgroup_id_map``.
-    ``total_suffix``: name the run-time counter ``..._run_time_seconds_total`` (promtool's
-    lint wants counters to end in ``_total``; ebpf_exporter's name does not).
+    ``btf_path``: a BTF file (e.g. from btfhub) for CO-RE relocation instead of the
+    kernel's ``/sys/kernel/btf/vmlinux``. ``keep_capabilities``: after every program is
+    attached (and before the exporter starts threads), keep only these capabilities
+    (names like ``cap_bpf``; ``[]`` drops all; None, the default, keeps all).
+    ``total_suffix``: in :meth:`render`, name a counter that lacks ``_total`` (ebpf_exporter's
+    ``..._run_time_seconds``) ``<name>_total``; by default it keeps its name and is declared
+    ``untyped``, which promtool's lint also accepts.
 
     Example::
 
@@ -200,8 +214,12 @@ class Exporter:
         max_series: int = 0,
         total_suffix: bool = False,
         cgroup_interval: float = 1.0,
+        btf_path: str | os.PathLike[str] | None = None,
+        keep_capabilities: Sequence[str] | None = None,
     ) -> None:
         self.configs = list(configs)
+        self.btf_path = None if btf_path is None else os.fspath(btf_path)
+        self.keep_capabilities = None if keep_capabilities is None else list(keep_capabilities)
         self.total_suffix = total_suffix
         self.cgroup_interval = cgroup_interval
         self.strict = strict
@@ -300,11 +318,12 @@ class Exporter:
             return self
         issues: list[ConfigIssue] = []
         try:
+            # what needs privileges first (load, attach, perf buffers), for every config ...
             for cfg in self.configs:
                 rt = ConfigRuntime(cfg)
                 self.runtimes.append(rt)
                 assert cfg.object_path is not None
-                rt.obj = open_object(cfg.object_path)
+                rt.obj = open_object(cfg.object_path, btf_custom_path=self.btf_path)
                 found = self._check_object(cfg, rt.obj)
                 if found:
                     issues.extend(found)
@@ -313,6 +332,16 @@ class Exporter:
                 if cfg.kaddrs:
                     self._set_kaddrs(rt)
                 rt.obj.load()
+                self._attach(rt)
+                self._readers(rt)
+            if issues:
+                raise ConfigError(issues)
+            # ... then the capabilities dropped, before any thread of ours starts ...
+            if self.keep_capabilities is not None:
+                self._drop_capabilities()
+            # ... and the threads: cgroup sync, span and perf buffer readers
+            for rt in self.runtimes:
+                cfg = rt.cfg
                 if cfg.cgroup_map is not None:
                     from .cgroups import CgroupIdMap
 
@@ -322,10 +351,8 @@ class Exporter:
                         self.cgroup_interval,
                     )
                 self._spans(rt)
-                self._attach(rt)
-                self._readers(rt)
-            if issues:
-                raise ConfigError(issues)
+                for p in rt.perf:
+                    p.start()
         except BaseException:
             self.close()
             raise
@@ -375,6 +402,8 @@ class Exporter:
                 continue
             rt.programs.append(st)
         self._readers(rt)
+        for p in rt.perf:
+            p.start()
         with self._lock:
             self.configs.append(cfg)
             self.runtimes.append(rt)
@@ -400,6 +429,33 @@ class Exporter:
         for spec in rt.cfg.spans:
             rt.span_sources.append(
                 SpanSource(self.tracing, rt.name, spec, rt.obj.maps[spec.ringbuf], rt.stats)
+            )
+
+    def _drop_capabilities(self) -> None:
+        from . import capabilities
+        from .decoders import preload_kernel_symbols
+
+        keep = self.keep_capabilities or []
+        uses_ksyms = any(
+            d.name in ("ksym", "kstack")
+            for cfg in self.configs
+            for spec in (*cfg.counters, *cfg.histograms, *cfg.spans)
+            for lb in spec.labels
+            for d in lb.decoders
+        )
+        if uses_ksyms and "cap_syslog" not in keep:
+            # /proc/kallsyms shows zero addresses without CAP_SYSLOG: read it while held
+            preload_kernel_symbols()
+            log.info(
+                "read /proc/kallsyms before dropping cap_syslog: kernel modules loaded "
+                "later are not resolved by ksym/kstack (keep cap_syslog for them)"
+            )
+        before = capabilities.current_text()
+        after, others = capabilities.drop(keep)
+        log.info("dropped capabilities: %s -> %s", before, after)
+        if others:
+            log.warning(
+                "threads started before the drop keep their capabilities: %s", ", ".join(others)
             )
 
     def _set_kaddrs(self, rt: ConfigRuntime) -> None:
@@ -523,10 +579,10 @@ class Exporter:
         attached = MetricFamily(
             f"{NAMESPACE}_ebpf_program_attached", "Whether a program is attached", "gauge"
         )
-        # ebpf_exporter's name lacks the "_total" that promtool's lint asks of counters;
-        # total_suffix=True (--metrics.total-suffix) adds it
+        # ebpf_exporter's name lacks the "_total" that promtool's lint asks of counters:
+        # render() declares it untyped, or names it ..._total with total_suffix
         run_time = MetricFamily(
-            f"{NAMESPACE}_ebpf_program_run_time_seconds" + ("_total" if self.total_suffix else ""),
+            f"{NAMESPACE}_ebpf_program_run_time_seconds",
             "How long has the program been executing",
             "counter",
         )
@@ -617,7 +673,7 @@ class Exporter:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of :meth:`collect`."""
-        return render(self.collect())
+        return render(self.collect(), self.total_suffix)
 
     def prometheus_collector(self) -> Any:
         """A prometheus_client collector of these metrics, for a program that already serves

@@ -5,6 +5,12 @@ counters to end in ``_total`` (``..._run_time_seconds`` would become
 ``..._run_time_seconds_total``), and ebpf_exporter's names must come out unchanged. Numbers
 are formatted as Go's ``strconv.FormatFloat(v, 'g', -1, 64)`` does, so ``le`` labels match
 ebpf_exporter's byte for byte (``1e-06``, ``0.000128``, ``1.048576e+06``).
+
+A counter whose name does not end in ``_total`` (ebpf_exporter's own
+``ebpf_exporter_ebpf_program_run_time_seconds``) is declared ``untyped`` on its ``# TYPE``
+line: its name and labels stay ebpf_exporter's, and ``promtool check metrics`` (whose lint
+asks counters, and only counters, to end in ``_total``) passes. PromQL does not look at the
+declared type. ``total_suffix=True`` renames such counters to ``<name>_total`` instead.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-__all__ = ["CONTENT_TYPE", "MetricFamily", "format_float", "render"]
+__all__ = ["CONTENT_TYPE", "MetricFamily", "exposed", "format_float", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -88,17 +94,30 @@ def _sort_key(sample: tuple[str, LabelSet, float]) -> tuple[object, ...]:
 _plain_key = operator.itemgetter(1)
 
 
-def render(families: Iterable[MetricFamily]) -> bytes:
-    """The text exposition of ``families`` (sorted by name; samples by label values)."""
+def exposed(fam: MetricFamily, total_suffix: bool = False) -> tuple[str, str]:
+    """(name, type) of ``fam`` in the text format: a counter whose name lacks ``_total`` is
+    declared ``untyped`` (or, with ``total_suffix``, named ``<name>_total``)."""
+    if fam.type == "counter" and not fam.name.endswith("_total"):
+        if total_suffix:
+            return f"{fam.name}_total", "counter"
+        return fam.name, "untyped"
+    return fam.name, fam.type
+
+
+def render(families: Iterable[MetricFamily], total_suffix: bool = False) -> bytes:
+    """The text exposition of ``families`` (sorted by name; samples by label values).
+
+    A counter whose name lacks ``_total`` is declared ``untyped`` (the name unchanged), or
+    with ``total_suffix`` renamed to ``<name>_total``: either way promtool's lint passes."""
     out: list[str] = []
     append = out.append
     fmt = format_float
-    for fam in sorted(families, key=lambda f: f.name):
+    for fam in sorted(families, key=lambda f: exposed(f, total_suffix)[0]):
         if not fam.samples:
             continue
-        name = fam.name
+        name, kind = exposed(fam, total_suffix)
         append(f"# HELP {name} {_escape_help(fam.help)}")
-        append(f"# TYPE {name} {fam.type}")
+        append(f"# TYPE {name} {kind}")
         if fam.type == "histogram":
             samples = sorted(fam.samples, key=_sort_key)
         else:

@@ -4,15 +4,44 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .metrics import CONTENT_TYPE
 
-__all__ = ["MetricsServer", "parse_listen_address"]
+__all__ = ["MetricsServer", "activation_socket", "parse_listen_address"]
 
 log = logging.getLogger(__package__)
+
+
+def activation_socket(text: str) -> socket.socket:
+    """The listening socket systemd passed for ``fd://N`` (socket activation: the Nth of
+    the ``LISTEN_FDS`` descriptors from 3 on, meant for this process by ``LISTEN_PID``)."""
+    index = text.removeprefix("fd://")
+    if not index.isdigit():
+        raise ValueError(f"--web.listen-address {text!r}: fd://N takes a number, e.g. fd://0")
+    pid, count = os.environ.get("LISTEN_PID", ""), os.environ.get("LISTEN_FDS", "")
+    if pid != str(os.getpid()) or not count.isdigit():
+        raise ValueError(
+            f"--web.listen-address {text!r}: no sockets passed by socket activation "
+            "(LISTEN_PID and LISTEN_FDS are not set for this process: start it from a "
+            "systemd .socket unit)"
+        )
+    if int(index) >= int(count):
+        raise ValueError(
+            f"--web.listen-address {text!r}: only {count} socket(s) passed (fd://0 is the first)"
+        )
+    sock = socket.socket(fileno=_LISTEN_FDS_START + int(index))
+    if sock.type != socket.SOCK_STREAM:
+        sock.detach()
+        raise ValueError(f"--web.listen-address {text!r}: the passed socket is not a TCP socket")
+    return sock
+
+
+_LISTEN_FDS_START = 3  # sd_listen_fds(3)
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:
@@ -31,9 +60,17 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr: tuple[str, int], handler: Any, family: int) -> None:
+    def __init__(
+        self, addr: tuple[str, int], handler: Any, family: int, sock: socket.socket | None = None
+    ) -> None:
         self.address_family = family
-        super().__init__(addr, handler)
+        if sock is None:
+            super().__init__(addr, handler)
+            return
+        super().__init__(addr, handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock  # already bound and listening (socket activation)
+        self.server_address = sock.getsockname()
 
 
 class MetricsServer:
@@ -50,10 +87,12 @@ class MetricsServer:
         telemetry_path: str = "/metrics",
         debug: bool = False,
     ) -> None:
-        import socket
-
-        host, port = parse_listen_address(address)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        passed = activation_socket(address) if address.startswith("fd://") else None
+        if passed is not None:
+            host, port, family = "", 0, passed.family
+        else:
+            host, port = parse_listen_address(address)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.source = source
         self.telemetry_path = telemetry_path
         self.debug = debug
@@ -96,7 +135,7 @@ class MetricsServer:
 
             do_HEAD = do_GET
 
-        self.httpd = _Server((host, port), Handler, family)
+        self.httpd = _Server((host, port), Handler, family, passed)
         self._thread: threading.Thread | None = None
 
     @property
