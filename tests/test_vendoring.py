@@ -146,6 +146,24 @@ def test_python_m_version_under_the_vendored_name(root):
     assert _vendored_main(root, "version") == out
 
 
+def test_without_cffi_the_first_use_says_what_to_install(root):
+    # cffi's _cffi_backend is the one thing besides libc a copy needs (docs/vendoring.md)
+    out = _python(
+        root,
+        unimportable=True,
+        code="""
+        sys.modules["_cffi_backend"] = None  # not installed
+        from daemon._vendor import tinybpf as tb
+        try:
+            tb.libbpf_release()
+        except ModuleNotFoundError as e:
+            print(e.name, "|", e)
+        """,
+    )
+    assert out.startswith("_cffi_backend | daemon._vendor.tinybpf needs the cffi package"), out
+    assert "pip install 'cffi>=1.17'" in out
+
+
 def test_cli_under_the_vendored_name(root):
     usage = _vendored_main(root, "--help")
     assert usage.startswith(f"usage: python -m {VENDORED} "), usage

@@ -20,7 +20,16 @@ from typing import Any
 # ``import tinybpf`` would bind this copy's extension. Put back what was there before.
 _BUILT_AS = ("tinybpf._libbpf_cffi", "tinybpf._libbpf_cffi.lib")
 _before = {name: sys.modules.get(name) for name in _BUILT_AS}
-from ._libbpf_cffi import ffi, lib  # noqa: E402
+try:
+    from ._libbpf_cffi import ffi, lib
+except ModuleNotFoundError as e:  # a vendored copy, or an install without dependencies
+    if e.name != "_cffi_backend":
+        raise
+    raise ModuleNotFoundError(
+        f"{__package__} needs the cffi package at run time (its _cffi_backend module is "
+        f"not importable here): pip install 'cffi>=1.17'",
+        name=e.name,
+    ) from e
 
 if f"{__package__}._libbpf_cffi" != _BUILT_AS[0]:
     for _name, _module in _before.items():
