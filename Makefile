@@ -122,7 +122,8 @@ ZIG_TARGET ?= $(shell uname -m)-linux-gnu.2.28
 ZIG_STAMP := $(VENV)/.tinybpf-zig
 WHEEL_TESTS ?= $(addprefix $(CURDIR)/tests/,test_ffi.py test_object.py test_program.py \
   test_map.py test_map_types.py test_globals.py test_ringbuf.py test_perfbuf.py \
-  test_buffers_async.py test_attach.py test_link.py test_btf.py test_errors.py)
+  test_buffers_async.py test_attach.py test_link.py test_btf.py test_errors.py \
+  test_vendoring.py)
 $(ZIG_STAMP): $(VENV)/bin/activate pyproject.toml
 	$(PY) -m pip install -q --group zig
 	@touch $@

@@ -158,7 +158,11 @@ def cmd_gen(args: argparse.Namespace) -> int:
     from .codegen import generate_module
 
     text = generate_module(
-        args.object, module_name=args.name, all_types=args.all_types, embed=not args.no_embed
+        args.object,
+        module_name=args.name,
+        all_types=args.all_types,
+        embed=not args.no_embed,
+        package=args.package,
     )
     if args.output in (None, "-"):
         sys.stdout.write(text)
@@ -277,7 +281,9 @@ def cmd_docker_replaced(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tinybpf", description="Drive CO-RE eBPF objects from Python.")
+    # a copy vendored under another package has no 'tinybpf' command: name what runs it
+    prog = "tinybpf" if __package__ == "tinybpf" else f"python -m {__package__}"
+    p = argparse.ArgumentParser(prog=prog, description="Drive CO-RE eBPF objects from Python.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     sp = sub.add_parser("version", help="print the tinybpf and libbpf versions")
@@ -391,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-embed",
         action="store_true",
         help="do not embed the object file: open() reads DEFAULT_PATH (its absolute path)",
+    )
+    sp.add_argument(
+        "--package",
+        metavar="NAME",
+        help="the package the module imports as 'tinybpf' (default: the one running, "
+        f"{__package__}; e.g. daemon._vendor.tinybpf for a vendored copy)",
     )
     sp.set_defaults(func=cmd_gen)
 

@@ -10,11 +10,36 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import sys
 import threading
 from typing import Any
 
-from ._libbpf_cffi import ffi, lib
-from .errors import error_for_errno
+# cffi's module init also files the extension in sys.modules under the name it was built
+# with (ffi_build/build_ffi.py), and its lib as "<name>.lib". In a copy vendored under
+# another package that name belongs to the installed tinybpf: left there, a later
+# ``import tinybpf`` would bind this copy's extension. Put back what was there before.
+_BUILT_AS = ("tinybpf._libbpf_cffi", "tinybpf._libbpf_cffi.lib")
+_before = {name: sys.modules.get(name) for name in _BUILT_AS}
+try:
+    from ._libbpf_cffi import ffi, lib
+except ModuleNotFoundError as e:  # a vendored copy, or an install without dependencies
+    if e.name != "_cffi_backend":
+        raise
+    raise ModuleNotFoundError(
+        f"{__package__} needs the cffi package at run time (its _cffi_backend module is "
+        f"not importable here): pip install 'cffi>=1.17'",
+        name=e.name,
+    ) from e
+
+if f"{__package__}._libbpf_cffi" != _BUILT_AS[0]:
+    for _name, _module in _before.items():
+        if _module is None:
+            sys.modules.pop(_name, None)
+        else:
+            sys.modules[_name] = _module
+del _before
+
+from .errors import error_for_errno  # noqa: E402
 
 __all__ = [
     "NULL",
