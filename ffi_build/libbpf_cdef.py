@@ -556,7 +556,7 @@ struct btf_var_secinfo *btf_var_secinfos(const struct btf_type *t);
 struct btf_decl_tag *btf_decl_tag(const struct btf_type *t);
 """
 
-# ffi_build/shim.c: what cffi cannot express (va_list callbacks) and the Python sinks.
+# ffi_build/shim_*.c: what cffi cannot express (va_list callbacks) and the Python sinks.
 SHIM = """
 extern "Python" void _tinybpf_log_sink(int level, const char *msg);
 
@@ -626,7 +626,7 @@ struct tinybpf_open_result {
 struct bpf_object *tinybpf_open_object(const char *path, const void *data, size_t size,
                                        const struct bpf_object_open_opts *opts, int load,
                                        struct tinybpf_open_result *res);
-/* map element operations borrow the fd through a handle a close revokes (shim.c); keys
+/* map element operations borrow the fd through a handle a close revokes (shim_maps.c); keys
  * and input values are `const char *` for the reason given at bpf/bpf.h above */
 struct tinybpf_fd { int fd; ...; };
 #define TINYBPF_CLOSED ...
