@@ -43,6 +43,7 @@ SDIST_REQUIRED = (
     ".libbpf-version",
     "ffi_build/build_ffi.py",
     "ffi_build/libbpf_cdef.py",
+    "ffi_build/uapi_enums.py",
     "ffi_build/shim_base.c",
     "ffi_build/shim_btf.c",
     "ffi_build/shim_events.c",
