@@ -6,7 +6,8 @@ the source of a Python module with:
 * one ctypes class per struct and union that the object's maps and global variables use
   (directly, nested, in arrays, or through a pointer anchor such as
   ``const struct event *const anchor = 0;``), dependencies first. Layouts follow BTF the
-  way :mod:`tinybpf._ctypes_gen` builds them at run time (``_pack_ = 1``, explicit padding,
+  way :mod:`tinybpf._ctypes_gen` builds them at run time (one layout engine,
+  :mod:`tinybpf._layout`: ``_pack_ = 1``, explicit padding,
   bitfields as properties over the bytes that hold them), so the classes read map values,
   ring buffer events and globals exactly, with the same repr, ``to_dict()`` and
   ``from_dict()``;
@@ -39,6 +40,7 @@ from pathlib import Path
 
 from ._ctypes_gen import BtfStruct, BtfUnion
 from ._ffi import capture_log, check_int, check_ptr, cstr, ffi, lib
+from ._layout import record_layout
 from ._types import BtfField, BtfKind, BtfType
 from .btf import Btf
 from .object import BpfObject, open_object
@@ -344,9 +346,8 @@ class _ModuleWriter:
     def _layout(
         self, rec: _Record, members: list[BtfField], types: list[_T | None], taken: set[str]
     ) -> None:
-        """The layout of tinybpf._ctypes_gen._Generator._record, as source text."""
-        bt = rec.bt
-        is_union = bt.kind == BtfKind.UNION
+        """The layout of tinybpf._layout (as the run-time types have it), as source text."""
+        type_of = {id(f): t for f, t in zip(members, types, strict=True)}
 
         def private(prefix: str, n: int) -> str:
             text = f"{prefix}{n}"
@@ -359,50 +360,32 @@ class _ModuleWriter:
         anonymous: list[tuple[str, _Record | None]] = []
         visible: list[str] = []
         bitprops: list[tuple[str, str, int, int, bool]] = []
-        pos = pad_n = n_anon = 0
-        i = 0
-        while i < len(members):
-            f = members[i]
-            if f.bitfield_size and not is_union:
-                run = [f]
-                end_bit = f.bit_offset + f.bitfield_size
-                j = i + 1
-                while j < len(members) and members[j].bitfield_size:
-                    run.append(members[j])
-                    end_bit = max(end_bit, members[j].bit_offset + members[j].bitfield_size)
-                    j += 1
-                start, end = f.bit_offset // 8, (end_bit + 7) // 8
-                if start > pos:
-                    entries.append((private("_pad", pad_n), f"{_U8} * {start - pos}", ""))
-                    pad_n += 1
-                    pos = start
-                store = private("_bits", start)
-                rec.fields[store] = "ctypes.Array[ctypes.c_uint8]"  # for mypy: the accessors
-                names = ", ".join(m.name or "(unnamed)" for m in run)
-                entries.append((store, f"{_U8} * {end - pos}", f"bitfields {names}"))
-                for m in run:
-                    signed = bool(m.type is not None and m.type.signed)
-                    bitprops.append(
-                        (m.name, store, m.bit_offset - pos * 8, m.bitfield_size, signed)
-                    )
-                    visible.append(m.name)
-                pos = end
-                i = j
+        for slot in record_layout(rec.bt).slots:
+            if slot.kind == "pad":
+                entries.append((private("_pad", slot.index), f"{_U8} * {slot.size}", ""))
                 continue
-            t = types[i]
+            if slot.kind == "bits":
+                store = private("_bits", slot.index)
+                rec.fields[store] = "ctypes.Array[ctypes.c_uint8]"  # for mypy: the accessors
+                names = ", ".join(b.name or "(unnamed)" for b in slot.bitfields)
+                entries.append((store, f"{_U8} * {slot.size}", f"bitfields {names}"))
+                for b in slot.bitfields:
+                    bitprops.append((b.name, store, b.shift, b.bits, b.signed))
+                    visible.append(b.name)
+                continue
+            f = slot.field
+            assert f is not None
+            t = type_of[id(f)]
             assert t is not None
-            if not is_union and f.offset > pos:
-                entries.append((private("_pad", pad_n), f"{_U8} * {f.offset - pos}", ""))
-                pad_n += 1
-                pos = f.offset
             comment = self._decl(f.type, f.name or "(anonymous)") + f" @ {f.offset}"
-            if f.name:
+            if slot.kind == "field":
                 entries.append((f.name, t.expr, comment))
                 visible.append(f.name)
                 self._annotate(rec, f.name, t.ann)
+            elif slot.kind == "unnamed":  # not a struct or union: hidden storage
+                entries.append((private("_unnamed", slot.index), t.expr, comment))
             else:
-                aname = private("_anon", n_anon)
-                n_anon += 1
+                aname = private("_anon", slot.index)
                 sub = self.records.get(f.type.type_id) if f.type is not None else None
                 entries.append((aname, t.expr, comment))
                 anonymous.append((aname, sub))
@@ -413,18 +396,6 @@ class _ModuleWriter:
                     for name, ann in sub.fields.items():
                         if not name.startswith("_"):
                             rec.fields.setdefault(name, ann)
-            size = f.type.size if f.type is not None and f.type.size is not None else f.size
-            if not is_union:
-                pos = max(pos, f.offset + size)
-            i += 1
-        total = bt.size or 0
-        if is_union:
-            sizes = [m.type.size if m.type is not None and m.type.size else m.size for m in members]
-            used = max(sizes, default=0)
-        else:
-            used = pos
-        if total > used:
-            entries.append((private("_pad", pad_n), f"{_U8} * {total - used}", ""))
         rec.visible = tuple(visible)
         rec.ctypes_names |= {name for name, _, _ in entries}
         rec.code = self._record_code(rec, entries, anonymous, bitprops)
