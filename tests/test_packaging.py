@@ -191,7 +191,7 @@ def test_wheel_builds_from_sdist_offline(wheel_from_sdist: tuple[Path, str]) -> 
     assert ext == ["tinybpf/_libbpf_cffi.abi3.so"], ext
     for h in BPF_SIDE_HEADERS:
         assert f"tinybpf/include/bpf/{h}" in names
-    assert {"tinybpf/__init__.py", "tinybpf/py.typed", "tinybpf/_cli.py"} <= names
+    assert {"tinybpf/__init__.py", "tinybpf/py.typed", "tinybpf/tools/cli.py"} <= names
     # Build-time code stays out of the wheel.
     assert not [n for n in names if n.startswith(("vendor/", "ffi_build/", "tests/"))]
     assert not [n for n in names if n.endswith((".c", ".o", ".a", ".tar.gz"))]
