@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+import typing
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,8 +16,11 @@ import pytest
 from conftest import TESTS, bpf_obj
 
 import tinybpf
+from tinybpf._ctypes_gen import ctype_for
 from tinybpf._layout import record_layout
+from tinybpf._types import BtfField, BtfKind, BtfType
 from tinybpf.codegen import generate_module
+from tinybpf.tools.codegen.writer import _ModuleWriter
 
 FIXTURES = sorted(p.name.removesuffix(".bpf.c") for p in (TESTS / "bpf").glob("*.bpf.c"))
 
@@ -76,3 +80,33 @@ def test_layout_is_data(tmp_path: Path) -> None:
         assert run and all(b.bits > 0 for s in run for b in s.bitfields)
         named = {b.name for s in run for b in s.bitfields}
         assert named == {f.name for f in bt.fields if f.bitfield_size}
+
+
+def _odd_struct() -> BtfType:
+    """struct odd { int a; <unnamed int>; char c; } with a hole and a tail (malformed BTF:
+    an unnamed member that is not a struct or union)."""
+    i32 = BtfType("int", BtfKind.INT, 4, signed=True, type_id=1)
+    i8 = BtfType("char", BtfKind.INT, 1, signed=True, type_id=2)
+    fields = (
+        BtfField("a", 0, 4, 0, 0, i32),
+        BtfField("", 4, 4, 32, 0, i32),
+        BtfField("c", 12, 1, 96, 0, i8),
+    )
+    return BtfType("odd", BtfKind.STRUCT, 16, fields, type_id=99)
+
+
+def test_unnamed_scalar_member_is_hidden_storage_in_both() -> None:
+    """Run time and tinybpf gen both keep an unnamed non-record member as hidden storage (gen
+    used to list it in _anonymous_, and the generated class failed to build)."""
+    bt = _odd_struct()
+    layout = record_layout(bt)
+    assert [s.kind for s in layout.slots] == ["field", "unnamed", "pad", "field", "pad"]
+    rt = ctype_for(bt, {})
+    with tinybpf.open(bpf_obj("types_events")) as obj:
+        writer = _ModuleWriter(obj, bpf_obj("types_events"), "Odd", False, embed=False)
+        code = writer.record(bt, "Odd").code
+    ns: dict[str, Any] = {"ctypes": ctypes, "typing": typing, "_BtfStruct": tinybpf.BtfStruct}
+    exec(compile(code, "odd", "exec"), ns)
+    gen = ns["Odd"]
+    assert _slots(gen) == _slots(rt) == [(0, 4), (4, 4), (8, 4), (12, 1), (13, 3)]
+    assert gen._tinybpf_fields_ == rt._tinybpf_fields_ == ("a", "c")
