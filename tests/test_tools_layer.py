@@ -1,5 +1,5 @@
 """The tools live in tinybpf.tools (docs/architecture.md); their public import paths of
-before stay: tinybpf.codegen, .symbolize, .histogram, .tracing, tinybpf.export, the
+before stay: tinybpf.codegen, .symbolize, .histogram, tinybpf.export, the
 ``tinybpf`` command and ``python -m tinybpf``. ``import tinybpf`` loads no tool."""
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import tinybpf.symbolize
 import tinybpf.tools.codegen
 import tinybpf.tools.histogram
 import tinybpf.tools.symbolize
-import tinybpf.tools.tracing
-import tinybpf.tracing
 
 
 def test_old_paths_name_the_tools_objects() -> None:
@@ -22,13 +20,11 @@ def test_old_paths_name_the_tools_objects() -> None:
         (tinybpf.codegen, tinybpf.tools.codegen),
         (tinybpf.histogram, tinybpf.tools.histogram),
         (tinybpf.symbolize, tinybpf.tools.symbolize),
-        (tinybpf.tracing, tinybpf.tools.tracing),
     ]
     for old, new in pairs:
         assert old.__all__ == new.__all__
         for name in new.__all__:
             assert getattr(old, name) is getattr(new, name), (old.__name__, name)
-    assert tinybpf.tracing.parse_trace_line is tinybpf.tools.tracing.parse_trace_line
     assert tinybpf.Symbolizer is tinybpf.tools.symbolize.Symbolizer
     assert tinybpf.print_log2_hist is tinybpf.tools.histogram.print_log2_hist
 

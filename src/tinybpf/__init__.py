@@ -138,7 +138,7 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         Symbolizer,
         ksym,
     )
-    from .tools.tracing import (
+    from .tracing import (
         TraceEvent,
         TracePipe,
         trace_pipe,
@@ -207,8 +207,8 @@ _LAZY = {
     "Symbolizer": ".tools.symbolize",
     "TcAttachment": ".link",
     "TestRunResult": ".program",
-    "TraceEvent": ".tools.tracing",
-    "TracePipe": ".tools.tracing",
+    "TraceEvent": ".tracing",
+    "TracePipe": ".tracing",
     "XdpAttachment": ".link",
     "create_map": ".map",
     "enable_stats": ".introspect",
@@ -242,7 +242,7 @@ _LAZY = {
     "probe_map_type": ".introspect",
     "probe_prog_type": ".introspect",
     "set_libbpf_log_level": "._ffi:set_print_level",
-    "trace_pipe": ".tools.tracing",
+    "trace_pipe": ".tracing",
 }
 
 

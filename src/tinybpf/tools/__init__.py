@@ -2,9 +2,9 @@
 
 ``cli`` (the ``tinybpf`` command), ``codegen`` (``tinybpf gen``), ``symbolize``,
 ``histogram``, ``inspection`` (``tinybpf inspect``/``list``/``explore``), ``ps``,
-``shell``, ``jsonl`` and ``tracing`` (trace_pipe). They use the library's public API
+``shell`` and ``jsonl``. They use the library's public API
 (exceptions are listed in docs/architecture.md); nothing in the library imports them
 except the lazy public names of ``tinybpf`` (``tinybpf.Symbolizer``...). The old import
-paths (``tinybpf.codegen``, ``tinybpf.symbolize``, ``tinybpf.histogram``,
-``tinybpf.tracing``) name the same modules' contents.
+paths (``tinybpf.codegen``, ``tinybpf.symbolize``, ``tinybpf.histogram``) name the same
+modules' contents.
 """

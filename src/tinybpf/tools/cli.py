@@ -199,8 +199,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from ..tracing import trace_pipe
     from .jsonl import json_line
-    from .tracing import trace_pipe
 
     try:
         with trace_pipe(timeout=args.timeout) as pipe:
