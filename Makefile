@@ -51,7 +51,7 @@ vendor:
 	$(PYTHON) vendor/libbpf.py fetch
 
 # In-place build: libbpf.a, the cffi extension and the packaged BPF headers.
-$(EXT_STAMP): $(VENV)/bin/activate setup.py ffi_build/*.py ffi_build/shim.c .libbpf-version vendor/libbpf.py
+$(EXT_STAMP): $(VENV)/bin/activate setup.py ffi_build/*.py ffi_build/shim_*.c .libbpf-version vendor/libbpf.py
 	$(MAKE) deps
 	$(PY) -m pip install -q --no-build-isolation -e .
 	@touch $@

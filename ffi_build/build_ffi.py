@@ -29,6 +29,18 @@ STATIC_LIB = vendor_libbpf.static_lib(VERSION)
 SANITIZE = os.environ.get("TINYBPF_SANITIZE", "")
 ZIG_TARGET = os.environ.get("TINYBPF_ZIG_TARGET", "").strip()
 
+# The C shim, by concern, compiled as one unit in this order (shim_base.c holds the
+# includes and the version guard; later files use what earlier ones define).
+SHIM_FILES = (
+    "shim_base.c",
+    "shim_log.c",
+    "shim_btf.c",
+    "shim_links.c",
+    "shim_events.c",
+    "shim_maps.c",
+    "shim_open.c",
+)
+
 SOURCE = """
 #include <stdbool.h>
 #include <linux/bpf.h>
@@ -41,7 +53,7 @@ SOURCE = """
 
 /* cffi defines the extern "Python" sinks after this code: declare them first. */
 static void _tinybpf_log_sink(int level, const char *msg);
-""" + (HERE / "shim.c").read_text()
+""" + "\n".join((HERE / name).read_text() for name in SHIM_FILES)
 
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)

@@ -3,67 +3,26 @@
 Grouped per header, each group in the pinned header's order, so that a libbpf bump is a
 mechanical diff. Every struct that Python reads or writes ends in ``...;``: the C compiler
 supplies sizes and offsets. Integer typedefs are ``int...`` and enum values ``...``, so no
-layout, size or constant is written by hand here or anywhere in Python.
+layout, size or constant is written by hand here or anywhere in Python. The uapi enums
+(map, program, attach and link types, BTF kinds) come from uapi_enums.py, which
+gen_uapi.py generates from the pinned headers together with tinybpf/_uapi.py.
 """
 
-# linux/types.h and the uapi enums and structs that the object layer needs (linux/bpf.h,
-# linux/btf.h, as shipped in libbpf's include/uapi).
-UAPI = """
+from uapi_enums import UAPI_ENUMS
+
+# linux/types.h
+TYPES = """
 typedef int... __u8;
 typedef int... __u16;
 typedef int... __u32;
 typedef int... __u64;
 typedef int... __s32;
 typedef int... __s64;
+"""
 
-enum bpf_map_type {
-    BPF_MAP_TYPE_UNSPEC, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PROG_ARRAY,
-    BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY,
-    BPF_MAP_TYPE_STACK_TRACE, BPF_MAP_TYPE_CGROUP_ARRAY, BPF_MAP_TYPE_LRU_HASH,
-    BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_ARRAY_OF_MAPS,
-    BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_SOCKMAP,
-    BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_XSKMAP, BPF_MAP_TYPE_SOCKHASH,
-    BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED, BPF_MAP_TYPE_CGROUP_STORAGE,
-    BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED,
-    BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE, BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK,
-    BPF_MAP_TYPE_SK_STORAGE, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_STRUCT_OPS,
-    BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_INODE_STORAGE, BPF_MAP_TYPE_TASK_STORAGE,
-    BPF_MAP_TYPE_BLOOM_FILTER, BPF_MAP_TYPE_USER_RINGBUF, BPF_MAP_TYPE_CGRP_STORAGE,
-    BPF_MAP_TYPE_ARENA, BPF_MAP_TYPE_INSN_ARRAY, ...
-};
-enum bpf_prog_type {
-    BPF_PROG_TYPE_UNSPEC, BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_KPROBE,
-    BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SCHED_ACT, BPF_PROG_TYPE_TRACEPOINT,
-    BPF_PROG_TYPE_XDP, BPF_PROG_TYPE_PERF_EVENT, BPF_PROG_TYPE_CGROUP_SKB,
-    BPF_PROG_TYPE_CGROUP_SOCK, BPF_PROG_TYPE_LWT_IN, BPF_PROG_TYPE_LWT_OUT,
-    BPF_PROG_TYPE_LWT_XMIT, BPF_PROG_TYPE_SOCK_OPS, BPF_PROG_TYPE_SK_SKB,
-    BPF_PROG_TYPE_CGROUP_DEVICE, BPF_PROG_TYPE_SK_MSG, BPF_PROG_TYPE_RAW_TRACEPOINT,
-    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_PROG_TYPE_LWT_SEG6LOCAL, BPF_PROG_TYPE_LIRC_MODE2,
-    BPF_PROG_TYPE_SK_REUSEPORT, BPF_PROG_TYPE_FLOW_DISSECTOR, BPF_PROG_TYPE_CGROUP_SYSCTL,
-    BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE, BPF_PROG_TYPE_CGROUP_SOCKOPT,
-    BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_STRUCT_OPS, BPF_PROG_TYPE_EXT, BPF_PROG_TYPE_LSM,
-    BPF_PROG_TYPE_SK_LOOKUP, BPF_PROG_TYPE_SYSCALL, BPF_PROG_TYPE_NETFILTER, ...
-};
-enum bpf_attach_type {
-    BPF_CGROUP_INET_INGRESS, BPF_CGROUP_INET_EGRESS, BPF_CGROUP_INET_SOCK_CREATE,
-    BPF_CGROUP_SOCK_OPS, BPF_SK_SKB_STREAM_PARSER, BPF_SK_SKB_STREAM_VERDICT,
-    BPF_CGROUP_DEVICE, BPF_SK_MSG_VERDICT, BPF_CGROUP_INET4_BIND, BPF_CGROUP_INET6_BIND,
-    BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_INET6_CONNECT, BPF_CGROUP_INET4_POST_BIND,
-    BPF_CGROUP_INET6_POST_BIND, BPF_CGROUP_UDP4_SENDMSG, BPF_CGROUP_UDP6_SENDMSG,
-    BPF_LIRC_MODE2, BPF_FLOW_DISSECTOR, BPF_CGROUP_SYSCTL, BPF_CGROUP_UDP4_RECVMSG,
-    BPF_CGROUP_UDP6_RECVMSG, BPF_CGROUP_GETSOCKOPT, BPF_CGROUP_SETSOCKOPT, BPF_TRACE_RAW_TP,
-    BPF_TRACE_FENTRY, BPF_TRACE_FEXIT, BPF_MODIFY_RETURN, BPF_LSM_MAC, BPF_TRACE_ITER,
-    BPF_CGROUP_INET4_GETPEERNAME, BPF_CGROUP_INET6_GETPEERNAME,
-    BPF_CGROUP_INET4_GETSOCKNAME, BPF_CGROUP_INET6_GETSOCKNAME, BPF_XDP_DEVMAP,
-    BPF_CGROUP_INET_SOCK_RELEASE, BPF_XDP_CPUMAP, BPF_SK_LOOKUP, BPF_XDP,
-    BPF_SK_SKB_VERDICT, BPF_SK_REUSEPORT_SELECT, BPF_SK_REUSEPORT_SELECT_OR_MIGRATE,
-    BPF_PERF_EVENT, BPF_TRACE_KPROBE_MULTI, BPF_LSM_CGROUP, BPF_STRUCT_OPS, BPF_NETFILTER,
-    BPF_TCX_INGRESS, BPF_TCX_EGRESS, BPF_TRACE_UPROBE_MULTI, BPF_CGROUP_UNIX_CONNECT,
-    BPF_CGROUP_UNIX_SENDMSG, BPF_CGROUP_UNIX_RECVMSG, BPF_CGROUP_UNIX_GETPEERNAME,
-    BPF_CGROUP_UNIX_GETSOCKNAME, BPF_NETKIT_PRIMARY, BPF_NETKIT_PEER,
-    BPF_TRACE_KPROBE_SESSION, BPF_TRACE_UPROBE_SESSION, BPF_TRACE_FSESSION, ...
-};
-
+# the uapi constants and structs that the object layer needs (linux/bpf.h, linux/btf.h, as
+# shipped in libbpf's include/uapi); their enums are UAPI_ENUMS
+UAPI = """
 #define BPF_ANY ...
 #define BPF_NOEXIST ...
 #define BPF_EXIST ...
@@ -72,13 +31,8 @@ enum bpf_attach_type {
 #define BPF_F_MMAPABLE ...
 #define BPF_F_NO_PREALLOC ...
 #define BPF_F_RDONLY_PROG ...
-#define BPF_F_ALLOW_OVERRIDE ...
-#define BPF_F_ALLOW_MULTI ...
-#define BPF_F_REPLACE ...
 #define BPF_F_BEFORE ...
 #define BPF_F_AFTER ...
-#define BPF_F_TEST_RUN_ON_CPU ...
-#define BPF_F_TEST_XDP_LIVE_FRAMES ...
 #define XDP_FLAGS_UPDATE_IF_NOEXIST ...
 #define XDP_FLAGS_SKB_MODE ...
 #define XDP_FLAGS_DRV_MODE ...
@@ -86,14 +40,6 @@ enum bpf_attach_type {
 #define XDP_FLAGS_REPLACE ...
 #define SO_ATTACH_BPF ...
 #define SO_DETACH_BPF ...
-enum bpf_stats_type { BPF_STATS_RUN_TIME, ... };
-enum bpf_link_type {
-    BPF_LINK_TYPE_UNSPEC, BPF_LINK_TYPE_RAW_TRACEPOINT, BPF_LINK_TYPE_TRACING,
-    BPF_LINK_TYPE_CGROUP, BPF_LINK_TYPE_ITER, BPF_LINK_TYPE_NETNS, BPF_LINK_TYPE_XDP,
-    BPF_LINK_TYPE_PERF_EVENT, BPF_LINK_TYPE_KPROBE_MULTI, BPF_LINK_TYPE_STRUCT_OPS,
-    BPF_LINK_TYPE_NETFILTER, BPF_LINK_TYPE_TCX, BPF_LINK_TYPE_UPROBE_MULTI,
-    BPF_LINK_TYPE_NETKIT, BPF_LINK_TYPE_SOCKMAP, ...
-};
 
 struct bpf_map_info {
     __u32 type;
@@ -164,15 +110,8 @@ struct btf_var { __u32 linkage; ...; };
 struct btf_var_secinfo { __u32 type; __u32 offset; __u32 size; ...; };
 struct btf_decl_tag { __s32 component_idx; ...; };
 
-enum {
-    BTF_KIND_UNKN, BTF_KIND_INT, BTF_KIND_PTR, BTF_KIND_ARRAY, BTF_KIND_STRUCT,
-    BTF_KIND_UNION, BTF_KIND_ENUM, BTF_KIND_FWD, BTF_KIND_TYPEDEF, BTF_KIND_VOLATILE,
-    BTF_KIND_CONST, BTF_KIND_RESTRICT, BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_VAR,
-    BTF_KIND_DATASEC, BTF_KIND_FLOAT, BTF_KIND_DECL_TAG, BTF_KIND_TYPE_TAG, BTF_KIND_ENUM64,
-    ...
-};
 
-enum btf_func_linkage { BTF_FUNC_STATIC, BTF_FUNC_GLOBAL, BTF_FUNC_EXTERN, ... };
+enum btf_func_linkage { BTF_FUNC_EXTERN, ... };
 """
 
 # bpf/libbpf_common.h, bpf/libbpf.h
@@ -204,8 +143,6 @@ struct bpf_object_open_opts {
 };
 
 struct bpf_object *bpf_object__open_file(const char *path, const struct bpf_object_open_opts *opts);
-struct bpf_object *bpf_object__open_mem(const void *obj_buf, size_t obj_buf_sz,
-                                        const struct bpf_object_open_opts *opts);
 int bpf_object__load(struct bpf_object *obj);
 void bpf_object__close(struct bpf_object *obj);
 struct btf *bpf_object__btf(const struct bpf_object *obj);
@@ -226,15 +163,8 @@ struct bpf_link *bpf_program__attach(const struct bpf_program *prog);
 int bpf_link__fd(const struct bpf_link *link);
 int bpf_link__destroy(struct bpf_link *link);
 
-struct bpf_link *bpf_program__attach_kprobe(const struct bpf_program *prog, bool retprobe,
-                                            const char *func_name);
-struct bpf_link *bpf_program__attach_uprobe(const struct bpf_program *prog, bool retprobe,
-                                            int pid, const char *binary_path, size_t func_offset);
-struct bpf_link *bpf_program__attach_tracepoint(const struct bpf_program *prog,
-                                                const char *tp_category, const char *tp_name);
 struct bpf_link *bpf_program__attach_raw_tracepoint(const struct bpf_program *prog,
                                                     const char *tp_name);
-struct bpf_link *bpf_program__attach_cgroup(const struct bpf_program *prog, int cgroup_fd);
 struct bpf_link *bpf_program__attach_xdp(const struct bpf_program *prog, int ifindex);
 
 int bpf_program__pin(struct bpf_program *prog, const char *path);
@@ -400,7 +330,7 @@ struct bpf_xdp_attach_opts { size_t sz; int old_prog_fd; ...; };
 int bpf_xdp_attach(int ifindex, int prog_fd, __u32 flags, const struct bpf_xdp_attach_opts *opts);
 int bpf_xdp_detach(int ifindex, __u32 flags, const struct bpf_xdp_attach_opts *opts);
 
-enum bpf_tc_attach_point { BPF_TC_INGRESS, BPF_TC_EGRESS, BPF_TC_CUSTOM, ... };
+enum bpf_tc_attach_point { BPF_TC_INGRESS, BPF_TC_EGRESS, ... };
 struct bpf_tc_hook { size_t sz; int ifindex; enum bpf_tc_attach_point attach_point; ...; };
 struct bpf_tc_opts {
     size_t sz;
@@ -556,7 +486,7 @@ struct btf_var_secinfo *btf_var_secinfos(const struct btf_type *t);
 struct btf_decl_tag *btf_decl_tag(const struct btf_type *t);
 """
 
-# ffi_build/shim.c: what cffi cannot express (va_list callbacks) and the Python sinks.
+# ffi_build/shim_*.c: what cffi cannot express (va_list callbacks) and the Python sinks.
 SHIM = """
 extern "Python" void _tinybpf_log_sink(int level, const char *msg);
 
@@ -627,7 +557,7 @@ struct tinybpf_open_result {
 struct bpf_object *tinybpf_open_object(const char *path, const void *data, size_t size,
                                        const struct bpf_object_open_opts *opts, int load,
                                        struct tinybpf_open_result *res);
-/* map element operations borrow the fd through a handle a close revokes (shim.c); keys
+/* map element operations borrow the fd through a handle a close revokes (shim_maps.c); keys
  * and input values are `const char *` for the reason given at bpf/bpf.h above */
 struct tinybpf_fd { int fd; ...; };
 #define TINYBPF_CLOSED ...
@@ -652,10 +582,8 @@ int tinybpf_update_ints(struct tinybpf_fd *h, __s64 spec, __s64 key, __s64 value
 __s64 tinybpf_lookup_ints_s(struct tinybpf_fd *h, __s64 spec, __s64 key);
 __u64 tinybpf_lookup_ints_u(struct tinybpf_fd *h, __s64 spec, __s64 key);
 #define CLONE_NEWNET ...
-#define TINYBPF_PERF_TYPE_HARDWARE ...
 #define TINYBPF_PERF_TYPE_SOFTWARE ...
 #define TINYBPF_PERF_COUNT_SW_CPU_CLOCK ...
-#define TINYBPF_PERF_COUNT_HW_CPU_CYCLES ...
 int tinybpf_btf_dump_c(const struct btf *btf, char **out, size_t *len);
 int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id);
 #define TINYBPF_BTF_MAX_DEPTH ...
@@ -663,4 +591,4 @@ int tinybpf_btf_check(const struct btf *btf, __u32 *bad_id);
 void tinybpf_free(void *p);
 """
 
-CDEF = "\n".join([UAPI, LIBBPF_H, BPF_H, BTF_H, SHIM])
+CDEF = "\n".join([TYPES, UAPI_ENUMS, UAPI, LIBBPF_H, BPF_H, BTF_H, SHIM])

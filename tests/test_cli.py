@@ -34,7 +34,7 @@ def test_version():
 
 def test_cli_module_entry_point():
     r = subprocess.run(
-        [sys.executable, "-m", "tinybpf._cli", "version"], capture_output=True, text=True
+        [sys.executable, "-m", "tinybpf.tools.cli", "version"], capture_output=True, text=True
     )
     assert r.returncode == 0
     assert r.stdout.startswith("tinybpf ")

@@ -1152,7 +1152,7 @@ def test_missing_extras_are_named(tmp_path):
         "import sys\n"
         "sys.modules['yaml'] = None\n"
         "sys.modules['opentelemetry'] = None\n"
-        "from tinybpf._cli import main\n"
+        "from tinybpf.tools.cli import main\n"
         f"sys.exit(main(['export', '--config.dir={tmp_path}', '--config.names=x']))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -1169,7 +1169,7 @@ def test_missing_extras_are_named(tmp_path):
     assert "pip install 'tinybpf[otel]'" in proc.stderr
     # the core does not import either
     code = (
-        "import sys, tinybpf; tinybpf.libbpf_version(); import tinybpf._cli; "
+        "import sys, tinybpf; tinybpf.libbpf_version(); import tinybpf.tools.cli; "
         "print(sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('yaml', 'prometheus_client', 'opentelemetry')))"
     )

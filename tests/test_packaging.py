@@ -43,7 +43,14 @@ SDIST_REQUIRED = (
     ".libbpf-version",
     "ffi_build/build_ffi.py",
     "ffi_build/libbpf_cdef.py",
-    "ffi_build/shim.c",
+    "ffi_build/uapi_enums.py",
+    "ffi_build/shim_base.c",
+    "ffi_build/shim_btf.c",
+    "ffi_build/shim_events.c",
+    "ffi_build/shim_links.c",
+    "ffi_build/shim_log.c",
+    "ffi_build/shim_maps.c",
+    "ffi_build/shim_open.c",
     "vendor/libbpf.py",
     "vendor/checksums.txt",
     f"vendor/libbpf-{VERSION}.tar.gz",
@@ -184,7 +191,7 @@ def test_wheel_builds_from_sdist_offline(wheel_from_sdist: tuple[Path, str]) -> 
     assert ext == ["tinybpf/_libbpf_cffi.abi3.so"], ext
     for h in BPF_SIDE_HEADERS:
         assert f"tinybpf/include/bpf/{h}" in names
-    assert {"tinybpf/__init__.py", "tinybpf/py.typed", "tinybpf/_cli.py"} <= names
+    assert {"tinybpf/__init__.py", "tinybpf/py.typed", "tinybpf/tools/cli.py"} <= names
     # Build-time code stays out of the wheel.
     assert not [n for n in names if n.startswith(("vendor/", "ffi_build/", "tests/"))]
     assert not [n for n in names if n.endswith((".c", ".o", ".a", ".tar.gz"))]

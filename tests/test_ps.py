@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import tinybpf
-from tinybpf._ps import ps_listing
+from tinybpf.tools.ps import ps_listing
 
 pytestmark = pytest.mark.root
 
@@ -106,7 +106,7 @@ def _all(completer, text: str) -> list[str]:
 
 
 def test_shell_completer_completes_programs_maps_globals_and_keys(obj_path):
-    from tinybpf._shell import ShellCompleter
+    from tinybpf.tools.shell import ShellCompleter
 
     with tinybpf.open(obj_path("minimal")) as obj:
         c = ShellCompleter({"obj": obj, "tinybpf": tinybpf})

@@ -26,12 +26,6 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
     from ._ffi import (
         set_print_level as set_libbpf_log_level,
     )
-    from ._inspect import (
-        explore,
-    )
-    from ._jsonl import (
-        json_line,
-    )
     from ._netns import (
         in_netns,
     )
@@ -74,15 +68,6 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
     from .globals import (
         GlobalSection,
         GlobalVariables,
-    )
-    from .histogram import (
-        hist_data,
-        hist_sections_text,
-        linear_hist_text,
-        log2_hist_text,
-        print_hist_sections,
-        print_linear_hist,
-        print_log2_hist,
     )
     from .introspect import (
         BtfInfo,
@@ -132,7 +117,22 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         BpfProgram,
         TestRunResult,
     )
-    from .symbolize import (
+    from .tools.histogram import (
+        hist_data,
+        hist_sections_text,
+        linear_hist_text,
+        log2_hist_text,
+        print_hist_sections,
+        print_linear_hist,
+        print_log2_hist,
+    )
+    from .tools.inspection import (
+        explore,
+    )
+    from .tools.jsonl import (
+        json_line,
+    )
+    from .tools.symbolize import (
         ElfError,
         KernelSymbols,
         KernelSymbolsRestrictedError,
@@ -186,7 +186,7 @@ _LAZY = {
     "BtfType": "._types",
     "BtfUnion": "._ctypes_gen",
     "BtfValidationError": ".errors",
-    "ElfError": ".symbolize",
+    "ElfError": ".tools.symbolize",
     "EventBatch": ".buffers",
     "GlobalSection": ".globals",
     "GlobalVariables": ".globals",
@@ -194,8 +194,8 @@ _LAZY = {
     "KernelMapInfo": ".introspect",
     "KernelProgram": ".introspect",
     "KernelProgramInfo": ".introspect",
-    "KernelSymbols": ".symbolize",
-    "KernelSymbolsRestrictedError": ".symbolize",
+    "KernelSymbols": ".tools.symbolize",
+    "KernelSymbolsRestrictedError": ".tools.symbolize",
     "LinkDetachedWarning": ".errors",
     "LinkInfo": ".link",
     "MapCollection": ".object",
@@ -205,9 +205,9 @@ _LAZY = {
     "ProgramInfo": "._types",
     "RingBufferEvent": "._types",
     "SocketFilter": ".link",
-    "Symbol": ".symbolize",
-    "SymbolizeError": ".symbolize",
-    "Symbolizer": ".symbolize",
+    "Symbol": ".tools.symbolize",
+    "SymbolizeError": ".tools.symbolize",
+    "Symbolizer": ".tools.symbolize",
     "TcAttachment": ".link",
     "TestRunResult": ".program",
     "TraceEvent": ".tracing",
@@ -215,19 +215,19 @@ _LAZY = {
     "XdpAttachment": ".link",
     "create_map": ".map",
     "enable_stats": ".introspect",
-    "explore": "._inspect",
-    "hist_data": ".histogram",
-    "hist_sections_text": ".histogram",
+    "explore": ".tools.inspection",
+    "hist_data": ".tools.histogram",
+    "hist_sections_text": ".tools.histogram",
     "in_netns": "._netns",
-    "json_line": "._jsonl",
-    "ksym": ".symbolize",
-    "linear_hist_text": ".histogram",
+    "json_line": ".tools.jsonl",
+    "ksym": ".tools.symbolize",
+    "linear_hist_text": ".tools.histogram",
     "load": ".object",
     "loaded_btfs": ".introspect",
     "loaded_links": ".introspect",
     "loaded_maps": ".introspect",
     "loaded_programs": ".introspect",
-    "log2_hist_text": ".histogram",
+    "log2_hist_text": ".tools.histogram",
     "lpm_key": ".map",
     "open": ".object:open_object",
     "open_link_by_id": ".introspect",
@@ -239,9 +239,9 @@ _LAZY = {
     "perf_event_open": ".introspect",
     "perf_event_open_cpu_clock": ".introspect",
     "possible_cpus": ".map",
-    "print_hist_sections": ".histogram",
-    "print_linear_hist": ".histogram",
-    "print_log2_hist": ".histogram",
+    "print_hist_sections": ".tools.histogram",
+    "print_linear_hist": ".tools.histogram",
+    "print_log2_hist": ".tools.histogram",
     "probe_helper": ".introspect",
     "probe_map_type": ".introspect",
     "probe_prog_type": ".introspect",

@@ -12,14 +12,14 @@ import sys
 from collections.abc import Callable
 from typing import Any, Literal
 
-from ._ctypes_gen import _fill_array
+from ._ctypes_gen import _BOOL_ENCODING, _fill_array
 from ._types import BtfKind, BtfType
 from .btf import validate_python_type
 from .errors import BtfValidationError
 
 _ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
-__all__ = ["Codec", "check_python_type", "make_codec", "to_bytes"]
+__all__ = ["Codec", "check_python_type", "make_codec", "to_bytes", "variable_codec"]
 
 _CDATA = (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)
 _BUFFERS = (bytes, bytearray, memoryview)
@@ -268,3 +268,90 @@ def make_codec(
         scalar = "float" if float_size == 4 else "double"
         bulk = "f" if float_size == 4 else "d"
     return Codec(size, encode, decode, py_type, scalar, bulk)
+
+
+# --- global variables ---------------------------------------------------------------------
+# obj.globals reads and writes plain Python data: bools, ints, bytes (char and char arrays,
+# up to the first NUL), lists for arrays, the generated ctypes types for structs.
+
+
+def variable_codec(name: str, size: int, bt: BtfType, ctype: Any) -> Codec:
+    """The codec of the global variable ``name`` (BTF type ``bt``, ``ctype`` generated from
+    it, None when it has none)."""
+    return Codec(
+        size,
+        lambda value: _encode_variable(name, size, bt, ctype, value),
+        lambda data: _decode_variable(name, size, bt, ctype, data),
+        None,
+    )
+
+
+def _decode_variable(name: str, size: int, bt: BtfType, ctype: Any, data: bytes) -> Any:
+    if bt.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64, BtfKind.PTR) and len(data) <= 16:
+        if bt.kind == BtfKind.INT and bt.encoding & _BOOL_ENCODING:
+            return data != b"\0" * len(data)
+        if ctype is ctypes.c_char:
+            return data
+        return int.from_bytes(data, _ORDER, signed=bt.signed)
+    if ctype is None:
+        return data
+    value = ctype.from_buffer_copy(data)
+    if isinstance(value, ctypes._SimpleCData):
+        return value.value
+    if isinstance(value, ctypes.Array) and getattr(value, "_type_", None) is ctypes.c_char:
+        return value.value
+    if isinstance(value, ctypes.Array):
+        return _listify(value)
+    return value
+
+
+def _listify(arr: Any) -> Any:
+    """A ctypes array as a (nested) list; char arrays as bytes; structs stay objects."""
+    if getattr(arr, "_type_", None) is ctypes.c_char:
+        return arr.value
+    return [_listify(v) if isinstance(v, ctypes.Array) else v for v in arr]
+
+
+def _encode_variable(name: str, size: int, bt: BtfType, ctype: Any, value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)) and not (
+        ctype is not None and issubclass(ctype, ctypes.Array) and ctype._type_ is ctypes.c_char
+    ):
+        data = bytes(value)
+        if len(data) != size:
+            raise ValueError(f"'{name}' is {size} bytes, got {len(data)}")
+        return data
+    if bt.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64, BtfKind.PTR) and size <= 16:
+        if isinstance(value, float) or not isinstance(value, int):
+            raise TypeError(f"'{name}' is an integer ({bt.type_name}), got {type(value).__name__}")
+        try:
+            return int(value).to_bytes(size, _ORDER, signed=bt.signed)
+        except OverflowError:
+            raise ValueError(
+                f"{value} is out of range for '{name}' ({'signed' if bt.signed else 'unsigned'} "
+                f"{size * 8}-bit)"
+            ) from None
+    if ctype is None:
+        raise TypeError(f"'{name}' takes bytes of length {size}")
+    if issubclass(ctype, ctypes.Array) and ctype._type_ is ctypes.c_char:
+        data = value.encode() if isinstance(value, str) else bytes(value)
+        if len(data) > size:
+            raise ValueError(f"'{name}' holds {size} bytes, got {len(data)}")
+        return data.ljust(size, b"\0")
+    if isinstance(value, ctype):
+        if ctypes.sizeof(value) != size:  # a subclass with more fields, or a resized one
+            raise ValueError(
+                f"'{name}' is {size} bytes ({ctype.__name__}), got a {type(value).__name__} "
+                f"of {ctypes.sizeof(value)} bytes"
+            )
+        return bytes(memoryview(value).cast("B"))
+    if isinstance(value, dict) and hasattr(ctype, "from_dict"):
+        return bytes(memoryview(ctype.from_dict(value)).cast("B"))
+    if issubclass(ctype, ctypes.Array) and isinstance(value, (list, tuple)):
+        if len(value) != ctype._length_:
+            raise ValueError(f"'{name}' has {ctype._length_} elements, got {len(value)}")
+        arr = ctype()
+        _fill_array(arr, value, name)
+        return bytes(memoryview(arr).cast("B"))
+    if issubclass(ctype, ctypes._SimpleCData) and isinstance(value, (int, float, bool)):
+        return bytes(memoryview(ctype(value)).cast("B"))
+    raise TypeError(f"cannot convert {type(value).__name__} for '{name}' ({bt.type_name})")

@@ -2,7 +2,9 @@
 
 Layouts come from BTF, never from ctypes' own rules: every struct is built with
 ``_pack_ = 1`` and explicit padding so each member sits at its BTF offset and the struct
-has its BTF size. Bitfields are exposed as properties over the bytes that hold them.
+has its BTF size. Bitfields are exposed as properties over the bytes that hold them. Where
+each member, pad and bitfield run goes is computed once, in :mod:`tinybpf._layout`, which
+``tinybpf gen`` uses too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from typing import Any, Literal
 
 from ._ffi import lib
+from ._layout import record_layout
 from ._types import BtfKind, BtfType
 
 _ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
@@ -159,10 +162,7 @@ def _forward_property(member: str, name: str) -> property:
     return property(get, set_)
 
 
-def _bitfield_property(
-    storage: str, start_byte: int, bit_offset: int, bits: int, signed: bool
-) -> property:
-    shift = bit_offset - start_byte * 8
+def _bitfield_property(storage: str, shift: int, bits: int, signed: bool) -> property:
     mask = (1 << bits) - 1
 
     def get(self: Any) -> int:
@@ -226,61 +226,40 @@ class _Generator:
         name = bt.name or bt.type_name or hint or ("anon_union" if is_union else "anon_struct")
         name = name.lstrip(".").replace(".", "_") or "anon"
         cls: Any = type(name, (base,), {"__module__": f"{__package__}.btf_types"})
-        fields: list[tuple[str, Any]] = []
-        anonymous: list[str] = []
-        visible: list[str] = []
-        props: dict[str, property] = {}
-        pos = 0
-        pad_n = 0
-        # hidden storage gets names no member (own or promoted from an anonymous member) has
-        tag = f"_tb{next(_HIDDEN_IDS)}"
-        members = list(bt.fields or ())
-        i = 0
-        while i < len(members):
-            f = members[i]
+        # the member types first (nested records included): their sizes place the members
+        types: dict[int, Any] = {}
+        for f in bt.fields or ():
             if f.bitfield_size and not is_union:
-                # a run of bitfields sharing bytes: one hidden byte array + properties
-                start_bit = f.bit_offset
-                end_bit = f.bit_offset + f.bitfield_size
-                run = [f]
-                j = i + 1
-                while j < len(members) and members[j].bitfield_size:
-                    run.append(members[j])
-                    end_bit = max(end_bit, members[j].bit_offset + members[j].bitfield_size)
-                    j += 1
-                start = start_bit // 8
-                end = (end_bit + 7) // 8
-                if start > pos:
-                    fields.append((f"{tag}_pad{pad_n}", ctypes.c_uint8 * (start - pos)))
-                    pad_n += 1
-                    pos = start
-                store = f"{tag}_bits{start}"
-                fields.append((store, ctypes.c_uint8 * (end - pos)))
-                for m in run:
-                    signed = bool(m.type is not None and m.type.signed)
-                    props[m.name] = _bitfield_property(
-                        store, pos, m.bit_offset, m.bitfield_size, signed
-                    )
-                    visible.append(m.name)
-                pos = end
-                i = j
                 continue
-            ftype = (
+            types[id(f)] = (
                 self.ctype(f.type, f"{name}_{f.name or 'anon'}")
                 if f.type is not None
                 else ctypes.c_uint8 * f.size
             )
-            if not is_union and f.offset > pos:
-                fields.append((f"{tag}_pad{pad_n}", ctypes.c_uint8 * (f.offset - pos)))
-                pad_n += 1
-                pos = f.offset
-            fname = f.name
-            if not fname and not issubclass(ftype, (ctypes.Structure, ctypes.Union)):
-                # an unnamed member of a scalar type (malformed BTF): kept as hidden storage
-                fname = f"{tag}_unnamed{pad_n}"
-                pad_n += 1
-            elif not fname:
-                fname = f"{tag}_anon{len(anonymous)}"
+        layout = record_layout(bt, lambda f: ctypes.sizeof(types[id(f)]))
+        fields: list[tuple[str, Any]] = []
+        anonymous: list[str] = []
+        visible: list[str] = []
+        props: dict[str, property] = {}
+        # hidden storage gets names no member (own or promoted from an anonymous member) has
+        tag = f"_tb{next(_HIDDEN_IDS)}"
+        for slot in layout.slots:
+            if slot.kind == "pad":
+                fields.append((f"{tag}_pad{slot.index}", ctypes.c_uint8 * slot.size))
+                continue
+            if slot.kind == "bits":
+                store = f"{tag}_bits{slot.index}"
+                fields.append((store, ctypes.c_uint8 * slot.size))
+                for b in slot.bitfields:
+                    props[b.name] = _bitfield_property(store, b.shift, b.bits, b.signed)
+                    visible.append(b.name)
+                continue
+            assert slot.field is not None
+            ftype = types[id(slot.field)]
+            if slot.kind == "unnamed":
+                fname = f"{tag}_unnamed{slot.index}"
+            elif slot.kind == "anon":
+                fname = f"{tag}_anon{slot.index}"
                 anonymous.append(fname)
                 inner_names = getattr(ftype, "_tinybpf_fields_", ())
                 visible.extend(inner_names)
@@ -290,15 +269,9 @@ class _Generator:
                     if isinstance(getattr(ftype, inner, None), property):
                         props[inner] = _forward_property(fname, inner)
             else:
+                fname = slot.field.name
                 visible.append(fname)
             fields.append((fname, ftype))
-            end = f.offset + ctypes.sizeof(ftype)
-            pos = max(pos, end) if not is_union else pos
-            i += 1
-        total = bt.size or 0
-        used = max((ctypes.sizeof(t) for _, t in fields), default=0) if is_union else pos
-        if total > used:
-            fields.append((f"{tag}_pad{pad_n}", ctypes.c_uint8 * (total - used)))
         if anonymous:
             cls._anonymous_ = anonymous
         cls._fields_ = fields

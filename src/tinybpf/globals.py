@@ -17,12 +17,10 @@ Example::
 
 from __future__ import annotations
 
-import ctypes
-import sys
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from ._ctypes_gen import _fill_array
+from ._codec import variable_codec
 from ._ffi import NULL, ffi, lib
 from ._guard import guarded
 from ._types import BtfKind, BtfType
@@ -32,15 +30,13 @@ if TYPE_CHECKING:
     from .map import BpfMap
     from .object import BpfObject
 
-_ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
-
 __all__ = ["GlobalSection", "GlobalVariables"]
 
 _RO_SECTIONS = (".rodata", ".kconfig")
 
 
 class _Var:
-    __slots__ = ("btf", "ctype", "name", "offset", "section", "size")
+    __slots__ = ("btf", "codec", "ctype", "name", "offset", "section", "size")
 
     def __init__(
         self, name: str, offset: int, size: int, btf: BtfType, ctype: Any, section: str
@@ -51,6 +47,7 @@ class _Var:
         self.btf = btf
         self.ctype = ctype
         self.section = section
+        self.codec = variable_codec(name, size, btf, ctype)
 
 
 class _Layout:
@@ -193,11 +190,11 @@ class GlobalSection(Mapping[str, Any]):
 
     def __getitem__(self, name: str) -> Any:
         var = self._var(name)
-        return _decode(var, self._read_bytes(var))
+        return var.codec.decode(self._read_bytes(var))
 
     def __setitem__(self, name: str, value: Any) -> None:
         var = self._var(name)
-        self._write_bytes(var, _encode(var, value))
+        self._write_bytes(var, var.codec.encode(value))
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._vars))
@@ -295,81 +292,3 @@ class GlobalVariables(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<GlobalVariables {sorted(self._index)} sections={sorted(self._sections)}>"
-
-
-def _decode(var: _Var, data: bytes) -> Any:
-    bt = var.btf
-    if bt.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64, BtfKind.PTR) and len(data) <= 16:
-        if bt.kind == BtfKind.INT and bt.encoding & lib.BTF_INT_BOOL:
-            return data != b"\0" * len(data)
-        if var.ctype is ctypes.c_char:
-            return data
-        return int.from_bytes(data, _ORDER, signed=bt.signed)
-    if var.ctype is None:
-        return data
-    value = var.ctype.from_buffer_copy(data)
-    if isinstance(value, ctypes._SimpleCData):
-        return value.value
-    if isinstance(value, ctypes.Array) and getattr(value, "_type_", None) is ctypes.c_char:
-        return value.value
-    if isinstance(value, ctypes.Array):
-        return _listify(value)
-    return value
-
-
-def _listify(arr: Any) -> Any:
-    """A ctypes array as a (nested) list; char arrays as bytes; structs stay objects."""
-    if getattr(arr, "_type_", None) is ctypes.c_char:
-        return arr.value
-    return [_listify(v) if isinstance(v, ctypes.Array) else v for v in arr]
-
-
-def _encode(var: _Var, value: Any) -> bytes:
-    bt = var.btf
-    size = var.size
-    name = var.name
-    if isinstance(value, (bytes, bytearray, memoryview)) and not (
-        var.ctype is not None
-        and issubclass(var.ctype, ctypes.Array)
-        and var.ctype._type_ is ctypes.c_char
-    ):
-        data = bytes(value)
-        if len(data) != size:
-            raise ValueError(f"'{name}' is {size} bytes, got {len(data)}")
-        return data
-    if bt.kind in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64, BtfKind.PTR) and size <= 16:
-        if isinstance(value, float) or not isinstance(value, int):
-            raise TypeError(f"'{name}' is an integer ({bt.type_name}), got {type(value).__name__}")
-        try:
-            return int(value).to_bytes(size, _ORDER, signed=bt.signed)
-        except OverflowError:
-            raise ValueError(
-                f"{value} is out of range for '{name}' ({'signed' if bt.signed else 'unsigned'} "
-                f"{size * 8}-bit)"
-            ) from None
-    ctype = var.ctype
-    if ctype is None:
-        raise TypeError(f"'{name}' takes bytes of length {size}")
-    if issubclass(ctype, ctypes.Array) and ctype._type_ is ctypes.c_char:
-        data = value.encode() if isinstance(value, str) else bytes(value)
-        if len(data) > size:
-            raise ValueError(f"'{name}' holds {size} bytes, got {len(data)}")
-        return data.ljust(size, b"\0")
-    if isinstance(value, ctype):
-        if ctypes.sizeof(value) != size:  # a subclass with more fields, or a resized one
-            raise ValueError(
-                f"'{name}' is {size} bytes ({ctype.__name__}), got a {type(value).__name__} "
-                f"of {ctypes.sizeof(value)} bytes"
-            )
-        return bytes(memoryview(value).cast("B"))
-    if isinstance(value, dict) and hasattr(ctype, "from_dict"):
-        return bytes(memoryview(ctype.from_dict(value)).cast("B"))
-    if issubclass(ctype, ctypes.Array) and isinstance(value, (list, tuple)):
-        if len(value) != ctype._length_:
-            raise ValueError(f"'{name}' has {ctype._length_} elements, got {len(value)}")
-        arr = ctype()
-        _fill_array(arr, value, name)
-        return bytes(memoryview(arr).cast("B"))
-    if issubclass(ctype, ctypes._SimpleCData) and isinstance(value, (int, float, bool)):
-        return bytes(memoryview(ctype(value)).cast("B"))
-    raise TypeError(f"cannot convert {type(value).__name__} for '{name}' ({bt.type_name})")

@@ -12,9 +12,9 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._ffi import NULL, check_int, ffi, lib, pystr
-from ._types import BpfMapType, BpfProgType
-from .link import link_info_by_fd
+from .._ffi import NULL, check_int, ffi, lib, pystr
+from .._types import BpfMapType, BpfProgType
+from ..link import link_info_by_fd
 
 __all__ = ["fd_holders", "full_program_name", "ps_listing"]
 
@@ -169,7 +169,7 @@ def ps_listing() -> dict[str, list[dict[str, Any]]]:
     an fd of it); programs with their full names. The caller's own fds are listed too
     (those it had before the call)."""
     holders = fd_holders()  # first: the fds opened below to read the infos are not listed
-    from ._inspect import _link_target
+    from .inspection import _link_target
 
     links = []
     attached: dict[int, list[str]] = {}
@@ -237,7 +237,7 @@ def _pid_text(pids: list[dict[str, Any]]) -> str:
 def print_ps(as_json: bool, stream: Any = None) -> None:
     import sys
 
-    from ._inspect import render_table
+    from .inspection import render_table
 
     out = stream or sys.stdout
     data = ps_listing()

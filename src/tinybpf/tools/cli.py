@@ -11,9 +11,12 @@ from pathlib import Path
 
 __all__ = ["main"]
 
+# the tinybpf package (its name may differ where tinybpf is vendored)
+_TOP = (__package__ or "tinybpf.tools").rsplit(".", 1)[0]
+
 
 def _version_text() -> str:
-    from . import __version__, libbpf_release
+    from .. import __version__, libbpf_release
 
     return f"tinybpf {__version__}\nlibbpf {libbpf_release()}"
 
@@ -24,7 +27,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_vmlinux(args: argparse.Namespace) -> int:
-    from .btf import Btf, vmlinux_header
+    from ..btf import Btf, vmlinux_header
 
     src = args.btf
     with Btf.from_vmlinux() if src in (None, "vmlinux") else Btf.from_file(src) as btf:
@@ -55,7 +58,7 @@ def _arch_define() -> str:
 
 def cached_vmlinux_h(vmlinux: str | None = None) -> Path:
     """vmlinux.h for the running kernel (cached per release) or for a given BTF file."""
-    from .btf import Btf, vmlinux_header
+    from ..btf import Btf, vmlinux_header
 
     if vmlinux:
         src = Path(vmlinux)
@@ -81,7 +84,7 @@ def compile_command(
     source: Path, output: Path, vmlinux_dir: Path, extra: Sequence[str] = (), clang: str = "clang"
 ) -> list[str]:
     """The clang argument list that compiles one CO-RE program (no shell involved)."""
-    include = Path(__file__).resolve().parent / "include"
+    include = Path(__file__).resolve().parent.parent / "include"  # tinybpf/include
     # <bpf/usdt.bpf.h> includes <linux/errno.h>, which needs the multiarch <asm/...>
     multiarch = [
         arg
@@ -174,8 +177,8 @@ def cmd_gen(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import json
 
-    from ._inspect import describe_object, object_summary
-    from .object import open_object
+    from ..object import open_object
+    from .inspection import describe_object, object_summary
 
     with open_object(args.object) as obj:
         if args.json:
@@ -186,22 +189,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from ._inspect import print_listing
+    from .inspection import print_listing
 
     print_listing(args.kind, args.json)
     return 0
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from ._ps import print_ps
+    from .ps import print_ps
 
     print_ps(args.json)
     return 0
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from ._jsonl import json_line
-    from .tracing import trace_pipe
+    from ..tracing import trace_pipe
+    from .jsonl import json_line
 
     try:
         with trace_pipe(timeout=args.timeout) as pipe:
@@ -222,7 +225,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_btf_dump(args: argparse.Namespace) -> int:
     import json
 
-    from .btf import Btf, btf_type_json, vmlinux_header
+    from ..btf import Btf, btf_type_json, vmlinux_header
 
     src = args.source
     with Btf.from_vmlinux() if src in (None, "vmlinux") else Btf.from_file(src) as btf:
@@ -238,8 +241,8 @@ def cmd_btf_dump(args: argparse.Namespace) -> int:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    from ._inspect import explore
-    from ._shell import run_shell
+    from .inspection import explore
+    from .shell import run_shell
 
     obj = explore(args.object, load=args.load)
     banner = (
@@ -248,7 +251,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
     )
     try:
         # the package this module belongs to, under whatever name it was imported
-        run_shell({"obj": obj, "tinybpf": sys.modules[__package__ or "tinybpf"]}, banner)
+        run_shell({"obj": obj, "tinybpf": sys.modules[_TOP]}, banner)
     finally:
         obj.close()
     return 0
@@ -282,7 +285,7 @@ def cmd_docker_replaced(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     # a copy vendored under another package has no 'tinybpf' command: name what runs it
-    prog = "tinybpf" if __package__ == "tinybpf" else f"python -m {__package__}"
+    prog = "tinybpf" if _TOP == "tinybpf" else f"python -m {_TOP}"
     p = argparse.ArgumentParser(prog=prog, description="Drive CO-RE eBPF objects from Python.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -402,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--package",
         metavar="NAME",
         help="the package the module imports as 'tinybpf' (default: the one running, "
-        f"{__package__}; e.g. daemon._vendor.tinybpf for a vendored copy)",
+        f"{_TOP}; e.g. daemon._vendor.tinybpf for a vendored copy)",
     )
     sp.set_defaults(func=cmd_gen)
 
@@ -428,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("docker-pull", help="replaced by 'compile' (no Docker image)")
     sp.set_defaults(func=cmd_docker_replaced)
 
-    from .export.cli import add_parser as add_export_parser
+    from ..export.cli import add_parser as add_export_parser
 
     add_export_parser(sub)
     return p

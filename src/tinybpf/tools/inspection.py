@@ -40,7 +40,7 @@ def render_table(
 def _type_name(bt: Any) -> str:
     if bt is None:
         return "-"
-    from ._types import BtfKind
+    from .._types import BtfKind
 
     if bt.kind == BtfKind.ARRAY and bt.elem is not None:
         return f"{_type_name(bt.elem)}[{bt.nelems}]"
@@ -51,11 +51,11 @@ def _type_name(bt: Any) -> str:
 
 def object_summary(obj: Any) -> dict[str, Any]:
     """Programs, maps, globals, license and BTF types of an (opened) object, as data."""
-    from ._types import BtfKind
+    from .._types import BtfKind
     from .symbolize import ElfError, ElfFile
 
     progs = []
-    from ._types import BpfProgType
+    from .._types import BpfProgType
 
     for p in obj.programs.values():
         attach_type = p.expected_attach_type
@@ -189,7 +189,7 @@ def explore(source: str | os.PathLike[str], load: bool = False) -> Any:
 
         >>> obj = tinybpf.explore("prog.bpf.o")   # doctest: +SKIP
     """
-    from .object import open_object
+    from ..object import open_object
 
     obj = open_object(source)
     if load:
@@ -200,10 +200,10 @@ def explore(source: str | os.PathLike[str], load: bool = False) -> Any:
 
 def _pins() -> dict[tuple[str, int], list[str]]:
     """(kind, id) -> pin paths found under the mounted BPF filesystems."""
-    from ._ffi import cstr, fd_kind, lib
-    from ._pin import _bpffs_mounts
-    from .introspect import btf_info_by_fd, map_info_by_fd, program_info_by_fd
-    from .link import link_info_by_fd
+    from .._ffi import cstr, fd_kind, lib
+    from .._pin import _bpffs_mounts
+    from ..introspect import btf_info_by_fd, map_info_by_fd, program_info_by_fd
+    from ..link import link_info_by_fd
 
     # The kernel fills any object's info for any of these calls (a map's info read as a
     # program's has the map's id), so the fd's own kind picks the call.
@@ -236,7 +236,7 @@ def _pins() -> dict[tuple[str, int], list[str]]:
 
 def kernel_listing(kind: str) -> list[dict[str, Any]]:
     """Rows of ``tinybpf list progs|maps|links`` (what bpftool's listings show)."""
-    from .introspect import loaded_links, loaded_maps, loaded_programs
+    from ..introspect import loaded_links, loaded_maps, loaded_programs
 
     pins = _pins()
     rows: list[dict[str, Any]] = []
