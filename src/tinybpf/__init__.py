@@ -138,6 +138,11 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         Symbolizer,
         ksym,
     )
+    from .token import (
+        BpfToken,
+        create_token,
+        token_supported,
+    )
     from .tracing import (
         TraceEvent,
         TracePipe,
@@ -172,6 +177,7 @@ _LAZY = {
     "BpfPhaseError": ".errors",
     "BpfProgType": "._types",
     "BpfProgram": ".program",
+    "BpfToken": ".token",
     "BpfVerifierError": ".errors",
     "BpfRingBuffer": ".buffers",
     "BpfUserRingBuffer": ".buffers",
@@ -211,6 +217,7 @@ _LAZY = {
     "TracePipe": ".tracing",
     "XdpAttachment": ".link",
     "create_map": ".map",
+    "create_token": ".token",
     "enable_stats": ".introspect",
     "explore": "._inspect",
     "hist_data": ".histogram",
@@ -241,6 +248,7 @@ _LAZY = {
     "probe_helper": ".introspect",
     "probe_map_type": ".introspect",
     "probe_prog_type": ".introspect",
+    "token_supported": ".token",
     "set_libbpf_log_level": "._ffi:set_print_level",
     "trace_pipe": ".tracing",
 }
@@ -287,6 +295,7 @@ __all__ = [
     "BpfProgType",
     "BpfProgram",
     "BpfRingBuffer",
+    "BpfToken",
     "BpfUserRingBuffer",
     "BpfVerifierError",
     "Btf",
@@ -325,6 +334,7 @@ __all__ = [
     "TracePipe",
     "XdpAttachment",
     "create_map",
+    "create_token",
     "enable_stats",
     "explore",
     "hist_data",
@@ -358,6 +368,7 @@ __all__ = [
     "probe_map_type",
     "probe_prog_type",
     "set_libbpf_log_level",
+    "token_supported",
     "trace_pipe",
     "version",
 ]

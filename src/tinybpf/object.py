@@ -39,6 +39,7 @@ from .globals import GlobalVariables, _Layout, globals_layout
 from .link import BpfLink
 from .map import BpfMap, _Shared
 from .program import BpfProgram
+from .token import TokenPermissionError, check_token_for_load
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -359,6 +360,7 @@ class BpfObject:
             if err is not None:
                 self._failed_logs = {err.program: err.log}
                 raise err
+            check_token_for_load(self._keep, f"load '{self._path}' failed", log)
         try:
             check_int(ret, f"load '{self._path}' failed", log)
         except BpfPermissionError as e:
@@ -850,9 +852,9 @@ def _open(
             )
 
         try:
-            _open_failed(path, cdata is NULL, ffi.errno, res, reopen)
+            _open_failed(path, cdata is NULL, ffi.errno, res, reopen, opts)
         except BpfPermissionError as e:
-            if not load:
+            if not load or isinstance(e, TokenPermissionError):
                 raise
             with reopen() as again:  # which programs were refused
                 programs = again._load_set()
@@ -935,7 +937,12 @@ def _diagnosed_eperm(e: BpfPermissionError, programs: dict[str, tuple[int, str]]
 
 
 def _open_failed(
-    path: str, from_file: bool, err: int, res: Any, reopen: Callable[[], BpfObject]
+    path: str,
+    from_file: bool,
+    err: int,
+    res: Any,
+    reopen: Callable[[], BpfObject],
+    opts: Any = None,
 ) -> NoReturn:
     log = take_c_log(res.log, res.log_len)
     stage = res.stage
@@ -958,6 +965,7 @@ def _open_failed(
         verr = _verifier_error(f"load '{path}' failed", err or _errno.EINVAL, log, None)
         if verr is not None:
             raise verr
+        check_token_for_load(opts, f"load '{path}' failed", log)
     try:
         check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
     except BpfError as e:
