@@ -92,6 +92,20 @@ class TestTokenPathErrors:
         assert ei.value.errno == errno.EOPNOTSUPP
         assert "cannot be created in the initial user namespace" in ei.value.message
 
+    def test_a_directory_inside_a_bpffs(self):
+        _skip_if(bpf_token_unavailable_reason())
+        if not os.path.ismount("/sys/fs/bpf"):
+            pytest.skip("no BPF filesystem mounted at /sys/fs/bpf (make mounts)")
+        sub = f"/sys/fs/bpf/tinybpf-token-test-{os.getpid()}"
+        os.mkdir(sub)
+        try:
+            with pytest.raises(tinybpf.BpfError) as ei:
+                tinybpf.create_token(sub)
+        finally:
+            os.rmdir(sub)
+        assert ei.value.errno == errno.EINVAL
+        assert "a directory inside the BPF filesystem mounted at '/sys/fs/bpf'" in str(ei.value)
+
     def test_probe_agrees_with_the_library(self):
         assert tinybpf.token_supported() == (bpf_token_unavailable_reason() is None)
 

@@ -753,6 +753,12 @@ def open_object(
 
     Configure programs and maps, then call ``obj.load()``.
 
+    ``bpf_token_path``: a BPF filesystem with delegation options to create a BPF token from
+    at load (Linux 6.9+, a process in a user namespace; see :mod:`tinybpf.token`). When it
+    is not given, libbpf reads the environment variable ``LIBBPF_BPF_TOKEN_PATH`` here, at
+    open; ``""`` turns tokens off. A token that cannot be created fails the load with an
+    error naming why.
+
     Example::
 
         obj = tinybpf.open("prog.bpf.o")

@@ -70,26 +70,27 @@ def token_supported() -> bool:
     return _supported
 
 
-def _fs_type(path: str) -> str | None:
-    """The file system type of the mount holding ``path`` (/proc/self/mounts), or None."""
+def _what_is(path: str) -> str:
+    """ " (it is on ext4)" or " (it is a directory inside the BPF filesystem at ...)": what
+    holds ``path``, from /proc/self/mounts ("" when that cannot be told)."""
     try:
         real = os.path.realpath(path)
         with open("/proc/self/mounts") as f:
             mounts = [line.split()[1:3] for line in f if len(line.split()) >= 3]
     except OSError:
-        return None
-    best: tuple[int, str, str] | None = None
+        return ""
+    best: tuple[str, str] | None = None
     for where, fstype in mounts:
         where = where.replace("\\040", " ")
         inside = real == where or real.startswith(where.rstrip("/") + "/")
-        if inside and (best is None or len(where) >= best[0]):
-            best = (len(where), where, fstype)
+        if inside and (best is None or len(where) >= len(best[0])):
+            best = (where, fstype)
     if best is None:
-        return None
-    _, where, fstype = best
+        return ""
+    where, fstype = best
     if fstype == "bpf" and where != real:
-        return f"a directory inside the BPF filesystem mounted at '{where}', not its root"
-    return fstype
+        return f" (it is a directory inside the BPF filesystem mounted at '{where}')"
+    return f" (it is on {fstype})"
 
 
 def token_error(path: str, err: int, prefix: str, log: str | None = None) -> BpfError:
@@ -110,9 +111,8 @@ def token_error(path: str, err: int, prefix: str, log: str | None = None) -> Bpf
     elif err == _errno.ENOTDIR:
         cls, why = BpfError, f"'{path}' is not a directory; {_HOWTO}"
     elif err == _errno.EINVAL:
-        kind = _fs_type(path)
-        on = f" (it is {kind})" if kind and " " in kind else f" (it is on {kind})" if kind else ""
-        cls, why = BpfError, f"'{path}' is not the root of a BPF filesystem{on}; {_HOWTO}"
+        cls = BpfError
+        why = f"'{path}' is not the root of a BPF filesystem{_what_is(path)}; {_HOWTO}"
     elif err == _errno.ENOENT:
         cls = BpfError
         why = (
