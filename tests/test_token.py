@@ -122,6 +122,10 @@ class TestTokenPathErrors:
         assert ei.value.errno == errno.EINVAL
 
 
+# everything but XDP programs
+NO_XDP = {**DELEGATE_ALL, "delegate_progs": "socket_filter"}
+
+
 @pytest.fixture(scope="module")
 def delegated(tmp_path_factory):
     """What the child in a user namespace saw (tests/helpers/token_work.py), run once."""
@@ -129,7 +133,9 @@ def delegated(tmp_path_factory):
     _skip_if(userns_unavailable_reason())
     bpffs = tmp_path_factory.mktemp("delegated-bpffs")
     plain = tmp_path_factory.mktemp("plain-bpffs")
-    return run_in_userns("token_work", [(bpffs, DELEGATE_ALL), (plain, {})]), str(bpffs)
+    no_xdp = tmp_path_factory.mktemp("no-xdp-bpffs")
+    mounts = [(bpffs, DELEGATE_ALL), (plain, {}), (no_xdp, NO_XDP)]
+    return run_in_userns("token_work", mounts), str(bpffs)
 
 
 class TestDelegatedToken:
@@ -183,3 +189,11 @@ class TestDelegatedToken:
             o = out["other_userns"]
             assert "BpfPermissionError" in o["classes"] and o["errno"] == errno.EPERM
             assert "another user namespace" in o["message"]
+
+    def test_a_token_that_does_not_delegate_the_program_type(self, delegated):
+        out, _ = delegated
+        e = out["xdp_not_delegated"]
+        assert "BpfPermissionError" in e["classes"] and e["errno"] == errno.EPERM
+        assert "although a BPF token from" in e["message"]
+        assert "refused: program 'count_packets'" in e["message"]
+        assert "delegate_progs=socket_filter" in e["message"]

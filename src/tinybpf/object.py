@@ -360,7 +360,7 @@ class BpfObject:
             if err is not None:
                 self._failed_logs = {err.program: err.log}
                 raise err
-            check_token_for_load(self._keep, f"load '{self._path}' failed", log)
+            check_token_for_load(self._keep, f"load '{self._path}' failed", -ret, log)
         try:
             check_int(ret, f"load '{self._path}' failed", log)
         except BpfPermissionError as e:
@@ -971,7 +971,7 @@ def _open_failed(
         verr = _verifier_error(f"load '{path}' failed", err or _errno.EINVAL, log, None)
         if verr is not None:
             raise verr
-        check_token_for_load(opts, f"load '{path}' failed", log)
+        check_token_for_load(opts, f"load '{path}' failed", err, log)
     try:
         check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
     except BpfError as e:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 import platform
+import re
 import weakref
 from typing import Any
 
@@ -258,10 +259,29 @@ def effective_token_path(opts: Any) -> str | None:
     return path or None
 
 
-def check_token_for_load(opts: Any, prefix: str, log: Any) -> None:
-    """After a failed load: when the object was to use a token and none can be created
-    from its path, raise the error naming why (with ``log``, the load's LogCapture, as
-    its libbpf output); otherwise return (the load failed for another reason)."""
+def _delegation(path: str) -> str:
+    """The delegate_* mount options of the BPF filesystem mounted at ``path`` (from
+    /proc/self/mounts), or "" when they cannot be read."""
+    try:
+        real = os.path.realpath(path)
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 4 and parts[1].replace("\\040", " ") == real:
+                    found = [o for o in parts[3].split(",") if o.startswith("delegate_")]
+                    if found:
+                        return ",".join(found)
+    except OSError:
+        pass
+    return ""
+
+
+def check_token_for_load(opts: Any, prefix: str, err: int, log: Any) -> None:
+    """After a load failed with ``err``: when the object was to use a token and none can
+    be created from its path, raise the error naming why (with ``log``, the load's
+    LogCapture, as its libbpf output). When a token was made and the kernel still said
+    EPERM, raise an error saying the token does not delegate what the object needs.
+    Otherwise return (the load failed for another reason)."""
     path = effective_token_path(opts)
     if path is None:
         return
@@ -269,3 +289,18 @@ def check_token_for_load(opts: Any, prefix: str, log: Any) -> None:
         _create(path, prefix).close()
     except BpfError as e:
         raise token_error(path, e.errno or _errno.EINVAL, prefix, log.text) from None
+    if err == _errno.EPERM:
+        text = log.text or ""
+        refused = re.findall(r"prog '([^']+)': (?:BPF program load failed|failed to load)", text)
+        what = f" (refused: program '{refused[-1]}')" if refused else ""
+        options = _delegation(path)
+        has = f"it delegates {options}" if options else "its delegation options are unknown"
+        raise TokenPermissionError(
+            f"{prefix}: {strerror(err)}: the kernel refused the load although a BPF token from "
+            f"'{path}' was used{what}: the token allows what its BPF filesystem delegates "
+            f"({has}); delegate_cmds, delegate_maps, delegate_progs and delegate_attachs "
+            "must cover the object's bpf() commands, map types, program types and attach "
+            "types",
+            err,
+            text or None,
+        )

@@ -45,8 +45,9 @@ def _run(obj: tinybpf.BpfObject) -> dict[str, Any]:
 
 
 def work(dirs: list[str]) -> dict[str, Any]:
-    """``dirs``: a bpffs delegating everything, and one delegating nothing."""
-    bpffs_dir, plain_bpffs = dirs
+    """``dirs``: a bpffs delegating everything, one delegating nothing and one delegating
+    everything but XDP programs."""
+    bpffs_dir, plain_bpffs, no_xdp = dirs
     out: dict[str, Any] = {"uid_map": Path("/proc/self/uid_map").read_text().split()}
     sysctl = Path("/proc/sys/kernel/unprivileged_bpf_disabled")
     out["unprivileged_bpf_disabled"] = sysctl.read_text().strip()
@@ -89,6 +90,8 @@ def work(dirs: list[str]) -> dict[str, Any]:
             lambda: tinybpf.load(obj, bpf_token_path=os.path.join(tmp, "missing")).close()
         )
     out["no_delegation"] = _error(lambda: tinybpf.load(obj, bpf_token_path=plain_bpffs).close())
+    # a token that does not delegate what the object needs
+    out["xdp_not_delegated"] = _error(lambda: tinybpf.load(obj, bpf_token_path=no_xdp).close())
     # the initial namespace's bpffs (if mounted): not this user namespace's
     if os.path.ismount("/sys/fs/bpf"):
         out["other_userns"] = _error(lambda: tinybpf.create_token("/sys/fs/bpf").close())
