@@ -33,6 +33,7 @@ UAPI = """
 #define BPF_F_RDONLY_PROG ...
 #define BPF_F_BEFORE ...
 #define BPF_F_AFTER ...
+#define BPF_F_TOKEN_FD ...
 #define XDP_FLAGS_UPDATE_IF_NOEXIST ...
 #define XDP_FLAGS_SKB_MODE ...
 #define XDP_FLAGS_DRV_MODE ...
@@ -416,6 +417,7 @@ struct bpf_map_create_opts {
     __u32 map_flags;
     __u64 map_extra;
     __u32 numa_node;
+    __u32 token_fd;
     ...;
 };
 int bpf_map_create(enum bpf_map_type map_type, const char *map_name, __u32 key_size,
@@ -454,6 +456,13 @@ struct bpf_test_run_opts {
     ...;
 };
 int bpf_prog_test_run_opts(int prog_fd, struct bpf_test_run_opts *opts);
+
+struct bpf_token_create_opts {
+    size_t sz;
+    __u32 flags;
+    ...;
+};
+int bpf_token_create(int bpffs_fd, struct bpf_token_create_opts *opts);
 """
 
 # bpf/btf.h

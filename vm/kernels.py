@@ -36,10 +36,11 @@ REPO = Path(__file__).resolve().parent.parent
 # runs 12-40x slower there; building C helpers with gcc takes minutes): the attach kinds
 # whose support differs between kernels (kprobes, fentry/fexit/fmod_ret, LSM, iterators,
 # struct_ops, freplace, netkit, sockmap, tcx, netfilter, sk_lookup, perf events), the
-# kernel refusal errors, the type probes against real loads, every map type, a ring and
-# a perf buffer test and kernel BTF. What behaves the same on every kernel (codegen, CLI,
-# docs, fuzzing, API shape, most map and buffer semantics, uprobes on gcc-built targets)
-# runs natively in make test. Override with --tests (KERNELS_ARGS="--tests ...").
+# kernel refusal errors, BPF tokens in a user namespace (6.9+), the type probes against
+# real loads, every map type, a ring and a perf buffer test and kernel BTF. What behaves
+# the same on every kernel (codegen, CLI, docs, fuzzing, API shape, most map and buffer
+# semantics, uprobes on gcc-built targets) runs natively in make test. Override with
+# --tests (KERNELS_ARGS="--tests ...").
 KERNEL_TESTS = (
     "tests/test_attach.py::TestKernelProbes",
     "tests/test_attach.py::TestIterator",
@@ -54,6 +55,7 @@ KERNEL_TESTS = (
     "tests/test_btf.py::TestVmlinux",
     "tests/test_ringbuf.py::test_large_burst_delivered_complete_and_in_order",
     "tests/test_perfbuf.py::test_lost_callback_reports_overflow",
+    "tests/test_token.py",
 )
 
 

@@ -47,6 +47,7 @@ FEATURES: list[tuple[str, str, tuple[str, ...]]] = [
     ("sk_lookup", "sk_lookup", (f"{A}TestSkLookup::",)),
     ("perf_event (cpu-clock)", "", (f"{A}TestPerfEvent::",)),
     ("EPERM on load: tinybpf's diagnosis", "", (f"{R}TestEpermOnLoad::",)),
+    ("BPF token in a user namespace", "bpf token", ("tests.test_token.TestDelegatedToken::",)),
     ("ring buffer", "ringbuf", ("tests.test_ringbuf::",)),
     ("perf buffer", "", ("tests.test_perfbuf::",)),
     ("map types", "", ("tests.test_map_types::",)),

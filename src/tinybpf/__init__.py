@@ -117,6 +117,11 @@ if TYPE_CHECKING:  # every public name, for type checkers and editors
         BpfProgram,
         TestRunResult,
     )
+    from .token import (
+        BpfToken,
+        create_token,
+        token_supported,
+    )
     from .tools.histogram import (
         hist_data,
         hist_sections_text,
@@ -175,6 +180,7 @@ _LAZY = {
     "BpfPhaseError": ".errors",
     "BpfProgType": "._types",
     "BpfProgram": ".program",
+    "BpfToken": ".token",
     "BpfVerifierError": ".errors",
     "BpfRingBuffer": ".buffers",
     "BpfUserRingBuffer": ".buffers",
@@ -214,6 +220,7 @@ _LAZY = {
     "TracePipe": ".tracing",
     "XdpAttachment": ".link",
     "create_map": ".map",
+    "create_token": ".token",
     "enable_stats": ".introspect",
     "explore": ".tools.inspection",
     "hist_data": ".tools.histogram",
@@ -245,6 +252,7 @@ _LAZY = {
     "probe_helper": ".introspect",
     "probe_map_type": ".introspect",
     "probe_prog_type": ".introspect",
+    "token_supported": ".token",
     "set_libbpf_log_level": "._ffi:set_print_level",
     "trace_pipe": ".tracing",
 }
@@ -291,6 +299,7 @@ __all__ = [
     "BpfProgType",
     "BpfProgram",
     "BpfRingBuffer",
+    "BpfToken",
     "BpfUserRingBuffer",
     "BpfVerifierError",
     "Btf",
@@ -329,6 +338,7 @@ __all__ = [
     "TracePipe",
     "XdpAttachment",
     "create_map",
+    "create_token",
     "enable_stats",
     "explore",
     "hist_data",
@@ -363,6 +373,7 @@ __all__ = [
     "probe_map_type",
     "probe_prog_type",
     "set_libbpf_log_level",
+    "token_supported",
     "trace_pipe",
     "version",
 ]

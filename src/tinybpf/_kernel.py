@@ -69,6 +69,13 @@ def effective_caps() -> set[str] | None:
     return {name for name, bit in _CAPS.items() if bits >> bit & 1}
 
 
+def in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace other than the initial one (its
+    /proc/self/uid_map maps less than the whole uid range)."""
+    text = _read("/proc/self/uid_map")
+    return text is not None and text.split() != ["0", "0", "4294967295"]
+
+
 def _type_name(ptype: int) -> str:
     try:
         return BpfProgType(ptype).name
@@ -89,7 +96,16 @@ def explain_eperm(programs: dict[str, tuple[int, str]], log: str) -> str:
 
     caps = effective_caps()
     types = {programs[n][0] for n in names}
-    if caps is None:
+    userns = in_user_namespace()
+    if userns:
+        findings.append(
+            "this process runs in a user namespace: its capabilities count only there, and "
+            "BPF needs them in the initial one; in a container, use a BPF token: a BPF "
+            "filesystem delegated to the container's user namespace, passed as "
+            "bpf_token_path= or LIBBPF_BPF_TOKEN_PATH (Linux 6.9+)"
+        )
+        checked.append("capabilities (none in the initial user namespace)")
+    elif caps is None:
         checked.append("capabilities: /proc/self/status unreadable")
     else:
         needed = ["CAP_BPF"]
@@ -116,7 +132,7 @@ def explain_eperm(programs: dict[str, tuple[int, str]], log: str) -> str:
             )
 
     refused: list[str] = []
-    for ptype in sorted(types):
+    for ptype in sorted(types) if not userns else ():  # (its probes fail the same way)
         ok = lib.libbpf_probe_bpf_prog_type(ptype, NULL) == 1
         checked.append(f"probe_prog_type({_type_name(ptype)}) is {ok}")
         if not ok:

@@ -33,6 +33,7 @@ from ._pin import check_pin_path
 from ._types import BPF_ANY, BpfMapType, BtfType, MapInfo, enum_arg
 from .btf import Btf
 from .errors import BpfClosedError, BpfError, BpfPhaseError, error_for_errno
+from .token import eperm_hint
 
 if TYPE_CHECKING:
     from .object import BpfObject
@@ -1739,10 +1740,13 @@ def create_map(
     map_extra: int = 0,
     key_type: Any = None,
     value_type: Any = None,
+    token_fd: int | None = None,
 ) -> BpfMap[Any, Any]:
     """Create a map from Python (``bpf_map_create``): a standalone map that owns its fd.
 
     Hand it to an object before load with ``obj.maps[...].reuse_fd(m.fd)`` to share it.
+    ``token_fd``: a BPF token's fd (``tinybpf.create_token(path).fd``) to create the map
+    with what a delegated BPF filesystem allows, in a user namespace (Linux 6.9+).
 
     Example::
 
@@ -1755,6 +1759,13 @@ def create_map(
         fields["inner_map_fd"] = inner_map.fd
     if numa_node is not None:
         fields["numa_node"] = numa_node
+    if token_fd is not None:
+        if isinstance(token_fd, bool) or not isinstance(token_fd, int):
+            raise TypeError(f"token_fd must be an int (a BPF token's fd), not {token_fd!r}")
+        if token_fd < 0:
+            raise ValueError(f"token_fd must be a file descriptor (>= 0), not {token_fd}")
+        fields["token_fd"] = token_fd
+        fields["map_flags"] = flags | lib.BPF_F_TOKEN_FD
     opts = new_opts("bpf_map_create_opts", **fields)
     with capture_log() as log:
         fd = int(
@@ -1768,8 +1779,10 @@ def create_map(
             )
         )
     if fd < 0:
+        hint = eperm_hint() if -fd == _errno.EPERM and token_fd is None else ""
         raise error_for_errno(-fd)(
-            f"create map '{name or ''}' ({BpfMapType(int(map_type)).name}) failed: {strerror(-fd)}",
+            f"create map '{name or ''}' ({BpfMapType(int(map_type)).name}) failed: "
+            f"{strerror(-fd)}{hint}",
             -fd,
             log.text,
         )

@@ -39,6 +39,7 @@ from .globals import GlobalVariables, _Layout, globals_layout
 from .link import BpfLink
 from .map import BpfMap, _Shared
 from .program import BpfProgram
+from .token import TokenPermissionError, check_token_for_load
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -359,6 +360,7 @@ class BpfObject:
             if err is not None:
                 self._failed_logs = {err.program: err.log}
                 raise err
+            check_token_for_load(self._keep, f"load '{self._path}' failed", -ret, log)
         try:
             check_int(ret, f"load '{self._path}' failed", log)
         except BpfPermissionError as e:
@@ -751,6 +753,12 @@ def open_object(
 
     Configure programs and maps, then call ``obj.load()``.
 
+    ``bpf_token_path``: a BPF filesystem with delegation options to create a BPF token from
+    at load (Linux 6.9+, a process in a user namespace; see :mod:`tinybpf.token`). When it
+    is not given, libbpf reads the environment variable ``LIBBPF_BPF_TOKEN_PATH`` here, at
+    open; ``""`` turns tokens off. A token that cannot be created fails the load with an
+    error naming why.
+
     Example::
 
         obj = tinybpf.open("prog.bpf.o")
@@ -850,9 +858,9 @@ def _open(
             )
 
         try:
-            _open_failed(path, cdata is NULL, ffi.errno, res, reopen)
+            _open_failed(path, cdata is NULL, ffi.errno, res, reopen, opts)
         except BpfPermissionError as e:
-            if not load:
+            if not load or isinstance(e, TokenPermissionError):
                 raise
             with reopen() as again:  # which programs were refused
                 programs = again._load_set()
@@ -935,7 +943,12 @@ def _diagnosed_eperm(e: BpfPermissionError, programs: dict[str, tuple[int, str]]
 
 
 def _open_failed(
-    path: str, from_file: bool, err: int, res: Any, reopen: Callable[[], BpfObject]
+    path: str,
+    from_file: bool,
+    err: int,
+    res: Any,
+    reopen: Callable[[], BpfObject],
+    opts: Any = None,
 ) -> NoReturn:
     log = take_c_log(res.log, res.log_len)
     stage = res.stage
@@ -958,6 +971,7 @@ def _open_failed(
         verr = _verifier_error(f"load '{path}' failed", err or _errno.EINVAL, log, None)
         if verr is not None:
             raise verr
+        check_token_for_load(opts, f"load '{path}' failed", err, log)
     try:
         check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
     except BpfError as e:

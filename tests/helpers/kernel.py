@@ -568,6 +568,48 @@ def netkit_unavailable_reason() -> str | None:
     return _cached(("netkit",), compute)
 
 
+def bpf_token_unavailable_reason() -> str | None:
+    """Why BPF tokens cannot be created here: the kernel lacks BPF_TOKEN_CREATE (Linux
+    6.9+). Asked through libbpf's bpf_token_create() with an invalid fd: a kernel with
+    tokens answers EBADF, one without EINVAL (an unknown bpf() command)."""
+    import errno
+
+    def compute() -> str | None:
+        from tinybpf._ffi import NULL, lib
+
+        ret = int(lib.bpf_token_create(-1, NULL))
+        if ret == -errno.EBADF:
+            return None
+        code = errno.errorcode.get(-ret, str(ret))
+        return (
+            f"kernel {platform.release()} has no BPF tokens: BPF_TOKEN_CREATE answered "
+            f"{code}, not EBADF (tokens came in Linux 6.9)"
+        )
+
+    return _cached(("bpf_token",), compute)
+
+
+def userns_unavailable_reason() -> str | None:
+    """Why a child process cannot get its own user and mount namespace here (None when it
+    can): tried in a child (unshare(CLONE_NEWUSER | CLONE_NEWNS))."""
+
+    def compute() -> str | None:
+        import sys
+
+        code = (
+            "import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+            "r = libc.unshare(0x10000000 | 0x00020000); "
+            "print(os.strerror(ctypes.get_errno()) if r else 'ok')"
+        )
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        answer = r.stdout.strip() or r.stderr.strip()[-200:]
+        if answer == "ok":
+            return None
+        return f"unshare(CLONE_NEWUSER | CLONE_NEWNS) failed here: {answer}"
+
+    return _cached(("userns",), compute)
+
+
 def feature_report(progress: Callable[[str], None] | None = None) -> dict[str, str | None]:
     """Every probe's answer (None = available), for the kernel matrix's table."""
     import tinybpf
@@ -594,6 +636,8 @@ def feature_report(progress: Callable[[str], None] | None = None) -> dict[str, s
         "sk_lookup": lambda: prog_type_unavailable_reason(T.SK_LOOKUP, "sk_lookup programs"),
         "ringbuf": lambda: map_type_unavailable_reason("RINGBUF"),
         "arena": lambda: map_type_unavailable_reason("ARENA"),
+        "bpf token": bpf_token_unavailable_reason,
+        "user namespaces": userns_unavailable_reason,
     }
     out: dict[str, str | None] = {}
     for name, check in checks.items():
