@@ -19,12 +19,12 @@ TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing alone costs
 if TYPE_CHECKING:  # every public name, for type checkers and editors
     from typing import Any
 
+    from ._core import (
+        set_print_level as set_libbpf_log_level,
+    )
     from ._ctypes_gen import (
         BtfStruct,
         BtfUnion,
-    )
-    from ._ffi import (
-        set_print_level as set_libbpf_log_level,
     )
     from ._inspect import (
         explore,
@@ -241,7 +241,7 @@ _LAZY = {
     "probe_helper": ".introspect",
     "probe_map_type": ".introspect",
     "probe_prog_type": ".introspect",
-    "set_libbpf_log_level": "._ffi:set_print_level",
+    "set_libbpf_log_level": "._core:set_print_level",
     "trace_pipe": ".tracing",
 }
 
@@ -382,7 +382,7 @@ def libbpf_version() -> str:
 
         print(tinybpf.libbpf_version())   # e.g. "v1.7"
     """
-    from ._ffi import ffi, lib
+    from ._core import ffi, lib
 
     text: bytes = ffi.string(lib.libbpf_version_string())
     return text.decode()
@@ -395,7 +395,7 @@ def libbpf_release() -> str:
 
         print(tinybpf.libbpf_release())   # e.g. "1.7.0"
     """
-    from ._ffi import ffi, lib
+    from ._core import ffi, lib
 
     release: bytes = ffi.string(lib.tinybpf_libbpf_release())
     major, minor = lib.libbpf_major_version(), lib.libbpf_minor_version()

@@ -13,7 +13,7 @@ import itertools
 import sys
 from typing import Any, Literal
 
-from ._ffi import lib
+from ._core import lib
 from ._types import BtfKind, BtfType
 
 _ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Generic, TypeVar
 
-from ._ffi import lib
+from ._core import lib
 
 __all__ = [
     "BPF_ANY",

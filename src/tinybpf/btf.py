@@ -20,8 +20,8 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._ffi import NULL, check_int, check_ptr, cstr, ffi, lib
-from ._guard import Owner, guarded, unguarded
+from ._core import NULL, check_int, check_ptr, cstr, ffi, lib
+from ._core.owner import Owner, guarded, unguarded
 from ._types import BtfField, BtfKind, BtfType, enum_arg
 from .errors import BpfClosedError, BpfError, BpfFileNotFoundError, BtfValidationError
 

@@ -34,9 +34,19 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
-from ._ffi import NULL, capture_log, check_int, check_ptr, ffi, lib, new_opts, strerror
+from ._core import (
+    NULL,
+    capture_log,
+    check_int,
+    check_ptr,
+    errnos,
+    fail,
+    ffi,
+    lib,
+    new_opts,
+)
 from ._types import BpfMapType, RingBufferEvent
-from .errors import BpfClosedError, BpfError, error_for_errno
+from .errors import BpfClosedError, BpfError
 from .map import BpfMap
 
 if TYPE_CHECKING:
@@ -46,7 +56,6 @@ __all__ = ["BpfPerfBuffer", "BpfRingBuffer", "BpfUserRingBuffer", "EventBatch"]
 
 T = TypeVar("T")
 _SLICE_MS = 100
-_EINTR = _errno.EINTR
 _DEFAULT_MAX_QUEUE = 1 << 20
 _DISPATCH_CHUNK = 1 << 14  # samples drained in C per call before Python delivers them
 _ORDER: Literal["little", "big"] = sys.byteorder
@@ -414,18 +423,19 @@ class _Poller:
                 err, b.err = int(b.err), 0
                 self._halt = True
                 if self._exc is None:
-                    self._exc = error_for_errno(-err)(
-                        f"{self._kind}: cannot buffer samples: {strerror(-err)}", -err
-                    )
+                    try:
+                        fail(err, f"{self._kind}: cannot buffer samples")
+                    except BpfError as e:
+                        self._exc = e
             if self._batch_api:
                 self._delivered = int(b.count)
-                if ret == -_errno.EAGAIN:
+                if ret == errnos.RET_TRY_AGAIN:
                     self._halt = True  # batch full: the rest waits in the ring
                 return ret
             if b.count:
                 budget -= int(b.count)
                 self._dispatch(self._take_batch())
-            if ret != -_errno.EAGAIN:
+            if ret != errnos.RET_TRY_AGAIN:
                 return ret
             if self._halt or self._close_requested:
                 return 0
@@ -493,11 +503,11 @@ class _Poller:
 
     def _failed(self, ret: int, ignore_eintr: bool) -> bool:
         """Handle a negative return of a C poll; True when the poll should end quietly."""
-        if self._halt or ret == -_errno.EAGAIN:
+        if self._halt or ret == errnos.RET_TRY_AGAIN:
             return True
-        if ret == -_EINTR and ignore_eintr:
+        if ret == errnos.RET_INTERRUPTED and ignore_eintr:
             return True
-        raise error_for_errno(-ret)(f"{self._poll_name} failed: {strerror(-ret)}", -ret)
+        fail(ret, f"{self._poll_name} failed")
 
     def _loop(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> None:
         self._deadline = None
@@ -1373,11 +1383,11 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         for k in range(n):
             i = (start + k) % n
             ret = int(lib.perf_buffer__consume_buffer(self._handle, i))
-            if ret < 0 and ret != -_errno.ENOENT:  # (ENOENT: a CPU without a ring)
+            if ret < 0 and ret != errnos.RET_NOT_FOUND:  # (ENOENT: a CPU without a ring)
                 return ret
             if b.count >= b.max_events:
                 self._scan_from = (i + 1) % n
-                return -_errno.EAGAIN
+                return errnos.RET_TRY_AGAIN
         return 0
 
     def _after_c(self) -> None:
@@ -1602,7 +1612,7 @@ class BpfUserRingBuffer:
                     return
                 err = ffi.errno
                 left = None if deadline is None else deadline - time.monotonic()
-                if err != _errno.ENOSPC or (left is not None and left <= 0):
+                if not errnos.is_(err, errnos.NO_SPACE) or (left is not None and left <= 0):
                     ffi.errno = err
                     check_ptr(
                         sample,

@@ -37,8 +37,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._core import capture_log, check_int, check_ptr, cstr, ffi, lib
 from ._ctypes_gen import BtfStruct, BtfUnion
-from ._ffi import capture_log, check_int, check_ptr, cstr, ffi, lib
 from ._types import BtfField, BtfKind, BtfType
 from .btf import Btf
 from .object import BpfObject, open_object

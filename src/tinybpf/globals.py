@@ -22,9 +22,9 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._core import NULL, ffi, lib
+from ._core.owner import guarded
 from ._ctypes_gen import _fill_array
-from ._ffi import NULL, ffi, lib
-from ._guard import guarded
 from ._types import BtfKind, BtfType
 from .errors import BpfError, BpfPhaseError
 
@@ -175,7 +175,7 @@ class GlobalSection(Mapping[str, Any]):
                     bmap.fd, ffi.from_buffer(key), ffi.from_buffer(value), 0
                 )
                 if check < 0:
-                    from ._ffi import check_int
+                    from ._core import check_int
 
                     check_int(check, f"write global '{var.name}' failed")
                 return

@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._ffi import NULL, capture_log, check_int, fd_kind, ffi, lib, pystr, strerror
+from ._core import NULL, capture_log, check_int, errnos, fail, fd_kind, ffi, lib, pystr
 from ._pin import check_pin_path
 from ._types import BpfMapType, BpfProgType, enum_arg
 from .btf import kernel_enum, kernel_enum_value
-from .errors import BpfClosedError, BpfError, error_for_errno
+from .errors import BpfClosedError, BpfError
 from .link import LinkInfo, link_info_by_fd
 from .map import BpfMap, _map_from_fd
 
@@ -113,7 +113,7 @@ def _ids(next_id: Callable[[int, Any], int]) -> Iterator[int]:
     while True:
         ret = next_id(cur, nxt)
         if ret < 0:
-            if ret == -_errno.ENOENT:
+            if ret == errnos.RET_NOT_FOUND:
                 return
             check_int(ret, "enumerate kernel objects failed")
         cur = int(nxt[0])
@@ -123,7 +123,7 @@ def _ids(next_id: Callable[[int, Any], int]) -> Iterator[int]:
 def _fd_by_id(fn: Any, kind: str, obj_id: int) -> int:
     fd = int(fn(obj_id))
     if fd < 0:
-        raise error_for_errno(-fd)(f"open {kind} id {obj_id} failed: {strerror(-fd)}", -fd)
+        fail(fd, f"open {kind} id {obj_id} failed")
     return fd
 
 
@@ -270,7 +270,7 @@ class KernelProgram:
         return _test_run(self.fd, self._description, data, ctx, repeat, prog_type=self.info.type)
 
     def pin(self, path: str) -> None:
-        from ._ffi import cstr
+        from ._core import cstr
 
         check_int(
             lib.bpf_obj_pin(self.fd, cstr(check_pin_path(path, f"pin program to '{path}'"))),
@@ -321,14 +321,12 @@ def open_pinned_program(path: str) -> KernelProgram:
         with tinybpf.open_pinned_program("/sys/fs/bpf/my_prog") as kp:
             print(kp.info.id, kp.info.name)
     """
-    from ._ffi import cstr
+    from ._core import cstr
 
     with capture_log() as log:
         fd = int(lib.bpf_obj_get(cstr(path)))
     if fd < 0:
-        raise error_for_errno(-fd)(
-            f"open pinned program '{path}' failed: {strerror(-fd)}", -fd, log.text
-        )
+        fail(fd, f"open pinned program '{path}' failed", log)
     kind = fd_kind(fd)
     if kind != "prog":
         os.close(fd)
@@ -409,9 +407,9 @@ def _probe(ret: int, what: str) -> bool:
         return True
     if ret == 0:
         return False
-    if ret == -_errno.EOPNOTSUPP:
+    if errnos.failed_with(ret, errnos.OPNOTSUPP):
         return False
-    raise error_for_errno(-ret)(f"probe of {what} failed: {strerror(-ret)}", -ret)
+    fail(ret, f"probe of {what} failed")
 
 
 def probe_prog_type(prog_type: BpfProgType | str | int) -> bool:
@@ -516,9 +514,7 @@ def perf_event_open(
         )
     )
     if fd < 0:
-        raise error_for_errno(-fd)(
-            f"perf_event_open(type={type}, cpu={cpu}) failed: {strerror(-fd)}", -fd
-        )
+        fail(fd, f"perf_event_open(type={type}, cpu={cpu}) failed")
     return PerfEvent(fd, cpu)
 
 

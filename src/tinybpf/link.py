@@ -17,19 +17,20 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._ffi import (
+from ._core import (
     NULL,
     capture_log,
     check_int,
     check_ptr,
     cstr,
+    errnos,
     fd_kind,
     ffi,
     lib,
     new_opts,
     pystr,
 )
-from ._guard import Owner, borrow, guarded, unguarded
+from ._core.owner import Owner, borrow, guarded, unguarded
 from ._pin import check_pin_path
 from ._types import BpfAttachType, BpfLinkType
 from .errors import BpfClosedError, BpfError, BpfNotSupportedError, LinkDetachedWarning
@@ -186,7 +187,11 @@ class BpfLink:
         with capture_log() as log:
             ret = lib.bpf_link__detach(ptr)
         if ret < 0:
-            if ret == -_errno.EOPNOTSUPP and not self.pin_path and not self._opened_from_pin:
+            if (
+                errnos.failed_with(ret, errnos.OPNOTSUPP)
+                and not self.pin_path
+                and not self._opened_from_pin
+            ):
                 pass  # no separate detach for this link type: destroying it detaches
             else:
                 check_int(ret, f"detach link ({self._description}) failed", log)
@@ -417,8 +422,9 @@ def destroy_tc_hook(ifindex: int) -> None:
     )
     with capture_log() as log:
         ret = lib.bpf_tc_hook_destroy(hook.ptr)
-    if ret < 0 and ret not in (-_errno.ENOENT, -_errno.ENODEV, -_errno.EINVAL):
-        check_int(ret, f"remove clsact qdisc of interface {ifindex} failed", log)
+    check_int(
+        ret, f"remove clsact qdisc of interface {ifindex} failed", log, errnos.GONE_OR_INVALID
+    )
     log.consumed = True
 
 
@@ -493,8 +499,7 @@ class TcAttachment(_Attachment):
         opts = new_opts("bpf_tc_opts", handle=self.handle, priority=self.priority)
         with capture_log() as log:
             ret = lib.bpf_tc_detach(self._hook.ptr, opts.ptr)
-        if ret < 0 and ret not in (-_errno.ENOENT, -_errno.ENODEV):
-            check_int(ret, f"detach {self._description} failed", log)
+        check_int(ret, f"detach {self._description} failed", log, errnos.GONE)
 
     def destroy(self) -> None:
         if self._done:
@@ -537,8 +542,7 @@ class XdpAttachment(_Attachment):
         with capture_log() as log:
             ret = lib.bpf_xdp_detach(self._ifindex, self._flags | lib.XDP_FLAGS_REPLACE, opts.ptr)
         # EEXIST: another program replaced ours; ENOENT/ENODEV: interface or program gone
-        if ret < 0 and ret not in (-_errno.EEXIST, -_errno.ENOENT, -_errno.ENODEV):
-            check_int(ret, f"detach {self._description} failed", log)
+        check_int(ret, f"detach {self._description} failed", log, errnos.EXISTS_OR_GONE)
 
     def destroy(self) -> None:
         if self._done:

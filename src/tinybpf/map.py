@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from ._codec import Codec, make_codec
-from ._ffi import (
+from ._core import (
     NULL,
     capture_log,
     check_int,
     cstr,
+    errnos,
+    fail,
     fd_kind,
     ffi,
     lib,
@@ -27,12 +29,12 @@ from ._ffi import (
     pystr,
     strerror,
 )
-from ._guard import Owner, guarded, unguarded
+from ._core.owner import Owner, guarded, unguarded
 from ._percpu import sum_structs
 from ._pin import check_pin_path
 from ._types import BPF_ANY, BpfMapType, BtfType, MapInfo, enum_arg
 from .btf import Btf
-from .errors import BpfClosedError, BpfError, BpfPhaseError, error_for_errno
+from .errors import BpfClosedError, BpfError, BpfNotSupportedError, BpfPhaseError
 
 if TYPE_CHECKING:
     from .object import BpfObject
@@ -64,8 +66,8 @@ _BATCH = frozenset(
         BpfMapType.PERCPU_ARRAY,
     }
 )
-_ENOENT = _errno.ENOENT
-_UNSUPPORTED = (-_errno.EINVAL, -_errno.EOPNOTSUPP, -524, -_errno.ENOTSUP)  # 524: ENOTSUPP
+_NOT_FOUND = errnos.RET_NOT_FOUND
+_UNSUPPORTED = tuple(-e for e in errnos.UNSUPPORTED_OR_INVALID)
 _COUNTABLE = frozenset(
     {BpfMapType.HASH, BpfMapType.LRU_HASH, BpfMapType.PERCPU_HASH, BpfMapType.LRU_PERCPU_HASH}
 )
@@ -87,7 +89,8 @@ _map_update = lib.tinybpf_map_update
 _map_delete = lib.tinybpf_map_delete
 _LOOKUP_AGAIN = int(lib.TINYBPF_LOOKUP_AGAIN)
 _CLOSED = int(lib.TINYBPF_CLOSED)  # a revoked fd handle: the map or its object is closed
-_ERANGE = -_errno.ERANGE
+_ERANGE = errnos.RET_OUT_OF_RANGE
+_REFUSED = errnos.BATCH_REFUSED
 _BATCH_CHUNK = 4096
 
 _ncpus: int = 0
@@ -636,7 +639,7 @@ class BpfMap(Generic[KT, VT]):
         vbuf = ffi.new(f.vtype)
         ret = _map_lookup(f.h, k, vbuf, flags)
         if ret < 0:
-            if ret == -_ENOENT:
+            if ret == _NOT_FOUND:
                 return None
             _raise(ret, f"Map lookup failed for '{self._name}'")
         return vbuf
@@ -655,7 +658,7 @@ class BpfMap(Generic[KT, VT]):
         ret = _map_lookup(f.h, k, vbuf, flags)
         if ret < 0:
             pool.append(vbuf)
-            if ret == -_ENOENT:
+            if ret == _NOT_FOUND:
                 return None
             _raise(ret, f"Map lookup failed for '{self._name}'")
         value = f.vread(vbuf)
@@ -720,7 +723,7 @@ class BpfMap(Generic[KT, VT]):
             self._check_open()
         ret = _map_delete(f.h, f.kenc(key) if f.ks else self._no_key(key))
         if ret < 0:
-            if ret == -_ENOENT:
+            if ret == _NOT_FOUND:
                 return False
             _raise(ret, f"Map delete failed for '{self._name}'")
         return True
@@ -765,7 +768,7 @@ class BpfMap(Generic[KT, VT]):
                 sp.append(item)
                 return v
             sp.append(item)
-            if ret == -_ENOENT:
+            if ret == _NOT_FOUND:
                 raise KeyError(key)
             if ret != _ERANGE:
                 _raise(ret, f"Map lookup failed for '{self._name}'")
@@ -900,8 +903,8 @@ class BpfMap(Generic[KT, VT]):
             ret = lib.tinybpf_map_lookup_batch(
                 h, 0, NULL if first else in_batch, out_batch, keys, values, count
             )
-            if ret < 0 and ret != -_ENOENT:
-                if ret == -_errno.ENOSPC and chunk < limit:
+            if ret < 0 and ret != _NOT_FOUND:
+                if errnos.failed_with(ret, errnos.NO_SPACE) and chunk < limit:
                     chunk = min(chunk * 4, limit)
                     keys = ffi.new("char[]", chunk * ks)
                     values = ffi.new("char[]", chunk * per)
@@ -911,7 +914,7 @@ class BpfMap(Generic[KT, VT]):
                 _raise(ret, f"count entries of map '{self._name}' failed")
             n = int(count[0])
             total += n
-            if ret == -_ENOENT or n == 0 or total > 2 * limit + chunk:
+            if ret == _NOT_FOUND or n == 0 or total > 2 * limit + chunk:
                 return total
             first = False
             ffi.memmove(in_batch, out_batch, token)
@@ -937,7 +940,7 @@ class BpfMap(Generic[KT, VT]):
             vbuf = self._value_buf()
             for _ in range(max(self.max_entries, 1) + 1):
                 ret = lib.tinybpf_map_lookup_and_delete(h, NULL, vbuf)
-                if ret == -_ENOENT:
+                if ret == _NOT_FOUND:
                     return
                 if ret < 0:
                     _raise(ret, f"clear map '{self._name}' failed")
@@ -950,7 +953,7 @@ class BpfMap(Generic[KT, VT]):
                 return
             for kb in keys:
                 ret = _map_delete(h, kb)
-                if ret < 0 and ret != -_ENOENT:
+                if ret < 0 and ret != _NOT_FOUND:
                     _raise(ret, f"clear map '{self._name}' failed")
 
     def zero(self) -> None:
@@ -1047,8 +1050,8 @@ class BpfMap(Generic[KT, VT]):
         while True:
             count[0] = chunk
             ret = fn(h, delete, NULL if first else in_batch, out_batch, keys, values, count)
-            if ret < 0 and ret != -_ENOENT:
-                if ret == -_errno.ENOSPC and chunk < limit:
+            if ret < 0 and ret != _NOT_FOUND:
+                if errnos.failed_with(ret, errnos.NO_SPACE) and chunk < limit:
                     chunk = min(chunk * 4, max(limit, 1))
                     keys = ffi.new("char[]", chunk * ks)
                     values = ffi.new("char[]", chunk * per)
@@ -1068,7 +1071,7 @@ class BpfMap(Generic[KT, VT]):
                     vlist = self._bulk(vc, vraw, n, vs, vs)
                 yield klist, vlist
             produced += n
-            if ret == -_ENOENT or n == 0 or produced > 2 * limit + chunk:
+            if ret == _NOT_FOUND or n == 0 or produced > 2 * limit + chunk:
                 return
             first = False
             ffi.memmove(in_batch, out_batch, token_size)
@@ -1088,7 +1091,7 @@ class BpfMap(Generic[KT, VT]):
             budget -= 1
             ret = lib.tinybpf_map_get_next_key(h, prev, nxt)
             if ret < 0:
-                if ret == -_ENOENT:
+                if ret == _NOT_FOUND:
                     return
                 _raise(ret, f"Map iteration failed for '{self._name}'")
             kb = ffi.buffer(nxt, ks)[:]
@@ -1128,7 +1131,7 @@ class BpfMap(Generic[KT, VT]):
         vbuf = ffi.new("char[]", max(size, 1))
         ret = _map_lookup(h, kb, vbuf, 0)
         if ret < 0:
-            if ret == -_ENOENT:
+            if ret == _NOT_FOUND:
                 return None
             _raise(ret, f"Map lookup failed for '{self._name}'")
         return vbuf
@@ -1164,7 +1167,7 @@ class BpfMap(Generic[KT, VT]):
                     )
                 else:
                     why = f"the kernel does not support lookup_and_delete on {self.type.name} maps"
-                raise error_for_errno(_errno.EOPNOTSUPP)(
+                raise BpfNotSupportedError(
                     f"{op} on map '{self._name}' failed: {why}", _errno.EOPNOTSUPP
                 )
             out.extend(zip(*chunk, strict=True))
@@ -1192,7 +1195,7 @@ class BpfMap(Generic[KT, VT]):
             done = int(count[0])
             # the kernel rejects a whole batch before writing anything with EINVAL/EPERM;
             # otherwise count says how many entries it wrote before the error
-            written = 0 if done == len(pairs) and ret in (-_errno.EINVAL, -_errno.EPERM) else done
+            written = 0 if done == len(pairs) and errnos.failed_with(ret, _REFUSED) else done
             _raise(
                 ret,
                 f"update_batch on map '{self._name}' failed after {written} of "
@@ -1210,9 +1213,9 @@ class BpfMap(Generic[KT, VT]):
         raw = b"".join(kenc(k) for k in klist)
         count = ffi.new("__u32 *", len(klist))
         ret = lib.tinybpf_map_delete_batch(self._handle(), ffi.from_buffer(raw), count)
-        if ret < 0 and ret != -_ENOENT:
+        if ret < 0 and ret != _NOT_FOUND:
             done = int(count[0])
-            deleted = 0 if done == len(klist) and ret in (-_errno.EINVAL, -_errno.EPERM) else done
+            deleted = 0 if done == len(klist) and errnos.failed_with(ret, _REFUSED) else done
             _raise(
                 ret,
                 f"delete_batch on map '{self._name}' failed after {deleted} of {len(klist)} keys",
@@ -1239,7 +1242,7 @@ class BpfMap(Generic[KT, VT]):
         vbuf = self._value_buf()
         ret = lib.tinybpf_map_lookup_and_delete(self._handle(), k, vbuf)
         if ret < 0:
-            if ret == -_ENOENT:
+            if ret == _NOT_FOUND:
                 return None
             _raise(ret, f"lookup_and_delete on map '{self._name}' failed")
         return self._decode_value_buf(vbuf)  # type: ignore[no-any-return]
@@ -1264,7 +1267,7 @@ class BpfMap(Generic[KT, VT]):
         vbuf = self._value_buf()
         ret = _map_lookup(h, NULL, vbuf, 0)
         if ret < 0:
-            if ret == -_ENOENT:
+            if ret == _NOT_FOUND:
                 return None
             _raise(ret, f"peek on map '{self._name}' failed")
         return self._decode_value_buf(vbuf)  # type: ignore[no-any-return]
@@ -1276,7 +1279,7 @@ class BpfMap(Generic[KT, VT]):
         vb = ffi.new("char[]", self._encode_value(value))
         ret = _map_lookup(self._handle(), NULL, vb, 0)
         if ret < 0:
-            if ret == -_ENOENT:
+            if ret == _NOT_FOUND:
                 return False
             _raise(ret, f"bloom filter lookup in '{self._name}' failed")
         return True
@@ -1332,7 +1335,7 @@ class BpfMap(Generic[KT, VT]):
         vbuf = ffi.new("char[]", self.value_size)
         ret = _map_lookup(h, key, vbuf, 0)
         if ret < 0:
-            if ret == -_ENOENT:
+            if ret == _NOT_FOUND:
                 return []
             _raise(ret, f"stack lookup in '{self._name}' failed")
         addrs = ffi.cast("__u64 *", vbuf)
@@ -1378,7 +1381,7 @@ class BpfMap(Generic[KT, VT]):
             err = ffi.errno
         if ptr == NULL:
             ffi.errno = err
-        from ._ffi import check_ptr
+        from ._core import check_ptr
 
         check_ptr(ptr, f"attach struct_ops map '{self._name}' failed", log)
         return BpfLink(ptr, f"struct_ops:{self._name}")
@@ -1648,11 +1651,11 @@ def _map_from_fd(
         info, ret = _map_info(fd)
         if ret < 0:
             what = f"pinned map '{label}'" if pinned else label
-            raise error_for_errno(-ret)(f"get info for {what} failed: {strerror(-ret)}", -ret)
+            fail(ret, f"get info for {what} failed")
         if info.key_size:
             probe = ffi.new("char[]", int(info.key_size))
             r = lib.bpf_map_get_next_key(fd, NULL, probe)
-            if r < 0 and r not in (-_ENOENT, -_errno.ENOTSUP, -_errno.EOPNOTSUPP, -524):
+            if r < 0 and -r not in errnos.NOT_FOUND_OR_UNSUPPORTED:
                 raise BpfError(
                     f"Pinned object at '{label}' is not a usable BPF map "
                     f"(get_next_key failed: {strerror(-r)})",
@@ -1711,10 +1714,7 @@ def open_pinned_map(
     with capture_log() as log:
         fd = lib.bpf_obj_get(cstr(path))
     if fd < 0:
-        err = -fd
-        raise error_for_errno(err)(
-            f"open pinned map '{path}' failed: {strerror(err)}", err, log.text
-        )
+        fail(fd, f"open pinned map '{path}' failed", log)
     kind = fd_kind(fd)
     if kind != "map":
         os.close(fd)
@@ -1768,10 +1768,10 @@ def create_map(
             )
         )
     if fd < 0:
-        raise error_for_errno(-fd)(
-            f"create map '{name or ''}' ({BpfMapType(int(map_type)).name}) failed: {strerror(-fd)}",
-            -fd,
-            log.text,
+        fail(
+            fd,
+            f"create map '{name or ''}' ({BpfMapType(int(map_type)).name}) failed",
+            log,
         )
     return _map_from_fd(fd, name or "created map", key_type, value_type)
 

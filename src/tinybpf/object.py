@@ -11,20 +11,21 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from ._diagnose import explain_load
-from ._ffi import (
+from ._core import (
     NULL,
     LogCapture,
     capture_log,
     check_int,
     cstr,
+    errnos,
     ffi,
     lib,
     new_opts,
     pystr,
     take_c_log,
 )
-from ._guard import Owner, guarded, unguarded
+from ._core.owner import Owner, guarded, unguarded
+from ._diagnose import explain_load
 from ._kernel import explain_eperm
 from .btf import Btf, btf_defect, validate_python_type
 from .errors import (
@@ -364,7 +365,7 @@ class BpfObject:
         except BpfPermissionError as e:
             raise _diagnosed_eperm(e, self._load_set()) from None
         except BpfError as e:
-            if e.errno in _MISSING_ERRNOS:
+            if errnos.is_(e.errno, _MISSING_ERRNOS):
                 _raise_missing(self, self._path, e)
             raise
         self._loaded = True
@@ -875,7 +876,7 @@ def _open(
 
 
 # what libbpf returns when a load needs something this kernel lacks (EINVAL: a kfunc)
-_MISSING_ERRNOS = (_errno.ENOENT, _errno.ESRCH, _errno.EINVAL)
+_MISSING_ERRNOS = errnos.MISSING_OR_INVALID
 
 
 def _raise_missing(obj: BpfObject, path: str, e: BpfError) -> None:
@@ -885,7 +886,7 @@ def _raise_missing(obj: BpfObject, path: str, e: BpfError) -> None:
     programs = [(n, prog.section, prog.autoload) for n, prog in obj._programs.items()]
     why = explain_load(programs, path)
     if why is None:
-        if e.errno == _errno.EINVAL:
+        if errnos.is_(e.errno, errnos.INVALID):
             return
         why = (BpfError, "something the object uses is not in this kernel (see libbpf's output)")
     cls, text = why
@@ -928,10 +929,10 @@ def _check_custom_btf(path: str | os.PathLike[str]) -> None:
 def _diagnosed_eperm(e: BpfPermissionError, programs: dict[str, tuple[int, str]]) -> BpfError:
     """A load's EPERM with tinybpf's diagnosis in the message instead of libbpf's generic
     hint ("try raising 'ulimit -l'"), which stays in ``libbpf_log``."""
-    if e.errno != _errno.EPERM:
+    if not errnos.is_(e.errno, errnos.PERMISSION):
         return e
     why = explain_eperm(programs, e.libbpf_log or "")
-    return BpfPermissionError(f"{e.message}: {why}", e.errno, e.libbpf_log)
+    return BpfPermissionError(f"{e.message}: {why}", e.errno or 0, e.libbpf_log)
 
 
 def _open_failed(
@@ -949,7 +950,7 @@ def _open_failed(
             "is an ELF file: pass its path, or its contents as bytes",
             err,
         )
-    missing = err == _errno.ENOENT and from_file and not os.path.exists(path)
+    missing = errnos.is_(err, errnos.NOT_FOUND) and from_file and not os.path.exists(path)
     if stage == lib.TINYBPF_OPEN_FAILED and missing:
         log.consumed = True  # libbpf's "failed to open" says nothing more
         raise BpfFileNotFoundError(f"BPF object file not found: {path}", _errno.ENOENT)
@@ -961,7 +962,7 @@ def _open_failed(
     try:
         check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
     except BpfError as e:
-        if stage == lib.TINYBPF_LOAD_FAILED and e.errno in _MISSING_ERRNOS:
+        if stage == lib.TINYBPF_LOAD_FAILED and errnos.is_(e.errno, _MISSING_ERRNOS):
             try:
                 fresh = reopen()  # the failed object is gone: look at an unloaded copy
             except BpfError:
@@ -983,7 +984,7 @@ def _verifier_error(
     """The BpfVerifierError of a failed load, when a program's load failed with a verifier
     log (libbpf's "-- BEGIN PROG LOAD LOG --" block, or the program's own log buffer set
     by request_verifier_log()); None otherwise (e.g. EPERM: no verifier ran)."""
-    if err == _errno.EPERM or not log.lines:
+    if errnos.is_(err, errnos.PERMISSION) or not log.lines:
         return None
     text = "".join(t for _, t in log.lines)
     at = text.find(_LOAD_FAILED)
@@ -1000,7 +1001,7 @@ def _verifier_error(
         vlog = own_log(program) or ""
     if not vlog.strip():
         return None
-    from ._ffi import strerror
+    from ._core import strerror
     from .errors import verifier_summary
 
     full = (

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._core import NULL, capture_log, check_int, check_ptr, cstr, errnos, ffi, lib, new_opts, pystr
+from ._core.owner import guarded, unguarded
 from ._diagnose import (
     Explanation,
     explain_auto_attach,
@@ -16,8 +18,6 @@ from ._diagnose import (
     explain_trace_target,
     explain_uprobe,
 )
-from ._ffi import NULL, capture_log, check_int, check_ptr, cstr, ffi, lib, new_opts, pystr
-from ._guard import guarded, unguarded
 from ._kernel import lsm_inactive_message
 from ._pin import check_pin_path
 from ._types import BpfAttachType, BpfProgType, ProgramInfo, enum_arg
@@ -270,7 +270,7 @@ class BpfProgram:
             try:
                 check_int(ret, message, log)
             except BpfError as e:
-                if e.errno not in (_errno.ENOENT, _errno.ESRCH) or attach_prog_fd:
+                if not errnos.is_(e.errno, errnos.MISSING) or attach_prog_fd:
                     raise
                 cls, text = explain_trace_target(target)  # not found in the kernel's BTF
                 raise cls(f"{message}: {text}", e.errno or 0, e.libbpf_log) from None
@@ -314,7 +314,7 @@ class BpfProgram:
         *args: Any,
         keep: Any = None,
         missing: Callable[[int, str | None], Explanation | None] | None = None,
-        missing_errnos: tuple[int, ...] = (_errno.ENOENT, _errno.ESRCH),
+        missing_errnos: frozenset[int] = errnos.MISSING,
     ) -> BpfLink:
         """Attach through ``fn``. ``missing(errno, libbpf_output)`` explains an errno of
         ``missing_errnos``: a missing kernel function or symbol is not a missing file."""
@@ -357,7 +357,9 @@ class BpfProgram:
             )
         except BpfNotSupportedError as e:
             hint = (
-                _manual_attach(self._section, self.type) if e.errno == _errno.EOPNOTSUPP else None
+                _manual_attach(self._section, self.type)
+                if errnos.is_(e.errno, errnos.OPNOTSUPP)
+                else None
             )
             if hint is None:
                 raise
@@ -408,7 +410,7 @@ class BpfProgram:
             opts.ptr,
             keep=opts,
             missing=lambda err, _log: explain_kprobe(func_name, err=err),
-            missing_errnos=(_errno.ENOENT, _errno.ESRCH, _errno.EINVAL),
+            missing_errnos=errnos.MISSING_OR_INVALID,
         )
 
     def attach_kretprobe(self, func_name: str, *, cookie: int = 0) -> BpfLink:
@@ -458,7 +460,7 @@ class BpfProgram:
             opts.ptr,
             keep=opts,
             missing=lambda err, _log: explain_kprobe(name, syscall=True, err=err),
-            missing_errnos=(_errno.ENOENT, _errno.ESRCH, _errno.EINVAL),
+            missing_errnos=errnos.MISSING_OR_INVALID,
         )
 
     def attach_tracepoint(self, category: str, name: str, *, cookie: int = 0) -> BpfLink:
@@ -710,7 +712,7 @@ class BpfProgram:
         try:
             with capture_log() as log:
                 ret = lib.bpf_tc_hook_create(hook.ptr)
-            if ret == -_errno.EEXIST:
+            if ret == errnos.RET_ALREADY_EXISTS:
                 log.consumed = True  # (libbpf warns "Exclusivity flag on": it is no error)
             elif ret < 0:
                 check_int(ret, f"create clsact qdisc on '{interface}' failed", log)

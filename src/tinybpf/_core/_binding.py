@@ -1,9 +1,10 @@
-"""The only module that touches the cffi extension directly.
+"""The binding: the one module that imports the cffi extension.
 
-It holds the two C-boundary checks (negative-errno ints and NULL pointers), the opts
-builder, str<->bytes helpers and the libbpf log capture. Everything else in the package
-calls libbpf through ``lib`` imported from here and checks results with ``check_int`` /
-``check_ptr``.
+It holds the two C-boundary checks (negative-errno ints and NULL pointers) and the one
+function that raises for a failed C call (:func:`fail`), the call-and-check helpers
+(:func:`call`, :func:`call_ptr`: capture libbpf's log, call, check, raise), the opts
+builder, str<->bytes helpers and the libbpf log capture. The rest of the package reaches
+libbpf only through :mod:`tinybpf._core`.
 """
 
 from __future__ import annotations
@@ -11,18 +12,21 @@ from __future__ import annotations
 import errno as _errno
 import os
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
-from ._libbpf_cffi import ffi, lib
-from .errors import error_for_errno
+from .._libbpf_cffi import ffi, lib
+from ..errors import error_for_errno
 
 __all__ = [
     "NULL",
     "LogCapture",
+    "call",
+    "call_ptr",
     "capture_log",
     "check_int",
     "check_ptr",
     "cstr",
+    "fail",
     "ffi",
     "lib",
     "new_opts",
@@ -50,7 +54,7 @@ def _libbpf_logger() -> Any:
                 lib.LIBBPF_DEBUG: logging.DEBUG,
             }
         )
-        _logger = logging.getLogger(f"{__package__}.libbpf")
+        _logger = logging.getLogger(f"{__package__.rpartition('.')[0]}.libbpf")
     return _logger
 
 
@@ -154,7 +158,16 @@ def strerror(err: int) -> str:
     return text or os.strerror(abs(err))
 
 
-def _raise(err: int, message: str, log: LogCapture | None, cls: type[Exception] | None) -> None:
+def fail(
+    err: int,
+    message: str,
+    log: LogCapture | None = None,
+    cls: type[Exception] | None = None,
+) -> NoReturn:
+    """Raise the error of a failed C call: ``err`` is the errno (either sign; 0 means
+    EINVAL), the class is ``cls`` or the one :func:`~tinybpf.errors.error_for_errno`
+    picks, the message gets libbpf's text for the errno and the error carries the log
+    lines captured during the call."""
     err = abs(err) or _errno.EINVAL
     full = f"{message}: {strerror(err)}"
     exc_cls = cls or error_for_errno(err)
@@ -163,10 +176,16 @@ def _raise(err: int, message: str, log: LogCapture | None, cls: type[Exception] 
     raise exc_cls(full, err, log.text if log is not None else None)
 
 
-def check_int(ret: int, message: str, log: LogCapture | None = None) -> int:
-    """Check a libbpf int return: negative means -errno. Returns ``ret`` when >= 0."""
-    if ret < 0:
-        _raise(ret, message, log, None)
+def check_int(
+    ret: int,
+    message: str,
+    log: LogCapture | None = None,
+    tolerate: frozenset[int] = frozenset(),
+) -> int:
+    """Check a libbpf int return: negative means -errno. Returns ``ret`` when >= 0 or when
+    ``-ret`` is in ``tolerate`` (a named set of :mod:`tinybpf._core.errnos`)."""
+    if ret < 0 and -ret not in tolerate:
+        fail(ret, message, log)
     return ret
 
 
@@ -177,8 +196,27 @@ def check_ptr(ptr: Any, message: str, log: LogCapture | None = None) -> Any:
     value the failed call left, not one changed by Python code since.
     """
     if ptr == NULL:
-        _raise(ffi.errno or _errno.EINVAL, message, log, None)
+        fail(ffi.errno or _errno.EINVAL, message, log)
     return ptr
+
+
+def call(name: str, *args: Any, what: str, tolerate: frozenset[int] = frozenset()) -> int:
+    """The call-and-check path for a libbpf function returning an int (negative errno on
+    failure): capture libbpf's log, call ``lib.<name>(*args)``, check, raise the right
+    :class:`~tinybpf.errors.BpfError` with the captured log. ``what`` names the operation
+    ("set type of map 'x'"); " failed: <strerror>" is appended."""
+    fn = getattr(lib, name)
+    with LogCapture() as log:
+        ret: int = fn(*args)
+    return check_int(ret, f"{what} failed", log, tolerate)
+
+
+def call_ptr(name: str, *args: Any, what: str) -> Any:
+    """:func:`call` for a libbpf function returning a pointer (NULL and errno on failure)."""
+    fn = getattr(lib, name)
+    with LogCapture() as log:
+        ptr = fn(*args)
+    return check_ptr(ptr, f"{what} failed", log)
 
 
 class Opts:
