@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._core import NULL, check_int, check_ptr, cstr, ffi, lib
-from ._core.owner import Owner, guarded, unguarded
+from ._core.owner import Borrower, Owner, unguarded
 from ._types import BtfField, BtfKind, BtfType, enum_arg
 from .errors import BpfClosedError, BpfError, BpfFileNotFoundError, BtfValidationError
 
@@ -58,21 +58,7 @@ _FIND_KINDS = (
 )
 
 
-@guarded(
-    [
-        "type",
-        "resolve",
-        "find",
-        "find_struct",
-        "ctype",
-        "enum",
-        "struct_names",
-        "to_c",
-        "__len__",
-        "_validate",
-    ]
-)
-class Btf:
+class Btf(Borrower):
     """A BTF type table (an object's ``.BTF``, the kernel's vmlinux BTF, or a file).
 
     Types are addressed by id. :meth:`type` returns a type as written (typedefs and

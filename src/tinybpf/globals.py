@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._core import NULL, ffi, lib
-from ._core.owner import guarded
+from ._core.owner import Borrower
 from ._ctypes_gen import _fill_array
 from ._types import BtfKind, BtfType
 from .errors import BpfError, BpfPhaseError
@@ -97,8 +97,7 @@ def _is_readonly(section: str) -> bool:
     return any(section == s or section.startswith(s + ".") for s in _RO_SECTIONS)
 
 
-@guarded(["_memory", "_read_bytes", "_write_bytes"])
-class GlobalSection(Mapping[str, Any]):
+class GlobalSection(Mapping[str, Any], Borrower):
     """The variables of one data section (``.bss``, ``.data``, ``.rodata``, custom ones).
 
     It keeps its object alive, and follows a resize of the section before load (a
@@ -110,6 +109,9 @@ class GlobalSection(Mapping[str, Any]):
         print(bss.readonly, dict(bss))
         bss["hits"] = 0
     """
+
+    # the section's libbpf memory (see tinybpf._core.owner.Borrower)
+    _handles = frozenset({"_memory"})
 
     def __init__(self, obj: BpfObject, name: str) -> None:
         self._obj = obj

@@ -30,7 +30,7 @@ from ._core import (
     new_opts,
     pystr,
 )
-from ._core.owner import Owner, borrow, guarded, unguarded
+from ._core.owner import Borrower, Owner, borrow, unguarded
 from ._pin import check_pin_path
 from ._types import BpfAttachType, BpfLinkType
 from .errors import BpfClosedError, BpfError, BpfNotSupportedError, LinkDetachedWarning
@@ -109,8 +109,7 @@ def _destroy_link(ptr: Any, description: str) -> None:
     check_int(ret, f"destroy link ({description}) failed", log)
 
 
-@guarded(["fd", "detach", "pin", "unpin", "pin_path", "update_program", "info"])
-class BpfLink:
+class BpfLink(Borrower):
     """An attached program. ``destroy()`` detaches it; so does garbage collection.
 
     A link may be used from several threads: ``destroy()`` waits for the calls in flight
@@ -123,6 +122,9 @@ class BpfLink:
             ...  # attached here
         # detached here
     """
+
+    # (see tinybpf._core.owner.Borrower)
+    _handles = frozenset({"fd"})
 
     def __init__(
         self, link_ptr: Any, description: str = "", program: BpfProgram | None = None
@@ -594,7 +596,6 @@ class SocketFilter(_Attachment):
                 self._sock.close()
 
 
-@guarded(["_iter_fd"])
 class IterLink(BpfLink):
     """A BPF iterator link. Each :meth:`read` runs the iterator once and returns its output.
 

@@ -29,7 +29,7 @@ from ._core import (
     pystr,
     strerror,
 )
-from ._core.owner import Owner, guarded, unguarded
+from ._core.owner import Borrower, Owner, unguarded
 from ._percpu import sum_structs
 from ._pin import check_pin_path
 from ._types import BPF_ANY, BpfMapType, BtfType, MapInfo, enum_arg
@@ -154,32 +154,7 @@ def _u32_setting(name: str, what: str, reset_codecs: bool = False) -> Any:
     return property(get, set_, doc=f"{what} (settable before load).")
 
 
-@guarded(
-    [
-        "type",
-        "_u32_prop",
-        "key_size",
-        "value_size",
-        "max_entries",
-        "map_flags",
-        "numa_node",
-        "autocreate",
-        "pin_path",
-        "reuse_fd",
-        "is_internal",
-        "_btf_type",
-        "_live_fd",
-        "kernel_info",
-        "mmap",
-        "_snapshot",
-        "typed",
-        "set_inner_map",
-        "attach_struct_ops",
-        "pin",
-        "unpin",
-    ]
-)
-class BpfMap(Generic[KT, VT]):
+class BpfMap(Generic[KT, VT], Borrower):
     """A BPF map. Object-owned maps come from ``obj.maps``; standalone ones from
     :func:`open_pinned_map`.
 
@@ -196,6 +171,9 @@ class BpfMap(Generic[KT, VT]):
         counts[1] = 10
         print(dict(counts.items()))
     """
+
+    # raw fd / pointer helpers (see tinybpf._core.owner.Borrower)
+    _handles = frozenset({"_live_fd", "fd", "_before_load"})
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ from ._core import (
     pystr,
     take_c_log,
 )
-from ._core.owner import Owner, guarded, unguarded
+from ._core.owner import Borrower, Owner, unguarded
 from ._diagnose import explain_load
 from ._kernel import explain_eperm
 from .btf import Btf, btf_defect, validate_python_type
@@ -166,20 +166,7 @@ class _Wrappers(Mapping[str, W]):
         return [w for ref in list(self._made.values()) if (w := ref()) is not None]
 
 
-@guarded(
-    [
-        "load",
-        "_btf_model",
-        "register_type",
-        "globals",
-        "_globals_layout",
-        "_layout_changed",
-        "_new_program",
-        "_new_map",
-        "attach_all",
-    ]
-)
-class BpfObject:
+class BpfObject(Borrower):
     """A BPF object file opened by :func:`tinybpf.open` or :func:`tinybpf.load`.
 
     Use it as a context manager, or call :meth:`close`. Links stay attached after the
@@ -191,6 +178,9 @@ class BpfObject:
             link = obj.program("handle").attach()
             print(obj.maps["counts"][0])
     """
+
+    # returns a raw program/map pointer (see tinybpf._core.owner.Borrower)
+    _handles = frozenset({"_find"})
 
     # Defaults most objects never change, as class attributes: opening, loading and closing
     # is benchmarked against C, and every attribute set there costs (docs/performance.md).
@@ -649,7 +639,7 @@ class BpfObject:
         while a call of the same thread is in flight (a signal handler, a conversion hook),
         the object is closed at once and freed when that call returns."""
         g = self._guard
-        with g.lock:  # serialised with the guarded methods (tinybpf._guard)
+        with g.lock:  # serialised with the borrows (tinybpf._core.owner)
             if self._closed:
                 return
             links, self._links = self._links, None

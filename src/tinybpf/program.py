@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._core import NULL, capture_log, check_int, check_ptr, cstr, errnos, ffi, lib, new_opts, pystr
-from ._core.owner import guarded, unguarded
+from ._core.owner import Borrower, unguarded
 from ._diagnose import (
     Explanation,
     explain_auto_attach,
@@ -95,56 +95,7 @@ class TestRunResult:
     ctx: bytes = b""
 
 
-@guarded(
-    [
-        "_link",
-        "_snapshot",
-        "_with_fd",
-        "attach",
-        "attach_cgroup",
-        "attach_freplace",
-        "attach_iter",
-        "attach_kprobe",
-        "attach_kprobe_multi",
-        "attach_kretprobe",
-        "attach_ksyscall",
-        "attach_lsm",
-        "attach_netfilter",
-        "attach_netkit",
-        "attach_netns",
-        "attach_perf_event",
-        "attach_raw_tracepoint",
-        "attach_socket",
-        "attach_sockmap",
-        "attach_tc",
-        "attach_tcx",
-        "attach_trace",
-        "attach_tracepoint",
-        "attach_uprobe",
-        "attach_uprobe_multi",
-        "attach_uretprobe",
-        "attach_usdt",
-        "attach_xdp",
-        "autoattach",
-        "autoload",
-        "expected_attach_type",
-        "fd",
-        "info",
-        "insn_count",
-        "kernel_info",
-        "log_level",
-        "pin",
-        "_auto_attach",
-        "request_verifier_log",
-        "set_attach_target",
-        "test_run",
-        "type",
-        "unpin",
-        "verifier_log",
-        "_own_log",
-    ]
-)
-class BpfProgram:
+class BpfProgram(Borrower):
     """A program of a :class:`BpfObject`. Obtained from ``obj.programs`` / ``obj.program()``.
 
     Example::
@@ -152,6 +103,9 @@ class BpfProgram:
         prog = obj.program("handle_exec")
         link = prog.attach()          # auto-attach from the SEC() name
     """
+
+    # raw fd / pointer helpers (see tinybpf._core.owner.Borrower)
+    _handles = frozenset({"fd", "_before_load"})
 
     def __init__(self, prog_ptr: Any, obj: BpfObject) -> None:
         self._ptr = prog_ptr

@@ -3,8 +3,14 @@
 Each resource that frees libbpf memory or closes an fd has one :class:`Owner`: a
 ``BpfObject`` (shared by its programs, maps, globals and BTF), a standalone ``Btf``, a
 ``BpfLink``, a standalone ``BpfMap``. Code that uses the resource's libbpf memory does it
-inside a *borrow*: a method listed in :func:`guarded`, which holds the owner's reentrant
-lock and counts the calls in flight. The owner's ``close()`` goes through
+inside a *borrow*, which holds the owner's reentrant lock and counts the calls in flight.
+Which methods borrow is decided when the class is created, not by a list of names: a class
+that derives from :class:`Borrower` has every method and property that reaches the
+resource wrapped in a borrow of ``self._guard``. A method reaches the resource when its code
+(nested functions included) names one of :data:`HANDLE_NAMES` (``_p``/``_mp``/``_lp``, the
+pointer accessors, and ``_ptr``) or one of the class's ``_handles`` (its own helpers that
+return a raw pointer, fd or libbpf memory, e.g. ``_find`` or ``fd``). A new method is
+covered without being listed anywhere. The owner's ``close()`` goes through
 :meth:`Owner.release`:
 
 * another thread waits until the borrows in flight end (they hold the lock);
@@ -13,8 +19,8 @@ lock and counts the calls in flight. The owner's ``close()`` goes through
   closed at once (every later borrow raises ``BpfClosedError``) and freed when the
   outermost borrow of that thread returns (a deferred close);
 * the pointer accessors (``_p()``, ``_mp()``, ``_lp()``) raise ``AssertionError`` when
-  called outside a borrow, so a method that forgets to borrow fails in tests instead of
-  racing with ``close()``.
+  called outside a borrow, so code elsewhere (another class, a module function) that
+  reaches a pointer without a borrow fails in tests instead of racing with ``close()``.
 
 Map element operations are the hot path and take no lock: they borrow the map fd inside
 the one C call that uses it (``struct tinybpf_fd`` in ffi_build/shim.c), and ``close()``
@@ -30,14 +36,16 @@ locks of :func:`new_lock` are tracked, and a fork handler resets them in the chi
 from __future__ import annotations
 
 import functools
+import inspect
 import os
+import types
 import weakref
 from _thread import RLock
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, ClassVar
 
-__all__ = ["Owner", "borrow", "guarded", "new_lock", "unguarded"]
+__all__ = ["HANDLE_NAMES", "Borrower", "Owner", "borrow", "borrows", "new_lock", "unguarded"]
 
 _LOCKS: weakref.WeakSet[Any] = weakref.WeakSet()  # new_lock()'s
 _OWNERS: weakref.WeakSet[Owner] = weakref.WeakSet()
@@ -60,9 +68,6 @@ def _reset_in_child() -> None:
         owner.lock._at_fork_reinit()  # type: ignore[attr-defined]
         owner.depth = 0
         owner._deferred.clear()
-
-
-C = TypeVar("C", bound=type)
 
 
 class Owner:
@@ -114,51 +119,139 @@ def borrow(g: Owner) -> Iterator[None]:
                 g._end()
 
 
-def borrowing(owner_of: Callable[[Any], Owner | None]) -> Callable[[Callable[..., Any]], Any]:
-    """Decorator: run the function as a borrow of ``owner_of(self)``."""
+def _borrowing(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run as a borrow of ``self._guard`` (no borrow when it is None)."""
+    if inspect.isgeneratorfunction(fn):
+        return _borrowing_generator(fn)
 
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-            g = owner_of(self)
-            if g is None:
+    @functools.wraps(fn)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        g = self._guard
+        if g is None:
+            return fn(self, *args, **kwargs)
+        with g.lock:
+            g.depth += 1
+            try:
                 return fn(self, *args, **kwargs)
-            with g.lock:
-                g.depth += 1
+            finally:
+                g.depth -= 1
+                if not g.depth and g._deferred:
+                    g._end()
+
+    call.__borrows__ = True  # type: ignore[attr-defined]
+    return call
+
+
+def _borrowing_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A generator method whose every step (not only its creation) is a borrow."""
+
+    @functools.wraps(fn)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        it = fn(self, *args, **kwargs)
+        while True:
+            g = self._guard
+            if g is None:
+                yield from it
+                return
+            with borrow(g):
                 try:
-                    return fn(self, *args, **kwargs)
-                finally:
-                    g.depth -= 1
-                    if not g.depth and g._deferred:
-                        g._end()
+                    value = next(it)
+                except StopIteration:
+                    return
+            yield value
 
-        return call
-
-    return wrap
+    call.__borrows__ = True  # type: ignore[attr-defined]
+    return call
 
 
-_borrow = borrowing(lambda self: self._guard)
+HANDLE_NAMES = frozenset({"_p", "_mp", "_lp", "_ptr"})
+"""The names through which code reaches a resource: the pointer accessors (which assert
+they run inside a borrow) and the attribute holding the pointer."""
+
+_ACCESSORS = frozenset({"_p", "_mp", "_lp"})
+# Lifecycle methods manage the handle itself (they run before the owner exists, close it,
+# or must work on a closed or half-built object) and are no borrows.
+_LIFECYCLE = frozenset(
+    {
+        "__init__",
+        "__new__",
+        "__del__",
+        "__repr__",
+        "__enter__",
+        "__exit__",
+        "__init_subclass__",
+        "close",
+        "destroy",
+        "closed_stub",
+        "_check_open",
+        "_revoke",
+    }
+)
 
 
-def guarded(names: Iterable[str]) -> Callable[[C], C]:
-    """Class decorator: the named methods and properties borrow ``self._guard``."""
+def _names(code: types.CodeType) -> set[str]:
+    """Every global/attribute name a function's code (and its nested code) uses."""
+    out = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            out |= _names(const)
+    return out
 
-    def decorate(cls: C) -> C:
-        for name in names:
-            attr = cls.__dict__[name]
+
+def _reaches(fn: Any, handles: frozenset[str]) -> bool:
+    fn = getattr(fn, "__wrapped__", fn)
+    code = getattr(fn, "__code__", None)
+    return code is not None and not _names(code).isdisjoint(handles)
+
+
+class Borrower:
+    """Base of a class whose methods use the resource of an :class:`Owner` (``self._guard``).
+
+    At class creation every function and property of the class body whose code names one
+    of :data:`HANDLE_NAMES` or of the class's ``_handles`` is wrapped in a borrow of
+    ``self._guard`` (generator methods borrow at every step); lifecycle methods
+    (``__init__``, ``close``, ``__repr__``, ...) and the pointer accessors themselves are
+    left alone. Static and class methods are never wrapped.
+    """
+
+    __slots__ = ()
+    _handles: ClassVar[frozenset[str]] = frozenset()
+    """Helpers of this class that return a raw pointer, fd or libbpf memory."""
+    _guard: Owner
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        handles = HANDLE_NAMES | cls._handles
+        for name, attr in list(vars(cls).items()):
+            if name in _LIFECYCLE or name in _ACCESSORS:
+                continue
             if isinstance(attr, property):
-                fget = _borrow(attr.fget) if attr.fget else None
-                fset = _borrow(attr.fset) if attr.fset else None
-                setattr(cls, name, property(fget, fset, None, attr.__doc__))
-            else:
-                setattr(cls, name, _borrow(attr))
-        return cls
+                getter, setter = attr.fget, attr.fset
+                if not any(f is not None and _reaches(f, handles) for f in (getter, setter)):
+                    continue
+                if getter is not None and not getattr(getter, "__borrows__", False):
+                    getter = _borrowing(getter)
+                if setter is not None and not getattr(setter, "__borrows__", False):
+                    setter = _borrowing(setter)
+                setattr(cls, name, property(getter, setter, attr.fdel, attr.__doc__))
+            elif (
+                isinstance(attr, types.FunctionType)
+                and _reaches(attr, handles)
+                and not getattr(attr, "__borrows__", False)
+            ):
+                setattr(cls, name, _borrowing(attr))
 
-    return decorate
+
+def borrows(fn: Any) -> bool:
+    """Whether a method or property of a :class:`Borrower` runs as a borrow."""
+    if isinstance(fn, property):
+        return all(getattr(f, "__borrows__", False) for f in (fn.fget, fn.fset) if f)
+    return bool(getattr(fn, "__borrows__", False))
 
 
 def unguarded(what: str) -> AssertionError:
-    """The error of a pointer accessor called outside a borrow (a missing ``guarded``)."""
+    """The error of a pointer accessor called outside a borrow (code outside the class
+    reached the pointer without ``with borrow(owner):``)."""
     return AssertionError(
         f"internal error: {what} used outside a guarded call (tinybpf._guard); please report this"
     )
