@@ -227,7 +227,7 @@ _LAZY = {
     "lpm_key": ".map",
     "open": ".object:open_object",
     "open_link_by_id": ".introspect",
-    "open_map_by_id": ".introspect",
+    "open_map_by_id": ".map",
     "open_pinned_link": ".link",
     "open_pinned_map": ".map",
     "open_pinned_program": ".introspect",

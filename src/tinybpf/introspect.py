@@ -13,16 +13,31 @@ from __future__ import annotations
 import errno as _errno
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from ._core import NULL, capture_log, check_int, errnos, fail, fd_kind, ffi, lib, pystr
+from ._core import NULL, capture_log, check_int, errnos, fail, fd_kind, lib
+from ._kernel_info import (
+    BtfInfo,
+    KernelMapInfo,
+    KernelProgramInfo,
+    _fd_by_id,
+    _ids,
+)
+from ._kernel_info import (
+    btf_info_by_fd as btf_info_by_fd,
+)
+from ._kernel_info import (
+    map_info_by_fd as map_info_by_fd,
+)
+from ._kernel_info import (
+    program_info_by_fd as program_info_by_fd,
+)
 from ._pin import check_pin_path
 from ._types import BpfMapType, BpfProgType, enum_arg
 from .btf import kernel_enum, kernel_enum_value
 from .errors import BpfClosedError, BpfError
 from .link import LinkInfo, link_info_by_fd
-from .map import BpfMap, _map_from_fd
+from .map import open_map_by_id
 
 __all__ = [
     "BtfInfo",
@@ -45,142 +60,6 @@ __all__ = [
     "probe_map_type",
     "probe_prog_type",
 ]
-
-
-@dataclass(frozen=True)
-class KernelProgramInfo:
-    """A loaded program as the kernel describes it (``bpftool prog show``).
-
-    Example::
-
-        info = obj.program("handle_exec").kernel_info()
-        print(info.id, info.tag, info.jited_size, info.run_count, info.run_time_ns)
-    """
-
-    id: int
-    type: BpfProgType
-    name: str
-    tag: str
-    jited_size: int
-    xlated_size: int
-    map_ids: tuple[int, ...]
-    btf_id: int
-    run_count: int
-    run_time_ns: int
-    verified_insns: int
-    created_by_uid: int
-
-
-@dataclass(frozen=True)
-class KernelMapInfo:
-    """A map as the kernel describes it (``bpftool map show``).
-
-    Example::
-
-        for m in tinybpf.loaded_maps():
-            print(m.id, m.type.name, m.name, m.key_size, m.value_size, m.max_entries)
-    """
-
-    id: int
-    type: BpfMapType
-    name: str
-    key_size: int
-    value_size: int
-    max_entries: int
-    flags: int
-    btf_id: int
-
-
-@dataclass(frozen=True)
-class BtfInfo:
-    """A BTF object loaded in the kernel.
-
-    Example::
-
-        for b in tinybpf.loaded_btfs():
-            print(b.id, b.name, b.size, "kernel" if b.kernel else "")
-    """
-
-    id: int
-    name: str
-    size: int
-    kernel: bool
-
-
-def _ids(next_id: Callable[[int, Any], int]) -> Iterator[int]:
-    cur = 0
-    nxt = ffi.new("__u32 *")
-    while True:
-        ret = next_id(cur, nxt)
-        if ret < 0:
-            if ret == errnos.RET_NOT_FOUND:
-                return
-            check_int(ret, "enumerate kernel objects failed")
-        cur = int(nxt[0])
-        yield cur
-
-
-def _fd_by_id(fn: Any, kind: str, obj_id: int) -> int:
-    fd = int(fn(obj_id))
-    if fd < 0:
-        fail(fd, f"open {kind} id {obj_id} failed")
-    return fd
-
-
-def program_info_by_fd(fd: int) -> KernelProgramInfo:
-    info = ffi.new("struct bpf_prog_info *")
-    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_prog_info"))
-    check_int(lib.bpf_prog_get_info_by_fd(fd, info, size), f"get info of program fd {fd} failed")
-    n_maps = int(info.nr_map_ids)
-    map_ids: tuple[int, ...] = ()
-    if n_maps:
-        ids = ffi.new("__u32[]", n_maps)
-        info2 = ffi.new("struct bpf_prog_info *")
-        info2.nr_map_ids = n_maps
-        info2.map_ids = int(ffi.cast("uintptr_t", ids))
-        size[0] = ffi.sizeof("struct bpf_prog_info")
-        if lib.bpf_prog_get_info_by_fd(fd, info2, size) == 0:
-            map_ids = tuple(int(ids[i]) for i in range(min(n_maps, int(info2.nr_map_ids))))
-    return KernelProgramInfo(
-        id=int(info.id),
-        type=BpfProgType(int(info.type)),
-        name=pystr(info.name),
-        tag=bytes(ffi.buffer(info.tag)).hex(),
-        jited_size=int(info.jited_prog_len),
-        xlated_size=int(info.xlated_prog_len),
-        map_ids=map_ids,
-        btf_id=int(info.btf_id),
-        run_count=int(info.run_cnt),
-        run_time_ns=int(info.run_time_ns),
-        verified_insns=int(info.verified_insns),
-        created_by_uid=int(info.created_by_uid),
-    )
-
-
-def map_info_by_fd(fd: int) -> KernelMapInfo:
-    info = ffi.new("struct bpf_map_info *")
-    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
-    check_int(lib.bpf_map_get_info_by_fd(fd, info, size), f"get info of map fd {fd} failed")
-    return KernelMapInfo(
-        id=int(info.id),
-        type=BpfMapType(int(info.type)),
-        name=pystr(info.name),
-        key_size=int(info.key_size),
-        value_size=int(info.value_size),
-        max_entries=int(info.max_entries),
-        flags=int(info.map_flags),
-        btf_id=int(info.btf_id),
-    )
-
-
-def btf_info_by_fd(fd: int) -> BtfInfo:
-    info = ffi.new("struct bpf_btf_info *")
-    name = ffi.new("char[]", 64)
-    info.name = int(ffi.cast("uintptr_t", name))
-    info.name_len = 64
-    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_btf_info"))
-    check_int(lib.bpf_btf_get_info_by_fd(fd, info, size), f"get info of BTF fd {fd} failed")
-    return BtfInfo(int(info.id), pystr(name), int(info.btf_size), bool(info.kernel_btf))
 
 
 def _each(next_id: Any, get_fd: Any, kind: str, describe: Callable[[int], Any]) -> Iterator[Any]:
@@ -335,18 +214,6 @@ def open_pinned_program(path: str) -> KernelProgram:
             _errno.EINVAL,
         )
     return KernelProgram(fd, f"pinned:{path}")
-
-
-def open_map_by_id(map_id: int) -> BpfMap[Any, Any]:
-    """A standalone map for a map id (decoded through its kernel BTF when it has one).
-
-    Example::
-
-        with tinybpf.open_map_by_id(map_id) as m:
-            print(m.name, dict(m.items()))
-    """
-    fd = _fd_by_id(lib.bpf_map_get_fd_by_id, "map", map_id)
-    return _map_from_fd(fd, f"map id {map_id}")
 
 
 def open_link_by_id(link_id: int) -> LinkInfo:

@@ -30,6 +30,7 @@ from ._core import (
     strerror,
 )
 from ._core.owner import Borrower, Owner, unguarded
+from ._kernel_info import _fd_by_id, map_info_by_fd
 from ._percpu import sum_structs
 from ._pin import check_pin_path
 from ._types import BPF_ANY, BpfMapType, BtfType, MapInfo, enum_arg
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 _ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
-__all__ = ["BpfMap", "create_map", "lpm_key", "open_pinned_map", "possible_cpus"]
+__all__ = ["BpfMap", "create_map", "lpm_key", "open_map_by_id", "open_pinned_map", "possible_cpus"]
 
 KT = TypeVar("KT")
 VT = TypeVar("VT")
@@ -306,7 +307,6 @@ class BpfMap(Generic[KT, VT], Borrower):
 
     def kernel_info(self) -> Any:
         """The kernel's view of the map (:class:`tinybpf.KernelMapInfo`: id, flags, BTF id)."""
-        from .introspect import map_info_by_fd
 
         return map_info_by_fd(self._live_fd())
 
@@ -1298,7 +1298,6 @@ class BpfMap(Generic[KT, VT], Borrower):
         map_id = int.from_bytes(ffi.buffer(vbuf, 4)[:], _ORDER)
         if map_id == 0:
             return None
-        from .introspect import open_map_by_id
 
         return open_map_by_id(map_id)
 
@@ -1673,6 +1672,18 @@ def _map_from_fd(
     except BaseException:
         os.close(fd)
         raise
+
+
+def open_map_by_id(map_id: int) -> BpfMap[Any, Any]:
+    """A standalone map for a map id (decoded through its kernel BTF when it has one).
+
+    Example::
+
+        with tinybpf.open_map_by_id(map_id) as m:
+            print(m.name, dict(m.items()))
+    """
+    fd = _fd_by_id(lib.bpf_map_get_fd_by_id, "map", map_id)
+    return _map_from_fd(fd, f"map id {map_id}")
 
 
 def open_pinned_map(

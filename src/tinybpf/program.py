@@ -19,6 +19,7 @@ from ._diagnose import (
     explain_uprobe,
 )
 from ._kernel import lsm_inactive_message
+from ._kernel_info import KernelProgramInfo, program_info_by_fd
 from ._pin import check_pin_path
 from ._types import BpfAttachType, BpfProgType, ProgramInfo, enum_arg
 from .btf import kernel_enum_value
@@ -37,7 +38,6 @@ from .link import (
 if TYPE_CHECKING:
     import socket
 
-    from .introspect import KernelProgramInfo
     from .object import BpfObject
 
 __all__ = [
@@ -794,7 +794,6 @@ class BpfProgram(Borrower):
 
     def kernel_info(self) -> KernelProgramInfo:
         """The kernel's view of the loaded program (id, tag, sizes, run statistics)."""
-        from .introspect import program_info_by_fd
 
         return program_info_by_fd(self.fd)
 

@@ -1,0 +1,252 @@
+"""The package's structure (issue 15; docs/architecture.md): layers, no import cycles, one
+core that touches the extension, modules of a readable size.
+
+Every ``import``/``from`` statement of every module is read from its AST, including the
+ones inside functions, and relative imports are resolved. Imports under
+``if TYPE_CHECKING:`` run only for the type checker: they are left out of the cycle check
+but may point back (against the import order) only to the protocol module.
+
+Layers, lowest first (a module's layer is the first prefix list it matches; more specific
+prefixes win, so a tool moved into ``tinybpf.tools`` or elsewhere only needs its name
+added to TOOLS):
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = "tinybpf"
+SRC = Path(__file__).resolve().parent.parent / "src" / PKG
+
+BASE = ["errors"]  # imports nothing of tinybpf
+CORE = ["_core"]  # the only code that imports the extension
+TOOLS = [
+    "tools",
+    "codegen",
+    "symbolize",
+    "histogram",
+    "_inspect",
+    "_cli",
+    "_ps",
+    "_shell",
+    "_jsonl",
+    "export",
+    "__main__",
+]
+FACADE = [""]  # tinybpf/__init__.py: lazy names of every layer
+# everything else is the library model (types, btf, codec, maps, programs, links, events,
+# object, globals, introspect, tracing, ...)
+LAYERS = ["base", "core", "library", "tools", "facade"]
+PROTOCOLS = f"{PKG}._protocols"  # the one module type-only imports may point back to
+EXTENSION = f"{PKG}._libbpf_cffi"
+MAX_LINES = 900
+GENERATED: set[str] = set()  # generated modules, exempt from MAX_LINES (by dotted name)
+
+
+def _layer(mod: str) -> str:
+    rel = mod[len(PKG) + 1 :] if mod != PKG else ""
+    if rel == "":
+        return "facade"
+    first = rel.split(".")[0]
+    for name, prefixes in (("base", BASE), ("core", CORE), ("tools", TOOLS)):
+        if first in prefixes:
+            return name
+    return "library"
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(SRC.rglob("*.py")):
+        parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(mod: str, path: Path) -> list[tuple[str, bool, int]]:
+    """(imported module, type-only?, line) for every import in ``mod``, nested ones too."""
+    tree = ast.parse(path.read_text(), str(path))
+    is_pkg = path.name == "__init__.py"
+    package = mod if is_pkg else mod.rpartition(".")[0]
+    found: list[tuple[str, bool, int]] = []
+
+    def visit(node: ast.AST, type_only: bool) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.body:
+                visit(child, True)
+            for child in node.orelse:
+                visit(child, type_only)
+            return
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.append((alias.name, type_only, node.lineno))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.append((target, type_only, node.lineno))
+            for alias in node.names:  # ``from . import x`` / ``from .pkg import submodule``
+                sub = f"{target}.{alias.name}"
+                if sub in MODULES:
+                    found.append((sub, type_only, node.lineno))
+        for child in ast.iter_child_nodes(node):
+            visit(child, type_only)
+
+    visit(tree, False)
+    return found
+
+
+def _graph() -> tuple[dict[str, set[str]], list[tuple[str, str, bool, int]]]:
+    runtime: dict[str, set[str]] = {m: set() for m in MODULES}
+    edges = []
+    for mod, path in MODULES.items():
+        for target, type_only, line in _imports(mod, path):
+            if target == EXTENSION or target in MODULES:
+                edges.append((mod, target, type_only, line))
+            if target in MODULES and target != mod and not type_only:
+                runtime[mod].add(target)
+    return runtime, edges
+
+
+RUNTIME, EDGES = _graph()
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    return out
+
+
+def _is_ancestor_package(target: str, mod: str) -> bool:
+    return mod.startswith(target + ".")
+
+
+def test_the_walk_sees_function_local_and_relative_imports():
+    """The walker itself: a function-local relative import of this package is an edge."""
+    local = [
+        (t, line)
+        for m, t, type_only, line in EDGES
+        if m == f"{PKG}.introspect" and not type_only and t.startswith(PKG)
+    ]
+    assert local, "no imports found for tinybpf.introspect: the walker is broken"
+    assert all(t in MODULES or t == EXTENSION for t, _ in local)
+
+
+def test_no_import_cycles_counting_function_local_imports():
+    graph = {m: {t for t in ts if not _is_ancestor_package(t, m)} for m, ts in RUNTIME.items()}
+    assert _cycles(graph) == []
+
+
+def test_only_the_core_imports_the_extension():
+    offenders = [
+        f"{m}:{line}" for m, t, _, line in EDGES if t == EXTENSION and _layer(m) != "core"
+    ]
+    assert offenders == []
+
+
+def test_imports_only_go_down_the_layers():
+    """Runtime imports go to the same layer or a lower one; type-only imports that point
+    to a higher layer go to the protocol module only."""
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    bad = []
+    for mod, target, type_only, line in EDGES:
+        if target == EXTENSION or _is_ancestor_package(target, mod):
+            continue
+        if rank[_layer(target)] > rank[_layer(mod)]:
+            if type_only and target == PROTOCOLS:
+                continue
+            kind = "type-only " if type_only else ""
+            bad.append(
+                f"{mod}:{line} ({_layer(mod)}) {kind}imports {target} ({_layer(target)})"
+            )
+    assert bad == []
+
+
+def test_type_only_imports_point_back_only_to_the_protocol_module():
+    """A type-only import is allowed where a runtime import would be (it follows the
+    import order); one that points back against it (its target imports, at runtime,
+    the importer) names the protocol module instead."""
+    reach: dict[str, set[str]] = {}
+
+    def reachable(m: str) -> set[str]:
+        if m not in reach:
+            reach[m] = set()
+            todo = list(RUNTIME[m])
+            while todo:
+                t = todo.pop()
+                if t not in reach[m]:
+                    reach[m].add(t)
+                    todo.extend(RUNTIME[t])
+        return reach[m]
+
+    bad = [
+        f"{m}:{line} imports {t} for types, but {t} imports {m}"
+        for m, t, type_only, line in EDGES
+        if type_only
+        and t in MODULES
+        and t != PROTOCOLS
+        and _layer(m) != "facade"
+        and m in reachable(t)
+    ]
+    assert bad == []
+
+
+@pytest.mark.parametrize("layer", ["core", "library", "tools"])
+def test_every_layer_has_modules(layer):
+    """The prefix lists above still name real modules (a moved module is re-listed)."""
+    assert any(_layer(m) == layer for m in MODULES)
+
+
+def test_no_module_is_over_the_size_limit():
+    sizes = {
+        m: len(p.read_text().splitlines())
+        for m, p in MODULES.items()
+        if m not in GENERATED and p.suffix == ".py"
+    }
+    big = {m: n for m, n in sizes.items() if n > MAX_LINES}
+    assert big == {}
