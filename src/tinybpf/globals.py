@@ -29,8 +29,8 @@ from ._types import BtfKind, BtfType
 from .errors import BpfError, BpfPhaseError
 
 if TYPE_CHECKING:
+    from ._protocols import ObjectLike
     from .map import BpfMap
-    from .object import BpfObject
 
 _ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
@@ -66,7 +66,7 @@ class _Layout:
         self.vars: dict[str, _Var] = {}
 
 
-def globals_layout(obj: BpfObject) -> tuple[dict[str, _Layout], dict[str, _Layout]]:
+def globals_layout(obj: ObjectLike) -> tuple[dict[str, _Layout], dict[str, _Layout]]:
     """(sections by name, the section of each variable name) of ``obj``, from its BTF."""
     sections: dict[str, _Layout] = {}
     index: dict[str, _Layout] = {}
@@ -113,7 +113,7 @@ class GlobalSection(Mapping[str, Any], Borrower):
     # the section's libbpf memory (see tinybpf._core.owner.Borrower)
     _handles = frozenset({"_memory"})
 
-    def __init__(self, obj: BpfObject, name: str) -> None:
+    def __init__(self, obj: ObjectLike, name: str) -> None:
         self._obj = obj
         self._guard = obj._guard
         self.name = name
@@ -231,7 +231,7 @@ class GlobalVariables(Mapping[str, Any]):
         print(obj.globals.hits, obj.globals.type_of("hits").name, list(obj.globals.sections))
     """
 
-    def __init__(self, obj: BpfObject) -> None:
+    def __init__(self, obj: ObjectLike) -> None:
         self._obj = obj
         obj._globals_layout()
 

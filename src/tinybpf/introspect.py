@@ -144,7 +144,7 @@ class KernelProgram:
         return program_info_by_fd(self.fd)
 
     def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1) -> Any:
-        from .program import _test_run
+        from ._program_setup import _test_run
 
         return _test_run(self.fd, self._description, data, ctx, repeat, prog_type=self.info.type)
 

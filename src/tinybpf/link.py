@@ -38,7 +38,7 @@ from .errors import BpfClosedError, BpfError, BpfNotSupportedError, LinkDetached
 if TYPE_CHECKING:
     import socket
 
-    from .program import BpfProgram
+    from ._protocols import ProgramLike
 
 __all__ = [
     "BpfLink",
@@ -127,7 +127,7 @@ class BpfLink(Borrower):
     _handles = frozenset({"fd"})
 
     def __init__(
-        self, link_ptr: Any, description: str = "", program: BpfProgram | None = None
+        self, link_ptr: Any, description: str = "", program: ProgramLike | None = None
     ) -> None:
         self._guard = Owner()
         self._ptr = link_ptr
@@ -141,7 +141,7 @@ class BpfLink(Borrower):
         return self._description
 
     @property
-    def program(self) -> BpfProgram | None:
+    def program(self) -> ProgramLike | None:
         """The program this link attaches (None for links opened from a pin)."""
         return self._program
 
@@ -221,7 +221,7 @@ class BpfLink(Borrower):
             return None
         return pystr(lib.bpf_link__pin_path(ptr)) or None
 
-    def update_program(self, program: BpfProgram) -> None:
+    def update_program(self, program: ProgramLike) -> None:
         """Atomically replace the attached program with ``program``."""
         p = self._lp()
         with capture_log() as log, borrow(program._guard):
@@ -446,7 +446,7 @@ class TcAttachment(_Attachment):
 
     def __init__(
         self,
-        program: BpfProgram,
+        program: ProgramLike,
         hook: Any,
         handle: int,
         priority: int,
@@ -526,7 +526,7 @@ class XdpAttachment(_Attachment):
         att.detach()
     """
 
-    def __init__(self, program: BpfProgram, ifindex: int, flags: int, description: str) -> None:
+    def __init__(self, program: ProgramLike, ifindex: int, flags: int, description: str) -> None:
         self._program = program
         self._ifindex = ifindex
         self._flags = flags
@@ -569,7 +569,7 @@ class SocketFilter(_Attachment):
             frame = sock.recv(2048)
     """
 
-    def __init__(self, program: BpfProgram, sock: socket.socket, owned: bool) -> None:
+    def __init__(self, program: ProgramLike, sock: socket.socket, owned: bool) -> None:
         self._program = program
         self._sock = sock
         self._owned = owned

@@ -38,7 +38,7 @@ from .btf import Btf
 from .errors import BpfClosedError, BpfError, BpfNotSupportedError, BpfPhaseError
 
 if TYPE_CHECKING:
-    from .object import BpfObject
+    from ._protocols import ObjectLike
 
 _ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
@@ -179,7 +179,7 @@ class BpfMap(Generic[KT, VT], Borrower):
     def __init__(
         self,
         map_ptr: Any = None,
-        obj: BpfObject | None = None,
+        obj: ObjectLike | None = None,
         *,
         owned_fd: int | None = None,
         name: str | None = None,
