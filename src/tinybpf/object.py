@@ -33,6 +33,7 @@ from ._load_errors import (
     _raise_missing,
     _verifier_error,
 )
+from ._map_handle import _Shared
 from .btf import Btf, validate_python_type
 from .errors import (
     BpfClosedError,
@@ -42,7 +43,7 @@ from .errors import (
 )
 from .globals import GlobalVariables, _Layout, globals_layout
 from .link import BpfLink
-from .map import BpfMap, _Shared
+from .map import BpfMap
 from .program import BpfProgram
 
 if TYPE_CHECKING:
