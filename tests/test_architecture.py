@@ -45,6 +45,30 @@ EXTENSION = f"{PKG}._libbpf_cffi"
 MAX_LINES = 900
 GENERATED: set[str] = set()  # generated modules, exempt from MAX_LINES (by dotted name)
 
+# Known and owned elsewhere (issue 15, the tools half): matched by the trailing part of the
+# dotted name so a move into a tools package keeps them matched. Each must still apply
+# (test_pending_exemptions_still_apply): delete an entry when its module is fixed.
+PENDING_CYCLES = [
+    frozenset({"export.cgroups", "export.config", "export.decoders", "export.tracing"})
+]
+PENDING_OVERSIZE = {"codegen", "symbolize"}
+
+
+def _tail(mod: str, tail: str) -> bool:
+    return mod == f"{PKG}.{tail}" or mod.endswith(f".{tail}")
+
+
+def _matches(comp: list[str], pending: frozenset[str]) -> bool:
+    return len(comp) == len(pending) and all(any(_tail(m, t) for t in pending) for m in comp)
+
+
+def _pending_cycle(comp: list[str]) -> bool:
+    return any(_matches(comp, p) for p in PENDING_CYCLES)
+
+
+def _pending_oversize(mod: str) -> bool:
+    return any(_tail(mod, t) for t in PENDING_OVERSIZE)
+
 
 def _layer(mod: str) -> str:
     rel = mod[len(PKG) + 1 :] if mod != PKG else ""
@@ -177,15 +201,31 @@ def test_the_walk_sees_function_local_and_relative_imports():
     assert all(t in MODULES or t == EXTENSION for t, _ in local)
 
 
-def test_no_import_cycles_counting_function_local_imports():
+def _runtime_cycles() -> list[list[str]]:
     graph = {m: {t for t in ts if not _is_ancestor_package(t, m)} for m, ts in RUNTIME.items()}
-    assert _cycles(graph) == []
+    return _cycles(graph)
+
+
+def test_no_import_cycles_counting_function_local_imports():
+    assert [c for c in _runtime_cycles() if not _pending_cycle(c)] == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_pending_exemptions_still_apply():
+    """An exemption whose module was fixed is removed from the list above."""
+    cycles = _runtime_cycles()
+    for pending in PENDING_CYCLES:
+        assert any(_matches(c, pending) for c in cycles), sorted(pending)
+    sizes = {m: len(p.read_text().splitlines()) for m, p in MODULES.items()}
+    for tail in PENDING_OVERSIZE:
+        assert any(_tail(m, tail) and n > MAX_LINES for m, n in sizes.items()), tail
 
 
 def test_only_the_core_imports_the_extension():
-    offenders = [
-        f"{m}:{line}" for m, t, _, line in EDGES if t == EXTENSION and _layer(m) != "core"
-    ]
+    offenders = [f"{m}:{line}" for m, t, _, line in EDGES if t == EXTENSION and _layer(m) != "core"]
     assert offenders == []
 
 
@@ -201,9 +241,7 @@ def test_imports_only_go_down_the_layers():
             if type_only and target == PROTOCOLS:
                 continue
             kind = "type-only " if type_only else ""
-            bad.append(
-                f"{mod}:{line} ({_layer(mod)}) {kind}imports {target} ({_layer(target)})"
-            )
+            bad.append(f"{mod}:{line} ({_layer(mod)}) {kind}imports {target} ({_layer(target)})")
     assert bad == []
 
 
@@ -248,5 +286,5 @@ def test_no_module_is_over_the_size_limit():
         for m, p in MODULES.items()
         if m not in GENERATED and p.suffix == ".py"
     }
-    big = {m: n for m, n in sizes.items() if n > MAX_LINES}
+    big = {m: n for m, n in sizes.items() if n > MAX_LINES and not _pending_oversize(m)}
     assert big == {}

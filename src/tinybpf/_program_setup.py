@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._core import NULL, capture_log, check_int, cstr, errnos, ffi, lib, new_opts, pystr
+from ._core import NULL, call, capture_log, check_int, cstr, errnos, ffi, lib, new_opts, pystr
 from ._core.owner import Borrower, unguarded
 from ._diagnose import (
     explain_trace_target,
@@ -205,17 +205,18 @@ class ProgramSetup(Borrower):
     def pin(self, path: str) -> None:
         """Pin the program at ``path`` in a BPF filesystem."""
         p = self._p()
-        with capture_log() as log:
-            ret = lib.bpf_program__pin(
-                p, cstr(check_pin_path(path, f"pin program '{self._name}' to '{path}'"))
-            )
-        check_int(ret, f"pin program '{self._name}' to '{path}' failed", log)
+        call(
+            "bpf_program__pin",
+            p,
+            cstr(check_pin_path(path, f"pin program '{self._name}' to '{path}'")),
+            what=f"pin program '{self._name}' to '{path}'",
+        )
 
     def unpin(self, path: str) -> None:
         p = self._p()
-        with capture_log() as log:
-            ret = lib.bpf_program__unpin(p, cstr(path))
-        check_int(ret, f"unpin program '{self._name}' from '{path}' failed", log)
+        call(
+            "bpf_program__unpin", p, cstr(path), what=f"unpin program '{self._name}' from '{path}'"
+        )
 
     def kernel_info(self) -> KernelProgramInfo:
         """The kernel's view of the loaded program (id, tag, sizes, run statistics)."""
@@ -323,9 +324,7 @@ def _test_run(
         flags=flags,
         cpu=cpu,
     )
-    with capture_log() as log:
-        ret = lib.bpf_prog_test_run_opts(fd, opts.ptr)
-    check_int(ret, f"test_run of program '{name}' failed", log)
+    call("bpf_prog_test_run_opts", fd, opts.ptr, what=f"test_run of program '{name}'")
     o = opts.ptr
     out = bytes(ffi.buffer(data_out, o.data_size_out)) if out_size else b""
     if cout_size:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._core import NULL, capture_log, check_int, check_ptr, cstr, errnos, ffi, lib, new_opts
+from ._core import NULL, call, capture_log, check_int, check_ptr, cstr, errnos, ffi, lib, new_opts
 from ._diagnose import (
     Explanation,
     explain_auto_attach,
@@ -140,9 +140,12 @@ class ProgramAttach(ProgramSetup):
         does not say where (xdp, tc, a uprobe without a binary...) or autoattach is off."""
         p = self._p()
         out = ffi.new("struct bpf_link **")
-        with capture_log() as log:
-            ret = lib.tinybpf_auto_attach(p, out)
-        check_int(ret, f"attach program '{self._name}' (section '{self._section}') failed", log)
+        ret = call(
+            "tinybpf_auto_attach",
+            p,
+            out,
+            what=f"attach program '{self._name}' (section '{self._section}')",
+        )
         if ret == 0:
             return None
         return BpfLink(out[0], f"auto-attach {self._name}", self)
@@ -532,9 +535,9 @@ class ProgramAttach(ProgramSetup):
         if not replace:
             flags |= lib.XDP_FLAGS_UPDATE_IF_NOEXIST
         fd = self.fd
-        with capture_log() as log:
-            ret = lib.bpf_xdp_attach(ifindex, fd, flags, NULL)
-        check_int(ret, f"attach XDP ({mode}) to '{interface}' failed", log)
+        call(
+            "bpf_xdp_attach", ifindex, fd, flags, NULL, what=f"attach XDP ({mode}) to '{interface}'"
+        )
         return XdpAttachment(self, ifindex, flags & ~lib.XDP_FLAGS_UPDATE_IF_NOEXIST, desc)
 
     def attach_socket(self, sock: socket.socket | int) -> SocketFilter:

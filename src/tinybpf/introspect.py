@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._core import NULL, capture_log, check_int, errnos, fail, fd_kind, lib
+from ._core import NULL, call, check_int, errnos, fail, fd_kind, lib
 from ._kernel_info import (
     BtfInfo,
     KernelMapInfo,
@@ -202,10 +202,7 @@ def open_pinned_program(path: str) -> KernelProgram:
     """
     from ._core import cstr
 
-    with capture_log() as log:
-        fd = int(lib.bpf_obj_get(cstr(path)))
-    if fd < 0:
-        fail(fd, f"open pinned program '{path}' failed", log)
+    fd = int(call("bpf_obj_get", cstr(path), what=f"open pinned program '{path}'"))
     kind = fd_kind(fd)
     if kind != "prog":
         os.close(fd)

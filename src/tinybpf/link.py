@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._core import (
     NULL,
+    call,
+    call_ptr,
     capture_log,
     check_int,
-    check_ptr,
     cstr,
     errnos,
     fd_kind,
@@ -104,9 +105,7 @@ def link_info_by_fd(fd: int) -> LinkInfo:
 
 
 def _destroy_link(ptr: Any, description: str) -> None:
-    with capture_log() as log:
-        ret = lib.bpf_link__destroy(ptr)
-    check_int(ret, f"destroy link ({description}) failed", log)
+    call("bpf_link__destroy", ptr, what=f"destroy link ({description})")
 
 
 class BpfLink(Borrower):
@@ -202,17 +201,16 @@ class BpfLink(Borrower):
     def pin(self, path: str) -> None:
         """Pin the link in a BPF filesystem: it then outlives this process."""
         p = self._lp()
-        with capture_log() as log:
-            ret = lib.bpf_link__pin(
-                p, cstr(check_pin_path(path, f"pin link ({self._description}) to '{path}'"))
-            )
-        check_int(ret, f"pin link ({self._description}) to '{path}' failed", log)
+        call(
+            "bpf_link__pin",
+            p,
+            cstr(check_pin_path(path, f"pin link ({self._description}) to '{path}'")),
+            what=f"pin link ({self._description}) to '{path}'",
+        )
 
     def unpin(self) -> None:
         p = self._lp()
-        with capture_log() as log:
-            ret = lib.bpf_link__unpin(p)
-        check_int(ret, f"unpin link ({self._description}) failed", log)
+        call("bpf_link__unpin", p, what=f"unpin link ({self._description})")
 
     @property
     def pin_path(self) -> str | None:
@@ -292,10 +290,7 @@ def open_pinned_link(path: str) -> BpfLink:
         link.unpin()
         link.destroy()   # the last reference: the program is detached
     """
-    with capture_log() as log:
-        fd = int(lib.bpf_obj_get(cstr(path)))
-    if fd < 0:
-        check_int(fd, f"open pinned link '{path}' failed", log)
+    fd = int(call("bpf_obj_get", cstr(path), what=f"open pinned link '{path}'"))
     kind = fd_kind(fd)
     os.close(fd)
     if kind != "link":
@@ -303,9 +298,7 @@ def open_pinned_link(path: str) -> BpfLink:
             f"open pinned link '{path}' failed: it is a {kind or 'non-BPF'} object, not a link",
             _errno.EINVAL,
         )
-    with capture_log() as log:
-        ptr = lib.bpf_link__open(cstr(path))
-    check_ptr(ptr, f"open pinned link '{path}' failed", log)
+    ptr = call_ptr("bpf_link__open", cstr(path), what=f"open pinned link '{path}'")
     link = BpfLink(ptr, f"pinned:{path}")
     link._opened_from_pin = True
     return link
@@ -422,12 +415,12 @@ def destroy_tc_hook(ifindex: int) -> None:
     hook = new_opts(
         "bpf_tc_hook", ifindex=ifindex, attach_point=lib.BPF_TC_INGRESS | lib.BPF_TC_EGRESS
     )
-    with capture_log() as log:
-        ret = lib.bpf_tc_hook_destroy(hook.ptr)
-    check_int(
-        ret, f"remove clsact qdisc of interface {ifindex} failed", log, errnos.GONE_OR_INVALID
+    call(
+        "bpf_tc_hook_destroy",
+        hook.ptr,
+        what=f"remove clsact qdisc of interface {ifindex}",
+        tolerate=errnos.GONE_OR_INVALID,
     )
-    log.consumed = True
 
 
 class TcAttachment(_Attachment):
@@ -499,9 +492,13 @@ class TcAttachment(_Attachment):
         if int(query.ptr.prog_id) != self._prog_id:
             return  # replaced by someone else: not ours to remove
         opts = new_opts("bpf_tc_opts", handle=self.handle, priority=self.priority)
-        with capture_log() as log:
-            ret = lib.bpf_tc_detach(self._hook.ptr, opts.ptr)
-        check_int(ret, f"detach {self._description} failed", log, errnos.GONE)
+        call(
+            "bpf_tc_detach",
+            self._hook.ptr,
+            opts.ptr,
+            what=f"detach {self._description}",
+            tolerate=errnos.GONE,
+        )
 
     def destroy(self) -> None:
         if self._done:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from ._core import (
     NULL,
+    call,
     capture_log,
     check_int,
     cstr,
@@ -249,19 +250,18 @@ class BpfMap(MapElements[KT, VT]):
         if self.is_standalone:
             raise BpfError("Cannot pin a standalone map")
         p = self._mp()
-        with capture_log() as log:
-            ret = lib.bpf_map__pin(
-                p, cstr(check_pin_path(path, f"pin map '{self._name}' to '{path}'"))
-            )
-        check_int(ret, f"pin map '{self._name}' to '{path}' failed", log)
+        call(
+            "bpf_map__pin",
+            p,
+            cstr(check_pin_path(path, f"pin map '{self._name}' to '{path}'")),
+            what=f"pin map '{self._name}' to '{path}'",
+        )
 
     def unpin(self, path: str) -> None:
         if self.is_standalone:
             raise BpfError("Cannot unpin a standalone map")
         p = self._mp()
-        with capture_log() as log:
-            ret = lib.bpf_map__unpin(p, cstr(path))
-        check_int(ret, f"unpin map '{self._name}' from '{path}' failed", log)
+        call("bpf_map__unpin", p, cstr(path), what=f"unpin map '{self._name}' from '{path}'")
 
     def __enter__(self) -> BpfMap[KT, VT]:
         return self
@@ -389,10 +389,7 @@ def open_pinned_map(
         counts = tinybpf.open_pinned_map("/sys/fs/bpf/counts", ctypes.c_uint32, ctypes.c_uint64)
         print(dict(counts.items()))
     """
-    with capture_log() as log:
-        fd = lib.bpf_obj_get(cstr(path))
-    if fd < 0:
-        fail(fd, f"open pinned map '{path}' failed", log)
+    fd = call("bpf_obj_get", cstr(path), what=f"open pinned map '{path}'")
     kind = fd_kind(fd)
     if kind != "map":
         os.close(fd)
