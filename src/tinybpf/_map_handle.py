@@ -498,6 +498,12 @@ class MapHandle(Generic[KT, VT], Borrower):
         return (int(self.value_size) + 7) & ~7
 
     # --- lifetime -----------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """Whether the map can no longer be used: a standalone map was closed, or the object
+        of an object's map was."""
+        return self._closed or (self._obj is not None and self._obj._closed)
+
     def close(self) -> None:
         """Close a standalone map's fd. For an object's map this is a no-op: the object
         owns it. Element operations in flight in other threads end first; later ones raise

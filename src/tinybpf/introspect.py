@@ -141,7 +141,16 @@ class KernelProgram:
 
     @property
     def info(self) -> KernelProgramInfo:
+        """The same as :meth:`kernel_info` (a property of the first release, kept)."""
+        return self.kernel_info()
+
+    def kernel_info(self) -> KernelProgramInfo:
+        """The kernel's information about the program (a syscall)."""
         return program_info_by_fd(self.fd)
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
 
     def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1) -> Any:
         from ._program_setup import _test_run
@@ -231,6 +240,10 @@ def open_link_by_id(link_id: int) -> LinkInfo:
 class _StatsHandle:
     def __init__(self, fd: int) -> None:
         self._fd = fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
 
     def close(self) -> None:
         fd, self._fd = self._fd, -1
@@ -335,6 +348,10 @@ class PerfEvent:
     def detach_fd(self) -> int:
         fd, self.fd = self.fd, -1
         return fd
+
+    @property
+    def closed(self) -> bool:
+        return self.fd < 0
 
     def close(self) -> None:
         fd, self.fd = self.fd, -1

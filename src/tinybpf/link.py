@@ -156,6 +156,16 @@ class BpfLink(Borrower):
     def destroyed(self) -> bool:
         return self._ptr is None
 
+    @property
+    def closed(self) -> bool:
+        """Whether the link was closed (destroyed)."""
+        return self._ptr is None
+
+    def close(self) -> None:
+        """Free the link, like every handle's ``close()``: the same as :meth:`destroy` (the
+        first generation's name, kept as an alias)."""
+        self.destroy()
+
     def _lp(self) -> Any:
         ptr = self._ptr  # one read: destroy() (from a signal handler) may clear it
         if ptr is None:
@@ -229,7 +239,11 @@ class BpfLink(Borrower):
 
     @property
     def info(self) -> LinkInfo:
-        """Kernel information: link id and type, program id, attach target.
+        """The same as :meth:`kernel_info` (a property of the first release, kept)."""
+        return self.kernel_info()
+
+    def kernel_info(self) -> LinkInfo:
+        """Kernel information: link id and type, program id, attach target (a syscall).
 
         Raises ``BpfNotSupportedError`` when the attachment has no kernel BPF link to
         describe: older kernels attach some kinds another way (perf events through an
@@ -311,6 +325,16 @@ class _Attachment:
 
     def destroy(self) -> None:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Detach the program now, like every handle's ``close()`` (the same as
+        ``destroy()``). Idempotent."""
+        self.destroy()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the program was detached through this attachment."""
+        return self.destroyed
 
     def detach(self) -> None:
         """Detach the program now (the same as ``destroy()``). Idempotent."""

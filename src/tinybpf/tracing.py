@@ -168,6 +168,10 @@ class TracePipe:
                 wait = min(_POLL_MS, max(1, int(left * 1000)))
             self._poll.poll(wait)
 
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
     def close(self) -> None:
         """Close the trace pipe. Idempotent."""
         fd, self._fd = self._fd, -1

@@ -404,6 +404,11 @@ class _Poller:
             lib.tinybpf_batch_free(self._batch)
             self._close_fds()
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called (the buffer is freed when a poll in flight ends)."""
+        return self._closed
+
     def close(self) -> None:
         """Free the buffer. Idempotent; safe from a callback or another thread."""
         if self._closed:

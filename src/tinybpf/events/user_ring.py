@@ -150,6 +150,10 @@ class BpfUserRingBuffer:
                 setattr(self, name, -1)
                 os.close(fd)
 
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
     def close(self) -> None:
         """Free the buffer; a ``submit()`` waiting in another thread raises
         ``BpfClosedError``. Idempotent."""
