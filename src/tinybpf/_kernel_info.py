@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._core import check_int, errnos, fail, ffi, lib, pystr
+from ._core import call, check_int, errnos, fail, ffi, lib, pystr
 from ._types import BpfMapType, BpfProgType
 
 __all__ = [
@@ -103,7 +103,7 @@ def _fd_by_id(fn: Any, kind: str, obj_id: int) -> int:
 def program_info_by_fd(fd: int) -> KernelProgramInfo:
     info = ffi.new("struct bpf_prog_info *")
     size = ffi.new("__u32 *", ffi.sizeof("struct bpf_prog_info"))
-    check_int(lib.bpf_prog_get_info_by_fd(fd, info, size), f"get info of program fd {fd} failed")
+    call("bpf_prog_get_info_by_fd", fd, info, size, what=f"get info of program fd {fd}")
     n_maps = int(info.nr_map_ids)
     map_ids: tuple[int, ...] = ()
     if n_maps:
@@ -133,7 +133,7 @@ def program_info_by_fd(fd: int) -> KernelProgramInfo:
 def map_info_by_fd(fd: int) -> KernelMapInfo:
     info = ffi.new("struct bpf_map_info *")
     size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
-    check_int(lib.bpf_map_get_info_by_fd(fd, info, size), f"get info of map fd {fd} failed")
+    call("bpf_map_get_info_by_fd", fd, info, size, what=f"get info of map fd {fd}")
     return KernelMapInfo(
         id=int(info.id),
         type=BpfMapType(int(info.type)),
@@ -152,5 +152,5 @@ def btf_info_by_fd(fd: int) -> BtfInfo:
     info.name = int(ffi.cast("uintptr_t", name))
     info.name_len = 64
     size = ffi.new("__u32 *", ffi.sizeof("struct bpf_btf_info"))
-    check_int(lib.bpf_btf_get_info_by_fd(fd, info, size), f"get info of BTF fd {fd} failed")
+    call("bpf_btf_get_info_by_fd", fd, info, size, what=f"get info of BTF fd {fd}")
     return BtfInfo(int(info.id), pystr(name), int(info.btf_size), bool(info.kernel_btf))

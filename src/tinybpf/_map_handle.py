@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from ._codec import Codec, make_codec
 from ._core import (
     NULL,
+    call,
     check_int,
     cstr,
     errnos,
@@ -111,7 +112,7 @@ def possible_cpus() -> int:
     """
     global _ncpus
     if not _ncpus:
-        _ncpus = check_int(lib.libbpf_num_possible_cpus(), "libbpf_num_possible_cpus failed")
+        _ncpus = call("libbpf_num_possible_cpus", what="libbpf_num_possible_cpus")
     return _ncpus
 
 
@@ -309,7 +310,7 @@ class MapHandle(Generic[KT, VT], Borrower):
     def type(self, value: BpfMapType | str | int) -> None:
         p = self._before_load("type")
         value = enum_arg(BpfMapType, value, "map type")
-        check_int(lib.bpf_map__set_type(p, int(value)), f"set type of map '{self._name}' failed")
+        call("bpf_map__set_type", p, int(value), what=f"set type of map '{self._name}'")
         self._reset_codecs()
 
     def _snapshot(self) -> None:
@@ -357,7 +358,7 @@ class MapHandle(Generic[KT, VT], Borrower):
     @autocreate.setter
     def autocreate(self, value: bool) -> None:
         p = self._before_load("autocreate")
-        check_int(lib.bpf_map__set_autocreate(p, bool(value)), "set autocreate failed")
+        call("bpf_map__set_autocreate", p, bool(value), what="set autocreate")
 
     @property
     def pin_path(self) -> str | None:
@@ -369,15 +370,17 @@ class MapHandle(Generic[KT, VT], Borrower):
     @pin_path.setter
     def pin_path(self, path: str | None) -> None:
         p = self._before_load("pin_path")
-        check_int(
-            lib.bpf_map__set_pin_path(p, cstr(path) if path else NULL),
-            f"set pin_path of '{self._name}' failed",
+        call(
+            "bpf_map__set_pin_path",
+            p,
+            cstr(path) if path else NULL,
+            what=f"set pin_path of '{self._name}'",
         )
 
     def reuse_fd(self, fd: int) -> None:
         """Make this map use an existing map fd (e.g. a pinned or created map) at load."""
         p = self._before_load("reuse_fd")
-        check_int(lib.bpf_map__reuse_fd(p, fd), f"reuse fd {fd} for map '{self._name}' failed")
+        call("bpf_map__reuse_fd", p, fd, what=f"reuse fd {fd} for map '{self._name}'")
 
     @property
     def info(self) -> MapInfo:

@@ -107,7 +107,7 @@ class ProgramSetup(Borrower):
     def type(self, value: BpfProgType | str | int) -> None:
         p = self._before_load("type")
         value = enum_arg(BpfProgType, value, "program type")
-        check_int(lib.bpf_program__set_type(p, int(value)), f"set type of '{self._name}' failed")
+        call("bpf_program__set_type", p, int(value), what=f"set type of '{self._name}'")
 
     @property
     def expected_attach_type(self) -> BpfAttachType:
@@ -117,9 +117,11 @@ class ProgramSetup(Borrower):
     def expected_attach_type(self, value: BpfAttachType | str | int) -> None:
         p = self._before_load("expected_attach_type")
         value = enum_arg(BpfAttachType, value, "attach type")
-        check_int(
-            lib.bpf_program__set_expected_attach_type(p, int(value)),
-            f"set expected attach type of '{self._name}' failed",
+        call(
+            "bpf_program__set_expected_attach_type",
+            p,
+            int(value),
+            what=f"set expected attach type of '{self._name}'",
         )
 
     @property
@@ -130,7 +132,7 @@ class ProgramSetup(Borrower):
     @autoload.setter
     def autoload(self, value: bool) -> None:
         p = self._before_load("autoload")
-        check_int(lib.bpf_program__set_autoload(p, bool(value)), "set autoload failed")
+        call("bpf_program__set_autoload", p, bool(value), what="set autoload")
 
     @property
     def autoattach(self) -> bool:
@@ -151,7 +153,7 @@ class ProgramSetup(Borrower):
     @log_level.setter
     def log_level(self, value: int) -> None:
         p = self._before_load("log_level")
-        check_int(lib.bpf_program__set_log_level(p, int(value)), "set log level failed")
+        call("bpf_program__set_log_level", p, int(value), what="set log level")
 
     def set_attach_target(self, target: str, attach_prog_fd: int = 0) -> None:
         """Set the BTF attach target (function name) of fentry/fexit/freplace/tp_btf programs."""
@@ -231,8 +233,8 @@ class ProgramSetup(Borrower):
         if obj._log_bufs is None:
             obj._log_bufs = {}
         obj._log_bufs[self._name] = buf
-        check_int(lib.bpf_program__set_log_buf(p, buf, size), "set log buffer failed")
-        check_int(lib.bpf_program__set_log_level(p, level), "set log level failed")
+        call("bpf_program__set_log_buf", p, buf, size, what="set log buffer")
+        call("bpf_program__set_log_level", p, level, what="set log level")
 
     def _own_log(self) -> str:
         """The log buffer set by request_verifier_log() ("" if none)."""

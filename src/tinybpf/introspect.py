@@ -160,9 +160,11 @@ class KernelProgram:
     def pin(self, path: str) -> None:
         from ._core import cstr
 
-        check_int(
-            lib.bpf_obj_pin(self.fd, cstr(check_pin_path(path, f"pin program to '{path}'"))),
-            f"pin program to '{path}' failed",
+        call(
+            "bpf_obj_pin",
+            self.fd,
+            cstr(check_pin_path(path, f"pin program to '{path}'")),
+            what=f"pin program to '{path}'",
         )
 
     def close(self) -> None:

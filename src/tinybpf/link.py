@@ -78,7 +78,7 @@ class LinkInfo:
 
 def link_info_by_fd(fd: int) -> LinkInfo:
     out = ffi.new("struct tinybpf_link_info *")
-    check_int(lib.tinybpf_link_info(fd, out), f"get info of link fd {fd} failed")
+    call("tinybpf_link_info", fd, out, what=f"get info of link fd {fd}")
     ltype = BpfLinkType(out.type)
     with_attach = ltype in (
         BpfLinkType.TRACING,
@@ -398,7 +398,7 @@ class _NetnsRef:
             here_ino = os.fstat(here).st_ino
             if here_ino == self.ino:
                 return fn()
-            check_int(lib.tinybpf_setns(self.fd, lib.CLONE_NEWNET), "enter attach namespace failed")
+            call("tinybpf_setns", self.fd, lib.CLONE_NEWNET, what="enter attach namespace")
             try:
                 return fn()
             finally:

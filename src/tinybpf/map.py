@@ -16,7 +16,6 @@ from ._core import (
     NULL,
     call,
     capture_log,
-    check_int,
     cstr,
     errnos,
     fail,
@@ -158,9 +157,7 @@ class BpfMap(MapElements[KT, VT]):
         # be closed and its number reused by another map meanwhile), closed with the object
         fd = os.dup(inner if isinstance(inner, int) else inner.fd)
         try:
-            check_int(
-                lib.bpf_map__set_inner_map_fd(p, fd), f"set inner map of '{self._name}' failed"
-            )
+            call("bpf_map__set_inner_map_fd", p, fd, what=f"set inner map of '{self._name}'")
         except BaseException:
             os.close(fd)
             raise
