@@ -30,6 +30,11 @@ class _ProgramWithANewMethod(BpfProgram):
     def prog_type_now(self) -> int:
         return int(lib.bpf_program__type(self._p()))
 
+    def sections(self, n: int):
+        """A generator method: every step is a borrow, not only its creation."""
+        for _ in range(n):
+            yield pystr(lib.bpf_program__section_name(self._p())), self._guard.held()
+
 
 def _program(obj: tinybpf.BpfObject) -> _ProgramWithANewMethod:
     prog = obj.program("handle_getpid")
@@ -45,6 +50,9 @@ def test_a_new_method_and_property_borrow_without_being_listed():
         # outside a borrow, _p() raises AssertionError: these work only because they borrow
         assert prog.section_after(started, go_on) == prog.section
         assert prog.prog_type_now == int(prog.type)
+        steps = prog.sections(3)
+        assert list(steps) == [(prog.section, True)] * 3
+        assert not prog._guard.held()  # no borrow left between or after the steps
 
 
 def test_close_from_another_thread_waits_for_a_new_method():

@@ -33,6 +33,7 @@ from ._kernel_info import (
     program_info_by_fd as program_info_by_fd,
 )
 from ._pin import check_pin_path
+from ._program_setup import _test_run
 from ._types import BpfMapType, BpfProgType, enum_arg
 from .btf import kernel_enum, kernel_enum_value
 from .errors import BpfClosedError, BpfError
@@ -153,8 +154,6 @@ class KernelProgram:
         return self._fd < 0
 
     def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1) -> Any:
-        from ._program_setup import _test_run
-
         return _test_run(self.fd, self._description, data, ctx, repeat, prog_type=self.info.type)
 
     def pin(self, path: str) -> None:
