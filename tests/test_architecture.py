@@ -288,3 +288,12 @@ def test_no_module_is_over_the_size_limit():
     }
     big = {m: n for m, n in sizes.items() if n > MAX_LINES and not _pending_oversize(m)}
     assert big == {}
+
+
+def test_every_package_is_in_the_wheel():
+    """pyproject.toml lists the packages explicitly: a new sub-package goes there too."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is new in Python 3.11")
+    pyproject = tomllib.loads((SRC.parent.parent / "pyproject.toml").read_text())
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
+    packages = {m for m, p in MODULES.items() if p.name == "__init__.py"}
+    assert packages - listed == set()
