@@ -25,6 +25,7 @@ BASE = ["errors"]  # imports nothing of tinybpf
 CORE = ["_core"]  # the only code that imports the extension
 TOOLS = [
     "tools",
+    "_tools",
     "codegen",
     "symbolize",
     "histogram",
@@ -43,7 +44,14 @@ LAYERS = ["base", "core", "library", "tools", "facade"]
 PROTOCOLS = f"{PKG}._protocols"  # the one module type-only imports may point back to
 EXTENSION = f"{PKG}._libbpf_cffi"
 MAX_LINES = 900
-GENERATED: set[str] = set()  # generated modules, exempt from MAX_LINES (by dotted name)
+GENERATED: set[str] = set()  # generated modules, exempt from MAX_LINES (by dotted name);
+# a module whose first lines say it is generated and not to be edited is exempt as well
+
+
+def _generated(path: Path) -> bool:
+    head = "\n".join(path.read_text().splitlines()[:8]).lower()
+    return "generated" in head and ("do not edit" in head or "don't edit" in head)
+
 
 # Known and owned elsewhere (issue 15, the tools half): matched by the trailing part of the
 # dotted name so a move into a tools package keeps them matched. Each must still apply
@@ -284,7 +292,7 @@ def test_no_module_is_over_the_size_limit():
     sizes = {
         m: len(p.read_text().splitlines())
         for m, p in MODULES.items()
-        if m not in GENERATED and p.suffix == ".py"
+        if m not in GENERATED and not _generated(p)
     }
     big = {m: n for m, n in sizes.items() if n > MAX_LINES and not _pending_oversize(m)}
     assert big == {}
