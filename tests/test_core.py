@@ -60,3 +60,21 @@ def test_every_function_named_to_the_call_path_exists():
     names = _called_names()
     assert names, "no call()/call_ptr() sites found"
     assert [f"{p}:{n} {name}" for p, n, name in names if not hasattr(lib, name)] == []
+
+
+def test_info_by_fd_reads_the_kernels_record_or_raises_through_the_call_path():
+    import os
+
+    import tinybpf
+    from tinybpf._core import info_by_fd, try_info_by_fd
+
+    with tinybpf.create_map(tinybpf.BpfMapType.ARRAY, 4, 8, 2) as m:
+        assert int(info_by_fd("map", m.fd, "get info").max_entries) == 2
+    fd = os.open("/dev/null", os.O_RDONLY)
+    try:
+        with pytest.raises(BpfError) as e:
+            info_by_fd("map", fd, "get info of /dev/null")
+        assert str(e.value).startswith("get info of /dev/null failed: ")
+        assert try_info_by_fd("map", fd)[1] < 0
+    finally:
+        os.close(fd)

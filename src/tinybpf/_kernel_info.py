@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._core import call, check_int, errnos, fail, ffi, lib, pystr
+from ._core import check_int, errnos, fail, ffi, info_by_fd, pystr, try_info_by_fd
 from ._types import BpfMapType, BpfProgType
 
 __all__ = [
@@ -101,18 +101,14 @@ def _fd_by_id(fn: Any, kind: str, obj_id: int) -> int:
 
 
 def program_info_by_fd(fd: int) -> KernelProgramInfo:
-    info = ffi.new("struct bpf_prog_info *")
-    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_prog_info"))
-    call("bpf_prog_get_info_by_fd", fd, info, size, what=f"get info of program fd {fd}")
+    info = info_by_fd("prog", fd, f"get info of program fd {fd}")
     n_maps = int(info.nr_map_ids)
     map_ids: tuple[int, ...] = ()
     if n_maps:
         ids = ffi.new("__u32[]", n_maps)
-        info2 = ffi.new("struct bpf_prog_info *")
-        info2.nr_map_ids = n_maps
-        info2.map_ids = int(ffi.cast("uintptr_t", ids))
-        size[0] = ffi.sizeof("struct bpf_prog_info")
-        if lib.bpf_prog_get_info_by_fd(fd, info2, size) == 0:
+        addr = int(ffi.cast("uintptr_t", ids))
+        info2, ret = try_info_by_fd("prog", fd, nr_map_ids=n_maps, map_ids=addr)
+        if ret == 0:
             map_ids = tuple(int(ids[i]) for i in range(min(n_maps, int(info2.nr_map_ids))))
     return KernelProgramInfo(
         id=int(info.id),
@@ -131,9 +127,7 @@ def program_info_by_fd(fd: int) -> KernelProgramInfo:
 
 
 def map_info_by_fd(fd: int) -> KernelMapInfo:
-    info = ffi.new("struct bpf_map_info *")
-    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
-    call("bpf_map_get_info_by_fd", fd, info, size, what=f"get info of map fd {fd}")
+    info = info_by_fd("map", fd, f"get info of map fd {fd}")
     return KernelMapInfo(
         id=int(info.id),
         type=BpfMapType(int(info.type)),
@@ -147,10 +141,7 @@ def map_info_by_fd(fd: int) -> KernelMapInfo:
 
 
 def btf_info_by_fd(fd: int) -> BtfInfo:
-    info = ffi.new("struct bpf_btf_info *")
     name = ffi.new("char[]", 64)
-    info.name = int(ffi.cast("uintptr_t", name))
-    info.name_len = 64
-    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_btf_info"))
-    call("bpf_btf_get_info_by_fd", fd, info, size, what=f"get info of BTF fd {fd}")
+    addr = int(ffi.cast("uintptr_t", name))
+    info = info_by_fd("btf", fd, f"get info of BTF fd {fd}", name=addr, name_len=64)
     return BtfInfo(int(info.id), pystr(name), int(info.btf_size), bool(info.kernel_btf))

@@ -24,6 +24,7 @@ from ._core import (
     lib,
     new_opts,
     strerror,
+    try_info_by_fd,
 )
 from ._kernel_info import _fd_by_id
 from ._pin import check_pin_path
@@ -295,10 +296,7 @@ class BpfMap(MapElements[KT, VT]):
 
 
 def _map_info(fd: int) -> Any:
-    info = ffi.new("struct bpf_map_info *")
-    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
-    ret = lib.bpf_map_get_info_by_fd(fd, info, size)
-    return info, ret
+    return try_info_by_fd("map", fd)
 
 
 def _map_from_fd(

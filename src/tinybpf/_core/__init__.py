@@ -4,7 +4,7 @@
   (``check_int`` for negative-errno ints, ``check_ptr`` for NULL pointers), the one raise
   (``fail``), the call-and-check path (``call``/``call_ptr``: capture the log, call,
   check, raise the right :class:`~tinybpf.errors.BpfError` with the log attached), the
-  opts builder and str<->bytes helpers;
+  opts builder, the info-by-fd call and str<->bytes helpers;
 * :mod:`.errnos` -- named errno sets and predicates (no other module compares errnos);
 * :mod:`.owner` -- the owner/borrow protocol that makes ``close()`` safe.
 
@@ -28,12 +28,14 @@ from ._binding import (
     fail,
     fd_kind,
     ffi,
+    info_by_fd,
     lib,
     new_opts,
     pystr,
     set_print_level,
     strerror,
     take_c_log,
+    try_info_by_fd,
 )
 from .owner import Owner, borrow, new_lock, unguarded
 
@@ -53,6 +55,7 @@ __all__ = [
     "fail",
     "fd_kind",
     "ffi",
+    "info_by_fd",
     "lib",
     "new_lock",
     "new_opts",
@@ -60,5 +63,6 @@ __all__ = [
     "set_print_level",
     "strerror",
     "take_c_log",
+    "try_info_by_fd",
     "unguarded",
 ]

@@ -28,11 +28,13 @@ __all__ = [
     "cstr",
     "fail",
     "ffi",
+    "info_by_fd",
     "lib",
     "new_opts",
     "pystr",
     "strerror",
     "take_c_log",
+    "try_info_by_fd",
 ]
 
 NULL: Any = ffi.NULL
@@ -219,6 +221,37 @@ def call_ptr(name: str, *args: Any, what: str) -> Any:
     with LogCapture() as log:
         ptr = fn(*args)
     return check_ptr(ptr, f"{what} failed", log)
+
+
+_INFO = {
+    "prog": ("struct bpf_prog_info", "bpf_prog_get_info_by_fd"),
+    "map": ("struct bpf_map_info", "bpf_map_get_info_by_fd"),
+    "btf": ("struct bpf_btf_info", "bpf_btf_get_info_by_fd"),
+}
+
+
+def try_info_by_fd(kind: str, fd: int, **fields: Any) -> tuple[Any, int]:
+    """``bpf_obj_get_info_by_fd`` for a ``"prog"``, ``"map"`` or ``"btf"`` fd: the
+    ``struct bpf_<kind>_info`` (``fields`` set first, e.g. a buffer for the names the kernel
+    writes back; the caller keeps such buffers alive) and the call's return, unchecked."""
+    ctype, fn = _INFO[kind]
+    info = ffi.new(f"{ctype} *")
+    for name, value in fields.items():
+        setattr(info, name, value)
+    size = ffi.new("__u32 *", ffi.sizeof(ctype))
+    ret: int = getattr(lib, fn)(fd, info, size)
+    return info, ret
+
+
+def info_by_fd(kind: str, fd: int, what: str, **fields: Any) -> Any:
+    """:func:`try_info_by_fd` through the call-and-check path: raises the right error."""
+    ctype, fn = _INFO[kind]
+    info = ffi.new(f"{ctype} *")
+    for name, value in fields.items():
+        setattr(info, name, value)
+    size = ffi.new("__u32 *", ffi.sizeof(ctype))
+    call(fn, fd, info, size, what=what)
+    return info
 
 
 class Opts:
