@@ -14,7 +14,6 @@ from ._core import (
     capture_log,
     errnos,
     ffi,
-    lib,
     new_opts,
 )
 from ._percpu import sum_structs
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     pass
 
 
+from ._core import mapfd
 from ._map_handle import (
     _ALL_INDICES,
     _ARRAY_TYPES,
@@ -335,7 +335,7 @@ class MapElements(MapHandle[KT, VT]):
         first = True
         while True:
             count[0] = chunk
-            ret = lib.tinybpf_map_lookup_batch(
+            ret = mapfd.lookup_batch(
                 h, 0, NULL if first else in_batch, out_batch, keys, values, count
             )
             if ret < 0 and ret != _NOT_FOUND:
@@ -374,7 +374,7 @@ class MapElements(MapHandle[KT, VT]):
         if t in (BpfMapType.QUEUE, BpfMapType.STACK):
             vbuf = self._value_buf()
             for _ in range(max(self.max_entries, 1) + 1):
-                ret = lib.tinybpf_map_lookup_and_delete(h, NULL, vbuf)
+                ret = mapfd.lookup_and_delete(h, NULL, vbuf)
                 if ret == _NOT_FOUND:
                     return
                 if ret < 0:
@@ -417,7 +417,7 @@ class MapElements(MapHandle[KT, VT]):
             for i in range(m):
                 keys[i] = start + i
             count[0] = m
-            ret = lib.tinybpf_map_update_batch(h, keys, values, count, NULL)
+            ret = mapfd.update_batch(h, keys, values, count, NULL)
             if ret in _UNSUPPORTED and start == 0:
                 break  # no batch operations here: one update per index
             if ret < 0:
@@ -481,7 +481,7 @@ class MapElements(MapHandle[KT, VT]):
         first = True
         produced = 0
         limit = self.max_entries
-        fn = lib.tinybpf_map_lookup_batch
+        fn = mapfd.lookup_batch
         while True:
             count[0] = chunk
             ret = fn(h, delete, NULL if first else in_batch, out_batch, keys, values, count)
@@ -524,7 +524,7 @@ class MapElements(MapHandle[KT, VT]):
         budget = 2 * max(self.max_entries, 1) + 16
         while budget > 0:
             budget -= 1
-            ret = lib.tinybpf_map_get_next_key(h, prev, nxt)
+            ret = mapfd.get_next_key(h, prev, nxt)
             if ret < 0:
                 if ret == _NOT_FOUND:
                     return
@@ -623,7 +623,7 @@ class MapElements(MapHandle[KT, VT]):
         vals = b"".join(venc(v) for _, v in pairs)
         count = ffi.new("__u32 *", len(pairs))
         opts = new_opts("bpf_map_batch_opts", elem_flags=flags)
-        ret = lib.tinybpf_map_update_batch(
+        ret = mapfd.update_batch(
             self._handle(), ffi.from_buffer(keys), ffi.from_buffer(vals), count, opts.ptr
         )
         if ret < 0:
@@ -647,7 +647,7 @@ class MapElements(MapHandle[KT, VT]):
         kenc = self._kc().encode
         raw = b"".join(kenc(k) for k in klist)
         count = ffi.new("__u32 *", len(klist))
-        ret = lib.tinybpf_map_delete_batch(self._handle(), ffi.from_buffer(raw), count)
+        ret = mapfd.delete_batch(self._handle(), ffi.from_buffer(raw), count)
         if ret < 0 and ret != _NOT_FOUND:
             done = int(count[0])
             deleted = 0 if done == len(klist) and errnos.failed_with(ret, _REFUSED) else done
@@ -675,7 +675,7 @@ class MapElements(MapHandle[KT, VT]):
         else:
             k = NULL if key is None else self._encode_key(key)
         vbuf = self._value_buf()
-        ret = lib.tinybpf_map_lookup_and_delete(self._handle(), k, vbuf)
+        ret = mapfd.lookup_and_delete(self._handle(), k, vbuf)
         if ret < 0:
             if ret == _NOT_FOUND:
                 return None
@@ -723,5 +723,5 @@ class MapElements(MapHandle[KT, VT]):
         """Make the map read-only for user space (programs can still write it)."""
         h = self._handle()
         with capture_log() as log:
-            ret = lib.tinybpf_map_freeze(h)
+            ret = mapfd.freeze(h)
         _raise(ret, f"freeze map '{self._name}' failed", log)

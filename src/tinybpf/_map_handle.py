@@ -21,6 +21,7 @@ from ._core import (
     errnos,
     ffi,
     lib,
+    mapfd,
     pystr,
 )
 from ._core.owner import Borrower, Owner, unguarded
@@ -75,13 +76,13 @@ _KEYLESS = frozenset(
         BpfMapType.USER_RINGBUF,
     }
 )
-_lookup_scalar = lib.tinybpf_lookup_scalar
-_update_scalar = lib.tinybpf_update_scalar
-_map_lookup = lib.tinybpf_map_lookup
-_map_update = lib.tinybpf_map_update
-_map_delete = lib.tinybpf_map_delete
-_LOOKUP_AGAIN = int(lib.TINYBPF_LOOKUP_AGAIN)
-_CLOSED = int(lib.TINYBPF_CLOSED)  # a revoked fd handle: the map or its object is closed
+_lookup_scalar = mapfd.lookup_scalar
+_update_scalar = mapfd.update_scalar
+_map_lookup = mapfd.lookup
+_map_update = mapfd.update
+_map_delete = mapfd.delete
+_LOOKUP_AGAIN = mapfd.LOOKUP_AGAIN
+_CLOSED = mapfd.CLOSED  # a revoked fd handle: the map or its object is closed
 _ERANGE = errnos.RET_OUT_OF_RANGE
 _REFUSED = errnos.BATCH_REFUSED
 _BATCH_CHUNK = 4096
@@ -123,8 +124,8 @@ def _raise(ret: int, message: str, log: Any = None) -> None:
 
 
 def _fd_handle(fd: int) -> Any:
-    """The handle through which element operations borrow ``fd`` (see tinybpf._guard)."""
-    return ffi.new("struct tinybpf_fd *", {"fd": fd})
+    """The handle through which element operations borrow ``fd`` (tinybpf._core.mapfd)."""
+    return mapfd.new_handle(fd)
 
 
 def _u32_setting(name: str, what: str, reset_codecs: bool = False) -> Any:
@@ -276,7 +277,7 @@ class MapHandle(Generic[KT, VT], Borrower):
         self._iset = None
         h = self._fdh
         if h is not None:
-            lib.tinybpf_fd_revoke(h)
+            mapfd.revoke(h)
 
     @property
     def fd(self) -> int:
@@ -661,11 +662,9 @@ class _Fast:
             self.ispec = (
                 self.ks | (kt.startswith("int") << 4) | (vs << 8) | (vt.startswith("int") << 12)
             )
-            lookup = (
-                lib.tinybpf_lookup_ints_s if vt.startswith("int") else lib.tinybpf_lookup_ints_u
-            )
+            lookup = mapfd.lookup_ints_s if vt.startswith("int") else mapfd.lookup_ints_u
             self.iget = functools.partial(lookup, h, self.ispec)
-            self.iset = functools.partial(lib.tinybpf_update_ints, h, self.ispec)
+            self.iset = functools.partial(mapfd.update_ints, h, self.ispec)
         if m.is_percpu or m.type in (BpfMapType.ARRAY_OF_MAPS, BpfMapType.HASH_OF_MAPS):
             total = m._value_stride() * possible_cpus() if m.is_percpu else vs
             self.vtype = f"char[{max(total, 1)}]"

@@ -6,6 +6,8 @@
   check, raise the right :class:`~tinybpf.errors.BpfError` with the log attached), the
   opts builder, the info-by-fd call and str<->bytes helpers;
 * :mod:`.errnos` -- named errno sets and predicates (no other module compares errnos);
+* :mod:`.mapfd` -- the map element engine's C side: the fd handle element operations
+  borrow in C, and the element calls over it (bound once for the hot paths);
 * :mod:`.owner` -- the owner/borrow protocol that makes ``close()`` safe.
 
 Hot paths bind a C function once (``_lookup = lib.tinybpf_lookup_ints_s``) and call it
