@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import BpfError, BpfPermissionError, error_for_errno
+from .errors import BpfError, BpfPermissionError, error_from_oserror
 
 __all__ = [
     "KERNEL_ADDRESS_MIN",
@@ -195,10 +195,7 @@ class KernelSymbols:
             with open(self._path, "rb") as f:
                 data = f.read()
         except OSError as e:
-            code = e.errno or _errno.EIO
-            raise error_for_errno(code)(
-                f"cannot read {self._path}: {e.strerror or e}", code
-            ) from None
+            raise error_from_oserror(e, f"cannot read {self._path}") from None
         best: dict[int, tuple[tuple[int, int, int], str, str | None]] = {}
         listed = 0
         for line in data.splitlines():
@@ -693,8 +690,7 @@ def _open_regular(path: str) -> int:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as e:
-        code = e.errno or _errno.EIO
-        raise error_for_errno(code)(f"cannot open {path}: {e.strerror or e}", code) from None
+        raise error_from_oserror(e, f"cannot open {path}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ElfError(f"{path}: not a regular file")
@@ -751,10 +747,7 @@ def _read_maps(pid: int) -> _ProcMaps | None:
     except (FileNotFoundError, ProcessLookupError):
         return None
     except OSError as e:
-        code = e.errno or _errno.EIO
-        raise error_for_errno(code)(
-            f"cannot read /proc/{pid}/maps: {e.strerror or e}", code
-        ) from None
+        raise error_from_oserror(e, f"cannot read /proc/{pid}/maps") from None
     maps = []
     for raw in data.splitlines():
         parts = raw.split(None, 5)
