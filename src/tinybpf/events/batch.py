@@ -9,9 +9,6 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from .._core import (
-    ffi,
-)
 from ..errors import BpfError
 from ..map import BpfMap
 
@@ -121,10 +118,10 @@ class EventBatch(Sequence[memoryview]):
 
     def __init__(
         self,
-        data: Any,
+        data: memoryview | None,
         nbytes: int,
-        sizes: Any,
-        cpus: Any,
+        sizes: memoryview | None,
+        cpus: memoryview | None,
         count: int,
         event_type: Any = None,
     ) -> None:
@@ -134,10 +131,10 @@ class EventBatch(Sequence[memoryview]):
         self._offsets: list[int] | None = None
         self._data_bytes: bytes | None = None
         self._record_size = 0
-        if count:
-            self._buf = memoryview(ffi.buffer(data, nbytes))
-            self._sizes = memoryview(ffi.buffer(sizes, 4 * count)).cast("I")
-            self._cpus = memoryview(ffi.buffer(cpus, 4 * count)).cast("I")
+        if data is not None and sizes is not None and cpus is not None:
+            self._buf = data  # views over the C buffers (tinybpf._core.drain.take)
+            self._sizes = sizes
+            self._cpus = cpus
         else:
             self._buf = memoryview(b"")
             self._sizes = memoryview(b"").cast("I")

@@ -13,8 +13,8 @@ from .._core import (
     NULL,
     capture_log,
     check_ptr,
+    drain,
     errnos,
-    lib,
     new_opts,
 )
 from .._types import BpfMapType
@@ -146,12 +146,12 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         opts = new_opts("perf_buffer_opts", sample_period=sample_period or None)
         fd = self._own_fd(map)
         with capture_log() as log:
-            ptr = lib.tinybpf_batch_perf_new(fd, page_count, self._batch, opts.ptr)
+            ptr = drain.perf_new(fd, page_count, self._batch, opts.ptr)
         if ptr == NULL:
             self._close_fds()
         check_ptr(ptr, f"perf_buffer__new for map '{map.name}' failed", log)
         self._handle = ptr
-        self._rings = int(lib.perf_buffer__buffer_cnt(ptr))
+        self._rings = int(drain.perf_buffer_count(ptr))
         self._closed = False
 
     @property
@@ -167,7 +167,7 @@ class BpfPerfBuffer(_Poller, Generic[T]):
     def buffer_count(self) -> int:
         """Number of per-CPU rings."""
         self._check()
-        return int(lib.perf_buffer__buffer_cnt(self._handle))
+        return int(drain.perf_buffer_count(self._handle))
 
     @property
     def pending(self) -> int:
@@ -176,7 +176,7 @@ class BpfPerfBuffer(_Poller, Generic[T]):
 
     # --- C side -------------------------------------------------------------------------
     def _c_poll_raw(self, timeout_ms: int) -> int:
-        ret = int(lib.perf_buffer__poll(self._handle, timeout_ms))
+        ret = int(drain.perf_poll(self._handle, timeout_ms))
         if ret != 0:
             return ret  # the rings epoll reported were read
         # Nothing reported, yet samples may wait: a perf event's readiness is cleared when
@@ -186,7 +186,7 @@ class BpfPerfBuffer(_Poller, Generic[T]):
 
     def _c_consume_raw(self) -> int:
         if not self._batch_api:
-            return int(lib.perf_buffer__consume(self._handle))
+            return int(drain.perf_consume(self._handle))
         # batch mode: ring by ring, stopping between rings once the batch is full; the next
         # read starts at the next ring, so no ring waits behind a busy one
         b = self._batch
@@ -194,7 +194,7 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         start = self._scan_from
         for k in range(n):
             i = (start + k) % n
-            ret = int(lib.perf_buffer__consume_buffer(self._handle, i))
+            ret = int(drain.perf_consume_buffer(self._handle, i))
             if ret < 0 and ret != errnos.RET_NOT_FOUND:  # (ENOENT: a CPU without a ring)
                 return ret
             if b.count >= b.max_events:
@@ -211,10 +211,10 @@ class BpfPerfBuffer(_Poller, Generic[T]):
             b.lost = 0
 
     def _c_epoll_fd_of(self, handle: Any) -> int:
-        return int(lib.perf_buffer__epoll_fd(handle))
+        return int(drain.perf_epoll_fd(handle))
 
     def _c_free_handle(self, handle: Any) -> None:
-        lib.perf_buffer__free(handle)
+        drain.perf_free(handle)
 
     # --- delivery -----------------------------------------------------------------------
     def _dispatch(self, batch: EventBatch) -> None:
@@ -330,7 +330,7 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         return f"<BpfPerfBuffer map='{self._map.name}' {'closed' if self._closed else 'open'}>"
 
 
-_LOST_FLAG: int = lib.TINYBPF_LOST_FLAG
+_LOST_FLAG: int = drain.LOST_FLAG
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _MAX_RING_BYTES = 1 << 32  # per CPU; far beyond what the kernel maps, far below overflow
 

@@ -10,10 +10,9 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from .._core import (
+    drain,
     errnos,
     fail,
-    ffi,
-    lib,
 )
 from ..errors import BpfClosedError, BpfError
 from ..map import BpfMap
@@ -51,7 +50,7 @@ class _Poller:
         self._delivered = 0
         self._objs: list[Any] = []
         self._readers: dict[Any, set[asyncio.Future[None]]] = {}  # loop -> waiters
-        self._batch: Any = ffi.new("struct tinybpf_batch *")
+        self._batch: Any = drain.new_batch()
         self._batch.max_events = _DISPATCH_CHUNK
         self._batch_api = False
         self._batch_type: Any = None
@@ -274,14 +273,8 @@ class _Poller:
         if count == 0:
             return EventBatch(None, 0, None, None, 0, self._batch_type)
         uniform = int(b.uniform)  # C saw every record's size: no scan of sizes in Python
-        data = ffi.new("char **")
-        sizes = ffi.new("__u32 **")
-        cpus = ffi.new("__u32 **")
-        lib.tinybpf_batch_take(b, data, sizes, cpus)
-        owned_data = ffi.gc(data[0], lib.tinybpf_free)
-        owned_sizes = ffi.gc(sizes[0], lib.tinybpf_free)
-        owned_cpus = ffi.gc(cpus[0], lib.tinybpf_free)
-        batch = EventBatch(owned_data, nbytes, owned_sizes, owned_cpus, count, self._batch_type)
+        data, sizes, cpus = drain.take(b)
+        batch = EventBatch(data, nbytes, sizes, cpus, count, self._batch_type)
         if uniform:
             batch._record_size = uniform
         return batch
@@ -401,7 +394,7 @@ class _Poller:
         try:
             self._c_free_handle(handle)
         finally:
-            lib.tinybpf_batch_free(self._batch)
+            drain.free_batch(self._batch)
             self._close_fds()
 
     @property

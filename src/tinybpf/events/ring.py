@@ -13,8 +13,7 @@ from .._core import (
     capture_log,
     check_int,
     check_ptr,
-    ffi,
-    lib,
+    drain,
 )
 from .._types import BpfMapType, RingBufferEvent
 from ..errors import BpfError
@@ -268,7 +267,7 @@ class BpfRingBuffer(_Poller, Generic[T]):
             obj._validate_event_type(event_type, validate_btf_struct, validate_field_names)
         convert = None if as_memoryview else _event_converter(event_type, exact=True)
         entry = _RingEntry(map, callback, event_type, convert)
-        src = ffi.new("struct tinybpf_batch_src *")
+        src = drain.new_ring_source()
         src.b = self._batch
         src.idx = len(self._entries)
         entry.src = src
@@ -276,12 +275,12 @@ class BpfRingBuffer(_Poller, Generic[T]):
         try:
             with capture_log() as log:
                 if self._handle is None:
-                    ptr = lib.tinybpf_batch_ring_new(fd, src)
+                    ptr = drain.ring_new(fd, src)
                     check_ptr(ptr, f"ring_buffer__new for map '{map.name}' failed", log)
                     self._handle = ptr
                 else:
                     check_int(
-                        lib.tinybpf_batch_ring_add(self._handle, fd, src),
+                        drain.ring_add(self._handle, fd, src),
                         f"ring_buffer__add for map '{map.name}' failed",
                         log,
                     )
@@ -303,16 +302,16 @@ class BpfRingBuffer(_Poller, Generic[T]):
 
     # --- C side -------------------------------------------------------------------------
     def _c_poll_raw(self, timeout_ms: int) -> int:
-        return int(lib.ring_buffer__poll(self._handle, timeout_ms))
+        return int(drain.ring_poll(self._handle, timeout_ms))
 
     def _c_consume_raw(self) -> int:
-        return int(lib.ring_buffer__consume(self._handle))
+        return int(drain.ring_consume(self._handle))
 
     def _c_epoll_fd_of(self, handle: Any) -> int:
-        return int(lib.ring_buffer__epoll_fd(handle))
+        return int(drain.ring_epoll_fd(handle))
 
     def _c_free_handle(self, handle: Any) -> None:
-        lib.ring_buffer__free(handle)
+        drain.ring_free(handle)
 
     # --- delivery -----------------------------------------------------------------------
     def _dispatch(self, batch: EventBatch) -> None:

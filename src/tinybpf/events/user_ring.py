@@ -11,12 +11,9 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from .._core import (
-    NULL,
-    capture_log,
-    check_ptr,
+    drain,
     errnos,
-    ffi,
-    lib,
+    fail,
 )
 from .._types import BpfMapType
 from ..errors import BpfClosedError, BpfError
@@ -57,13 +54,7 @@ class BpfUserRingBuffer:
         self._lock = threading.Lock()  # held only around libbpf calls, never while waiting
         _LIVE_USER_RINGS.add(self)  # the lock is reset in a forked child
         fd = os.dup(map.fd)
-        with capture_log() as log:
-            ptr = lib.user_ring_buffer__new(fd, NULL)
-        if ptr == NULL:
-            err = ffi.errno
-            os.close(fd)
-            ffi.errno = err
-        self._handle = check_ptr(ptr, f"user_ring_buffer__new for map '{map.name}' failed", log)
+        self._handle = drain.user_ring_new(fd, f"user_ring_buffer__new for map '{map.name}'")
         self._fd = fd
 
     def _h(self) -> Any:
@@ -96,19 +87,12 @@ class BpfUserRingBuffer:
         while True:
             with self._lock:
                 h = self._h()
-                sample = lib.user_ring_buffer__reserve(h, size)
-                if sample != NULL:
-                    ffi.memmove(sample, raw, size)
-                    lib.user_ring_buffer__submit(h, sample)
+                err = drain.user_ring_write(h, raw)
+                if not err:
                     return
-                err = ffi.errno
                 left = None if deadline is None else deadline - time.monotonic()
                 if not errnos.is_(err, errnos.NO_SPACE) or (left is not None and left <= 0):
-                    ffi.errno = err
-                    check_ptr(
-                        sample,
-                        f"reserve {size} bytes in user ring buffer '{self._map.name}' failed",
-                    )
+                    fail(err, f"reserve {size} bytes in user ring buffer '{self._map.name}' failed")
                 if self._wake_fd < 0:
                     self._wake_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
                 self._waiters += 1
@@ -160,7 +144,7 @@ class BpfUserRingBuffer:
         with self._lock:
             h, self._handle = self._handle, None
             if h is not None:
-                lib.user_ring_buffer__free(h)
+                drain.user_ring_free(h)
             if self._wake_fd >= 0:
                 os.eventfd_write(self._wake_fd, 1)  # never read: wakes every waiter
             if not self._waiters:
