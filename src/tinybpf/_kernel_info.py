@@ -3,11 +3,9 @@ the info records of programs, maps and BTF, and opening objects by id."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
-from ._core import check_int, errnos, fail, ffi, info_by_fd, pystr, try_info_by_fd
+from ._core import ffi, info_by_fd, pystr, try_info_by_fd
 from ._types import BpfMapType, BpfProgType
 
 __all__ = [
@@ -78,26 +76,6 @@ class BtfInfo:
     name: str
     size: int
     kernel: bool
-
-
-def _ids(next_id: Callable[[int, Any], int]) -> Iterator[int]:
-    cur = 0
-    nxt = ffi.new("__u32 *")
-    while True:
-        ret = next_id(cur, nxt)
-        if ret < 0:
-            if ret == errnos.RET_NOT_FOUND:
-                return
-            check_int(ret, "enumerate kernel objects failed")
-        cur = int(nxt[0])
-        yield cur
-
-
-def _fd_by_id(fn: Any, kind: str, obj_id: int) -> int:
-    fd = int(fn(obj_id))
-    if fd < 0:
-        fail(fd, f"open {kind} id {obj_id} failed")
-    return fd
 
 
 def program_info_by_fd(fd: int) -> KernelProgramInfo:

@@ -15,13 +15,11 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._core import NULL, call, check_int, errnos, fail, fd_kind, lib
+from ._core import NULL, call, check_int, errnos, fail, fd_kind, ids, lib
 from ._kernel_info import (
     BtfInfo,
     KernelMapInfo,
     KernelProgramInfo,
-    _fd_by_id,
-    _ids,
 )
 from ._kernel_info import (
     btf_info_by_fd as btf_info_by_fd,
@@ -63,9 +61,9 @@ __all__ = [
 ]
 
 
-def _each(next_id: Any, get_fd: Any, kind: str, describe: Callable[[int], Any]) -> Iterator[Any]:
-    for obj_id in _ids(next_id):
-        fd = int(get_fd(obj_id))
+def _each(kind: str, describe: Callable[[int], Any]) -> Iterator[Any]:
+    for obj_id in ids.ids(kind):
+        fd = ids.try_fd_by_id(kind, obj_id)
         if fd < 0:
             continue  # went away meanwhile
         try:
@@ -82,9 +80,7 @@ def loaded_programs() -> list[KernelProgramInfo]:
         for p in tinybpf.loaded_programs():
             print(p.id, p.type.name, p.name, p.run_count)
     """
-    return list(
-        _each(lib.bpf_prog_get_next_id, lib.bpf_prog_get_fd_by_id, "program", program_info_by_fd)
-    )
+    return list(_each("prog", program_info_by_fd))
 
 
 def loaded_maps() -> list[KernelMapInfo]:
@@ -94,7 +90,7 @@ def loaded_maps() -> list[KernelMapInfo]:
 
         ringbufs = [m.name for m in tinybpf.loaded_maps() if m.type == tinybpf.BpfMapType.RINGBUF]
     """
-    return list(_each(lib.bpf_map_get_next_id, lib.bpf_map_get_fd_by_id, "map", map_info_by_fd))
+    return list(_each("map", map_info_by_fd))
 
 
 def loaded_links() -> list[LinkInfo]:
@@ -105,7 +101,7 @@ def loaded_links() -> list[LinkInfo]:
         for li in tinybpf.loaded_links():
             print(li.id, li.type.name, li.prog_id)
     """
-    return list(_each(lib.bpf_link_get_next_id, lib.bpf_link_get_fd_by_id, "link", link_info_by_fd))
+    return list(_each("link", link_info_by_fd))
 
 
 def loaded_btfs() -> list[BtfInfo]:
@@ -115,7 +111,7 @@ def loaded_btfs() -> list[BtfInfo]:
 
         vmlinux = [b for b in tinybpf.loaded_btfs() if b.kernel and b.name == "vmlinux"]
     """
-    return list(_each(lib.bpf_btf_get_next_id, lib.bpf_btf_get_fd_by_id, "BTF", btf_info_by_fd))
+    return list(_each("btf", btf_info_by_fd))
 
 
 class KernelProgram:
@@ -199,7 +195,9 @@ def open_program_by_id(prog_id: int) -> KernelProgram:
         with tinybpf.open_program_by_id(prog_id) as kp:
             print(kp.info.name)
     """
-    return KernelProgram(_fd_by_id(lib.bpf_prog_get_fd_by_id, "program", prog_id), f"id {prog_id}")
+    return KernelProgram(
+        ids.fd_by_id("prog", prog_id, f"open program id {prog_id}"), f"id {prog_id}"
+    )
 
 
 def open_pinned_program(path: str) -> KernelProgram:
@@ -231,7 +229,7 @@ def open_link_by_id(link_id: int) -> LinkInfo:
         info = tinybpf.open_link_by_id(link_id)
         print(info.type.name, info.prog_id)
     """
-    fd = _fd_by_id(lib.bpf_link_get_fd_by_id, "link", link_id)
+    fd = ids.fd_by_id("link", link_id, f"open link id {link_id}")
     try:
         return link_info_by_fd(fd)
     finally:

@@ -26,7 +26,6 @@ from ._core import (
     strerror,
     try_info_by_fd,
 )
-from ._kernel_info import _fd_by_id
 from ._pin import check_pin_path
 from ._types import BpfMapType, enum_arg
 from .btf import Btf
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     pass
 
 
+from ._core import ids
 from ._map_elements import MapElements
 from ._map_handle import (
     _COUNTABLE,
@@ -366,7 +366,7 @@ def open_map_by_id(map_id: int) -> BpfMap[Any, Any]:
         with tinybpf.open_map_by_id(map_id) as m:
             print(m.name, dict(m.items()))
     """
-    fd = _fd_by_id(lib.bpf_map_get_fd_by_id, "map", map_id)
+    fd = ids.fd_by_id("map", map_id, f"open map id {map_id}")
     return _map_from_fd(fd, f"map id {map_id}")
 
 

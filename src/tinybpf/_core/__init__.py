@@ -8,6 +8,8 @@
 * :mod:`.errnos` -- named errno sets and predicates (no other module compares errnos);
 * :mod:`.mapfd` -- the map element engine's C side: the fd handle element operations
   borrow in C, and the element calls over it (bound once for the hot paths);
+* :mod:`.drain` -- ring/perf/user ring buffers: the C drain into one batch, the buffer calls;
+* :mod:`.ids` -- kernel objects by id: enumerate, open an fd for an id;
 * :mod:`.owner` -- the owner/borrow protocol that makes ``close()`` safe.
 
 Hot paths bind a C function once (``_lookup = lib.tinybpf_lookup_ints_s``) and call it
