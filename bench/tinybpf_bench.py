@@ -4,7 +4,7 @@
 
 Each repetition prints one JSON object on its own line, like bench/c/bench_c.c. Only the
 public API is timed for the "tinybpf" figures; rows marked "raw" use the extension module
-directly (tinybpf._ffi) to show the floor a cffi binding can reach on the same machine.
+directly (tinybpf._core) to show the floor a cffi binding can reach on the same machine.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def wl_map(path: str, reps: int, passes: int) -> None:
 
 def wl_map_raw(path: str, reps: int, passes: int) -> None:
     """The floor: the extension's bpf_map_lookup_elem with preallocated cdata buffers."""
-    from tinybpf._ffi import ffi, lib
+    from tinybpf._core import ffi, lib
 
     with tinybpf.load(path) as obj:
         m = obj.maps["h10k"]
@@ -167,7 +167,7 @@ def wl_iter(path: str, reps: int) -> None:
 
 def wl_iter_raw(path: str, reps: int) -> None:
     """The floor: lookup_batch into cdata buffers, ints decoded in bulk with memoryview."""
-    from tinybpf._ffi import NULL, ffi, lib
+    from tinybpf._core import NULL, ffi, lib
 
     with tinybpf.load(path) as obj:
         m = obj.maps["h100k"]
@@ -528,7 +528,7 @@ def wl_openload(path: str, reps: int, iters: int) -> None:
 
 def wl_openload_raw(path: str, reps: int, iters: int) -> None:
     """The floor: libbpf's open/load/close called straight through the extension."""
-    from tinybpf._ffi import ffi, lib
+    from tinybpf._core import ffi, lib
 
     cpath = path.encode()
 

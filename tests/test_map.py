@@ -17,7 +17,7 @@ import pytest
 
 import tinybpf
 from tinybpf import BPF_ANY, BPF_EXIST, BPF_NOEXIST, BpfError, BpfMapType, MapInfo
-from tinybpf._ffi import lib
+from tinybpf._core import lib
 
 pytestmark = pytest.mark.root
 

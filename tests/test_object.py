@@ -187,7 +187,7 @@ class TestBpfObject:
     def test_more_names_than_the_open_result_holds(self, obj_path):
         """The names come back in a fixed buffer of the open call; an object whose names
         do not fit is indexed by a second call."""
-        from tinybpf._ffi import lib
+        from tinybpf._core import lib
 
         with tinybpf.load(obj_path("many_names")) as obj:
             names = list(obj.programs)

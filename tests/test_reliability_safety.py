@@ -471,7 +471,7 @@ def test_deep_or_costly_btf_is_refused(name, make, limit, tmp_path):
 
 def test_btf_just_under_the_depth_limit_dumps(tmp_path):
     path = tmp_path / "ok.btf"
-    path.write_bytes(_ptr_chain(int(tinybpf._ffi.lib.TINYBPF_BTF_MAX_DEPTH) - 3))
+    path.write_bytes(_ptr_chain(int(tinybpf._core.lib.TINYBPF_BTF_MAX_DEPTH) - 3))
     with Btf.from_file(path) as btf:
         assert "typedef int ****" in btf.to_c()
 
@@ -593,8 +593,8 @@ def test_fast_path_handle_is_revoked_by_close():
     obj.close()
     other = tinybpf.create_map(tinybpf.BpfMapType.HASH, 4, 8, 16, name="other")
     try:
-        assert iset(7, 1) == tinybpf._ffi.lib.TINYBPF_CLOSED
-        assert iget(7) == tinybpf._ffi.lib.TINYBPF_LOOKUP_AGAIN
+        assert iset(7, 1) == tinybpf._core.lib.TINYBPF_CLOSED
+        assert iget(7) == tinybpf._core.lib.TINYBPF_LOOKUP_AGAIN
         with pytest.raises(BpfClosedError):
             m[7]
         with pytest.raises(BpfClosedError):

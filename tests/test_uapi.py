@@ -12,7 +12,7 @@ import pytest
 
 import tinybpf
 from tinybpf import _uapi
-from tinybpf._ffi import lib
+from tinybpf._core import lib
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "ffi_build"))

@@ -7,7 +7,7 @@ import statistics
 import time
 
 import tinybpf
-from tinybpf._ffi import ffi, lib
+from tinybpf._core import ffi, lib
 
 obj = tinybpf.load("bench/build/bench.bpf.o")
 m = obj.maps["h10k"]

@@ -14,7 +14,7 @@ import tempfile
 
 CHILD = """
 import sys, tinybpf
-from tinybpf._ffi import ffi, lib
+from tinybpf._core import ffi, lib
 p = "bench/build/small.bpf.o"; pb = p.encode()
 def raw():
     o = lib.bpf_object__open_file(pb, ffi.NULL); lib.bpf_object__load(o); lib.bpf_object__close(o)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 import tinybpf
-from tinybpf._ffi import ffi, lib
+from tinybpf._core import ffi, lib
 
 P = "bench/build/small.bpf.o"
 PB = P.encode()

@@ -19,12 +19,12 @@ TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing alone costs
 if TYPE_CHECKING:  # every public name, for type checkers and editors
     from typing import Any
 
+    from ._core import (
+        set_print_level as set_libbpf_log_level,
+    )
     from ._ctypes_gen import (
         BtfStruct,
         BtfUnion,
-    )
-    from ._ffi import (
-        set_print_level as set_libbpf_log_level,
     )
     from ._netns import (
         in_netns,
@@ -238,7 +238,7 @@ _LAZY = {
     "lpm_key": ".map",
     "open": ".object:open_object",
     "open_link_by_id": ".introspect",
-    "open_map_by_id": ".introspect",
+    "open_map_by_id": ".map",
     "open_pinned_link": ".link",
     "open_pinned_map": ".map",
     "open_pinned_program": ".introspect",
@@ -253,7 +253,7 @@ _LAZY = {
     "probe_map_type": ".introspect",
     "probe_prog_type": ".introspect",
     "token_supported": ".token",
-    "set_libbpf_log_level": "._ffi:set_print_level",
+    "set_libbpf_log_level": "._core:set_print_level",
     "trace_pipe": ".tracing",
 }
 
@@ -398,7 +398,7 @@ def libbpf_version() -> str:
 
         print(tinybpf.libbpf_version())   # e.g. "v1.7"
     """
-    from ._ffi import ffi, lib
+    from ._core import ffi, lib
 
     text: bytes = ffi.string(lib.libbpf_version_string())
     return text.decode()
@@ -411,7 +411,7 @@ def libbpf_release() -> str:
 
         print(tinybpf.libbpf_release())   # e.g. "1.7.0"
     """
-    from ._ffi import ffi, lib
+    from ._core import ffi, lib
 
     release: bytes = ffi.string(lib.tinybpf_libbpf_release())
     major, minor = lib.libbpf_major_version(), lib.libbpf_minor_version()

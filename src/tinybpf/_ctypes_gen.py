@@ -15,7 +15,7 @@ import itertools
 import sys
 from typing import Any, Literal
 
-from ._ffi import lib
+from ._core import lib
 from ._layout import record_layout
 from ._types import BtfKind, BtfType
 

@@ -13,7 +13,7 @@ import errno
 import os
 from typing import Any
 
-from ._ffi import lib
+from ._core import errnos, lib
 from ._types import BtfKind
 from .btf import Btf
 from .errors import BpfError, BpfNotSupportedError
@@ -100,7 +100,7 @@ def explain_kprobe(
             return BpfError, f"system call '{func_name}' not found in this kernel"
     elif _kallsyms_has(lambda n: n == func_name) is False:
         return BpfError, f"function '{func_name}' not found in this kernel (/proc/kallsyms)"
-    if err == errno.EINVAL:
+    if errnos.is_(err, errnos.INVALID):
         return None
     return BpfError, f"the kernel found no probe point for '{func_name}'"
 

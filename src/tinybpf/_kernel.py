@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ._ffi import NULL, lib
+from ._core import NULL, lib
 from ._types import BpfProgType
 
 LSM_FILE = "/sys/kernel/security/lsm"

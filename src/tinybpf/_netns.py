@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Protocol, TypeAlias, TypeVar
 
-from ._ffi import check_int, lib
+from ._core import check_int, lib
 from .errors import BpfClosedError, BpfError, error_for_errno
 
 __all__ = ["Netns", "NetnsLike", "in_netns"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Generic, TypeVar
 
-from ._ffi import lib
+from ._core import lib
 from ._uapi import BpfAttachType, BpfLinkType, BpfMapType, BpfProgType, BtfKind
 
 __all__ = [

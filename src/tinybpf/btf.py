@@ -20,8 +20,8 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._ffi import NULL, check_int, check_ptr, cstr, ffi, lib
-from ._guard import Owner, guarded, unguarded
+from ._core import NULL, call_ptr, check_int, cstr, ffi, lib
+from ._core.owner import Borrower, Owner, unguarded
 from ._types import BtfField, BtfKind, BtfType, enum_arg
 from .errors import BpfClosedError, BpfError, BpfFileNotFoundError, BtfValidationError
 
@@ -58,21 +58,7 @@ _FIND_KINDS = (
 )
 
 
-@guarded(
-    [
-        "type",
-        "resolve",
-        "find",
-        "find_struct",
-        "ctype",
-        "enum",
-        "struct_names",
-        "to_c",
-        "__len__",
-        "_validate",
-    ]
-)
-class Btf:
+class Btf(Borrower):
     """A BTF type table (an object's ``.BTF``, the kernel's vmlinux BTF, or a file).
 
     Types are addressed by id. :meth:`type` returns a type as written (typedefs and
@@ -109,7 +95,7 @@ class Btf:
     @classmethod
     def from_vmlinux(cls) -> Btf:
         """The running kernel's BTF (``/sys/kernel/btf/vmlinux``)."""
-        ptr = check_ptr(lib.btf__load_vmlinux_btf(), "load vmlinux BTF failed")
+        ptr = call_ptr("btf__load_vmlinux_btf", what="load vmlinux BTF")
         btf = cls(ptr, owned=True, description="vmlinux")
         btf._validate("load vmlinux BTF failed")
         return btf
@@ -122,7 +108,7 @@ class Btf:
             raise BpfFileNotFoundError(f"BTF file not found: {p}", errno_mod.ENOENT)
         if os.path.isdir(p):
             raise BpfError(f"parse BTF '{p}' failed: it is a directory", errno_mod.EISDIR)
-        ptr = check_ptr(lib.btf__parse(cstr(p), NULL), f"parse BTF '{p}' failed")
+        ptr = call_ptr("btf__parse", cstr(p), NULL, what=f"parse BTF '{p}'")
         btf = cls(ptr, owned=True, description=str(p))
         btf._validate(f"parse BTF '{p}' failed")
         return btf
@@ -130,8 +116,8 @@ class Btf:
     @classmethod
     def from_kernel_id(cls, btf_id: int) -> Btf:
         """A BTF object loaded in the kernel, by id (e.g. ``bpf_map_info.btf_id``)."""
-        ptr = check_ptr(
-            lib.btf__load_from_kernel_by_id(btf_id), f"load BTF id {btf_id} from kernel failed"
+        ptr = call_ptr(
+            "btf__load_from_kernel_by_id", btf_id, what=f"load BTF id {btf_id} from kernel"
         )
         btf = cls(ptr, owned=True, description=f"kernel id {btf_id}")
         btf._validate(f"load BTF id {btf_id} from kernel failed")

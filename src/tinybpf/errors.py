@@ -259,3 +259,13 @@ def error_for_errno(err: int) -> type[BpfError]:
     if err in _NOT_SUPPORTED:
         return BpfNotSupportedError
     return BpfError
+
+
+def error_from_oserror(e: OSError, message: str) -> BpfError:
+    """The error for a failed OS call made from Python (``open``, ``read``): the class
+    :func:`error_for_errno` picks (EIO when the OSError carries no errno), the message
+    ``"<message>: <strerror>"``."""
+    import os
+
+    code = e.errno or _errno.EIO
+    return error_for_errno(code)(f"{message}: {e.strerror or os.strerror(code)}", code)

@@ -21,14 +21,14 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._codec import variable_codec
-from ._ffi import NULL, ffi, lib
-from ._guard import guarded
+from ._core import NULL, ffi, lib
+from ._core.owner import Borrower
 from ._types import BtfKind, BtfType
 from .errors import BpfError, BpfPhaseError
 
 if TYPE_CHECKING:
+    from ._protocols import ObjectLike
     from .map import BpfMap
-    from .object import BpfObject
 
 __all__ = ["GlobalSection", "GlobalVariables"]
 
@@ -63,7 +63,7 @@ class _Layout:
         self.vars: dict[str, _Var] = {}
 
 
-def globals_layout(obj: BpfObject) -> tuple[dict[str, _Layout], dict[str, _Layout]]:
+def globals_layout(obj: ObjectLike) -> tuple[dict[str, _Layout], dict[str, _Layout]]:
     """(sections by name, the section of each variable name) of ``obj``, from its BTF."""
     sections: dict[str, _Layout] = {}
     index: dict[str, _Layout] = {}
@@ -94,8 +94,7 @@ def _is_readonly(section: str) -> bool:
     return any(section == s or section.startswith(s + ".") for s in _RO_SECTIONS)
 
 
-@guarded(["_memory", "_read_bytes", "_write_bytes"])
-class GlobalSection(Mapping[str, Any]):
+class GlobalSection(Mapping[str, Any], Borrower):
     """The variables of one data section (``.bss``, ``.data``, ``.rodata``, custom ones).
 
     It keeps its object alive, and follows a resize of the section before load (a
@@ -108,7 +107,10 @@ class GlobalSection(Mapping[str, Any]):
         bss["hits"] = 0
     """
 
-    def __init__(self, obj: BpfObject, name: str) -> None:
+    # the section's libbpf memory (see tinybpf._core.owner.Borrower)
+    _handles = frozenset({"_memory"})
+
+    def __init__(self, obj: ObjectLike, name: str) -> None:
         self._obj = obj
         self._guard = obj._guard
         self.name = name
@@ -172,7 +174,7 @@ class GlobalSection(Mapping[str, Any]):
                     bmap.fd, ffi.from_buffer(key), ffi.from_buffer(value), 0
                 )
                 if check < 0:
-                    from ._ffi import check_int
+                    from ._core import check_int
 
                     check_int(check, f"write global '{var.name}' failed")
                 return
@@ -226,7 +228,7 @@ class GlobalVariables(Mapping[str, Any]):
         print(obj.globals.hits, obj.globals.type_of("hits").name, list(obj.globals.sections))
     """
 
-    def __init__(self, obj: BpfObject) -> None:
+    def __init__(self, obj: ObjectLike) -> None:
         self._obj = obj
         obj._globals_layout()
 

@@ -13,16 +13,30 @@ from __future__ import annotations
 import errno as _errno
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from ._ffi import NULL, capture_log, check_int, fd_kind, ffi, lib, pystr, strerror
+from ._core import NULL, call, check_int, errnos, fail, fd_kind, ids, lib
+from ._kernel_info import (
+    BtfInfo,
+    KernelMapInfo,
+    KernelProgramInfo,
+)
+from ._kernel_info import (
+    btf_info_by_fd as btf_info_by_fd,
+)
+from ._kernel_info import (
+    map_info_by_fd as map_info_by_fd,
+)
+from ._kernel_info import (
+    program_info_by_fd as program_info_by_fd,
+)
 from ._pin import check_pin_path
+from ._program_setup import _test_run
 from ._types import BpfMapType, BpfProgType, enum_arg
 from .btf import kernel_enum, kernel_enum_value
-from .errors import BpfClosedError, BpfError, error_for_errno
+from .errors import BpfClosedError, BpfError
 from .link import LinkInfo, link_info_by_fd
-from .map import BpfMap, _map_from_fd
+from .map import open_map_by_id
 
 __all__ = [
     "BtfInfo",
@@ -47,145 +61,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class KernelProgramInfo:
-    """A loaded program as the kernel describes it (``bpftool prog show``).
-
-    Example::
-
-        info = obj.program("handle_exec").kernel_info()
-        print(info.id, info.tag, info.jited_size, info.run_count, info.run_time_ns)
-    """
-
-    id: int
-    type: BpfProgType
-    name: str
-    tag: str
-    jited_size: int
-    xlated_size: int
-    map_ids: tuple[int, ...]
-    btf_id: int
-    run_count: int
-    run_time_ns: int
-    verified_insns: int
-    created_by_uid: int
-
-
-@dataclass(frozen=True)
-class KernelMapInfo:
-    """A map as the kernel describes it (``bpftool map show``).
-
-    Example::
-
-        for m in tinybpf.loaded_maps():
-            print(m.id, m.type.name, m.name, m.key_size, m.value_size, m.max_entries)
-    """
-
-    id: int
-    type: BpfMapType
-    name: str
-    key_size: int
-    value_size: int
-    max_entries: int
-    flags: int
-    btf_id: int
-
-
-@dataclass(frozen=True)
-class BtfInfo:
-    """A BTF object loaded in the kernel.
-
-    Example::
-
-        for b in tinybpf.loaded_btfs():
-            print(b.id, b.name, b.size, "kernel" if b.kernel else "")
-    """
-
-    id: int
-    name: str
-    size: int
-    kernel: bool
-
-
-def _ids(next_id: Callable[[int, Any], int]) -> Iterator[int]:
-    cur = 0
-    nxt = ffi.new("__u32 *")
-    while True:
-        ret = next_id(cur, nxt)
-        if ret < 0:
-            if ret == -_errno.ENOENT:
-                return
-            check_int(ret, "enumerate kernel objects failed")
-        cur = int(nxt[0])
-        yield cur
-
-
-def _fd_by_id(fn: Any, kind: str, obj_id: int) -> int:
-    fd = int(fn(obj_id))
-    if fd < 0:
-        raise error_for_errno(-fd)(f"open {kind} id {obj_id} failed: {strerror(-fd)}", -fd)
-    return fd
-
-
-def program_info_by_fd(fd: int) -> KernelProgramInfo:
-    info = ffi.new("struct bpf_prog_info *")
-    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_prog_info"))
-    check_int(lib.bpf_prog_get_info_by_fd(fd, info, size), f"get info of program fd {fd} failed")
-    n_maps = int(info.nr_map_ids)
-    map_ids: tuple[int, ...] = ()
-    if n_maps:
-        ids = ffi.new("__u32[]", n_maps)
-        info2 = ffi.new("struct bpf_prog_info *")
-        info2.nr_map_ids = n_maps
-        info2.map_ids = int(ffi.cast("uintptr_t", ids))
-        size[0] = ffi.sizeof("struct bpf_prog_info")
-        if lib.bpf_prog_get_info_by_fd(fd, info2, size) == 0:
-            map_ids = tuple(int(ids[i]) for i in range(min(n_maps, int(info2.nr_map_ids))))
-    return KernelProgramInfo(
-        id=int(info.id),
-        type=BpfProgType(int(info.type)),
-        name=pystr(info.name),
-        tag=bytes(ffi.buffer(info.tag)).hex(),
-        jited_size=int(info.jited_prog_len),
-        xlated_size=int(info.xlated_prog_len),
-        map_ids=map_ids,
-        btf_id=int(info.btf_id),
-        run_count=int(info.run_cnt),
-        run_time_ns=int(info.run_time_ns),
-        verified_insns=int(info.verified_insns),
-        created_by_uid=int(info.created_by_uid),
-    )
-
-
-def map_info_by_fd(fd: int) -> KernelMapInfo:
-    info = ffi.new("struct bpf_map_info *")
-    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
-    check_int(lib.bpf_map_get_info_by_fd(fd, info, size), f"get info of map fd {fd} failed")
-    return KernelMapInfo(
-        id=int(info.id),
-        type=BpfMapType(int(info.type)),
-        name=pystr(info.name),
-        key_size=int(info.key_size),
-        value_size=int(info.value_size),
-        max_entries=int(info.max_entries),
-        flags=int(info.map_flags),
-        btf_id=int(info.btf_id),
-    )
-
-
-def btf_info_by_fd(fd: int) -> BtfInfo:
-    info = ffi.new("struct bpf_btf_info *")
-    name = ffi.new("char[]", 64)
-    info.name = int(ffi.cast("uintptr_t", name))
-    info.name_len = 64
-    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_btf_info"))
-    check_int(lib.bpf_btf_get_info_by_fd(fd, info, size), f"get info of BTF fd {fd} failed")
-    return BtfInfo(int(info.id), pystr(name), int(info.btf_size), bool(info.kernel_btf))
-
-
-def _each(next_id: Any, get_fd: Any, kind: str, describe: Callable[[int], Any]) -> Iterator[Any]:
-    for obj_id in _ids(next_id):
-        fd = int(get_fd(obj_id))
+def _each(kind: str, describe: Callable[[int], Any]) -> Iterator[Any]:
+    for obj_id in ids.ids(kind):
+        fd = ids.try_fd_by_id(kind, obj_id)
         if fd < 0:
             continue  # went away meanwhile
         try:
@@ -202,9 +80,7 @@ def loaded_programs() -> list[KernelProgramInfo]:
         for p in tinybpf.loaded_programs():
             print(p.id, p.type.name, p.name, p.run_count)
     """
-    return list(
-        _each(lib.bpf_prog_get_next_id, lib.bpf_prog_get_fd_by_id, "program", program_info_by_fd)
-    )
+    return list(_each("prog", program_info_by_fd))
 
 
 def loaded_maps() -> list[KernelMapInfo]:
@@ -214,7 +90,7 @@ def loaded_maps() -> list[KernelMapInfo]:
 
         ringbufs = [m.name for m in tinybpf.loaded_maps() if m.type == tinybpf.BpfMapType.RINGBUF]
     """
-    return list(_each(lib.bpf_map_get_next_id, lib.bpf_map_get_fd_by_id, "map", map_info_by_fd))
+    return list(_each("map", map_info_by_fd))
 
 
 def loaded_links() -> list[LinkInfo]:
@@ -225,7 +101,7 @@ def loaded_links() -> list[LinkInfo]:
         for li in tinybpf.loaded_links():
             print(li.id, li.type.name, li.prog_id)
     """
-    return list(_each(lib.bpf_link_get_next_id, lib.bpf_link_get_fd_by_id, "link", link_info_by_fd))
+    return list(_each("link", link_info_by_fd))
 
 
 def loaded_btfs() -> list[BtfInfo]:
@@ -235,7 +111,7 @@ def loaded_btfs() -> list[BtfInfo]:
 
         vmlinux = [b for b in tinybpf.loaded_btfs() if b.kernel and b.name == "vmlinux"]
     """
-    return list(_each(lib.bpf_btf_get_next_id, lib.bpf_btf_get_fd_by_id, "BTF", btf_info_by_fd))
+    return list(_each("btf", btf_info_by_fd))
 
 
 class KernelProgram:
@@ -262,19 +138,28 @@ class KernelProgram:
 
     @property
     def info(self) -> KernelProgramInfo:
+        """The same as :meth:`kernel_info` (a property of the first release, kept)."""
+        return self.kernel_info()
+
+    def kernel_info(self) -> KernelProgramInfo:
+        """The kernel's information about the program (a syscall)."""
         return program_info_by_fd(self.fd)
 
-    def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1) -> Any:
-        from .program import _test_run
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
 
+    def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1) -> Any:
         return _test_run(self.fd, self._description, data, ctx, repeat, prog_type=self.info.type)
 
     def pin(self, path: str) -> None:
-        from ._ffi import cstr
+        from ._core import cstr
 
-        check_int(
-            lib.bpf_obj_pin(self.fd, cstr(check_pin_path(path, f"pin program to '{path}'"))),
-            f"pin program to '{path}' failed",
+        call(
+            "bpf_obj_pin",
+            self.fd,
+            cstr(check_pin_path(path, f"pin program to '{path}'")),
+            what=f"pin program to '{path}'",
         )
 
     def close(self) -> None:
@@ -310,7 +195,9 @@ def open_program_by_id(prog_id: int) -> KernelProgram:
         with tinybpf.open_program_by_id(prog_id) as kp:
             print(kp.info.name)
     """
-    return KernelProgram(_fd_by_id(lib.bpf_prog_get_fd_by_id, "program", prog_id), f"id {prog_id}")
+    return KernelProgram(
+        ids.fd_by_id("prog", prog_id, f"open program id {prog_id}"), f"id {prog_id}"
+    )
 
 
 def open_pinned_program(path: str) -> KernelProgram:
@@ -321,14 +208,9 @@ def open_pinned_program(path: str) -> KernelProgram:
         with tinybpf.open_pinned_program("/sys/fs/bpf/my_prog") as kp:
             print(kp.info.id, kp.info.name)
     """
-    from ._ffi import cstr
+    from ._core import cstr
 
-    with capture_log() as log:
-        fd = int(lib.bpf_obj_get(cstr(path)))
-    if fd < 0:
-        raise error_for_errno(-fd)(
-            f"open pinned program '{path}' failed: {strerror(-fd)}", -fd, log.text
-        )
+    fd = int(call("bpf_obj_get", cstr(path), what=f"open pinned program '{path}'"))
     kind = fd_kind(fd)
     if kind != "prog":
         os.close(fd)
@@ -339,18 +221,6 @@ def open_pinned_program(path: str) -> KernelProgram:
     return KernelProgram(fd, f"pinned:{path}")
 
 
-def open_map_by_id(map_id: int) -> BpfMap[Any, Any]:
-    """A standalone map for a map id (decoded through its kernel BTF when it has one).
-
-    Example::
-
-        with tinybpf.open_map_by_id(map_id) as m:
-            print(m.name, dict(m.items()))
-    """
-    fd = _fd_by_id(lib.bpf_map_get_fd_by_id, "map", map_id)
-    return _map_from_fd(fd, f"map id {map_id}")
-
-
 def open_link_by_id(link_id: int) -> LinkInfo:
     """The info of a link by id (links opened by id cannot be re-owned as handles).
 
@@ -359,7 +229,7 @@ def open_link_by_id(link_id: int) -> LinkInfo:
         info = tinybpf.open_link_by_id(link_id)
         print(info.type.name, info.prog_id)
     """
-    fd = _fd_by_id(lib.bpf_link_get_fd_by_id, "link", link_id)
+    fd = ids.fd_by_id("link", link_id, f"open link id {link_id}")
     try:
         return link_info_by_fd(fd)
     finally:
@@ -369,6 +239,10 @@ def open_link_by_id(link_id: int) -> LinkInfo:
 class _StatsHandle:
     def __init__(self, fd: int) -> None:
         self._fd = fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
 
     def close(self) -> None:
         fd, self._fd = self._fd, -1
@@ -409,9 +283,9 @@ def _probe(ret: int, what: str) -> bool:
         return True
     if ret == 0:
         return False
-    if ret == -_errno.EOPNOTSUPP:
+    if errnos.failed_with(ret, errnos.OPNOTSUPP):
         return False
-    raise error_for_errno(-ret)(f"probe of {what} failed: {strerror(-ret)}", -ret)
+    fail(ret, f"probe of {what} failed")
 
 
 def probe_prog_type(prog_type: BpfProgType | str | int) -> bool:
@@ -474,6 +348,10 @@ class PerfEvent:
         fd, self.fd = self.fd, -1
         return fd
 
+    @property
+    def closed(self) -> bool:
+        return self.fd < 0
+
     def close(self) -> None:
         fd, self.fd = self.fd, -1
         if fd >= 0:
@@ -516,9 +394,7 @@ def perf_event_open(
         )
     )
     if fd < 0:
-        raise error_for_errno(-fd)(
-            f"perf_event_open(type={type}, cpu={cpu}) failed: {strerror(-fd)}", -fd
-        )
+        fail(fd, f"perf_event_open(type={type}, cpu={cpu}) failed")
     return PerfEvent(fd, cpu)
 
 

@@ -17,19 +17,21 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._ffi import (
+from ._core import (
     NULL,
+    call,
+    call_ptr,
     capture_log,
     check_int,
-    check_ptr,
     cstr,
+    errnos,
     fd_kind,
     ffi,
     lib,
     new_opts,
     pystr,
 )
-from ._guard import Owner, borrow, guarded, unguarded
+from ._core.owner import Borrower, Owner, borrow, unguarded
 from ._netns import Netns
 from ._pin import check_pin_path
 from ._types import BpfAttachType, BpfLinkType
@@ -38,7 +40,7 @@ from .errors import BpfClosedError, BpfError, BpfNotSupportedError, LinkDetached
 if TYPE_CHECKING:
     import socket
 
-    from .program import BpfProgram
+    from ._protocols import ProgramLike
 
 __all__ = [
     "BpfLink",
@@ -77,7 +79,7 @@ class LinkInfo:
 
 def link_info_by_fd(fd: int) -> LinkInfo:
     out = ffi.new("struct tinybpf_link_info *")
-    check_int(lib.tinybpf_link_info(fd, out), f"get info of link fd {fd} failed")
+    call("tinybpf_link_info", fd, out, what=f"get info of link fd {fd}")
     ltype = BpfLinkType(out.type)
     with_attach = ltype in (
         BpfLinkType.TRACING,
@@ -104,13 +106,10 @@ def link_info_by_fd(fd: int) -> LinkInfo:
 
 
 def _destroy_link(ptr: Any, description: str) -> None:
-    with capture_log() as log:
-        ret = lib.bpf_link__destroy(ptr)
-    check_int(ret, f"destroy link ({description}) failed", log)
+    call("bpf_link__destroy", ptr, what=f"destroy link ({description})")
 
 
-@guarded(["fd", "detach", "pin", "unpin", "pin_path", "update_program", "info"])
-class BpfLink:
+class BpfLink(Borrower):
     """An attached program. ``destroy()`` detaches it; so does garbage collection.
 
     A link may be used from several threads: ``destroy()`` waits for the calls in flight
@@ -124,8 +123,11 @@ class BpfLink:
         # detached here
     """
 
+    # (see tinybpf._core.owner.Borrower)
+    _handles = frozenset({"fd"})
+
     def __init__(
-        self, link_ptr: Any, description: str = "", program: BpfProgram | None = None
+        self, link_ptr: Any, description: str = "", program: ProgramLike | None = None
     ) -> None:
         self._guard = Owner()
         self._ptr = link_ptr
@@ -139,7 +141,7 @@ class BpfLink:
         return self._description
 
     @property
-    def program(self) -> BpfProgram | None:
+    def program(self) -> ProgramLike | None:
         """The program this link attaches (None for links opened from a pin)."""
         return self._program
 
@@ -154,6 +156,16 @@ class BpfLink:
     @property
     def destroyed(self) -> bool:
         return self._ptr is None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the link was closed (destroyed)."""
+        return self._ptr is None
+
+    def close(self) -> None:
+        """Free the link, like every handle's ``close()``: the same as :meth:`destroy` (the
+        first generation's name, kept as an alias)."""
+        self.destroy()
 
     def _lp(self) -> Any:
         ptr = self._ptr  # one read: destroy() (from a signal handler) may clear it
@@ -187,7 +199,11 @@ class BpfLink:
         with capture_log() as log:
             ret = lib.bpf_link__detach(ptr)
         if ret < 0:
-            if ret == -_errno.EOPNOTSUPP and not self.pin_path and not self._opened_from_pin:
+            if (
+                errnos.failed_with(ret, errnos.OPNOTSUPP)
+                and not self.pin_path
+                and not self._opened_from_pin
+            ):
                 pass  # no separate detach for this link type: destroying it detaches
             else:
                 check_int(ret, f"detach link ({self._description}) failed", log)
@@ -196,17 +212,16 @@ class BpfLink:
     def pin(self, path: str) -> None:
         """Pin the link in a BPF filesystem: it then outlives this process."""
         p = self._lp()
-        with capture_log() as log:
-            ret = lib.bpf_link__pin(
-                p, cstr(check_pin_path(path, f"pin link ({self._description}) to '{path}'"))
-            )
-        check_int(ret, f"pin link ({self._description}) to '{path}' failed", log)
+        call(
+            "bpf_link__pin",
+            p,
+            cstr(check_pin_path(path, f"pin link ({self._description}) to '{path}'")),
+            what=f"pin link ({self._description}) to '{path}'",
+        )
 
     def unpin(self) -> None:
         p = self._lp()
-        with capture_log() as log:
-            ret = lib.bpf_link__unpin(p)
-        check_int(ret, f"unpin link ({self._description}) failed", log)
+        call("bpf_link__unpin", p, what=f"unpin link ({self._description})")
 
     @property
     def pin_path(self) -> str | None:
@@ -215,7 +230,7 @@ class BpfLink:
             return None
         return pystr(lib.bpf_link__pin_path(ptr)) or None
 
-    def update_program(self, program: BpfProgram) -> None:
+    def update_program(self, program: ProgramLike) -> None:
         """Atomically replace the attached program with ``program``."""
         p = self._lp()
         with capture_log() as log, borrow(program._guard):
@@ -225,7 +240,11 @@ class BpfLink:
 
     @property
     def info(self) -> LinkInfo:
-        """Kernel information: link id and type, program id, attach target.
+        """The same as :meth:`kernel_info` (a property of the first release, kept)."""
+        return self.kernel_info()
+
+    def kernel_info(self) -> LinkInfo:
+        """Kernel information: link id and type, program id, attach target (a syscall).
 
         Raises ``BpfNotSupportedError`` when the attachment has no kernel BPF link to
         describe: older kernels attach some kinds another way (perf events through an
@@ -286,10 +305,7 @@ def open_pinned_link(path: str) -> BpfLink:
         link.unpin()
         link.destroy()   # the last reference: the program is detached
     """
-    with capture_log() as log:
-        fd = int(lib.bpf_obj_get(cstr(path)))
-    if fd < 0:
-        check_int(fd, f"open pinned link '{path}' failed", log)
+    fd = int(call("bpf_obj_get", cstr(path), what=f"open pinned link '{path}'"))
     kind = fd_kind(fd)
     os.close(fd)
     if kind != "link":
@@ -297,9 +313,7 @@ def open_pinned_link(path: str) -> BpfLink:
             f"open pinned link '{path}' failed: it is a {kind or 'non-BPF'} object, not a link",
             _errno.EINVAL,
         )
-    with capture_log() as log:
-        ptr = lib.bpf_link__open(cstr(path))
-    check_ptr(ptr, f"open pinned link '{path}' failed", log)
+    ptr = call_ptr("bpf_link__open", cstr(path), what=f"open pinned link '{path}'")
     link = BpfLink(ptr, f"pinned:{path}")
     link._opened_from_pin = True
     return link
@@ -312,6 +326,16 @@ class _Attachment:
 
     def destroy(self) -> None:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Detach the program now, like every handle's ``close()`` (the same as
+        ``destroy()``). Idempotent."""
+        self.destroy()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the program was detached through this attachment."""
+        return self.destroyed
 
     def detach(self) -> None:
         """Detach the program now (the same as ``destroy()``). Idempotent."""
@@ -378,11 +402,12 @@ def destroy_tc_hook(ifindex: int) -> None:
     hook = new_opts(
         "bpf_tc_hook", ifindex=ifindex, attach_point=lib.BPF_TC_INGRESS | lib.BPF_TC_EGRESS
     )
-    with capture_log() as log:
-        ret = lib.bpf_tc_hook_destroy(hook.ptr)
-    if ret < 0 and ret not in (-_errno.ENOENT, -_errno.ENODEV, -_errno.EINVAL):
-        check_int(ret, f"remove clsact qdisc of interface {ifindex} failed", log)
-    log.consumed = True
+    call(
+        "bpf_tc_hook_destroy",
+        hook.ptr,
+        what=f"remove clsact qdisc of interface {ifindex}",
+        tolerate=errnos.GONE_OR_INVALID,
+    )
 
 
 class TcAttachment(_Attachment):
@@ -401,7 +426,7 @@ class TcAttachment(_Attachment):
 
     def __init__(
         self,
-        program: BpfProgram,
+        program: ProgramLike,
         hook: Any,
         handle: int,
         priority: int,
@@ -454,10 +479,13 @@ class TcAttachment(_Attachment):
         if int(query.ptr.prog_id) != self._prog_id:
             return  # replaced by someone else: not ours to remove
         opts = new_opts("bpf_tc_opts", handle=self.handle, priority=self.priority)
-        with capture_log() as log:
-            ret = lib.bpf_tc_detach(self._hook.ptr, opts.ptr)
-        if ret < 0 and ret not in (-_errno.ENOENT, -_errno.ENODEV):
-            check_int(ret, f"detach {self._description} failed", log)
+        call(
+            "bpf_tc_detach",
+            self._hook.ptr,
+            opts.ptr,
+            what=f"detach {self._description}",
+            tolerate=errnos.GONE,
+        )
 
     def destroy(self) -> None:
         if self._done:
@@ -484,7 +512,7 @@ class XdpAttachment(_Attachment):
 
     def __init__(
         self,
-        program: BpfProgram,
+        program: ProgramLike,
         ifindex: int,
         flags: int,
         description: str,
@@ -508,8 +536,7 @@ class XdpAttachment(_Attachment):
         with capture_log() as log:
             ret = lib.bpf_xdp_detach(self._ifindex, self._flags | lib.XDP_FLAGS_REPLACE, opts.ptr)
         # EEXIST: another program replaced ours; ENOENT/ENODEV: interface or program gone
-        if ret < 0 and ret not in (-_errno.EEXIST, -_errno.ENOENT, -_errno.ENODEV):
-            check_int(ret, f"detach {self._description} failed", log)
+        check_int(ret, f"detach {self._description} failed", log, errnos.EXISTS_OR_GONE)
 
     def destroy(self) -> None:
         if self._done:
@@ -534,7 +561,7 @@ class SocketFilter(_Attachment):
             frame = sock.recv(2048)
     """
 
-    def __init__(self, program: BpfProgram, sock: socket.socket, owned: bool) -> None:
+    def __init__(self, program: ProgramLike, sock: socket.socket, owned: bool) -> None:
         self._program = program
         self._sock = sock
         self._owned = owned
@@ -561,7 +588,6 @@ class SocketFilter(_Attachment):
                 self._sock.close()
 
 
-@guarded(["_iter_fd"])
 class IterLink(BpfLink):
     """A BPF iterator link. Each :meth:`read` runs the iterator once and returns its output.
 

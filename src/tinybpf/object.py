@@ -7,37 +7,43 @@ import os
 import sys
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from ._diagnose import explain_load
-from ._ffi import (
+from ._collections import MapCollection, ProgramCollection, _Wrappers
+from ._core import (
     NULL,
-    LogCapture,
     capture_log,
     check_int,
     cstr,
+    errnos,
     ffi,
     lib,
     new_opts,
     pystr,
-    take_c_log,
 )
-from ._guard import Owner, guarded, unguarded
-from ._kernel import explain_eperm
-from .btf import Btf, btf_defect, validate_python_type
+from ._core.owner import Borrower, Owner, unguarded
+from ._load_errors import (
+    _MISSING_ERRNOS,
+    _check_custom_btf,
+    _diagnosed_eperm,
+    _open_failed,
+    _programs_of,
+    _raise_missing,
+    _verifier_error,
+)
+from ._map_handle import _Shared
+from .btf import Btf, validate_python_type
 from .errors import (
     BpfClosedError,
     BpfError,
-    BpfFileNotFoundError,
     BpfPermissionError,
     BpfPhaseError,
-    BpfVerifierError,
 )
 from .globals import GlobalVariables, _Layout, globals_layout
 from .link import BpfLink
-from .map import BpfMap, _Shared
+from .map import BpfMap
 from .program import BpfProgram
 from .token import TokenPermissionError, check_token_for_load
 
@@ -47,139 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["BpfObject", "MapCollection", "ProgramCollection", "load", "open_object"]
 
 
-W = TypeVar("W")
-
-
-class _Collection(Mapping[str, W]):
-    """A read-only view of an object's programs or maps by name, with attribute access
-    for names that are identifiers."""
-
-    _kind = "Item"
-
-    def __init__(self, items: Mapping[str, W], owner: Any = None) -> None:
-        self._d = items
-        self._owner = owner  # the BpfObject: a collection keeps it alive
-
-    def __getitem__(self, name: str) -> W:
-        try:
-            return self._d[name]
-        except KeyError:
-            raise KeyError(self._not_found(name)) from None
-
-    def _not_found(self, name: object) -> str:
-        avail = ", ".join(self._d) or "(none)"
-        return f"{self._kind} {name!r} not found. Available {self._kind.lower()}s: {avail}"
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._d)
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._d
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {list(self._d)}>"
-
-    def __getattr__(self, name: str) -> W:
-        d = self.__dict__.get("_d", {})
-        if name in d:
-            return d[name]  # type: ignore[no-any-return]
-        if name.startswith("_") or "_d" not in self.__dict__:
-            raise AttributeError(name)
-        raise AttributeError(self._not_found(name))
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | {n for n in self._d if n.isidentifier()})
-
-
-class ProgramCollection(_Collection[BpfProgram]):
-    """Read-only mapping of program name to :class:`BpfProgram`.
-
-    Example::
-
-        obj = tinybpf.open("prog.bpf.o")
-        for name, prog in obj.programs.items():
-            prog.autoload = name != "handle_exit"
-        obj.load()
-    """
-
-    _kind = "Program"
-
-
-class MapCollection(_Collection["BpfMap[Any, Any]"]):
-    """Read-only mapping of map name to :class:`BpfMap`.
-
-    Example::
-
-        for name, m in obj.maps.items():
-            print(name, m.type.name)
-        counts = obj.maps.counts   # attribute access for names that are identifiers
-    """
-
-    _kind = "Map"
-
-
-class _Wrappers(Mapping[str, W]):
-    """Name -> wrapper, built on first access (opening an object stays cheap).
-
-    Every wrapper holds its object strongly (a map, a program keeps its object alive); the
-    object holds its wrappers weakly, so no object <-> children cycle forms and an object
-    that is dropped unclosed is freed by reference counting alone. A wrapper nobody holds
-    any more is built anew on the next access: state that must outlive it lives in libbpf
-    or on the object.
-    """
-
-    __slots__ = ("_made", "_make", "_owner", "_ptrs")
-
-    def __init__(self, names: list[str], make: Callable[[Any, str], W], owner: Any) -> None:
-        self._ptrs = dict.fromkeys(names)
-        self._made: dict[str, weakref.ref[W]] = {}
-        self._make = make
-        self._owner = weakref.ref(owner)  # the object holds this mapping
-
-    def __getitem__(self, name: str) -> W:
-        ref = self._made.get(name)
-        w = None if ref is None else ref()
-        if w is None:
-            if name not in self._ptrs:
-                raise KeyError(name)
-            owner = self._owner()
-            if owner is None:
-                raise BpfClosedError("the BpfObject of this collection is gone")
-            w = self._make(owner, name)
-            self._made[name] = weakref.ref(w)
-        return w
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._ptrs)
-
-    def __len__(self) -> int:
-        return len(self._ptrs)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._ptrs
-
-    def created(self) -> list[W]:
-        """The wrappers alive now."""
-        return [w for ref in list(self._made.values()) if (w := ref()) is not None]
-
-
-@guarded(
-    [
-        "load",
-        "_btf_model",
-        "register_type",
-        "globals",
-        "_globals_layout",
-        "_layout_changed",
-        "_new_program",
-        "_new_map",
-        "attach_all",
-    ]
-)
-class BpfObject:
+class BpfObject(Borrower):
     """A BPF object file opened by :func:`tinybpf.open` or :func:`tinybpf.load`.
 
     Use it as a context manager, or call :meth:`close`. Links stay attached after the
@@ -191,6 +65,9 @@ class BpfObject:
             link = obj.program("handle").attach()
             print(obj.maps["counts"][0])
     """
+
+    # returns a raw program/map pointer (see tinybpf._core.owner.Borrower)
+    _handles = frozenset({"_find"})
 
     # Defaults most objects never change, as class attributes: opening, loading and closing
     # is benchmarked against C, and every attribute set there costs (docs/performance.md).
@@ -366,8 +243,8 @@ class BpfObject:
         except BpfPermissionError as e:
             raise _diagnosed_eperm(e, self._load_set()) from None
         except BpfError as e:
-            if e.errno in _MISSING_ERRNOS:
-                _raise_missing(self, self._path, e)
+            if errnos.is_(e.errno, _MISSING_ERRNOS):
+                _raise_missing(_programs_of(self), self._path, e)
             raise
         self._loaded = True
         for state in (self._map_shared or {}).values():
@@ -650,7 +527,7 @@ class BpfObject:
         while a call of the same thread is in flight (a signal handler, a conversion hook),
         the object is closed at once and freed when that call returns."""
         g = self._guard
-        with g.lock:  # serialised with the guarded methods (tinybpf._guard)
+        with g.lock:  # serialised with the borrows (tinybpf._core.owner)
             if self._closed:
                 return
             links, self._links = self._links, None
@@ -880,148 +757,6 @@ def _open(
     if opts is not None:
         obj._keep = opts
     return obj
-
-
-# what libbpf returns when a load needs something this kernel lacks (EINVAL: a kfunc)
-_MISSING_ERRNOS = (_errno.ENOENT, _errno.ESRCH, _errno.EINVAL)
-
-
-def _raise_missing(obj: BpfObject, path: str, e: BpfError) -> None:
-    """After a load failed with ENOENT/ESRCH/EINVAL: raise an error naming what this kernel
-    lacks (its BTF, an fentry/LSM target, a kfunc) rather than "No such file or directory".
-    ENOENT/ESRCH always get a message without a file in it; EINVAL only a found cause."""
-    programs = [(n, prog.section, prog.autoload) for n, prog in obj._programs.items()]
-    why = explain_load(programs, path)
-    if why is None:
-        if e.errno == _errno.EINVAL:
-            return
-        why = (BpfError, "something the object uses is not in this kernel (see libbpf's output)")
-    cls, text = why
-    err = e.errno or 0
-    code = _errno.errorcode.get(err, str(err))
-    raise cls(f"load '{path}' failed: {text} ({code})", err, e.libbpf_log) from None
-
-
-def _file_kind(path: str) -> str:
-    import stat
-
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as e:
-        return f"cannot stat it: {e.strerror}"
-    kinds = [
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ]
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
-
-
-def _check_custom_btf(path: str | os.PathLike[str]) -> None:
-    """libbpf reads ``btf_custom_path`` at load and relocates against it: it gets the same
-    check as every other BTF first (a typedef cycle there hangs CO-RE relocation, a 0-byte
-    INT divides by zero, a deep chain overflows the stack)."""
-    if not os.path.exists(path):
-        return  # libbpf's load reports it, as before
-    try:
-        Btf.from_file(path).close()
-    except BpfError as e:
-        raise BpfError(
-            f"btf_custom_path {os.fspath(path)!r} refused: {e}", e.errno or _errno.EINVAL
-        ) from None
-
-
-def _diagnosed_eperm(e: BpfPermissionError, programs: dict[str, tuple[int, str]]) -> BpfError:
-    """A load's EPERM with tinybpf's diagnosis in the message instead of libbpf's generic
-    hint ("try raising 'ulimit -l'"), which stays in ``libbpf_log``."""
-    if e.errno != _errno.EPERM:
-        return e
-    why = explain_eperm(programs, e.libbpf_log or "")
-    return BpfPermissionError(f"{e.message}: {why}", e.errno, e.libbpf_log)
-
-
-def _open_failed(
-    path: str,
-    from_file: bool,
-    err: int,
-    res: Any,
-    reopen: Callable[[], BpfObject],
-    opts: Any = None,
-) -> NoReturn:
-    log = take_c_log(res.log, res.log_len)
-    stage = res.stage
-    if stage == lib.TINYBPF_BTF_INVALID:
-        raise BpfError(
-            f"open '{path}' failed: malformed BTF: type {res.bad_id} has {btf_defect(err)}", err
-        )
-    if stage == lib.TINYBPF_NOT_REGULAR:
-        raise BpfError(
-            f"open '{path}' failed: not a regular file ({_file_kind(path)}); a BPF object "
-            "is an ELF file: pass its path, or its contents as bytes",
-            err,
-        )
-    missing = err == _errno.ENOENT and from_file and not os.path.exists(path)
-    if stage == lib.TINYBPF_OPEN_FAILED and missing:
-        log.consumed = True  # libbpf's "failed to open" says nothing more
-        raise BpfFileNotFoundError(f"BPF object file not found: {path}", _errno.ENOENT)
-    verb = "load" if stage == lib.TINYBPF_LOAD_FAILED else "open"
-    if stage == lib.TINYBPF_LOAD_FAILED:
-        verr = _verifier_error(f"load '{path}' failed", err or _errno.EINVAL, log, None)
-        if verr is not None:
-            raise verr
-        check_token_for_load(opts, f"load '{path}' failed", err, log)
-    try:
-        check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
-    except BpfError as e:
-        if stage == lib.TINYBPF_LOAD_FAILED and e.errno in _MISSING_ERRNOS:
-            try:
-                fresh = reopen()  # the failed object is gone: look at an unloaded copy
-            except BpfError:
-                raise e from None
-            with fresh:
-                _raise_missing(fresh, path, e)
-        raise
-    raise AssertionError("unreachable")
-
-
-_BEGIN_LOG = "': -- BEGIN PROG LOAD LOG --\n"
-_END_LOG = "-- END PROG LOAD LOG --"
-_LOAD_FAILED = "': BPF program load failed:"
-
-
-def _verifier_error(
-    message: str, err: int, log: LogCapture, own_log: Callable[[str], str | None] | None
-) -> BpfVerifierError | None:
-    """The BpfVerifierError of a failed load, when a program's load failed with a verifier
-    log (libbpf's "-- BEGIN PROG LOAD LOG --" block, or the program's own log buffer set
-    by request_verifier_log()); None otherwise (e.g. EPERM: no verifier ran)."""
-    if err == _errno.EPERM or not log.lines:
-        return None
-    text = "".join(t for _, t in log.lines)
-    at = text.find(_LOAD_FAILED)
-    if at < 0:
-        return None
-    program = text[text.rfind("prog '", 0, at) + len("prog '") : at]
-    vlog = ""
-    begin = text.find(f"prog '{program}{_BEGIN_LOG}")
-    if begin >= 0:
-        start = begin + len(f"prog '{program}{_BEGIN_LOG}")
-        stop = text.find(_END_LOG, start)
-        vlog = text[start : stop if stop >= 0 else len(text)]
-    elif own_log is not None:
-        vlog = own_log(program) or ""
-    if not vlog.strip():
-        return None
-    from ._ffi import strerror
-    from .errors import verifier_summary
-
-    full = (
-        f"{message}: {strerror(err)}: the verifier rejected program '{program}':\n"
-        f"{verifier_summary(vlog)}"
-    )
-    return BpfVerifierError(full, err, log.text, log=vlog, program=program)
 
 
 def load(

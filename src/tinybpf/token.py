@@ -29,7 +29,7 @@ import re
 import weakref
 from typing import Any
 
-from ._ffi import NULL, capture_log, ffi, lib, strerror
+from ._core import NULL, capture_log, ffi, lib, strerror
 from ._kernel import in_user_namespace
 from .errors import (
     BpfClosedError,

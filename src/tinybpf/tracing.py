@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import BpfError, BpfFileNotFoundError, error_for_errno
+from .errors import BpfError, BpfFileNotFoundError, error_from_oserror
 
 __all__ = ["TraceEvent", "TracePipe", "trace_pipe"]
 
@@ -124,8 +124,7 @@ class TracePipe:
         try:
             self._fd = os.open(self._path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as e:
-            err = e.errno or _errno.EIO
-            raise error_for_errno(err)(f"open {self._path} failed: {os.strerror(err)}", err) from e
+            raise error_from_oserror(e, f"open {self._path} failed") from e
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._buf = b""
         self._poll = select.poll()
@@ -167,6 +166,10 @@ class TracePipe:
                     raise StopIteration
                 wait = min(_POLL_MS, max(1, int(left * 1000)))
             self._poll.poll(wait)
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
 
     def close(self) -> None:
         """Close the trace pipe. Idempotent."""

@@ -575,7 +575,7 @@ def bpf_token_unavailable_reason() -> str | None:
     import errno
 
     def compute() -> str | None:
-        from tinybpf._ffi import NULL, lib
+        from tinybpf._core import NULL, lib
 
         ret = int(lib.bpf_token_create(-1, NULL))
         if ret == -errno.EBADF:

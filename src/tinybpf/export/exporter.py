@@ -432,7 +432,7 @@ class Exporter:
             )
 
     def _drop_capabilities(self) -> None:
-        from . import capabilities
+        from .capabilities import current_text, drop
         from .decoders import preload_kernel_symbols
 
         keep = self.keep_capabilities or []
@@ -450,8 +450,8 @@ class Exporter:
                 "read /proc/kallsyms before dropping cap_syslog: kernel modules loaded "
                 "later are not resolved by ksym/kstack (keep cap_syslog for them)"
             )
-        before = capabilities.current_text()
-        after, others = capabilities.drop(keep)
+        before = current_text()
+        after, others = drop(keep)
         log.info("dropped capabilities: %s -> %s", before, after)
         if others:
             log.warning(

@@ -200,7 +200,7 @@ def explore(source: str | os.PathLike[str], load: bool = False) -> Any:
 
 def _pins() -> dict[tuple[str, int], list[str]]:
     """(kind, id) -> pin paths found under the mounted BPF filesystems."""
-    from .._ffi import cstr, fd_kind, lib
+    from .._core import cstr, fd_kind, lib
     from .._pin import _bpffs_mounts
     from ..introspect import btf_info_by_fd, map_info_by_fd, program_info_by_fd
     from ..link import link_info_by_fd

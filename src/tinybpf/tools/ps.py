@@ -7,12 +7,11 @@ take a few milliseconds plus one readlink per open file of the machine.
 
 from __future__ import annotations
 
-import errno as _errno
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._ffi import NULL, check_int, ffi, lib, pystr
+from .._core import NULL, check_int, errnos, ffi, lib, pystr
 from .._types import BpfMapType, BpfProgType
 from ..link import link_info_by_fd
 
@@ -94,7 +93,7 @@ def _ids(next_id: Callable[[int, Any], int]) -> Iterator[int]:
     while True:
         ret = next_id(cur, nxt)
         if ret < 0:
-            if ret == -_errno.ENOENT:
+            if ret == errnos.RET_NOT_FOUND:
                 return
             check_int(ret, "enumerate kernel objects failed")
         cur = int(nxt[0])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..._ffi import capture_log, check_int, check_ptr, cstr, ffi, lib
+from ..._core import capture_log, check_int, check_ptr, cstr, ffi, lib
 
 _NULL = ffi.NULL
 

@@ -1,9 +1,10 @@
-"""The only module that touches the cffi extension directly.
+"""The binding: the one module that imports the cffi extension.
 
-It holds the two C-boundary checks (negative-errno ints and NULL pointers), the opts
-builder, str<->bytes helpers and the libbpf log capture. Everything else in the package
-calls libbpf through ``lib`` imported from here and checks results with ``check_int`` /
-``check_ptr``.
+It holds the two C-boundary checks (negative-errno ints and NULL pointers) and the one
+function that raises for a failed C call (:func:`fail`), the call-and-check helpers
+(:func:`call`, :func:`call_ptr`: capture libbpf's log, call, check, raise), the opts
+builder, str<->bytes helpers and the libbpf log capture. The rest of the package reaches
+libbpf only through :mod:`tinybpf._core`.
 """
 
 from __future__ import annotations
@@ -12,26 +13,27 @@ import errno as _errno
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 # cffi's module init also files the extension in sys.modules under the name it was built
 # with (ffi_build/build_ffi.py), and its lib as "<name>.lib". In a copy vendored under
 # another package that name belongs to the installed tinybpf: left there, a later
 # ``import tinybpf`` would bind this copy's extension. Put back what was there before.
+_TOP = (__package__ or "tinybpf._core").rsplit(".", 1)[0]  # the tinybpf package, any name
 _BUILT_AS = ("tinybpf._libbpf_cffi", "tinybpf._libbpf_cffi.lib")
 _before = {name: sys.modules.get(name) for name in _BUILT_AS}
 try:
-    from ._libbpf_cffi import ffi, lib
+    from .._libbpf_cffi import ffi, lib
 except ModuleNotFoundError as e:  # a vendored copy, or an install without dependencies
     if e.name != "_cffi_backend":
         raise
     raise ModuleNotFoundError(
-        f"{__package__} needs the cffi package at run time (its _cffi_backend module is "
+        f"{_TOP} needs the cffi package at run time (its _cffi_backend module is "
         f"not importable here): pip install 'cffi>=1.17'",
         name=e.name,
     ) from e
 
-if f"{__package__}._libbpf_cffi" != _BUILT_AS[0]:
+if f"{_TOP}._libbpf_cffi" != _BUILT_AS[0]:
     for _name, _module in _before.items():
         if _module is None:
             sys.modules.pop(_name, None)
@@ -39,21 +41,26 @@ if f"{__package__}._libbpf_cffi" != _BUILT_AS[0]:
             sys.modules[_name] = _module
 del _before
 
-from .errors import error_for_errno  # noqa: E402
+from ..errors import error_for_errno  # noqa: E402
 
 __all__ = [
     "NULL",
     "LogCapture",
+    "call",
+    "call_ptr",
     "capture_log",
     "check_int",
     "check_ptr",
     "cstr",
+    "fail",
     "ffi",
+    "info_by_fd",
     "lib",
     "new_opts",
     "pystr",
     "strerror",
     "take_c_log",
+    "try_info_by_fd",
 ]
 
 NULL: Any = ffi.NULL
@@ -75,7 +82,7 @@ def _libbpf_logger() -> Any:
                 lib.LIBBPF_DEBUG: logging.DEBUG,
             }
         )
-        _logger = logging.getLogger(f"{__package__}.libbpf")
+        _logger = logging.getLogger(f"{_TOP}.libbpf")
     return _logger
 
 
@@ -179,19 +186,35 @@ def strerror(err: int) -> str:
     return text or os.strerror(abs(err))
 
 
-def _raise(err: int, message: str, log: LogCapture | None, cls: type[Exception] | None) -> None:
+def fail(
+    err: int,
+    message: str,
+    log: LogCapture | None = None,
+    cls: type[Exception] | None = None,
+    hint: str = "",
+) -> NoReturn:
+    """Raise the error of a failed C call: ``err`` is the errno (either sign; 0 means
+    EINVAL), the class is ``cls`` or the one :func:`~tinybpf.errors.error_for_errno`
+    picks, the message gets libbpf's text for the errno (then ``hint``, if any) and the
+    error carries the log lines captured during the call."""
     err = abs(err) or _errno.EINVAL
-    full = f"{message}: {strerror(err)}"
+    full = f"{message}: {strerror(err)}{hint}"
     exc_cls = cls or error_for_errno(err)
     if log is not None:
         log.consumed = True
     raise exc_cls(full, err, log.text if log is not None else None)
 
 
-def check_int(ret: int, message: str, log: LogCapture | None = None) -> int:
-    """Check a libbpf int return: negative means -errno. Returns ``ret`` when >= 0."""
-    if ret < 0:
-        _raise(ret, message, log, None)
+def check_int(
+    ret: int,
+    message: str,
+    log: LogCapture | None = None,
+    tolerate: frozenset[int] = frozenset(),
+) -> int:
+    """Check a libbpf int return: negative means -errno. Returns ``ret`` when >= 0 or when
+    ``-ret`` is in ``tolerate`` (a named set of :mod:`tinybpf._core.errnos`)."""
+    if ret < 0 and -ret not in tolerate:
+        fail(ret, message, log)
     return ret
 
 
@@ -202,8 +225,60 @@ def check_ptr(ptr: Any, message: str, log: LogCapture | None = None) -> Any:
     value the failed call left, not one changed by Python code since.
     """
     if ptr == NULL:
-        _raise(ffi.errno or _errno.EINVAL, message, log, None)
+        fail(ffi.errno or _errno.EINVAL, message, log)
     return ptr
+
+
+def call(name: str, *args: Any, what: str, tolerate: frozenset[int] = frozenset()) -> int:
+    """The call-and-check path for a libbpf function returning an int (negative errno on
+    failure): capture libbpf's log, call ``lib.<name>(*args)``, check, raise the right
+    :class:`~tinybpf.errors.BpfError` with the captured log. ``what`` names the operation
+    ("set type of map 'x'"); " failed: <strerror>" is appended."""
+    fn = getattr(lib, name)
+    with LogCapture() as log:
+        ret: int = fn(*args)
+    if ret < 0 and -ret in tolerate:
+        log.consumed = True  # an expected failure: its messages are no news
+    return check_int(ret, f"{what} failed", log, tolerate)
+
+
+def call_ptr(name: str, *args: Any, what: str) -> Any:
+    """:func:`call` for a libbpf function returning a pointer (NULL and errno on failure)."""
+    fn = getattr(lib, name)
+    with LogCapture() as log:
+        ptr = fn(*args)
+    return check_ptr(ptr, f"{what} failed", log)
+
+
+_INFO = {
+    "prog": ("struct bpf_prog_info", "bpf_prog_get_info_by_fd"),
+    "map": ("struct bpf_map_info", "bpf_map_get_info_by_fd"),
+    "btf": ("struct bpf_btf_info", "bpf_btf_get_info_by_fd"),
+}
+
+
+def try_info_by_fd(kind: str, fd: int, **fields: Any) -> tuple[Any, int]:
+    """``bpf_obj_get_info_by_fd`` for a ``"prog"``, ``"map"`` or ``"btf"`` fd: the
+    ``struct bpf_<kind>_info`` (``fields`` set first, e.g. a buffer for the names the kernel
+    writes back; the caller keeps such buffers alive) and the call's return, unchecked."""
+    ctype, fn = _INFO[kind]
+    info = ffi.new(f"{ctype} *")
+    for name, value in fields.items():
+        setattr(info, name, value)
+    size = ffi.new("__u32 *", ffi.sizeof(ctype))
+    ret: int = getattr(lib, fn)(fd, info, size)
+    return info, ret
+
+
+def info_by_fd(kind: str, fd: int, what: str, **fields: Any) -> Any:
+    """:func:`try_info_by_fd` through the call-and-check path: raises the right error."""
+    ctype, fn = _INFO[kind]
+    info = ffi.new(f"{ctype} *")
+    for name, value in fields.items():
+        setattr(info, name, value)
+    size = ffi.new("__u32 *", ffi.sizeof(ctype))
+    call(fn, fd, info, size, what=what)
+    return info
 
 
 class Opts:

@@ -1,0 +1,114 @@
+"""The C side of ring and perf buffers: libbpf's buffers drained in C into one batch
+(``struct tinybpf_batch`` in ffi_build/shim.c) that Python takes whole, and the buffer
+calls the poll loop makes (once per poll, never per event).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any
+
+from ._binding import NULL, LogCapture, fail, ffi, lib
+
+__all__ = [
+    "LOST_FLAG",
+    "free_batch",
+    "new_batch",
+    "new_ring_source",
+    "perf_buffer_count",
+    "perf_consume",
+    "perf_consume_buffer",
+    "perf_epoll_fd",
+    "perf_free",
+    "perf_new",
+    "perf_poll",
+    "ring_add",
+    "ring_consume",
+    "ring_epoll_fd",
+    "ring_free",
+    "ring_new",
+    "ring_poll",
+    "take",
+    "user_ring_free",
+    "user_ring_new",
+    "user_ring_write",
+]
+
+LOST_FLAG: int = lib.TINYBPF_LOST_FLAG
+"""Set in a perf batch record's cpu word when the record is a lost-samples count."""
+
+
+def new_batch() -> Any:
+    """An empty batch the C drain appends samples to."""
+    return ffi.new("struct tinybpf_batch *")
+
+
+def free_batch(batch: Any) -> None:
+    lib.tinybpf_batch_free(batch)
+
+
+def take(batch: Any) -> tuple[memoryview, memoryview, memoryview]:
+    """Take the batch's samples out of C: (the bytes, each record's size, each record's
+    cpu), as memoryviews over the C buffers, which are freed when the last view of them
+    is gone. The batch is empty afterwards."""
+    count = int(batch.count)
+    nbytes = int(batch.len)
+    data = ffi.new("char **")
+    sizes = ffi.new("__u32 **")
+    cpus = ffi.new("__u32 **")
+    lib.tinybpf_batch_take(batch, data, sizes, cpus)
+    owned_data = ffi.gc(data[0], lib.tinybpf_free)
+    owned_sizes = ffi.gc(sizes[0], lib.tinybpf_free)
+    owned_cpus = ffi.gc(cpus[0], lib.tinybpf_free)
+    return (
+        memoryview(ffi.buffer(owned_data, nbytes)),
+        memoryview(ffi.buffer(owned_sizes, 4 * count)).cast("I"),
+        memoryview(ffi.buffer(owned_cpus, 4 * count)).cast("I"),
+    )
+
+
+def new_ring_source() -> Any:
+    """The per-map state of a ring buffer's C drain (``struct tinybpf_batch_src``)."""
+    return ffi.new("struct tinybpf_batch_src *")
+
+
+ring_new = lib.tinybpf_batch_ring_new
+ring_add = lib.tinybpf_batch_ring_add
+ring_poll = lib.ring_buffer__poll
+ring_consume = lib.ring_buffer__consume
+ring_epoll_fd = lib.ring_buffer__epoll_fd
+ring_free = lib.ring_buffer__free
+
+perf_new = lib.tinybpf_batch_perf_new
+perf_buffer_count = lib.perf_buffer__buffer_cnt
+perf_poll = lib.perf_buffer__poll
+perf_consume = lib.perf_buffer__consume
+perf_consume_buffer = lib.perf_buffer__consume_buffer
+perf_epoll_fd = lib.perf_buffer__epoll_fd
+perf_free = lib.perf_buffer__free
+
+user_ring_free = lib.user_ring_buffer__free
+
+
+def user_ring_new(fd: int, what: str) -> Any:
+    """``user_ring_buffer__new(fd, NULL)`` through the call-and-check path; ``fd`` is
+    closed when it fails (the handle owns it otherwise)."""
+    with LogCapture() as log:
+        ptr = lib.user_ring_buffer__new(fd, NULL)
+    if ptr == NULL:
+        err = ffi.errno
+        os.close(fd)
+        fail(err, f"{what} failed", log)
+    return ptr
+
+
+def user_ring_write(handle: Any, data: bytes) -> int:
+    """Reserve ``len(data)`` bytes in a user ring buffer, copy ``data`` and submit it:
+    0, or the errno of the failed reserve (ENOSPC: the ring is full)."""
+    sample = lib.user_ring_buffer__reserve(handle, len(data))
+    if sample == NULL:
+        return ffi.errno or errno.EINVAL
+    ffi.memmove(sample, data, len(data))
+    lib.user_ring_buffer__submit(handle, sample)
+    return 0

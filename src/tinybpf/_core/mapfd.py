@@ -1,0 +1,65 @@
+"""The map element engine's C side: the fd handle element operations borrow in C
+(``struct tinybpf_fd`` in ffi_build/shim.c: a user count and the fd; ``revoke`` waits for
+the calls in flight and makes later ones return ``CLOSED``) and the element calls over it.
+
+The calls are bound here once; the hot paths (``m[k]``, ``m[k] = v``) bind them again as
+module globals or ``functools.partial`` objects, so no Python layer is added per element.
+Each returns 0 or a negative errno (``CLOSED`` for a revoked handle, ``LOOKUP_AGAIN`` when
+an int fast path needs the general path).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._binding import ffi, lib
+
+__all__ = [
+    "CLOSED",
+    "LOOKUP_AGAIN",
+    "delete",
+    "delete_batch",
+    "freeze",
+    "get_next_key",
+    "lookup",
+    "lookup_and_delete",
+    "lookup_batch",
+    "lookup_ints_s",
+    "lookup_ints_u",
+    "lookup_scalar",
+    "new_handle",
+    "revoke",
+    "update",
+    "update_batch",
+    "update_ints",
+    "update_scalar",
+]
+
+CLOSED = int(lib.TINYBPF_CLOSED)
+"""The return of a call through a revoked handle: the map (or its object) was closed."""
+LOOKUP_AGAIN = int(lib.TINYBPF_LOOKUP_AGAIN)
+
+lookup = lib.tinybpf_map_lookup
+update = lib.tinybpf_map_update
+delete = lib.tinybpf_map_delete
+lookup_scalar = lib.tinybpf_lookup_scalar
+update_scalar = lib.tinybpf_update_scalar
+lookup_ints_s = lib.tinybpf_lookup_ints_s
+lookup_ints_u = lib.tinybpf_lookup_ints_u
+update_ints = lib.tinybpf_update_ints
+lookup_and_delete = lib.tinybpf_map_lookup_and_delete
+get_next_key = lib.tinybpf_map_get_next_key
+lookup_batch = lib.tinybpf_map_lookup_batch
+update_batch = lib.tinybpf_map_update_batch
+delete_batch = lib.tinybpf_map_delete_batch
+freeze = lib.tinybpf_map_freeze
+
+
+def new_handle(fd: int) -> Any:
+    """The handle through which element operations borrow ``fd``."""
+    return ffi.new("struct tinybpf_fd *", {"fd": fd})
+
+
+def revoke(handle: Any) -> None:
+    """Wait for the element operations in flight on ``handle``; later ones get ``CLOSED``."""
+    lib.tinybpf_fd_revoke(handle)
