@@ -614,6 +614,7 @@ struct tinybpf_batch {
 	size_t hint;      /* capacity of the previous batch, to start the next one at */
 	__u32 uniform;    /* the size of every record so far when they all have one, else 0 */
 	__u32 lost_records; /* perf: also append each lost count as a record (callback mode) */
+	size_t sizes_hint; /* sizes_cap of the previous batch, to start the next one at */
 };
 
 /* One per ring buffer map: which batch to fill, and the map's index in it. */
@@ -640,7 +641,8 @@ static int tinybpf_batch_reserve(struct tinybpf_batch *b, size_t size)
 		b->cap = cap;
 	}
 	if (b->count == b->sizes_cap) {
-		size_t cap = b->sizes_cap ? b->sizes_cap * 2 : 4096;
+		size_t cap = b->sizes_cap ? b->sizes_cap * 2
+					  : (b->sizes_hint > 4096 ? b->sizes_hint : 4096);
 		__u32 *s = realloc(b->sizes, cap * sizeof(*s));
 		__u32 *c;
 
@@ -735,6 +737,7 @@ static void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **siz
 	*sizes = b->sizes;
 	*cpus = b->cpus;
 	b->hint = b->cap;
+	b->sizes_hint = b->sizes_cap;
 	b->data = NULL;
 	b->sizes = NULL;
 	b->cpus = NULL;
