@@ -626,7 +626,8 @@ struct tinybpf_batch_src {
 /* cpus[] of a perf "lost" record: the CPU with this bit set; its data is the u64 count */
 #define TINYBPF_LOST_FLAG 0x80000000u
 
-static int tinybpf_batch_reserve(struct tinybpf_batch *b, size_t size)
+__attribute__((noinline, cold)) static int tinybpf_batch_reserve(struct tinybpf_batch *b,
+							    size_t size)
 {
 	if (b->len + size > b->cap) {
 		size_t cap = b->cap ? b->cap : (b->hint > (1 << 16) ? b->hint : 1 << 16);
@@ -664,10 +665,12 @@ static int tinybpf_batch_append(struct tinybpf_batch *b, int cpu, const void *da
 
 	if (b->trim && size >= b->trim && size - b->trim < 8)
 		size = b->trim;
-	err = tinybpf_batch_reserve(b, size);
-	if (err) {
-		b->err = err;
-		return err;
+	if (b->len + size > b->cap || b->count == b->sizes_cap) {
+		err = tinybpf_batch_reserve(b, size); /* (out of line: rare) */
+		if (err) {
+			b->err = err;
+			return err;
+		}
 	}
 	memcpy(b->data + b->len, data, size);
 	b->len += size;

@@ -6,6 +6,7 @@ import builtins
 import ctypes
 import errno as _errno
 import functools
+import itertools
 import operator
 import os
 import sys
@@ -1167,8 +1168,7 @@ class BpfMap(Generic[KT, VT]):
 
     def keys(self) -> Iterator[KT]:
         """Every key (batched where supported; bounded if the map changes meanwhile)."""
-        for klist, _ in self._chunks():
-            yield from klist
+        return itertools.chain.from_iterable(klist for klist, _ in self._chunks())
 
     def values(self) -> Iterator[VT]:
         for _, v in self.items():
@@ -1176,15 +1176,22 @@ class BpfMap(Generic[KT, VT]):
 
     def items(self) -> Iterator[tuple[KT, VT]]:
         """Every (key, value) pair; keys deleted while iterating are skipped."""
+        # (chained in C: no generator frame resumed per item)
+        return itertools.chain.from_iterable(self._item_chunks())
+
+    def _item_chunks(self) -> Iterator[Iterator[tuple[KT, VT]]]:
         for klist, vlist in self._chunks():
             if vlist is not None:
                 # (one length: both decoded from one count; strict= costs per item)
-                yield from zip(klist, vlist)  # noqa: B905
-                continue
-            for k in klist:
-                v = self.lookup(k)
-                if v is not None:
-                    yield k, v
+                yield zip(klist, vlist)  # noqa: B905
+            else:
+                yield self._looked_up(klist)
+
+    def _looked_up(self, klist: list[Any]) -> Iterator[tuple[KT, VT]]:
+        for k in klist:
+            v = self.lookup(k)
+            if v is not None:
+                yield k, v
 
     def _raw_chunks(self) -> Iterator[tuple[bytes, bytes]]:
         """(keys, values) as packed bytes in chunks, for to_numpy()."""
