@@ -203,6 +203,13 @@ def med(rows: list[dict[str, Any]], key: str) -> float | None:
     return statistics.median(vals) if vals else None
 
 
+def paired(a: list[dict[str, Any]], ka: str, b: list[dict[str, Any]], kb: str) -> str:
+    """The median of the per-round ratios a/b: the two variants of a round ran one after
+    the other, so on a shared machine this is steadier than the ratio of the medians."""
+    rs = [x[ka] / y[kb] for x, y in zip(a, b, strict=False) if x.get(ka) and y.get(kb)]
+    return f"; median of per-round ratios {statistics.median(rs):.2f}" if rs else ""
+
+
 def check_events(rows: list[dict[str, Any]], what: str) -> None:
     for r in rows:
         if "events" in r and (r["events"] != r["expected"] or r.get("dropped") or r.get("lost")):
@@ -511,6 +518,7 @@ def build_rows(b: Bench) -> list[dict[str, Any]]:
                 ratio is not None and ratio >= 2,
                 note="C = plain loads/stores on the mapping; raw column = tinybpf on an "
                 "ordinary array of the same shape (one syscall per element)"
+                + paired(R("t.mmap"), key, R("t.mmap"), skey)
                 + (
                     f"; C through syscalls {cs / 1e6:.3g} M/s"
                     if (cs := med(R("c.mmap"), "syscall_lookup_per_s")) and key == "read_per_s"
@@ -558,7 +566,8 @@ def build_rows(b: Bench) -> list[dict[str, Any]]:
                 "<= 1.5 x C batched",
                 ratio is not None and ratio <= 1.5,
                 note=(f"C key by key {ck:.3f} s" if ck else "")
-                + (f"; bcc batched {bb:.3f} s" if bb and what == "items()" else ""),
+                + (f"; bcc batched {bb:.3f} s" if bb and what == "items()" else "")
+                + paired([x for x in R("t.iter") if key in x], key, R("c.iter"), "batch_s"),
             )
         mem = next((x for x in R("t.iter") if x.get("mem")), None)
         if mem:
@@ -633,7 +642,9 @@ def build_rows(b: Bench) -> list[dict[str, Any]]:
             f"{tb / raw:.2f} x raw" if tb and raw else "no batch API",
             f">= {floor} x raw",
             tb is not None and raw is not None and tb >= floor * raw,
-            note=f"{tb / 1e6 if tb else 0:.3g} M/s; consume_batch() + "
+            note=f"{tb / 1e6 if tb else 0:.3g} M/s"
+            + paired(tb_rows, "consume_per_s", R(f"raw.{kind}"), "consume_per_s")
+            + "; consume_batch() + "
             "sum(batch.column_view('seq')) (zero-copy), library defaults; "
             "raw = C drain prototype (bench/proto), seq read via memoryview"
             + (f"; {unsupported}" if unsupported else "")

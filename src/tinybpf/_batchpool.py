@@ -45,16 +45,25 @@ class BatchPool:
         self.install(b)
         return owned, s, c
 
-    def _release(self, sizes: Any, cpus: Any, cap: int, scap: int, data: Any) -> None:
+    def _release(
+        self,
+        sizes: Any,
+        cpus: Any,
+        cap: int,
+        scap: int,
+        data: Any,
+        _free: Any = lib.tinybpf_free,  # (bound now: destructors may run at shutdown)
+        _cast: Any = ffi.cast,
+    ) -> None:
         # (list.append is atomic: no lock; an ffi.gc destructor must not raise)
         if self._open and not self._spare:
-            self._spare.append((ffi.cast("char *", data), sizes, cpus, cap, scap))
+            self._spare.append((_cast("char *", data), sizes, cpus, cap, scap))
             if not self._open:  # closed meanwhile (another thread): free it after all
                 self.close()
             return
-        lib.tinybpf_free(data)
-        lib.tinybpf_free(sizes)
-        lib.tinybpf_free(cpus)
+        _free(data)
+        _free(sizes)
+        _free(cpus)
 
     def install(self, b: Any) -> None:
         """Give ``b`` the spare buffers if it has none (under the poller's poll lock)."""
