@@ -222,3 +222,56 @@ def test_batches_keep_their_records_while_buffers_are_reused(obj):
             kept[0][1].column_view("tag")
     finally:
         rb.close()
+
+
+_COUNT_BPF_CALLS = """
+import sys, tinybpf
+o = tinybpf.load(sys.argv[1])
+m = o.maps[sys.argv[2]]
+m[1] = 5
+total = 0
+for i in range(5000):
+    m[i % 1000] = i
+    total += m[i % 1000]
+print(total)
+"""
+
+
+def test_no_syscall_per_element(obj_path, tmp_path):
+    """Under strace: 5000 reads and writes of an mmap-able array make no bpf(2) call each,
+    the same loop on an ordinary array makes one per element."""
+    import shutil
+    import subprocess
+    import sys
+
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (apt-get install strace)")
+
+    def bpf_calls(map_name: str) -> int:
+        out = tmp_path / f"{map_name}.strace"
+        subprocess.run(
+            [
+                strace,
+                "-f",
+                "-e",
+                "trace=bpf",
+                "-o",
+                str(out),
+                sys.executable,
+                "-c",
+                _COUNT_BPF_CALLS,
+                str(obj_path("mmap_array")),
+                map_name,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return sum(1 for line in out.read_text().splitlines() if "bpf(" in line)
+
+    mapped, plain = bpf_calls("u64s"), bpf_calls("plain")
+    assert plain >= 10_000
+    assert mapped < plain - 9_900  # only the load and setup calls
