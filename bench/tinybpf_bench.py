@@ -76,6 +76,70 @@ def wl_map(path: str, reps: int, passes: int) -> None:
             emit(lookup_per_s=ops / (t1 - t0), update_per_s=ops / (t2 - t1))
 
 
+def wl_mmap(path: str, reps: int, passes: int) -> None:
+    """An mmap-able array (marr): m[k] and m[k] = v through the mapping; the same on an
+    ordinary array (parr: one syscall per element, the int fast path); to_numpy() view."""
+    with tinybpf.load(path) as obj:
+        m, p = obj.maps["marr"], obj.maps["parr"]
+        n = 10000
+        keys = list(range(n))
+        for k in keys:
+            m[k] = k * 3
+            p[k] = k * 3
+        mapped = getattr(m, "_mapped", None) is not None
+        for _ in range(reps):
+            total = 0
+            t0 = now()
+            for _p in range(passes):
+                for k in keys:
+                    total += m[k]
+            t1 = now()
+            for q in range(passes):
+                for k in keys:
+                    m[k] = k + q
+            t2 = now()
+            for _p in range(passes):
+                for k in keys:
+                    total += p[k]
+            t3 = now()
+            for q in range(passes):
+                for k in keys:
+                    p[k] = k + q
+            t4 = now()
+            ops = n * passes
+            emit(
+                read_per_s=ops / (t1 - t0),
+                write_per_s=ops / (t2 - t1),
+                syscall_lookup_per_s=ops / (t3 - t2),
+                syscall_update_per_s=ops / (t4 - t3),
+                mapped=mapped,
+            )
+
+
+def wl_numpy(path: str, reps: int) -> None:
+    """to_numpy(): the 100k hash (batch reads into two arrays) and the marr live view."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        emit(unsupported="numpy is not installed")
+        return
+    with tinybpf.load(path) as obj:
+        m = obj.maps["h100k"]
+        n = _fill_100k(m)
+        marr = obj.maps["marr"]
+        for _ in range(reps):
+            t0 = now()
+            keys, values = m.to_numpy()
+            s = int(values.sum())
+            t1 = now()
+            _, live = marr.to_numpy()
+            s += int(live.sum())
+            t2 = now()
+            if len(keys) != n:
+                raise SystemExit(f"to_numpy: {len(keys)} keys, expected {n}")
+            emit(hash_s=t1 - t0, hash_per_s=n / (t1 - t0), view_s=t2 - t1, sum=s)
+
+
 def wl_map_raw(path: str, reps: int, passes: int) -> None:
     """The floor: the extension's bpf_map_lookup_elem with preallocated cdata buffers."""
     from tinybpf._core import ffi, lib
@@ -222,7 +286,8 @@ def _batch_consumer(buf: Any, state: list[int]) -> Any:
             n = len(batch)
             if not n:
                 return
-            column = getattr(batch, "column", None)
+            view = getattr(batch, "column_view", None)  # zero-copy, as the raw floor reads
+            column = view or getattr(batch, "column", None)
             if column is not None:
                 state[0] += sum(column("seq"))
                 state[1] += n
@@ -606,6 +671,8 @@ WORKLOADS = {
     "perf_batch": (lambda p, r, t, c, s, g: wl_perf(p, r, t, c, s, g, "batch"), [int] * 4),
     "perf_raw": (wl_perf_raw, [int, int, int, int]),
     "perf_raw_events": (lambda p, r, t, c, s, g: wl_perf_raw(p, r, t, c, s, g, 1), [int] * 4),
+    "mmap": (wl_mmap, [int]),
+    "numpy": (wl_numpy, []),
     "openload": (wl_openload, [int]),
     "openload_raw": (wl_openload_raw, [int]),
     "rss": (wl_rss, [int, int]),

@@ -529,6 +529,7 @@ struct tinybpf_batch {
     __u32 *sizes;
     __u32 *cpus;
     size_t count;
+    size_t sizes_cap;
     size_t max_events;
     __u32 trim;
     __u64 lost;

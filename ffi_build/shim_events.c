@@ -54,6 +54,7 @@ struct tinybpf_batch {
 	size_t hint;      /* capacity of the previous batch, to start the next one at */
 	__u32 uniform;    /* the size of every record so far when they all have one, else 0 */
 	__u32 lost_records; /* perf: also append each lost count as a record (callback mode) */
+	size_t sizes_hint; /* sizes_cap of the previous batch, to start the next one at */
 };
 
 /* One per ring buffer map: which batch to fill, and the map's index in it. */
@@ -65,7 +66,8 @@ struct tinybpf_batch_src {
 /* cpus[] of a perf "lost" record: the CPU with this bit set; its data is the u64 count */
 #define TINYBPF_LOST_FLAG 0x80000000u
 
-static int tinybpf_batch_reserve(struct tinybpf_batch *b, size_t size)
+__attribute__((noinline, cold)) static int tinybpf_batch_reserve(struct tinybpf_batch *b,
+							    size_t size)
 {
 	if (b->len + size > b->cap) {
 		size_t cap = b->cap ? b->cap : (b->hint > (1 << 16) ? b->hint : 1 << 16);
@@ -80,7 +82,8 @@ static int tinybpf_batch_reserve(struct tinybpf_batch *b, size_t size)
 		b->cap = cap;
 	}
 	if (b->count == b->sizes_cap) {
-		size_t cap = b->sizes_cap ? b->sizes_cap * 2 : 4096;
+		size_t cap = b->sizes_cap ? b->sizes_cap * 2
+					  : (b->sizes_hint > 4096 ? b->sizes_hint : 4096);
 		__u32 *s = realloc(b->sizes, cap * sizeof(*s));
 		__u32 *c;
 
@@ -102,10 +105,12 @@ static int tinybpf_batch_append(struct tinybpf_batch *b, int cpu, const void *da
 
 	if (b->trim && size >= b->trim && size - b->trim < 8)
 		size = b->trim;
-	err = tinybpf_batch_reserve(b, size);
-	if (err) {
-		b->err = err;
-		return err;
+	if (b->len + size > b->cap || b->count == b->sizes_cap) {
+		err = tinybpf_batch_reserve(b, size); /* (out of line: rare) */
+		if (err) {
+			b->err = err;
+			return err;
+		}
 	}
 	memcpy(b->data + b->len, data, size);
 	b->len += size;
@@ -175,6 +180,7 @@ static void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **siz
 	*sizes = b->sizes;
 	*cpus = b->cpus;
 	b->hint = b->cap;
+	b->sizes_hint = b->sizes_cap;
 	b->data = NULL;
 	b->sizes = NULL;
 	b->cpus = NULL;

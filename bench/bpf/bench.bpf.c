@@ -5,6 +5,8 @@
  *
  * Maps:   h10k  u32 -> u64 hash, 10k entries   (single lookups/updates)
  *         h100k u32 -> u64 hash, 100k entries  (iteration)
+ *         marr  u32 -> u64 array, 10k entries, BPF_F_MMAPABLE (mapped access)
+ *         parr  u32 -> u64 array, 10k entries (the same through syscalls)
  *         rb    64 MiB ring buffer             (ring buffer workloads)
  *         pb    perf event array               (perf buffer workloads)
  * Producers, run through BPF_PROG_TEST_RUN so no syscall loop is needed:
@@ -41,6 +43,21 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } h100k SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 10000);
+	__type(key, __u32);
+	__type(value, __u64);
+} marr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 10000);
+	__type(key, __u32);
+	__type(value, __u64);
+} parr SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

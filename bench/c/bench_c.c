@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -122,6 +123,53 @@ static int cmd_map(const char *path, int reps, int passes)
 		       ops / (t2 - t1));
 		fflush(stdout);
 	}
+	bpf_object__close(obj);
+	return 0;
+}
+
+/* --- (1b) a 10k-entry mmap-able array: syscalls vs reading and writing the mapping ---- */
+static int cmd_mmap(const char *path, int reps, int passes)
+{
+	struct bpf_object *obj = load(path);
+	int fd = map_fd(obj, "marr");
+	const __u32 n = 10000;
+	size_t len = ((size_t)n * 8 + 4095) & ~(size_t)4095;
+	volatile __u64 *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	volatile __u64 sink = 0;
+
+	if (mem == MAP_FAILED)
+		die("mmap", errno);
+	for (__u32 k = 0; k < n; k++)
+		mem[k] = k * 3ULL;
+	for (int r = 0; r < reps; r++) {
+		double t0 = now();
+
+		for (int p = 0; p < passes; p++)
+			for (__u32 k = 0; k < n; k++) {
+				__u64 v;
+
+				if (bpf_map_lookup_elem(fd, &k, &v))
+					die("lookup", errno);
+				sink += v;
+			}
+		double t1 = now();
+
+		for (int p = 0; p < passes; p++)
+			for (__u32 k = 0; k < n; k++)
+				sink += mem[k];
+		double t2 = now();
+
+		for (int p = 0; p < passes; p++)
+			for (__u32 k = 0; k < n; k++)
+				mem[k] = k + p;
+		double t3 = now();
+		double ops = (double)n * passes;
+
+		printf("{\"syscall_lookup_per_s\": %.1f, \"read_per_s\": %.1f, \"write_per_s\": %.1f}\n",
+		       ops / (t1 - t0), ops / (t2 - t1), ops / (t3 - t2));
+		fflush(stdout);
+	}
+	munmap((void *)mem, len);
 	bpf_object__close(obj);
 	return 0;
 }
@@ -370,6 +418,8 @@ int main(int argc, char **argv)
 
 	if (!strcmp(cmd, "map") && argc == 5)
 		return cmd_map(path, reps, atoi(argv[4]));
+	if (!strcmp(cmd, "mmap") && argc == 5)
+		return cmd_mmap(path, reps, atoi(argv[4]));
 	if (!strcmp(cmd, "iter"))
 		return cmd_iter(path, reps);
 	if (!strcmp(cmd, "ring") && argc == 6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from ._core import (
     ffi,
     new_opts,
 )
+from ._mmap import MISS, open_mapped
 from ._percpu import sum_structs
 from ._types import BPF_ANY, BpfMapType
 from .errors import BpfNotSupportedError
@@ -170,6 +172,11 @@ class MapElements(MapHandle[KT, VT]):
         return default if value is None else value
 
     def __getitem__(self, key: KT) -> VT:
+        mapped = self._mapped
+        if mapped is not None:  # an mmap-able array: a load from its memory, no syscall
+            got_mapped: VT = mapped.get(key)
+            if got_mapped is not MISS:
+                return got_mapped
         get = self._iget
         if get is not None:
             # Integer keys and values: one C call with the key, the value returned as an
@@ -209,12 +216,21 @@ class MapElements(MapHandle[KT, VT]):
                 _raise(ret, f"Map lookup failed for '{self._name}'")
         if key is None:
             self._dict_key(key)
+        if type(key) is slice:
+            return self._sliced(key)  # type: ignore[no-any-return, arg-type]
         value = self.lookup(key)
         if value is None:
             raise KeyError(key)
         return value
 
     def __setitem__(self, key: KT, value: VT) -> None:
+        mapped = self._mapped
+        if mapped is not None:  # an mmap-able array: a store to its memory, no syscall
+            if mapped.set(key, value):
+                return
+            if type(key) is slice:
+                mapped.set_slice(key, value)  # type: ignore[arg-type]
+                return
         iset = self._iset
         if iset is not None:  # integer keys and values: one C call with the two integers
             try:
@@ -245,7 +261,24 @@ class MapElements(MapHandle[KT, VT]):
                 _raise(ret, f"update map '{self._name}' failed")
         if key is None:
             self._dict_key(key)
+        if type(key) is slice:
+            self._sliced(key, value, True)  # type: ignore[arg-type]
+            return
         self.update(key, value)
+
+    def _sliced(self, key: slice, values: Any = None, store: bool = False) -> Any:
+        """m[a:b] and m[a:b] = values: mmap-able arrays only."""
+        self._fast_state or self._fast()
+        mapped = self._mapped
+        if mapped is None:
+            self._check_open()
+            raise TypeError(
+                f"map '{self._name}' takes no slices (only arrays created with BPF_F_MMAPABLE do)"
+            )
+        if store:
+            mapped.set_slice(key, values)
+            return None
+        return mapped.get_slice(key)
 
     def _new_item(self) -> tuple[Any, int, int, int]:
         f = self._fast_state or self._fast()
@@ -437,6 +470,14 @@ class MapElements(MapHandle[KT, VT]):
         f = self._fast_state or self._fast()
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
+        mapped = self._mapped
+        if mapped is not None and self._kc().bulk is not None:  # values read from memory
+            lo = 0
+            for chunk in mapped.values():
+                hi = lo + len(chunk)
+                yield list(range(lo, hi)), chunk
+                lo = hi
+            return
         if self.type in _BATCH and f.ks:
             batches = self._iter_batch(f.h)
             try:
@@ -451,16 +492,16 @@ class MapElements(MapHandle[KT, VT]):
         for kb in self._iter_keys(f.h):
             yield [kdec(kb)], None
 
-    def _bulk(self, codec: Codec, raw: bytes, n: int, size: int, stride: int) -> list[Any]:
-        if codec.bulk is not None and size == stride:
+    def _bulk(self, codec: Codec, raw: Any, n: int, size: int, stride: int) -> list[Any]:
+        if codec.bulk is not None and size == stride:  # (raw is exactly n values)
             view: Any = memoryview(raw)
-            return list(view.cast(codec.bulk).tolist()[:n])
+            return view.cast("B").cast(codec.bulk).tolist()  # type: ignore[no-any-return]
         dec = codec.decode
         return [dec(raw[i * stride : i * stride + size]) for i in range(n)]
 
     def _iter_batch(
-        self, h: Any, delete: bool = False
-    ) -> Iterator[tuple[list[Any], list[Any]] | None]:
+        self, h: Any, delete: bool = False, raw: bool = False
+    ) -> Iterator[tuple[Any, Any] | None]:
         """Decoded (keys, values) chunks of BPF_MAP_LOOKUP(_AND_DELETE)_BATCH. Yields None
         first (and stops) when the map type does not support batches."""
         ks = self.key_size
@@ -496,9 +537,14 @@ class MapElements(MapHandle[KT, VT]):
                     return
                 _raise(ret, f"Map iteration failed for '{self._name}'")
             n = int(count[0])
-            if n:
-                klist = self._bulk(kc, ffi.buffer(keys, n * ks)[:], n, ks, ks)
-                vraw = ffi.buffer(values, n * per)[:]
+            if n and raw:  # undecoded: (keys, values) bytes, for to_numpy()
+                yield ffi.buffer(keys, n * ks)[:], ffi.buffer(values, n * per)[:]
+            elif n:
+                # (numbers straight from the C buffers; other types decode from a copy)
+                kb = ffi.buffer(keys, n * ks)
+                klist = self._bulk(kc, kb if kc.bulk else kb[:], n, ks, ks)
+                vraw = ffi.buffer(values, n * per)
+                vraw = vraw if vc.bulk and not percpu else vraw[:]
                 if percpu:
                     flat = self._bulk(vc, vraw, n * ncpu, vs, stride)
                     vlist = [flat[i * ncpu : (i + 1) * ncpu] for i in range(n)]
@@ -542,8 +588,7 @@ class MapElements(MapHandle[KT, VT]):
 
     def keys(self) -> Iterator[KT]:
         """Every key (batched where supported; bounded if the map changes meanwhile)."""
-        for klist, _ in self._chunks():
-            yield from klist
+        return itertools.chain.from_iterable(klist for klist, _ in self._chunks())
 
     def values(self) -> Iterator[VT]:
         for _, v in self.items():
@@ -551,14 +596,50 @@ class MapElements(MapHandle[KT, VT]):
 
     def items(self) -> Iterator[tuple[KT, VT]]:
         """Every (key, value) pair; keys deleted while iterating are skipped."""
+        # (chained in C: no generator frame resumed per item)
+        return itertools.chain.from_iterable(self._item_chunks())
+
+    def _item_chunks(self) -> Iterator[Iterator[tuple[KT, VT]]]:
         for klist, vlist in self._chunks():
             if vlist is not None:
-                yield from zip(klist, vlist, strict=True)
-                continue
-            for k in klist:
-                v = self.lookup(k)
-                if v is not None:
-                    yield k, v
+                # (one length: both decoded from one count; strict= costs per item)
+                yield zip(klist, vlist)  # noqa: B905
+            else:
+                yield self._looked_up(klist)
+
+    def _looked_up(self, klist: list[Any]) -> Iterator[tuple[KT, VT]]:
+        for k in klist:
+            v = self.lookup(k)
+            if v is not None:
+                yield k, v
+
+    def _raw_chunks(self) -> Iterator[tuple[bytes, bytes]]:
+        """(keys, values) as packed bytes in chunks, for to_numpy()."""
+        f = self._fast_state or self._fast()
+        if self.type in _BATCH and f.ks:
+            batches = self._iter_batch(f.h, raw=True)
+            first: Any = next(batches, False)
+            if first is not None:
+                if first is not False:
+                    yield first
+                    yield from batches  # type: ignore[misc]
+                return
+        vs = self.value_size
+        for kb in self._iter_keys(f.h):
+            raw = self._lookup_raw_bytes(kb)
+            if raw is not None:
+                yield kb, ffi.buffer(raw, vs)[:]
+
+    def to_numpy(self) -> tuple[Any, Any]:
+        """Keys and values as two numpy arrays (``tinybpf[numpy]``), dtypes from BTF.
+
+        For an mmap-able array the values are a live view of the map's memory: what a
+        program writes shows without reading again, and writes to a writable view reach
+        the map (read-only for a frozen map; the view keeps the memory mapped after the map
+        is closed). Other maps: copies from batch reads."""
+        from ._numpy import map_arrays
+
+        return map_arrays(self)
 
     def _lookup_raw_bytes(self, kb: bytes) -> Any:
         h = self._handle()
@@ -722,6 +803,10 @@ class MapElements(MapHandle[KT, VT]):
     def freeze(self) -> None:
         """Make the map read-only for user space (programs can still write it)."""
         h = self._handle()
+        remap = self._mapped is not None
+        self._drop_mapped()  # (the kernel refuses to freeze a map mapped writable)
         with capture_log() as log:
             ret = mapfd.freeze(h)
+        if remap:
+            self._set_mapped(open_mapped(self))  # now read-only
         _raise(ret, f"freeze map '{self._name}' failed", log)

@@ -26,6 +26,7 @@ from ._core import (
 )
 from ._core.owner import Borrower, Owner, unguarded
 from ._kernel_info import map_info_by_fd
+from ._mmap import MappedArray, open_mapped
 from ._types import BpfMapType, BtfType, MapInfo, enum_arg
 from .btf import Btf
 from .errors import BpfClosedError, BpfError, BpfPhaseError
@@ -205,6 +206,7 @@ class MapHandle(Generic[KT, VT], Borrower):
         self._iset: Callable[[Any, Any], int] | None = None  # and update
         self._owns_btf = btf is not None  # typed() views share their map's BTF
         self._shared = shared
+        self._mapped: MappedArray | None = None  # mmap-able arrays: _mmap.py
         if shared is not None:  # an object's map: start from what an earlier wrapper built
             self._btf_cache = shared.btf
             self._key_codec = shared.kc
@@ -216,6 +218,7 @@ class MapHandle(Generic[KT, VT], Borrower):
                 self._ispec = f.ispec
                 self._iget = f.iget
                 self._iset = f.iset
+                self._mapped = shared.mapped
 
     # --- state --------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -275,6 +278,7 @@ class MapHandle(Generic[KT, VT], Borrower):
         self._ispec = None
         self._iget = None
         self._iset = None
+        self._drop_mapped()
         h = self._fdh
         if h is not None:
             mapfd.revoke(h)
@@ -450,7 +454,21 @@ class MapHandle(Generic[KT, VT], Borrower):
         self._ispec = None
         self._iget = None
         self._iset = None
+        self._drop_mapped()
         self._btf_cache.clear()
+
+    def _set_mapped(self, mapped: MappedArray | None) -> None:
+        self._mapped = mapped
+        if self._shared is not None:
+            self._shared.mapped = mapped
+
+    def _drop_mapped(self) -> None:
+        mapped, self._mapped = self._mapped, None
+        if self._shared is not None:
+            mapped = mapped or self._shared.mapped
+            self._shared.mapped = None
+        if mapped is not None:
+            mapped.close()
 
     def _fast(self) -> _Fast:
         """Everything the element operations need, computed once after load."""
@@ -460,6 +478,7 @@ class MapHandle(Generic[KT, VT], Borrower):
             f = self._fast_state = _Fast(self, h)
             if self._shared is not None:
                 self._shared.fast = f
+            self._set_mapped(open_mapped(self))
             self._spool = f.spool
             self._ispec = f.ispec
             self._iget = f.iget
@@ -539,7 +558,7 @@ class _Shared:
     wrappers weakly, and one built anew starts warm. Nothing here refers to the map or
     its object."""
 
-    __slots__ = ("btf", "fast", "fdh", "kc", "vc")
+    __slots__ = ("btf", "fast", "fdh", "kc", "mapped", "vc")
 
     def __init__(self) -> None:
         self.btf: dict[str, BtfType | None] = {}
@@ -549,10 +568,14 @@ class _Shared:
         # the map's fd handle, made once after load and revoked by the object's close()
         # (whether or not a wrapper of the map is alive then)
         self.fdh: Any = None
+        self.mapped: MappedArray | None = None  # mmap-able arrays: _mmap.py
 
     def reset(self) -> None:
         self.btf.clear()
         self.kc = self.vc = self.fast = None
+        if self.mapped is not None:
+            self.mapped.close()
+            self.mapped = None
 
 
 def _percpu_decoder(m: MapHandle[Any, Any]) -> Callable[[Any], list[Any]]:

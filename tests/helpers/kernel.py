@@ -648,3 +648,26 @@ def feature_report(progress: Callable[[str], None] | None = None) -> dict[str, s
         except Exception as e:  # a broken probe is reported, not hidden
             out[name] = f"probe error: {type(e).__name__}: {e}"
     return out
+
+
+def mmapable_array_unavailable_reason() -> str | None:
+    """Why an ARRAY map created with BPF_F_MMAPABLE cannot be mapped into memory here."""
+
+    def compute() -> str | None:
+        import mmap
+
+        import tinybpf
+
+        try:
+            m = tinybpf.create_map(tinybpf.BpfMapType.ARRAY, 4, 8, 4, flags=1 << 10)
+        except tinybpf.BpfError as e:
+            return f"this kernel does not create BPF_F_MMAPABLE arrays ({e.strerror})"
+        try:
+            mmap.mmap(m.fd, mmap.PAGESIZE, mmap.MAP_SHARED).close()
+        except OSError as e:
+            return f"this kernel does not map BPF_F_MMAPABLE arrays ({e.strerror})"
+        finally:
+            m.close()
+        return None
+
+    return _cached(("mmapable_array",), compute)

@@ -9,6 +9,7 @@
 * :mod:`.mapfd` -- the map element engine's C side: the fd handle element operations
   borrow in C, and the element calls over it (bound once for the hot paths);
 * :mod:`.drain` -- ring/perf/user ring buffers: the C drain into one batch, the buffer calls;
+* :mod:`.batchpool` -- the drained batches' buffers reused once nothing refers to them;
 * :mod:`.ids` -- kernel objects by id: enumerate, open an fd for an id;
 * :mod:`.owner` -- the owner/borrow protocol that makes ``close()`` safe.
 

@@ -6,6 +6,7 @@ import ctypes
 import itertools
 import operator
 import sys
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -248,25 +249,73 @@ class EventBatch(Sequence[memoryview]):
         t = self._type(event_type)
         if not self._count:
             return []
-        arr = self.array(t)
-        desc = getattr(t, field, None)
-        if desc is None or not hasattr(desc, "offset"):
-            raise KeyError(f"{t.__name__} has no field {field!r}")
-        ftype: Any = {f[0]: f[1] for f in t._fields_}.get(field)
-        fmt = _SCALAR_FORMATS.get(ftype) if ftype is not None else None
+        view = self._field_view(t, field)
+        if view is not None:
+            return view.tolist()
+        return [getattr(e, field) for e in self.array(t)]
+
+    def column_view(self, field: str, event_type: Any = None) -> memoryview:
+        """One numeric field of every record as a strided ``memoryview`` over the batch's
+        memory (no copy, no Python object per record until an item is read): ``len()``,
+        indexing, iteration, ``sum()``, ``tolist()``. The field must be an integer or
+        floating-point scalar aligned to its size (TypeError otherwise: use
+        :meth:`column`)."""
+        t = self._type(event_type)
+        if not self._count:
+            return memoryview(b"").cast("B")
+        view = self._field_view(t, field)
+        if view is None:
+            raise TypeError(
+                f"field {field!r} of {t.__name__} is not a numeric scalar aligned to its "
+                "size: use column()"
+            )
+        return view
+
+    def _field_view(self, t: Any, field: str) -> memoryview | None:
+        """The strided view of a scalar field, or None when the field is not one."""
         size = ctypes.sizeof(t)
-        if fmt is not None:
-            fsize = ctypes.sizeof(ftype)
-            off = int(desc.offset)
-            if size % fsize == 0 and off % fsize == 0:
-                whole: Any = self._buf
-                view = whole.cast(fmt)
-                return list(view[off // fsize :: size // fsize].tolist())
-        return [getattr(e, field) for e in arr]
+        if self.record_size != size:
+            self.array(t)  # raises the size error
+        fields = _FIELD_FORMATS.get(t)
+        if fields is None:
+            fields = _FIELD_FORMATS[t] = {}
+        got = fields.get(field)
+        if got is None:
+            desc = getattr(t, field, None)
+            if desc is None or not hasattr(desc, "offset"):
+                raise KeyError(f"{t.__name__} has no field {field!r}")
+            ftype: Any = {f[0]: f[1] for f in t._fields_}.get(field)
+            fmt = _SCALAR_FORMATS.get(ftype) if ftype is not None else None
+            got = ("", 0, 0)
+            if fmt is not None:
+                fsize = ctypes.sizeof(ftype)
+                off = int(desc.offset)
+                if size % fsize == 0 and off % fsize == 0:
+                    got = (fmt, off // fsize, size // fsize)
+            fields[field] = got
+        fmt, start, step = got
+        if not fmt:
+            return None
+        whole: Any = self._buf
+        return whole.cast(fmt)[start::step]  # type: ignore[no-any-return]
+
+    def to_numpy(self, event_type: Any = None) -> Any:
+        """The records as a numpy structured array sharing the batch's memory (no copy),
+        its dtype built from the event type's BTF layout (field names, offsets, nested
+        structs and arrays). Needs numpy: ``pip install 'tinybpf[numpy]'``."""
+        from .._numpy import batch_array
+
+        return batch_array(self, self._type(event_type))
 
     def __repr__(self) -> str:
         return f"<EventBatch {self._count} events, {self._buf.nbytes} bytes>"
 
+
+# event type -> field -> (memoryview format, start, step) of a scalar field; ("", 0, 0)
+# for a field that is not one
+_FIELD_FORMATS: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, int, int]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 _SCALAR_FORMATS: dict[Any, str] = {
     ctypes.c_int8: "b",

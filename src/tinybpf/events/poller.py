@@ -14,6 +14,7 @@ from .._core import (
     errnos,
     fail,
 )
+from .._core.batchpool import BatchPool
 from ..errors import BpfClosedError, BpfError
 from ..map import BpfMap
 
@@ -52,6 +53,7 @@ class _Poller:
         self._readers: dict[Any, set[asyncio.Future[None]]] = {}  # loop -> waiters
         self._batch: Any = drain.new_batch()
         self._batch.max_events = _DISPATCH_CHUNK
+        self._pool = BatchPool()  # (buffers reused once a batch is gone)
         self._batch_api = False
         self._batch_type: Any = None
         self._fds: list[int] = []  # dups of the map fds, libbpf's for as long as it runs
@@ -273,7 +275,7 @@ class _Poller:
         if count == 0:
             return EventBatch(None, 0, None, None, 0, self._batch_type)
         uniform = int(b.uniform)  # C saw every record's size: no scan of sizes in Python
-        data, sizes, cpus = drain.take(b)
+        data, sizes, cpus = self._pool.take(b)
         batch = EventBatch(data, nbytes, sizes, cpus, count, self._batch_type)
         if uniform:
             batch._record_size = uniform
@@ -395,6 +397,7 @@ class _Poller:
             self._c_free_handle(handle)
         finally:
             drain.free_batch(self._batch)
+            self._pool.close()
             self._close_fds()
 
     @property
