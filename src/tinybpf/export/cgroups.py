@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigIssue
 from .decoders import cgroup_paths
+from .schema import ConfigIssue, _Checker, _str
 
 __all__ = ["CgroupIdMap", "CgroupIdMapSpec", "parse_cgroup_id_map"]
 
@@ -30,8 +30,6 @@ class CgroupIdMapSpec:
 def parse_cgroup_id_map(
     raw: dict[str, Any], file: str
 ) -> tuple[CgroupIdMapSpec | None, list[ConfigIssue]]:
-    from .config import _Checker, _str
-
     c = _Checker(file)
     m = c.mapping(raw, "cgroup_id_map")
     if m is None:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import DecoderSpec, Label
+from .schema import DecoderSpec, Label
 
 __all__ = [
     "DECODERS",

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigIssue, Label
 from .decoders import DecodeError, DecoderSet, SkipLabelSet
+from .schema import ConfigIssue, Label, _Checker, _labels, _str
 
 __all__ = ["SpanSource", "SpanSpec", "Tracing", "parse_spans"]
 
@@ -54,8 +54,6 @@ def parse_spans(
     tracing: dict[str, Any], file: str, known: list[str]
 ) -> tuple[list[SpanSpec], list[ConfigIssue]]:
     """The ``tracing:`` section of a config; problems are returned, not raised."""
-    from .config import _Checker, _labels, _str
-
     c = _Checker(file)
     m = c.mapping(tracing, "tracing")
     out: list[SpanSpec] = []
