@@ -1186,7 +1186,10 @@ def _caps(pid: int) -> dict[str, int]:
     """CapInh/CapPrm/CapEff/CapBnd/CapAmb of every thread of ``pid``, which must agree."""
     seen: dict[str, int] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        status = (task / "status").read_text()
+        try:
+            status = (task / "status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended since the listing (a server's request thread)
         caps = {ln[:6]: int(ln.split()[1], 16) for ln in status.splitlines() if ln[:3] == "Cap"}
         assert not seen or caps == seen, f"thread {task.name} has {caps}, another {seen}"
         seen = caps
