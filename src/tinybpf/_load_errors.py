@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from ._core import LogCapture, check_int, errnos, lib, take_c_log
+from ._core import LogCapture, check_int, errnos, objcalls, take_c_log
 from ._diagnose import explain_load
 from ._kernel import explain_eperm
 from .btf import Btf, btf_defect
@@ -89,22 +89,22 @@ def _open_failed(
 ) -> NoReturn:
     log = take_c_log(res.log, res.log_len)
     stage = res.stage
-    if stage == lib.TINYBPF_BTF_INVALID:
+    if stage == objcalls.BTF_INVALID:
         raise BpfError(
             f"open '{path}' failed: malformed BTF: type {res.bad_id} has {btf_defect(err)}", err
         )
-    if stage == lib.TINYBPF_NOT_REGULAR:
+    if stage == objcalls.NOT_REGULAR:
         raise BpfError(
             f"open '{path}' failed: not a regular file ({_file_kind(path)}); a BPF object "
             "is an ELF file: pass its path, or its contents as bytes",
             err,
         )
     missing = errnos.is_(err, errnos.NOT_FOUND) and from_file and not os.path.exists(path)
-    if stage == lib.TINYBPF_OPEN_FAILED and missing:
+    if stage == objcalls.OPEN_FAILED and missing:
         log.consumed = True  # libbpf's "failed to open" says nothing more
         raise BpfFileNotFoundError(f"BPF object file not found: {path}", _errno.ENOENT)
-    verb = "load" if stage == lib.TINYBPF_LOAD_FAILED else "open"
-    if stage == lib.TINYBPF_LOAD_FAILED:
+    verb = "load" if stage == objcalls.LOAD_FAILED else "open"
+    if stage == objcalls.LOAD_FAILED:
         verr = _verifier_error(f"load '{path}' failed", err or _errno.EINVAL, log, None)
         if verr is not None:
             raise verr
@@ -112,7 +112,7 @@ def _open_failed(
     try:
         check_int(-(err or _errno.EINVAL), f"{verb} '{path}' failed", log)
     except BpfError as e:
-        if stage == lib.TINYBPF_LOAD_FAILED and errnos.is_(e.errno, _MISSING_ERRNOS):
+        if stage == objcalls.LOAD_FAILED and errnos.is_(e.errno, _MISSING_ERRNOS):
             try:
                 fresh = reopen()  # the failed object is gone: look at an unloaded copy
             except BpfError:

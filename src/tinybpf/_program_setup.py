@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._core import NULL, call, capture_log, check_int, cstr, errnos, ffi, lib, new_opts, pystr
+from ._core import call, capture_log, check_int, cstr, errnos, progcalls
 from ._core.owner import Borrower, unguarded
 from ._diagnose import (
     explain_trace_target,
@@ -53,8 +53,8 @@ class ProgramSetup(Borrower):
         self._ptr = prog_ptr
         self._obj = obj
         self._guard = obj._guard
-        self._name = pystr(lib.bpf_program__name(prog_ptr))
-        self._section = pystr(lib.bpf_program__section_name(prog_ptr))
+        self._name = progcalls.prog_name(prog_ptr)
+        self._section = progcalls.prog_section(prog_ptr)
 
     @classmethod
     def closed_stub(cls: type[_S], name: str, obj: ObjectLike) -> _S:
@@ -95,13 +95,13 @@ class ProgramSetup(Borrower):
     def _snapshot(self) -> None:
         """Cache the metadata so it stays readable after the object is closed."""
         if not self._obj._closed:
-            self._type = BpfProgType(lib.bpf_program__type(self._ptr))
+            self._type = BpfProgType(progcalls.prog_type(self._ptr))
 
     @property
     def type(self) -> BpfProgType:
         if self._obj._closed and hasattr(self, "_type"):
             return self._type
-        return BpfProgType(lib.bpf_program__type(self._p()))
+        return BpfProgType(progcalls.prog_type(self._p()))
 
     @type.setter
     def type(self, value: BpfProgType | str | int) -> None:
@@ -111,7 +111,7 @@ class ProgramSetup(Borrower):
 
     @property
     def expected_attach_type(self) -> BpfAttachType:
-        return BpfAttachType(lib.bpf_program__expected_attach_type(self._p()))
+        return BpfAttachType(progcalls.expected_attach_type(self._p()))
 
     @expected_attach_type.setter
     def expected_attach_type(self, value: BpfAttachType | str | int) -> None:
@@ -127,7 +127,7 @@ class ProgramSetup(Borrower):
     @property
     def autoload(self) -> bool:
         """Whether ``load()`` loads this program (settable before load)."""
-        return bool(lib.bpf_program__autoload(self._p()))
+        return progcalls.autoload(self._p())
 
     @autoload.setter
     def autoload(self, value: bool) -> None:
@@ -138,17 +138,17 @@ class ProgramSetup(Borrower):
     def autoattach(self) -> bool:
         """Whether :meth:`BpfObject.attach_all` attaches this program (default True;
         settable in both phases)."""
-        return bool(lib.bpf_program__autoattach(self._p()))
+        return progcalls.autoattach(self._p())
 
     @autoattach.setter
     def autoattach(self, value: bool) -> None:
         if not isinstance(value, bool):
             raise TypeError(f"autoattach must be a bool, not {type(value).__name__}")
-        lib.bpf_program__set_autoattach(self._p(), value)
+        progcalls.set_autoattach(self._p(), value)
 
     @property
     def log_level(self) -> int:
-        return int(lib.bpf_program__log_level(self._p()))
+        return progcalls.log_level(self._p())
 
     @log_level.setter
     def log_level(self, value: int) -> None:
@@ -164,7 +164,7 @@ class ProgramSetup(Borrower):
         message = f"set attach target '{target}' of '{self._name}' failed"
         try:
             with capture_log() as log:
-                ret = lib.bpf_program__set_attach_target(p, fd, cstr(target))
+                ret = progcalls.set_attach_target(p, fd, cstr(target))
             try:
                 check_int(ret, message, log)
             except BpfError as e:
@@ -180,7 +180,7 @@ class ProgramSetup(Borrower):
 
     @property
     def insn_count(self) -> int:
-        return int(lib.bpf_program__insn_cnt(self._p()))
+        return progcalls.insn_count(self._p())
 
     @property
     def info(self) -> ProgramInfo:
@@ -189,7 +189,7 @@ class ProgramSetup(Borrower):
     @property
     def fd(self) -> int:
         """The program's fd (after load)."""
-        fd = int(lib.bpf_program__fd(self._p()))
+        fd = progcalls.prog_fd(self._p())
         if fd < 0:
             if not self._obj._loaded:
                 raise BpfPhaseError(f"program '{self._name}' has no fd before load()")
@@ -228,7 +228,7 @@ class ProgramSetup(Borrower):
     def request_verifier_log(self, size: int = 1 << 20, level: int = 1) -> None:
         """Before load: keep the verifier log of a successful load (``verifier_log``)."""
         p = self._before_load("verifier log")
-        buf = ffi.new("char[]", size)
+        buf = progcalls.new_log_buf(size)
         obj = self._obj  # libbpf writes it at load: it lives as long as the object
         if obj._log_bufs is None:
             obj._log_bufs = {}
@@ -239,9 +239,7 @@ class ProgramSetup(Borrower):
     def _own_log(self) -> str:
         """The log buffer set by request_verifier_log() ("" if none)."""
         p = self._p()
-        size = ffi.new("size_t *")
-        ptr = lib.bpf_program__log_buf(p, size)
-        return "" if ptr == NULL else ffi.string(ptr).decode("utf-8", "replace")
+        return progcalls.log_buf(p)
 
     @property
     def verifier_log(self) -> str:
@@ -308,31 +306,15 @@ def _test_run(
             raise ValueError(f"SYSCALL program '{name}' takes a ctx, not data")
         repeat = 0 if repeat == 1 else repeat
     out_size = data_out_size if data_out_size is not None else (len(data) + 256 if data else 0)
-    data_out = ffi.new("char[]", out_size) if out_size else NULL
-    ctx_in = ffi.new("char[]", bytes(ctx)) if ctx else NULL
-    cout_size = ctx_out_size or 0
-    ctx_out = ffi.new("char[]", cout_size) if cout_size else NULL
-    opts = new_opts(
-        "bpf_test_run_opts",
-        data_in=ffi.from_buffer(data) if data else NULL,
-        data_size_in=len(data),
-        data_out=data_out,
-        data_size_out=out_size,
-        ctx_in=ctx_in,
-        ctx_size_in=len(ctx) if ctx else 0,
-        ctx_out=ctx_out,
-        ctx_size_out=cout_size,
+    o, out, cout = progcalls.test_run(
+        fd,
+        f"test_run of program '{name}'",
+        data,
+        out_size,
+        ctx,
+        ctx_out_size or 0,
         repeat=repeat,
         flags=flags,
         cpu=cpu,
     )
-    call("bpf_prog_test_run_opts", fd, opts.ptr, what=f"test_run of program '{name}'")
-    o = opts.ptr
-    out = bytes(ffi.buffer(data_out, o.data_size_out)) if out_size else b""
-    if cout_size:
-        cout = bytes(ffi.buffer(ctx_out, o.ctx_size_out))
-    elif ctx:
-        cout = bytes(ffi.buffer(ctx_in, len(ctx)))  # written back in place (SYSCALL)
-    else:
-        cout = b""
     return TestRunResult(int(o.retval), out, int(o.duration), cout)

@@ -8,7 +8,18 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._core import NULL, call, capture_log, check_int, check_ptr, cstr, errnos, ffi, lib, new_opts
+from ._core import capture_log, check_int, cstr, errnos, new_opts, progcalls
+from ._core.consts_b import (
+    BPF_F_AFTER,
+    BPF_F_BEFORE,
+    BPF_TC_EGRESS,
+    BPF_TC_INGRESS,
+    SO_ATTACH_BPF,
+    XDP_FLAGS_DRV_MODE,
+    XDP_FLAGS_HW_MODE,
+    XDP_FLAGS_SKB_MODE,
+    XDP_FLAGS_UPDATE_IF_NOEXIST,
+)
 from ._diagnose import (
     Explanation,
     explain_auto_attach,
@@ -39,7 +50,7 @@ from ._program_setup import ProgramSetup
 
 __all__ = ["ProgramAttach"]
 
-_SO_ATTACH_BPF: int = lib.SO_ATTACH_BPF  # not exported by the socket module
+_SO_ATTACH_BPF: int = SO_ATTACH_BPF  # not exported by the socket module
 
 # What a program whose section names no target needs (BpfObject.attach_all's skip reasons).
 _NEEDS_TARGET = {
@@ -86,13 +97,8 @@ class ProgramAttach(ProgramSetup):
         p = self._p()
         if not self._obj._loaded:
             raise BpfPhaseError(f"cannot attach program '{self._name}' before load()")
-        with capture_log() as log:
-            ptr = fn(p, *args)
-            err = ffi.errno
-        if ptr == NULL:
-            ffi.errno = err
         try:
-            check_ptr(ptr, message, log)
+            ptr = fn(p, *args, what=message)
         except BpfError as e:
             err = e.errno or 0
             why = missing(err, e.libbpf_log) if missing and err in missing_errnos else None
@@ -115,7 +121,7 @@ class ProgramAttach(ProgramSetup):
             self._check_lsm_active()
         try:
             return self._link(
-                lib.bpf_program__attach,
+                progcalls.attach,
                 f"auto-attach {self._name}",
                 f"attach program '{self._name}' failed",
                 missing=lambda _err, log: explain_auto_attach(self._section, log),
@@ -139,16 +145,12 @@ class ProgramAttach(ProgramSetup):
         """Attach from the SEC() name as libbpf's skeleton does: None when the section
         does not say where (xdp, tc, a uprobe without a binary...) or autoattach is off."""
         p = self._p()
-        out = ffi.new("struct bpf_link **")
-        ret = call(
-            "tinybpf_auto_attach",
-            p,
-            out,
-            what=f"attach program '{self._name}' (section '{self._section}')",
+        ptr = progcalls.auto_attach(
+            p, what=f"attach program '{self._name}' (section '{self._section}')"
         )
-        if ret == 0:
+        if ptr is None:
             return None
-        return BpfLink(out[0], f"auto-attach {self._name}", self)
+        return BpfLink(ptr, f"auto-attach {self._name}", self)
 
     def _skip_reason(self) -> str:
         """Why :meth:`BpfObject.attach_all` cannot attach this program by itself."""
@@ -171,7 +173,7 @@ class ProgramAttach(ProgramSetup):
             "bpf_kprobe_opts", retprobe=bool(retprobe), offset=offset, bpf_cookie=cookie
         )
         return self._link(
-            lib.bpf_program__attach_kprobe_opts,
+            progcalls.attach_kprobe,
             f"{kind}:{func_name}" + (f"+{offset}" if offset else ""),
             f"attach kprobe to '{func_name}' failed",
             cstr(func_name),
@@ -196,20 +198,19 @@ class ProgramAttach(ProgramSetup):
         keep: list[Any] = []
         fields: dict[str, Any] = {"retprobe": bool(retprobe)}
         if symbols:
-            names = [ffi.new("char[]", cstr(s)) for s in symbols]
-            arr = ffi.new("const char *[]", names)
+            arr, names = progcalls.c_strings([cstr(s) for s in symbols])
             keep += [names, arr]
             fields.update(syms=arr, cnt=len(symbols))
         if cookies:
-            carr = ffi.new("__u64[]", cookies)
+            carr = progcalls.u64_array(cookies)
             keep.append(carr)
             fields["cookies"] = carr
         opts = new_opts("bpf_kprobe_multi_opts", **fields)
         return self._link(
-            lib.bpf_program__attach_kprobe_multi_opts,
+            progcalls.attach_kprobe_multi,
             f"kprobe_multi:{pattern or ','.join(symbols or [])}",
             f"attach kprobe_multi '{pattern or symbols}' failed",
-            cstr(pattern) if pattern else NULL,
+            cstr(pattern) if pattern else None,
             opts.ptr,
             keep=(opts, keep),
             missing=lambda _err, _log: explain_kprobe_multi(
@@ -221,7 +222,7 @@ class ProgramAttach(ProgramSetup):
         """Attach to a system call's kernel entry by its name (e.g. ``"openat"``)."""
         opts = new_opts("bpf_ksyscall_opts", retprobe=bool(retprobe), bpf_cookie=cookie)
         return self._link(
-            lib.bpf_program__attach_ksyscall,
+            progcalls.attach_ksyscall,
             f"ksyscall:{name}",
             f"attach ksyscall '{name}' failed",
             cstr(name),
@@ -234,7 +235,7 @@ class ProgramAttach(ProgramSetup):
     def attach_tracepoint(self, category: str, name: str, *, cookie: int = 0) -> BpfLink:
         opts = new_opts("bpf_tracepoint_opts", bpf_cookie=cookie)
         return self._link(
-            lib.bpf_program__attach_tracepoint_opts,
+            progcalls.attach_tracepoint,
             f"tracepoint:{category}/{name}",
             f"attach tracepoint to '{category}/{name}' failed",
             cstr(category),
@@ -247,7 +248,7 @@ class ProgramAttach(ProgramSetup):
         """Attach a tp_btf/fentry/fexit/fmod_ret program to its BTF target."""
         opts = new_opts("bpf_trace_opts", cookie=cookie)
         return self._link(
-            lib.bpf_program__attach_trace_opts,
+            progcalls.attach_trace,
             f"trace:{self._name}",
             f"attach trace program '{self._name}' failed",
             opts.ptr,
@@ -274,14 +275,14 @@ class ProgramAttach(ProgramSetup):
         if require_active:
             self._check_lsm_active()
         return self._link(
-            lib.bpf_program__attach_lsm, f"lsm:{self._name}", f"attach LSM '{self._name}' failed"
+            progcalls.attach_lsm, f"lsm:{self._name}", f"attach LSM '{self._name}' failed"
         )
 
     def attach_freplace(self, target: ProgramSetup | int, func_name: str) -> BpfLink:
         """Replace global function ``func_name`` of ``target`` (a program or its fd)."""
         fd = target if isinstance(target, int) else target.fd
         return self._link(
-            lib.bpf_program__attach_freplace,
+            progcalls.attach_freplace,
             f"freplace:{func_name}",
             f"attach freplace '{func_name}' failed",
             fd,
@@ -293,7 +294,7 @@ class ProgramAttach(ProgramSetup):
         takes ownership of the fd and closes it when destroyed."""
         opts = new_opts("bpf_perf_event_opts", bpf_cookie=cookie)
         return self._link(
-            lib.bpf_program__attach_perf_event_opts,
+            progcalls.attach_perf_event,
             f"perf_event:fd{fd}",
             f"attach perf event fd {fd} failed",
             int(fd),
@@ -304,7 +305,7 @@ class ProgramAttach(ProgramSetup):
     def attach_netns(self, netns: str | os.PathLike[str] | int) -> BpfLink:
         """Attach (sk_lookup, flow dissector) to a network namespace: a path such as
         ``/proc/self/ns/net`` or ``/run/netns/NAME``, or an open fd (not closed)."""
-        return self._with_fd(netns, lib.bpf_program__attach_netns, "netns")
+        return self._with_fd(netns, progcalls.attach_netns, "netns")
 
     attach_sk_lookup = attach_netns
 
@@ -338,7 +339,7 @@ class ProgramAttach(ProgramSetup):
         """Attach an sk_skb/sk_msg program to a sockmap/sockhash (a BpfMap or fd)."""
         fd = sockmap if isinstance(sockmap, int) else sockmap.fd
         return self._link(
-            lib.bpf_program__attach_sockmap,
+            progcalls.attach_sockmap,
             f"sockmap:fd{fd}",
             f"attach to sockmap fd {fd} failed",
             fd,
@@ -365,7 +366,7 @@ class ProgramAttach(ProgramSetup):
         return run_in(
             netns,
             lambda ns: self._link(
-                lib.bpf_program__attach_netfilter,
+                progcalls.attach_netfilter,
                 f"netfilter:pf{pf}:hook{hook}:prio{priority}{_ns_tag(ns)}",
                 f"attach netfilter pf={pf} hook={hook}{at(ns)} failed",
                 opts.ptr,
@@ -383,7 +384,7 @@ class ProgramAttach(ProgramSetup):
         if before is not None and after is not None:
             raise ValueError("give at most one of before= and after=")
         if anchor is not None:
-            flags = lib.BPF_F_BEFORE if before is not None else lib.BPF_F_AFTER
+            flags = BPF_F_BEFORE if before is not None else BPF_F_AFTER
             rel_fd = anchor if isinstance(anchor, int) else anchor.fd
         return new_opts(ctype, flags=flags, relative_fd=rel_fd, expected_revision=expected_revision)
 
@@ -435,7 +436,7 @@ class ProgramAttach(ProgramSetup):
         return run_in(
             netns,
             lambda ns: self._link(
-                lib.bpf_program__attach_tcx,
+                progcalls.attach_tcx,
                 f"tcx:{interface}:{direction}{_ns_tag(ns)}",
                 f"attach tcx {direction} on '{interface}'{at(ns)} failed",
                 self._ifindex(interface, ns),
@@ -459,7 +460,7 @@ class ProgramAttach(ProgramSetup):
         return run_in(
             netns,
             lambda ns: self._link(
-                lib.bpf_program__attach_netkit,
+                progcalls.attach_netkit,
                 f"netkit:{interface}{_ns_tag(ns)}",
                 f"attach netkit on '{interface}'{at(ns)} failed",
                 self._ifindex(interface, ns),
@@ -498,12 +499,12 @@ class ProgramAttach(ProgramSetup):
     ) -> TcAttachment:
         fd = self.fd
         ifindex = self._ifindex(interface, ns)
-        point = lib.BPF_TC_INGRESS if direction == "ingress" else lib.BPF_TC_EGRESS
+        point = BPF_TC_INGRESS if direction == "ingress" else BPF_TC_EGRESS
         hook = new_opts("bpf_tc_hook", ifindex=ifindex, attach_point=point)
         netns = keep(ns)
         try:
             with capture_log() as log:
-                ret = lib.bpf_tc_hook_create(hook.ptr)
+                ret = progcalls.tc_hook_create(hook.ptr)
             if ret == errnos.RET_ALREADY_EXISTS:
                 log.consumed = True  # (libbpf warns "Exclusivity flag on": it is no error)
             elif ret < 0:
@@ -511,7 +512,7 @@ class ProgramAttach(ProgramSetup):
             created = ret == 0
             opts = new_opts("bpf_tc_opts", prog_fd=fd, priority=priority, handle=handle)
             with capture_log() as log:
-                ret = lib.bpf_tc_attach(hook.ptr, opts.ptr)
+                ret = progcalls.tc_attach(hook.ptr, opts.ptr)
             if ret < 0:
                 if created and not tc_hook_in_use(netns.ino, ifindex):
                     destroy_tc_hook(ifindex)  # a failed attach leaves no qdisc behind
@@ -559,34 +560,29 @@ class ProgramAttach(ProgramSetup):
         desc += _ns_tag(ns)
         if mode is None and not replace:
             return self._link(
-                lib.bpf_program__attach_xdp,
+                progcalls.attach_xdp,
                 desc,
                 f"attach XDP to interface {interface}{at(ns)} failed",
                 ifindex,
             )
         flags = {
             None: 0,
-            "skb": lib.XDP_FLAGS_SKB_MODE,
-            "driver": lib.XDP_FLAGS_DRV_MODE,
-            "hw": lib.XDP_FLAGS_HW_MODE,
+            "skb": XDP_FLAGS_SKB_MODE,
+            "driver": XDP_FLAGS_DRV_MODE,
+            "hw": XDP_FLAGS_HW_MODE,
         }.get(mode, -1)
         if flags < 0:
             raise ValueError(f"XDP mode must be 'skb', 'driver' or 'hw', not {mode!r}")
         if not replace:
-            flags |= lib.XDP_FLAGS_UPDATE_IF_NOEXIST
+            flags |= XDP_FLAGS_UPDATE_IF_NOEXIST
         fd = self.fd
-        call(
-            "bpf_xdp_attach",
-            ifindex,
-            fd,
-            flags,
-            NULL,
-            what=f"attach XDP ({mode}) to '{interface}'{at(ns)}",
+        progcalls.xdp_attach(
+            ifindex, fd, flags, what=f"attach XDP ({mode}) to '{interface}'{at(ns)}"
         )
         netns = keep(ns)
         try:
             return XdpAttachment(
-                self, ifindex, flags & ~lib.XDP_FLAGS_UPDATE_IF_NOEXIST, desc, netns=netns
+                self, ifindex, flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST, desc, netns=netns
             )
         except BaseException:
             netns.close()
@@ -627,7 +623,7 @@ class ProgramAttach(ProgramSetup):
                 opened = True
         try:
             link = self._link(
-                lib.tinybpf_attach_iter,
+                progcalls.attach_iter,
                 f"iter:{self._name}",
                 f"attach iterator '{self._name}' failed",
                 map_fd,
@@ -644,7 +640,7 @@ class ProgramAttach(ProgramSetup):
 
     def attach_raw_tracepoint(self, name: str) -> BpfLink:
         return self._link(
-            lib.bpf_program__attach_raw_tracepoint,
+            progcalls.attach_raw_tracepoint,
             f"raw_tracepoint:{name}",
             f"attach raw tracepoint to '{name}' failed",
             cstr(name),
@@ -677,7 +673,7 @@ class ProgramAttach(ProgramSetup):
             ref_ctr_offset=ref_ctr_offset,
         )
         return self._link(
-            lib.bpf_program__attach_uprobe_opts,
+            progcalls.attach_uprobe,
             f"{kind}:{where}",
             f"attach uprobe to '{where}' failed",
             int(pid),
@@ -720,23 +716,22 @@ class ProgramAttach(ProgramSetup):
         keep: list[Any] = []
         fields: dict[str, Any] = {"retprobe": bool(retprobe)}
         if symbols:
-            names = [ffi.new("char[]", cstr(s)) for s in symbols]
-            arr = ffi.new("const char *[]", names)
+            arr, names = progcalls.c_strings([cstr(s) for s in symbols])
             keep += [names, arr]
             fields.update(syms=arr, cnt=len(symbols))
         if cookies:
-            carr = ffi.new("__u64[]", cookies)
+            carr = progcalls.u64_array(cookies)
             keep.append(carr)
             fields["cookies"] = carr
         opts = new_opts("bpf_uprobe_multi_opts", **fields)
         kind = "uretprobe_multi" if retprobe else "uprobe_multi"
         return self._link(
-            lib.bpf_program__attach_uprobe_multi,
+            progcalls.attach_uprobe_multi,
             f"{kind}:{binary_path}:{pattern or ','.join(symbols or [])}",
             f"attach {kind} '{binary_path}:{pattern or symbols}' failed",
             int(pid),
             cstr(binary_path),
-            cstr(pattern) if pattern else NULL,
+            cstr(pattern) if pattern else None,
             opts.ptr,
             keep=(opts, keep),
             missing=lambda _err, log: explain_uprobe(
@@ -758,7 +753,7 @@ class ProgramAttach(ProgramSetup):
         """Attach to a USDT probe (``provider:name``) compiled into ``binary_path``."""
         opts = new_opts("bpf_usdt_opts", usdt_cookie=cookie)
         return self._link(
-            lib.bpf_program__attach_usdt,
+            progcalls.attach_usdt,
             f"usdt:{binary_path}:{provider}:{name}",
             f"attach USDT '{provider}:{name}' in '{binary_path}' failed",
             int(pid),
@@ -786,9 +781,7 @@ class ProgramAttach(ProgramSetup):
         ``flags`` adds attach flags (BPF_F_*)."""
         opts = self._order_opts("bpf_cgroup_opts", before, after, expected_revision)
         opts.ptr.flags |= flags
-        return self._with_fd(
-            cgroup, lib.bpf_program__attach_cgroup_opts, "cgroup", opts.ptr, keep=opts
-        )
+        return self._with_fd(cgroup, progcalls.attach_cgroup, "cgroup", opts.ptr, keep=opts)
 
 
 # sections whose bare form (no "/target") needs an explicit attach call, and that call

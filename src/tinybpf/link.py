@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._core import (
-    NULL,
     call,
     call_ptr,
     capture_log,
@@ -26,11 +25,11 @@ from ._core import (
     cstr,
     errnos,
     fd_kind,
-    ffi,
-    lib,
     new_opts,
+    progcalls,
     pystr,
 )
+from ._core.consts_b import BPF_TC_EGRESS, BPF_TC_INGRESS, SO_DETACH_BPF, XDP_FLAGS_REPLACE
 from ._core.owner import Borrower, Owner, borrow, unguarded
 from ._netns import Netns
 from ._pin import check_pin_path
@@ -78,8 +77,7 @@ class LinkInfo:
 
 
 def link_info_by_fd(fd: int) -> LinkInfo:
-    out = ffi.new("struct tinybpf_link_info *")
-    call("tinybpf_link_info", fd, out, what=f"get info of link fd {fd}")
+    out = progcalls.link_info(fd)
     ltype = BpfLinkType(out.type)
     with_attach = ltype in (
         BpfLinkType.TRACING,
@@ -149,9 +147,9 @@ class BpfLink(Borrower):
     def fd(self) -> int:
         """The link's file descriptor, or -1 once destroyed."""
         ptr = self._ptr
-        if ptr is NULL or ptr is None:
+        if ptr is None:
             return -1
-        return int(lib.bpf_link__fd(ptr))
+        return progcalls.link_fd(ptr)
 
     @property
     def destroyed(self) -> bool:
@@ -197,7 +195,7 @@ class BpfLink(Borrower):
         """
         ptr = self._lp()
         with capture_log() as log:
-            ret = lib.bpf_link__detach(ptr)
+            ret = progcalls.link_detach(ptr)
         if ret < 0:
             if (
                 errnos.failed_with(ret, errnos.OPNOTSUPP)
@@ -228,13 +226,13 @@ class BpfLink(Borrower):
         ptr = self._ptr
         if ptr is None:
             return None
-        return pystr(lib.bpf_link__pin_path(ptr)) or None
+        return progcalls.link_pin_path(ptr) or None
 
     def update_program(self, program: ProgramLike) -> None:
         """Atomically replace the attached program with ``program``."""
         p = self._lp()
         with capture_log() as log, borrow(program._guard):
-            ret = lib.bpf_link__update_program(p, program._p())
+            ret = progcalls.link_update_program(p, program._p())
         check_int(ret, f"update program of link ({self._description}) failed", log)
         self._program = program
 
@@ -399,9 +397,7 @@ def tc_hook_in_use(netns_ino: int, ifindex: int) -> bool:
 def destroy_tc_hook(ifindex: int) -> None:
     """Remove the clsact qdisc of an interface (in the calling thread's namespace), with
     its filters; a qdisc or interface already gone is no error."""
-    hook = new_opts(
-        "bpf_tc_hook", ifindex=ifindex, attach_point=lib.BPF_TC_INGRESS | lib.BPF_TC_EGRESS
-    )
+    hook = new_opts("bpf_tc_hook", ifindex=ifindex, attach_point=BPF_TC_INGRESS | BPF_TC_EGRESS)
     call(
         "bpf_tc_hook_destroy",
         hook.ptr,
@@ -474,7 +470,7 @@ class TcAttachment(_Attachment):
 
     def _detach_filter(self) -> None:
         query = new_opts("bpf_tc_opts", handle=self.handle, priority=self.priority)
-        if lib.bpf_tc_query(self._hook.ptr, query.ptr) < 0:
+        if progcalls.tc_query(self._hook.ptr, query.ptr) < 0:
             return  # the filter (or the interface) is gone
         if int(query.ptr.prog_id) != self._prog_id:
             return  # replaced by someone else: not ours to remove
@@ -534,7 +530,7 @@ class XdpAttachment(_Attachment):
     def _detach(self) -> None:
         opts = new_opts("bpf_xdp_attach_opts", old_prog_fd=self._prog_fd)
         with capture_log() as log:
-            ret = lib.bpf_xdp_detach(self._ifindex, self._flags | lib.XDP_FLAGS_REPLACE, opts.ptr)
+            ret = progcalls.xdp_detach(self._ifindex, self._flags | XDP_FLAGS_REPLACE, opts.ptr)
         # EEXIST: another program replaced ours; ENOENT/ENODEV: interface or program gone
         check_int(ret, f"detach {self._description} failed", log, errnos.EXISTS_OR_GONE)
 
@@ -580,7 +576,7 @@ class SocketFilter(_Attachment):
 
         try:
             if self._sock.fileno() >= 0:
-                self._sock.setsockopt(socket.SOL_SOCKET, lib.SO_DETACH_BPF, 0)
+                self._sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_BPF, 0)
         except OSError:
             pass  # the socket was closed: the filter went with it
         finally:
@@ -620,7 +616,7 @@ class IterLink(BpfLink):
         return b"".join(parts)
 
     def _iter_fd(self) -> int:
-        return int(lib.bpf_iter_create(self.fd if self._ptr is not None else -1))
+        return progcalls.iter_create(self.fd if self._ptr is not None else -1)
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read().decode(encoding, "replace")

@@ -13,15 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from ._collections import MapCollection, ProgramCollection, _Wrappers
 from ._core import (
-    NULL,
     capture_log,
     check_int,
     cstr,
     errnos,
-    ffi,
-    lib,
     new_opts,
-    pystr,
+    objcalls,
 )
 from ._core.owner import Borrower, Owner, unguarded
 from ._load_errors import (
@@ -71,7 +68,7 @@ class BpfObject(Borrower):
 
     # Defaults most objects never change, as class attributes: opening, loading and closing
     # is benchmarked against C, and every attribute set there costs (docs/performance.md).
-    _ptr: Any = NULL
+    _ptr: Any = None
     _closed = False
     _loaded = False
     _load_failed = False  # libbpf's load ran and failed: no second load, .rodata frozen
@@ -129,7 +126,7 @@ class BpfObject(Borrower):
             # bytes, or still in the result struct of the open call
             idx = self._index
             if not isinstance(idx, bytes):
-                idx = ffi.unpack(idx.index, idx.index_len)
+                idx = objcalls.index_bytes(idx)
             name, count, *names = idx.decode("utf-8", "replace").split("\0")[:-1]
             n = int(count)
             d = self._decoded = (
@@ -154,9 +151,7 @@ class BpfObject(Borrower):
     def _new_program(self, name: str) -> BpfProgram:
         if self._closed:  # never read a freed object: a wrapper whose every use raises
             return BpfProgram.closed_stub(name, self)
-        return BpfProgram(
-            self._find(lib.bpf_object__next_program, lib.bpf_program__name, name), self
-        )
+        return BpfProgram(self._find("prog", name), self)
 
     def _new_map(self, name: str) -> BpfMap[Any, Any]:
         if self._closed:
@@ -168,33 +163,31 @@ class BpfObject(Borrower):
         if state is None:
             state = shared[name] = _Shared()
         return BpfMap(
-            self._find(lib.bpf_object__next_map, lib.bpf_map__name, name),
+            self._find("map", name),
             self,
             name=name,
             shared=state,
         )
 
-    def _find(self, next_fn: Any, name_fn: Any, name: str) -> Any:
-        """The libbpf handle whose name reads as ``name`` (names are decoded the way the
-        index decoded them, so even a malformed object's odd names are found)."""
+    def _find(self, kind: str, name: str) -> Any:
+        """The libbpf handle (``kind`` "prog" or "map") whose name reads as ``name`` (names
+        are decoded the way the index decoded them, so even a malformed object's odd names
+        are found)."""
         found = self._found
         if found is None:
             found = self._found = {}
-        p = found.get((next_fn, name))
+        p = found.get((kind, name))
         if p is not None:
             return p
-        p = self._find_slow(next_fn, name_fn, name)
-        found[(next_fn, name)] = p
+        p = self._find_slow(kind, name)
+        found[(kind, name)] = p
         return p
 
-    def _find_slow(self, next_fn: Any, name_fn: Any, name: str) -> Any:
-        obj = self._p()
-        p = next_fn(obj, NULL)
-        while p != NULL:
-            if pystr(name_fn(p)) == name:
-                return p
-            p = next_fn(obj, p)
-        raise BpfError(f"'{name}' is not in object '{self._name}' any more", _errno.ENOENT)
+    def _find_slow(self, kind: str, name: str) -> Any:
+        p = objcalls.find(kind, self._p(), name)
+        if p is None:
+            raise BpfError(f"'{name}' is not in object '{self._name}' any more", _errno.ENOENT)
+        return p
 
     # --- phases -------------------------------------------------------------------------
     @property
@@ -227,7 +220,7 @@ class BpfObject(Borrower):
                 f"object '{self._name}' failed to load and cannot be loaded again; open it again"
             )
         with capture_log() as log:
-            ret = lib.bpf_object__load(p)
+            ret = objcalls.load(p)
         if ret < 0:
             # libbpf never loads an object twice, and it may have created the maps and
             # remapped .rodata read-only before the verifier said no
@@ -380,11 +373,11 @@ class BpfObject(Borrower):
     def _btf_model(self) -> Btf | None:
         p = self._p()
         if not self._btf_resolved:
-            ptr = lib.bpf_object__btf(p)
+            ptr = objcalls.object_btf(p)
             ref = weakref.ref(self)  # the object holds its Btf: no cycle back to it
             self._btf = (
                 None
-                if ptr == NULL
+                if ptr is None
                 else Btf(
                     ptr,
                     owned=False,
@@ -556,14 +549,14 @@ class BpfObject(Borrower):
                 view._revoke()
             for state in (self._map_shared or {}).values():
                 if state.fdh is not None:
-                    lib.tinybpf_fd_revoke(state.fdh)
+                    objcalls.fd_revoke(state.fdh)
             self._found = self._map_shared = None  # (pointers into the freed object)
-            ptr, self._ptr = self._ptr, NULL
+            ptr, self._ptr = self._ptr, None
             kept, self._kept_fds = self._kept_fds, None
 
             def free() -> None:
-                if ptr is not None and ptr != NULL:
-                    lib.bpf_object__close(ptr)
+                if ptr is not None:
+                    objcalls.close(ptr)
                 for fd in (kept or {}).values():
                     os.close(fd)
 
@@ -588,7 +581,7 @@ class BpfObject(Borrower):
         self.close()
 
     def __del__(self) -> None:
-        if self._closed or self._ptr is NULL:  # closed, or never owned a pointer
+        if self._closed or self._ptr is None:  # closed, or never owned a pointer
             return
         try:
             warnings.warn(f"BpfObject '{self._name}' was not closed", ResourceWarning, stacklevel=2)
@@ -606,9 +599,7 @@ class BpfObject(Borrower):
 
 def _object_index(ptr: Any) -> bytes:
     """The names of the object, its programs and maps from one C call (decoded lazily)."""
-    n = int(lib.tinybpf_object_index(ptr, NULL, 0))
-    buf = ffi.new("char[]", max(n, 1))
-    return ffi.unpack(buf, int(lib.tinybpf_object_index(ptr, buf, n)))  # type: ignore[no-any-return]
+    return objcalls.object_index(ptr)
 
 
 def _stem(path: str) -> str:
@@ -659,8 +650,8 @@ _FS_UTF8 = sys.getfilesystemencoding() == "utf-8" and sys.getfilesystemencodeerr
     "surrogateescape",
     "strict",
 )
-_RESULT = ffi.typeof("struct tinybpf_open_result *")
-_INDEX_CAP = int(lib.TINYBPF_INDEX_CAP)
+_INDEX_CAP = objcalls.INDEX_CAP
+_open_object = objcalls.open_object
 
 
 def _open(
@@ -705,21 +696,20 @@ def _open(
             cpath = path.encode() if _FS_UTF8 else os.fsencode(path)
         except UnicodeEncodeError:  # lone surrogates: the file system's own escapes
             cpath = os.fsencode(path)
-        cdata, size = NULL, 0
+        cdata = None
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
             raise ValueError("cannot open an empty BPF object")
         path = object_name or "<memory>"
-        cpath, cdata, size = NULL, ffi.from_buffer(data), len(data)
+        cpath, cdata = None, data
     else:
         path = os.fspath(source)
-        cpath, cdata, size = cstr(path), NULL, 0
-    if cpath is not NULL and b"\0" in cpath:
+        cpath, cdata = cstr(path), None
+    if cpath is not None and b"\0" in cpath:
         raise ValueError(f"embedded NUL byte in {path!r}")
-    res = ffi.new(_RESULT)
-    ptr = lib.tinybpf_open_object(cpath, cdata, size, NULL if opts is None else opts.ptr, load, res)
-    if ptr == NULL:
+    ptr, err, res = _open_object(cpath, cdata, opts, load)
+    if ptr is None:
 
         def reopen() -> BpfObject:
             """The same object opened again, not loaded: what a failed load tried to load."""
@@ -735,7 +725,7 @@ def _open(
             )
 
         try:
-            _open_failed(path, cdata is NULL, ffi.errno, res, reopen, opts)
+            _open_failed(path, cdata is None, err, res, reopen, opts)
         except BpfPermissionError as e:
             if not load or isinstance(e, TokenPermissionError):
                 raise
