@@ -31,9 +31,10 @@ __all__ = [
     "get_next_key",
     "getter",
     "is_internal",
-    "is_null",
     "map_name",
+    "map_type",
     "name_of",
+    "new_value",
     "pin_path",
     "setter",
     "shape",
@@ -81,10 +82,6 @@ def bytes_at(ptr: Any, size: int) -> bytes:
 def u64_items(ptr: Any) -> Any:
     """The buffer at ``ptr`` read as ``__u64`` items (indexable)."""
     return ffi.cast("__u64 *", ptr)
-
-
-def is_null(ptr: Any) -> bool:
-    return bool(ptr == NULL)
 
 
 def name_of(info: Any) -> str:
