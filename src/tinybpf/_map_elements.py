@@ -11,12 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 from ._codec import Codec
 from ._core import (
-    NULL,
     capture_log,
     errnos,
-    ffi,
+    mapcalls,
     new_opts,
 )
+from ._core.mapcalls import buffer as _buffer
+from ._core.mapcalls import c_view as _c_view
+from ._core.mapcalls import chars as _chars
+from ._core.mapcalls import copy as _copy
+from ._core.mapcalls import new_value as _new_value
+from ._core.mapcalls import u32_array as _u32_array
+from ._core.mapcalls import u32_ptr as _u32_ptr
 from ._mmap import MISS, open_mapped
 from ._percpu import sum_structs
 from ._types import BPF_ANY, BpfMapType
@@ -61,7 +67,7 @@ class MapElements(MapHandle[KT, VT]):
     # --- element access -----------------------------------------------------------------
     def _encode_key(self, key: Any) -> Any:
         if self.key_size == 0:
-            return NULL
+            return mapcalls.NULL
         return self._kc().encode(key)
 
     def _decode_percpu(self, buf: Any) -> list[Any]:
@@ -73,7 +79,7 @@ class MapElements(MapHandle[KT, VT]):
         if self._closed or (self._obj is not None and self._obj._closed):
             self._check_open()
         k = f.kenc(key) if f.ks else self._no_key(key)
-        vbuf = ffi.new(f.vtype)
+        vbuf = _new_value(f.vtype)
         ret = _map_lookup(f.h, k, vbuf, flags)
         if ret < 0:
             if ret == _NOT_FOUND:
@@ -91,7 +97,7 @@ class MapElements(MapHandle[KT, VT]):
         try:
             vbuf = pool.pop()
         except IndexError:
-            vbuf = ffi.new(f.vtype)
+            vbuf = _new_value(f.vtype)
         ret = _map_lookup(f.h, k, vbuf, flags)
         if ret < 0:
             pool.append(vbuf)
@@ -303,7 +309,7 @@ class MapElements(MapHandle[KT, VT]):
         (no key) is accepted; a key would be ignored, so it is an error."""
         if key is not None:
             self._dict_key(key)
-        return NULL
+        return mapcalls.NULL
 
     def _dict_key(self, key: Any) -> None:
         """Raise the TypeError of a key used with a map that has no keys."""
@@ -359,23 +365,23 @@ class MapElements(MapHandle[KT, VT]):
         limit = max(self.max_entries, 1)
         chunk = min(_BATCH_CHUNK, limit)
         token = max(ks, 8)
-        in_batch = ffi.new("char[]", token)
-        out_batch = ffi.new("char[]", token)
-        count = ffi.new("__u32 *")
-        keys = ffi.new("char[]", chunk * ks)
-        values = ffi.new("char[]", chunk * per)
+        in_batch = _chars(token)
+        out_batch = _chars(token)
+        count = _u32_ptr()
+        keys = _chars(chunk * ks)
+        values = _chars(chunk * per)
         total = 0
         first = True
         while True:
             count[0] = chunk
             ret = mapfd.lookup_batch(
-                h, 0, NULL if first else in_batch, out_batch, keys, values, count
+                h, 0, mapcalls.NULL if first else in_batch, out_batch, keys, values, count
             )
             if ret < 0 and ret != _NOT_FOUND:
                 if errnos.failed_with(ret, errnos.NO_SPACE) and chunk < limit:
                     chunk = min(chunk * 4, limit)
-                    keys = ffi.new("char[]", chunk * ks)
-                    values = ffi.new("char[]", chunk * per)
+                    keys = _chars(chunk * ks)
+                    values = _chars(chunk * per)
                     continue
                 if first and ret in _UNSUPPORTED:
                     return None
@@ -385,7 +391,7 @@ class MapElements(MapHandle[KT, VT]):
             if ret == _NOT_FOUND or n == 0 or total > 2 * limit + chunk:
                 return total
             first = False
-            ffi.memmove(in_batch, out_batch, token)
+            _copy(in_batch, out_batch, token)
 
     def clear(self) -> None:
         """Delete every entry. ARRAY and PERCPU_ARRAY maps cannot lose entries: their
@@ -407,7 +413,7 @@ class MapElements(MapHandle[KT, VT]):
         if t in (BpfMapType.QUEUE, BpfMapType.STACK):
             vbuf = self._value_buf()
             for _ in range(max(self.max_entries, 1) + 1):
-                ret = mapfd.lookup_and_delete(h, NULL, vbuf)
+                ret = mapfd.lookup_and_delete(h, mapcalls.NULL, vbuf)
                 if ret == _NOT_FOUND:
                     return
                 if ret < 0:
@@ -441,16 +447,16 @@ class MapElements(MapHandle[KT, VT]):
         n = int(self.max_entries)
         per = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
         chunk = max(1, min(n, (1 << 20) // max(per, 1)))
-        values = ffi.new("char[]", chunk * per)
-        keys = ffi.new("__u32[]", chunk)
-        count = ffi.new("__u32 *")
+        values = _chars(chunk * per)
+        keys = _u32_array(chunk)
+        count = _u32_ptr()
         start = 0
         while start < n:
             m = min(chunk, n - start)
             for i in range(m):
                 keys[i] = start + i
             count[0] = m
-            ret = mapfd.update_batch(h, keys, values, count, NULL)
+            ret = mapfd.update_batch(h, keys, values, count, mapcalls.NULL)
             if ret in _UNSUPPORTED and start == 0:
                 break  # no batch operations here: one update per index
             if ret < 0:
@@ -459,7 +465,7 @@ class MapElements(MapHandle[KT, VT]):
         else:
             return
         for i in range(n):
-            ret = _map_update(h, ffi.new("__u32 *", i), values, BPF_ANY)
+            ret = _map_update(h, _u32_ptr(i), values, BPF_ANY)
             if ret < 0:
                 _raise(ret, f"zero map '{self._name}' failed at index {i}")
 
@@ -512,11 +518,11 @@ class MapElements(MapHandle[KT, VT]):
         per = stride * ncpu if percpu else vs
         chunk = min(_BATCH_CHUNK, max(self.max_entries, 1))
         token_size = max(ks, 8)
-        in_batch = ffi.new("char[]", token_size)
-        out_batch = ffi.new("char[]", token_size)
-        count = ffi.new("__u32 *")
-        keys = ffi.new("char[]", chunk * ks)
-        values = ffi.new("char[]", chunk * per)
+        in_batch = _chars(token_size)
+        out_batch = _chars(token_size)
+        count = _u32_ptr()
+        keys = _chars(chunk * ks)
+        values = _chars(chunk * per)
         kc = self._kc()
         vc = self._vc()
         first = True
@@ -525,12 +531,14 @@ class MapElements(MapHandle[KT, VT]):
         fn = mapfd.lookup_batch
         while True:
             count[0] = chunk
-            ret = fn(h, delete, NULL if first else in_batch, out_batch, keys, values, count)
+            ret = fn(
+                h, delete, mapcalls.NULL if first else in_batch, out_batch, keys, values, count
+            )
             if ret < 0 and ret != _NOT_FOUND:
                 if errnos.failed_with(ret, errnos.NO_SPACE) and chunk < limit:
                     chunk = min(chunk * 4, max(limit, 1))
-                    keys = ffi.new("char[]", chunk * ks)
-                    values = ffi.new("char[]", chunk * per)
+                    keys = _chars(chunk * ks)
+                    values = _chars(chunk * per)
                     continue
                 if first and ret in _UNSUPPORTED:
                     yield None  # not supported here: the caller walks the keys instead
@@ -538,12 +546,12 @@ class MapElements(MapHandle[KT, VT]):
                 _raise(ret, f"Map iteration failed for '{self._name}'")
             n = int(count[0])
             if n and raw:  # undecoded: (keys, values) bytes, for to_numpy()
-                yield ffi.buffer(keys, n * ks)[:], ffi.buffer(values, n * per)[:]
+                yield _buffer(keys, n * ks)[:], _buffer(values, n * per)[:]
             elif n:
                 # (numbers straight from the C buffers; other types decode from a copy)
-                kb = ffi.buffer(keys, n * ks)
+                kb = _buffer(keys, n * ks)
                 klist = self._bulk(kc, kb if kc.bulk else kb[:], n, ks, ks)
-                vraw = ffi.buffer(values, n * per)
+                vraw = _buffer(values, n * per)
                 vraw = vraw if vc.bulk and not percpu else vraw[:]
                 if percpu:
                     flat = self._bulk(vc, vraw, n * ncpu, vs, stride)
@@ -555,15 +563,15 @@ class MapElements(MapHandle[KT, VT]):
             if ret == _NOT_FOUND or n == 0 or produced > 2 * limit + chunk:
                 return
             first = False
-            ffi.memmove(in_batch, out_batch, token_size)
+            _copy(in_batch, out_batch, token_size)
 
     def _iter_keys(self, h: Any) -> Iterator[bytes]:
         ks = self.key_size
         if ks == 0:
             return
-        cur = ffi.new("char[]", ks)
-        nxt = ffi.new("char[]", ks)
-        prev: Any = NULL
+        cur = _chars(ks)
+        nxt = _chars(ks)
+        prev: Any = mapcalls.NULL
         seen: set[bytes] = set()
         # The kernel restarts from the first key when the previous one was deleted: bound
         # the walk and skip repeats so a map modified meanwhile never loops forever.
@@ -575,8 +583,8 @@ class MapElements(MapHandle[KT, VT]):
                 if ret == _NOT_FOUND:
                     return
                 _raise(ret, f"Map iteration failed for '{self._name}'")
-            kb = ffi.buffer(nxt, ks)[:]
-            ffi.memmove(cur, nxt, ks)
+            kb = _buffer(nxt, ks)[:]
+            _copy(cur, nxt, ks)
             prev = cur
             if kb in seen:
                 continue
@@ -628,7 +636,7 @@ class MapElements(MapHandle[KT, VT]):
         for kb in self._iter_keys(f.h):
             raw = self._lookup_raw_bytes(kb)
             if raw is not None:
-                yield kb, ffi.buffer(raw, vs)[:]
+                yield kb, _buffer(raw, vs)[:]
 
     def to_numpy(self) -> tuple[Any, Any]:
         """Keys and values as two numpy arrays (``tinybpf[numpy]``), dtypes from BTF.
@@ -644,7 +652,7 @@ class MapElements(MapHandle[KT, VT]):
     def _lookup_raw_bytes(self, kb: bytes) -> Any:
         h = self._handle()
         size = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
-        vbuf = ffi.new("char[]", max(size, 1))
+        vbuf = _chars(max(size, 1))
         ret = _map_lookup(h, kb, vbuf, 0)
         if ret < 0:
             if ret == _NOT_FOUND:
@@ -702,11 +710,9 @@ class MapElements(MapHandle[KT, VT]):
         venc = _value_encoder(self)
         keys = b"".join(kenc(k) for k, _ in pairs)
         vals = b"".join(venc(v) for _, v in pairs)
-        count = ffi.new("__u32 *", len(pairs))
+        count = _u32_ptr(len(pairs))
         opts = new_opts("bpf_map_batch_opts", elem_flags=flags)
-        ret = mapfd.update_batch(
-            self._handle(), ffi.from_buffer(keys), ffi.from_buffer(vals), count, opts.ptr
-        )
+        ret = mapfd.update_batch(self._handle(), _c_view(keys), _c_view(vals), count, opts.ptr)
         if ret < 0:
             done = int(count[0])
             # the kernel rejects a whole batch before writing anything with EINVAL/EPERM;
@@ -727,8 +733,8 @@ class MapElements(MapHandle[KT, VT]):
             return 0
         kenc = self._kc().encode
         raw = b"".join(kenc(k) for k in klist)
-        count = ffi.new("__u32 *", len(klist))
-        ret = mapfd.delete_batch(self._handle(), ffi.from_buffer(raw), count)
+        count = _u32_ptr(len(klist))
+        ret = mapfd.delete_batch(self._handle(), _c_view(raw), count)
         if ret < 0 and ret != _NOT_FOUND:
             done = int(count[0])
             deleted = 0 if done == len(klist) and errnos.failed_with(ret, _REFUSED) else done
@@ -741,12 +747,12 @@ class MapElements(MapHandle[KT, VT]):
     # --- queue, stack, bloom filter, lookup-and-delete ------------------------------------
     def _value_buf(self) -> Any:
         size = self._value_stride() * possible_cpus() if self.is_percpu else self.value_size
-        return ffi.new("char[]", max(size, 1))
+        return _chars(max(size, 1))
 
     def _decode_value_buf(self, vbuf: Any) -> Any:
         if self.is_percpu:
             return self._decode_percpu(vbuf)
-        return self._vc().decode(ffi.buffer(vbuf, self.value_size)[:])
+        return self._vc().decode(_buffer(vbuf, self.value_size)[:])
 
     def lookup_and_delete(self, key: KT | None = None) -> VT | None:
         """Remove ``key`` and return its value (None if absent). Queue/stack maps: ``pop()``."""
@@ -754,7 +760,7 @@ class MapElements(MapHandle[KT, VT]):
         if self.key_size == 0:
             k = self._no_key(key)
         else:
-            k = NULL if key is None else self._encode_key(key)
+            k = mapcalls.NULL if key is None else self._encode_key(key)
         vbuf = self._value_buf()
         ret = mapfd.lookup_and_delete(self._handle(), k, vbuf)
         if ret < 0:
@@ -768,7 +774,7 @@ class MapElements(MapHandle[KT, VT]):
         Bloom filter: add ``value``."""
         self._check_open()
         v = self._encode_value(value)
-        ret = _map_update(self._handle(), NULL, v, flags)
+        ret = _map_update(self._handle(), mapcalls.NULL, v, flags)
         if ret < 0:
             _raise(ret, f"push to map '{self._name}' failed")
 
@@ -781,7 +787,7 @@ class MapElements(MapHandle[KT, VT]):
         filter: use :meth:`contains`."""
         h = self._handle()
         vbuf = self._value_buf()
-        ret = _map_lookup(h, NULL, vbuf, 0)
+        ret = _map_lookup(h, mapcalls.NULL, vbuf, 0)
         if ret < 0:
             if ret == _NOT_FOUND:
                 return None
@@ -792,8 +798,8 @@ class MapElements(MapHandle[KT, VT]):
         """Bloom filter: whether ``value`` may be in the set (False means certainly not);
         ``value in bloom`` is the same test."""
         self._check_open()
-        vb = ffi.new("char[]", self._encode_value(value))
-        ret = _map_lookup(self._handle(), NULL, vb, 0)
+        vb = _chars(self._encode_value(value))
+        ret = _map_lookup(self._handle(), mapcalls.NULL, vb, 0)
         if ret < 0:
             if ret == _NOT_FOUND:
                 return False

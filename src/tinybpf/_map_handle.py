@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._codec import Codec, make_codec
 from ._core import (
-    NULL,
     call,
     check_int,
     cstr,
     errnos,
-    ffi,
-    lib,
+    mapcalls,
     mapfd,
     pystr,
 )
+from ._core.mapcalls import buffer as _buffer
+from ._core.mapcalls import new_value as _new_value
 from ._core.owner import Borrower, Owner, unguarded
 from ._kernel_info import map_info_by_fd
 from ._mmap import MappedArray, open_mapped
@@ -131,8 +131,8 @@ def _fd_handle(fd: int) -> Any:
 
 def _u32_setting(name: str, what: str, reset_codecs: bool = False) -> Any:
     """A map attribute read from libbpf (kept for after close) and settable before load."""
-    getter = getattr(lib, f"bpf_map__{name}")
-    setter = getattr(lib, f"bpf_map__set_{name}")
+    getter = mapcalls.getter(name)
+    setter = mapcalls.setter(name)
     attr = f"_{name}"
 
     def get(self: MapHandle[Any, Any]) -> int:
@@ -182,7 +182,7 @@ class MapHandle(Generic[KT, VT], Borrower):
         self._owned_fd = owned_fd
         self._fdh: Any = None if owned_fd is None else _fd_handle(owned_fd)
         if map_ptr is not None:
-            self._name = name if name is not None else pystr(lib.bpf_map__name(map_ptr))
+            self._name = name if name is not None else pystr(mapcalls.map_name(map_ptr))
         else:
             self._name = name or ""
             self._type = BpfMapType(map_type if map_type is not None else 0)
@@ -250,9 +250,9 @@ class MapHandle(Generic[KT, VT], Borrower):
         self._check_open()
         if self._obj is not None and not self._obj._loaded:
             raise BpfPhaseError(f"map '{self._name}' has no fd before load()")
-        if not lib.bpf_map__autocreate(self._ptr):
+        if not mapcalls.autocreate(self._ptr):
             raise BpfError(f"map '{self._name}' was not created (autocreate is off)", 19)
-        fd = int(lib.bpf_map__fd(self._ptr))
+        fd = int(mapcalls.fd(self._ptr))
         if fd < 0:
             raise BpfError(f"map '{self._name}' has no fd (not created)", -fd)
         shared = self._shared
@@ -308,7 +308,7 @@ class MapHandle(Generic[KT, VT], Borrower):
     @property
     def type(self) -> BpfMapType:
         if self._ptr is not None and not self._obj_closed():
-            return BpfMapType(lib.bpf_map__type(self._ptr))
+            return BpfMapType(mapcalls.map_type(self._ptr))
         return BpfMapType(self._static("_type", BpfMapType.UNSPEC))
 
     @type.setter
@@ -331,11 +331,10 @@ class MapHandle(Generic[KT, VT], Borrower):
         if self._ptr is None or self._obj_closed():
             return
         p = self._ptr
-        self._type = BpfMapType(lib.bpf_map__type(p))
-        self._key_size = int(lib.bpf_map__key_size(p))
-        self._value_size = int(lib.bpf_map__value_size(p))
-        self._max_entries = int(lib.bpf_map__max_entries(p))
-        self._map_flags = int(lib.bpf_map__map_flags(p))
+        mtype, self._key_size, self._value_size, self._max_entries, self._map_flags = (
+            mapcalls.shape(p)
+        )
+        self._type = BpfMapType(mtype)
 
     def _obj_closed(self) -> bool:
         return self._obj is not None and self._obj._closed
@@ -358,7 +357,7 @@ class MapHandle(Generic[KT, VT], Borrower):
 
     @property
     def autocreate(self) -> bool:
-        return bool(lib.bpf_map__autocreate(self._mp()))
+        return bool(mapcalls.autocreate(self._mp()))
 
     @autocreate.setter
     def autocreate(self, value: bool) -> None:
@@ -370,7 +369,7 @@ class MapHandle(Generic[KT, VT], Borrower):
         p = self._mp()
         if p is None:
             return None
-        return pystr(lib.bpf_map__pin_path(p)) or None
+        return pystr(mapcalls.pin_path(p)) or None
 
     @pin_path.setter
     def pin_path(self, path: str | None) -> None:
@@ -378,7 +377,7 @@ class MapHandle(Generic[KT, VT], Borrower):
         call(
             "bpf_map__set_pin_path",
             p,
-            cstr(path) if path else NULL,
+            cstr(path) if path else mapcalls.NULL,
             what=f"set pin_path of '{self._name}'",
         )
 
@@ -404,7 +403,7 @@ class MapHandle(Generic[KT, VT], Borrower):
     @property
     def is_internal(self) -> bool:
         """True for the maps libbpf makes for global data (.data, .bss, .rodata, .kconfig)."""
-        return self._ptr is not None and bool(lib.bpf_map__is_internal(self._mp()))
+        return self._ptr is not None and bool(mapcalls.is_internal(self._mp()))
 
     # --- BTF ----------------------------------------------------------------------------
     def _btf(self) -> Btf | None:
@@ -420,10 +419,7 @@ class MapHandle(Generic[KT, VT], Borrower):
             return self._btf_cache[which]
         btf = self._btf()
         if self._ptr is not None:
-            getter = (
-                lib.bpf_map__btf_key_type_id if which == "key" else lib.bpf_map__btf_value_type_id
-            )
-            tid = int(getter(self._ptr))
+            tid = mapcalls.btf_type_id(self._ptr, which)
         else:
             tid = self._btf_key_id if which == "key" else self._btf_value_id
         result = btf.resolve(tid) if btf is not None and tid else None
@@ -586,7 +582,7 @@ def _percpu_decoder(m: MapHandle[Any, Any]) -> Callable[[Any], list[Any]]:
     ncpu = possible_cpus()
 
     def decode(buf: Any) -> list[Any]:
-        raw = ffi.buffer(buf)
+        raw = _buffer(buf)
         return [dec(raw[i * stride : i * stride + vs]) for i in range(ncpu)]
 
     return decode
@@ -698,7 +694,7 @@ class _Fast:
                 self.vread = _percpu_decoder(m)
             else:
                 dec = vc.decode
-                self.vread = lambda b: dec(ffi.buffer(b, vs))
+                self.vread = lambda b: dec(_buffer(b, vs))
             return
         self.venc = vc.encode
         if vc.scalar is not None:
@@ -708,13 +704,13 @@ class _Fast:
             self.vtype = f"char[{max(vs, 1)}]"
             dec = vc.decode
             if dec is bytes:
-                self.vread = lambda b: ffi.buffer(b, vs)[:]
+                self.vread = lambda b: _buffer(b, vs)[:]
             else:
-                self.vread = lambda b: dec(ffi.buffer(b, vs))
+                self.vread = lambda b: dec(_buffer(b, vs))
 
     def new_item(self) -> tuple[Any, int, int, int]:
         """(value buffer, fd handle, key size, key is signed): one buffer set of the scalar
         path."""
         kt, vt = self.stypes
         assert kt is not None
-        return ffi.new(f"{vt}[1]"), self.h, self.ks, int(kt.startswith("int"))
+        return _new_value(f"{vt}[1]"), self.h, self.ks, int(kt.startswith("int"))

@@ -13,15 +13,13 @@ import weakref
 from typing import TYPE_CHECKING, Any, overload
 
 from ._core import (
-    NULL,
     call,
     capture_log,
     cstr,
     errnos,
     fail,
     fd_kind,
-    ffi,
-    lib,
+    mapcalls,
     new_opts,
     strerror,
     try_info_by_fd,
@@ -175,7 +173,7 @@ class BpfMap(MapElements[KT, VT]):
         vbuf = self._lookup_raw(key)
         if vbuf is None:
             return None
-        map_id = int.from_bytes(ffi.buffer(vbuf, 4)[:], _ORDER)
+        map_id = int.from_bytes(mapcalls.bytes_at(vbuf, 4), _ORDER)
         if map_id == 0:
             return None
 
@@ -189,13 +187,13 @@ class BpfMap(MapElements[KT, VT]):
             )
         key = int(stack_id).to_bytes(4, _ORDER)
         h = self._handle()
-        vbuf = ffi.new("char[]", self.value_size)
+        vbuf = mapcalls.chars(self.value_size)
         ret = _map_lookup(h, key, vbuf, 0)
         if ret < 0:
             if ret == _NOT_FOUND:
                 return []
             _raise(ret, f"stack lookup in '{self._name}' failed")
-        addrs = ffi.cast("__u64 *", vbuf)
+        addrs = mapcalls.u64_items(vbuf)
         out = []
         for i in range(self.value_size // 8):
             a = int(addrs[i])
@@ -210,13 +208,13 @@ class BpfMap(MapElements[KT, VT]):
         import mmap as _mmap
 
         fd = self._live_fd()
-        if self.type != BpfMapType.ARRAY or not (self.map_flags & lib.BPF_F_MMAPABLE):
+        if self.type != BpfMapType.ARRAY or not (self.map_flags & mapcalls.MMAPABLE):
             raise TypeError(f"map '{self._name}' is not an ARRAY created with BPF_F_MMAPABLE")
         size = self._value_stride() * self.max_entries
         page = _mmap.PAGESIZE
         size = (size + page - 1) // page * page
         prot = _mmap.PROT_READ
-        if not (self.map_flags & lib.BPF_F_RDONLY_PROG) and not self._frozen_hint():
+        if not (self.map_flags & mapcalls.RDONLY_PROG) and not self._frozen_hint():
             prot |= _mmap.PROT_WRITE
         return _mmap.mmap(fd, size, _mmap.MAP_SHARED, prot)
 
@@ -233,11 +231,8 @@ class BpfMap(MapElements[KT, VT]):
             raise BpfError("attach_struct_ops() needs a map of a BpfObject")
         if self._obj is not None and not self._obj._loaded:
             raise BpfPhaseError(f"cannot attach struct_ops map '{self._name}' before load()")
-        with capture_log() as log:
-            ptr = lib.bpf_map__attach_struct_ops(p)
-            err = ffi.errno
-        if ptr == NULL:
-            ffi.errno = err
+        log = capture_log()
+        ptr = mapcalls.attach_struct_ops(p, log)
         from ._core import check_ptr
 
         check_ptr(ptr, f"attach struct_ops map '{self._name}' failed", log)
@@ -315,8 +310,7 @@ def _map_from_fd(
             what = f"pinned map '{label}'" if pinned else label
             fail(ret, f"get info for {what} failed")
         if info.key_size:
-            probe = ffi.new("char[]", int(info.key_size))
-            r = lib.bpf_map_get_next_key(fd, NULL, probe)
+            r = mapcalls.get_next_key(fd, int(info.key_size))
             if r < 0 and -r not in errnos.NOT_FOUND_OR_UNSUPPORTED:
                 raise BpfError(
                     f"Pinned object at '{label}' is not a usable BPF map "
@@ -331,7 +325,7 @@ def _map_from_fd(
                 btf = None
         m: BpfMap[Any, Any] = BpfMap(
             owned_fd=fd,
-            name=ffi.string(info.name).decode("utf-8", "replace"),
+            name=mapcalls.name_of(info),
             map_type=BpfMapType(int(info.type)),
             key_size=int(info.key_size),
             value_size=int(info.value_size),
@@ -435,18 +429,16 @@ def create_map(
         if token_fd < 0:
             raise ValueError(f"token_fd must be a file descriptor (>= 0), not {token_fd}")
         fields["token_fd"] = token_fd
-        fields["map_flags"] = flags | lib.BPF_F_TOKEN_FD
+        fields["map_flags"] = flags | mapcalls.TOKEN_FD
     opts = new_opts("bpf_map_create_opts", **fields)
     with capture_log() as log:
-        fd = int(
-            lib.bpf_map_create(
-                int(map_type),
-                cstr(name) if name else NULL,
-                key_size,
-                value_size,
-                max_entries,
-                opts.ptr,
-            )
+        fd = mapcalls.create(
+            int(map_type),
+            cstr(name) if name else None,
+            key_size,
+            value_size,
+            max_entries,
+            opts.ptr,
         )
     if fd < 0:
         refused = errnos.failed_with(fd, errnos.PERMISSION) and token_fd is None

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, overload
 
 from .._core import (
-    NULL,
     capture_log,
     check_ptr,
     drain,
@@ -147,9 +146,11 @@ class BpfPerfBuffer(_Poller, Generic[T]):
         fd = self._own_fd(map)
         with capture_log() as log:
             ptr = drain.perf_new(fd, page_count, self._batch, opts.ptr)
-        if ptr == NULL:
+        try:
+            check_ptr(ptr, f"perf_buffer__new for map '{map.name}' failed", log)
+        except BaseException:
             self._close_fds()
-        check_ptr(ptr, f"perf_buffer__new for map '{map.name}' failed", log)
+            raise
         self._handle = ptr
         self._rings = int(drain.perf_buffer_count(ptr))
         self._closed = False

@@ -200,7 +200,7 @@ def explore(source: str | os.PathLike[str], load: bool = False) -> Any:
 
 def _pins() -> dict[tuple[str, int], list[str]]:
     """(kind, id) -> pin paths found under the mounted BPF filesystems."""
-    from .._core import cstr, fd_kind, lib
+    from .._core import fd_kind, tools
     from .._pin import _bpffs_mounts
     from ..introspect import btf_info_by_fd, map_info_by_fd, program_info_by_fd
     from ..link import link_info_by_fd
@@ -218,7 +218,7 @@ def _pins() -> dict[tuple[str, int], list[str]]:
         for root, _dirs, files in os.walk(mount):
             for f in files:
                 path = os.path.join(root, f)
-                fd = int(lib.bpf_obj_get(cstr(path)))
+                fd = tools.obj_get(path)
                 if fd < 0:
                     continue
                 try:

@@ -8,10 +8,9 @@ take a few milliseconds plus one readlink per open file of the machine.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._core import NULL, check_int, errnos, ffi, lib, pystr
+from .._core import tools
 from .._types import BpfMapType, BpfProgType
 from ..link import link_info_by_fd
 
@@ -87,47 +86,7 @@ def fd_holders(skip_pid: int | None = None) -> Holders:
     return out
 
 
-def _ids(next_id: Callable[[int, Any], int]) -> Iterator[int]:
-    cur = 0
-    nxt = ffi.new("__u32 *")
-    while True:
-        ret = next_id(cur, nxt)
-        if ret < 0:
-            if ret == errnos.RET_NOT_FOUND:
-                return
-            check_int(ret, "enumerate kernel objects failed")
-        cur = int(nxt[0])
-        yield cur
-
-
-def _each_fd(next_id: Any, get_fd: Any) -> Iterator[tuple[int, int]]:
-    for obj_id in _ids(next_id):
-        fd = int(get_fd(obj_id))
-        if fd < 0:
-            continue  # went away meanwhile
-        try:
-            yield obj_id, fd
-        finally:
-            os.close(fd)
-
-
-class _BtfCache:
-    """Kernel BTF objects by id, loaded once per listing and freed at the end."""
-
-    def __init__(self) -> None:
-        self._btfs: dict[int, Any] = {}
-
-    def get(self, btf_id: int) -> Any:
-        btf = self._btfs.get(btf_id)
-        if btf is None:
-            btf = self._btfs[btf_id] = lib.btf__load_from_kernel_by_id(btf_id)
-        return btf
-
-    def close(self) -> None:
-        for btf in self._btfs.values():
-            if btf != NULL:
-                lib.btf__free(btf)
-        self._btfs.clear()
+_BtfCache = tools.BtfCache
 
 
 def full_program_name(fd: int, name: str, btf_id: int, cache: _BtfCache | None = None) -> str:
@@ -135,27 +94,18 @@ def full_program_name(fd: int, name: str, btf_id: int, cache: _BtfCache | None =
     ``name`` when it is shorter than that or the program has no BTF."""
     if len(name) < _OBJ_NAME_LEN - 1 or not btf_id:
         return name
-    rec = ffi.new("struct bpf_func_info *")
-    info = ffi.new("struct bpf_prog_info *")
-    info.nr_func_info = 1
-    info.func_info_rec_size = ffi.sizeof("struct bpf_func_info")
-    info.func_info = int(ffi.cast("uintptr_t", rec))
-    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_prog_info"))
-    if lib.bpf_prog_get_info_by_fd(fd, info, size) < 0 or not info.nr_func_info:
+    type_id = tools.first_func_type_id(fd)
+    if type_id is None:
         return name
     own = cache is None
     cache = cache or _BtfCache()
     try:
-        btf = cache.get(btf_id)
-        if btf == NULL:
-            return name
-        t = lib.btf__type_by_id(btf, rec.type_id)
-        if t == NULL:
-            return name
-        full = pystr(lib.btf__name_by_offset(btf, t.name_off))
+        full = cache.type_name(btf_id, type_id)
     finally:
         if own:
             cache.close()
+    if full is None:
+        return name
     return full if full.startswith(name) else name
 
 
@@ -172,7 +122,7 @@ def ps_listing() -> dict[str, list[dict[str, Any]]]:
 
     links = []
     attached: dict[int, list[str]] = {}
-    for link_id, fd in _each_fd(lib.bpf_link_get_next_id, lib.bpf_link_get_fd_by_id):
+    for link_id, fd in tools.each_fd("link"):
         try:
             li = link_info_by_fd(fd)
         except OSError:
@@ -190,21 +140,18 @@ def ps_listing() -> dict[str, list[dict[str, Any]]]:
         )
     progs = []
     cache = _BtfCache()
-    info = ffi.new("struct bpf_prog_info *")
-    size = ffi.new("__u32 *")
     try:
-        for prog_id, fd in _each_fd(lib.bpf_prog_get_next_id, lib.bpf_prog_get_fd_by_id):
-            ffi.memmove(info, bytes(ffi.sizeof(info[0])), ffi.sizeof(info[0]))
-            size[0] = ffi.sizeof("struct bpf_prog_info")
-            if lib.bpf_prog_get_info_by_fd(fd, info, size) < 0:
+        for prog_id, fd in tools.each_fd("prog"):
+            summary = tools.prog_summary(fd)
+            if summary is None:
                 continue
-            name = pystr(info.name)
+            name, prog_type, btf_id, tag = summary
             progs.append(
                 {
                     "id": prog_id,
-                    "name": full_program_name(fd, name, int(info.btf_id), cache),
-                    "type": BpfProgType(int(info.type)).name,
-                    "tag": bytes(ffi.buffer(info.tag)).hex(),
+                    "name": full_program_name(fd, name, btf_id, cache),
+                    "type": BpfProgType(prog_type).name,
+                    "tag": tag,
                     "attached": attached.get(prog_id, []),
                     "pids": _pids(holders, "prog", prog_id),
                 }
@@ -212,17 +159,16 @@ def ps_listing() -> dict[str, list[dict[str, Any]]]:
     finally:
         cache.close()
     maps = []
-    minfo = ffi.new("struct bpf_map_info *")
-    for map_id, fd in _each_fd(lib.bpf_map_get_next_id, lib.bpf_map_get_fd_by_id):
-        ffi.memmove(minfo, bytes(ffi.sizeof(minfo[0])), ffi.sizeof(minfo[0]))
-        size[0] = ffi.sizeof("struct bpf_map_info")
-        if lib.bpf_map_get_info_by_fd(fd, minfo, size) < 0:
+    for map_id, fd in tools.each_fd("map"):
+        msummary = tools.map_summary(fd)
+        if msummary is None:
             continue
+        map_name, map_type = msummary
         maps.append(
             {
                 "id": map_id,
-                "name": pystr(minfo.name),
-                "type": BpfMapType(int(minfo.type)).name,
+                "name": map_name,
+                "type": BpfMapType(map_type).name,
                 "pids": _pids(holders, "map", map_id),
             }
         )
