@@ -129,9 +129,7 @@ class Btf(Borrower):
         err, bad = btfcalls.check(self._p())
         if err:
             self.close()
-            raise BpfError(
-                f"{message}: malformed BTF: type {bad} has {btf_defect(-err)}", -err
-            )
+            raise BpfError(f"{message}: malformed BTF: type {bad} has {btf_defect(-err)}", -err)
 
     def _forget(self) -> None:
         """Drop what was read from the BTF (its owner changed it, e.g. a resized section)."""

@@ -100,7 +100,7 @@ def check(btf: Any) -> tuple[int, int]:
 def name_by_offset(btf: Any, off: int) -> str:
     """The string at ``off`` in the BTF's string section ("" if out of range)."""
     s = _name_by_offset(btf, off)
-    return "" if s == NULL else ffi.string(s).decode("utf-8", "replace")  # type: ignore[no-any-return]
+    return "" if s == NULL else ffi.string(s).decode("utf-8", "replace")
 
 
 def type_by_id(btf: Any, tid: int) -> Any:
