@@ -398,10 +398,9 @@ def libbpf_version() -> str:
 
         print(tinybpf.libbpf_version())   # e.g. "v1.7"
     """
-    from ._core import ffi, lib
+    from ._core.kernelcalls import libbpf_version as version
 
-    text: bytes = ffi.string(lib.libbpf_version_string())
-    return text.decode()
+    return version()
 
 
 def libbpf_release() -> str:
@@ -411,13 +410,12 @@ def libbpf_release() -> str:
 
         print(tinybpf.libbpf_release())   # e.g. "1.7.0"
     """
-    from ._core import ffi, lib
+    from ._core.kernelcalls import libbpf_release as linked
 
-    release: bytes = ffi.string(lib.tinybpf_libbpf_release())
-    major, minor = lib.libbpf_major_version(), lib.libbpf_minor_version()
+    release, major, minor = linked()
     # the linked library's own major.minor, with the patch level of the pinned release
-    if release.decode().startswith(f"{major}.{minor}."):
-        return release.decode()
+    if release.startswith(f"{major}.{minor}."):
+        return release
     return f"{major}.{minor}"
 
 

@@ -15,7 +15,7 @@ import itertools
 import sys
 from typing import Any, Literal
 
-from ._core import lib
+from ._core import btfcalls
 from ._layout import record_layout
 from ._types import BtfKind, BtfType
 
@@ -33,8 +33,8 @@ _INTS = {
     (8, False): ctypes.c_uint64,
     (8, True): ctypes.c_int64,
 }
-_CHAR_ENCODING: int = lib.BTF_INT_CHAR
-_BOOL_ENCODING: int = lib.BTF_INT_BOOL
+_CHAR_ENCODING: int = btfcalls.INT_CHAR
+_BOOL_ENCODING: int = btfcalls.INT_BOOL
 
 
 def _fmt(value: Any) -> str:

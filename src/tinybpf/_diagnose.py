@@ -13,7 +13,7 @@ import errno
 import os
 from typing import Any
 
-from ._core import errnos, lib
+from ._core import btfcalls, errnos
 from ._types import BtfKind
 from .btf import Btf
 from .errors import BpfError, BpfNotSupportedError
@@ -32,7 +32,7 @@ __all__ = [
 _KPROBE_PMU = "/sys/bus/event_source/devices/kprobe"
 _TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 _VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
-_BTF_FUNC_EXTERN: int = lib.BTF_FUNC_EXTERN
+_BTF_FUNC_EXTERN: int = btfcalls.FUNC_EXTERN
 
 Explanation = tuple[type[BpfError], str]
 

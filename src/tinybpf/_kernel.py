@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ._core import NULL, lib
+from ._core import kernelcalls
 from ._types import BpfProgType
 
 LSM_FILE = "/sys/kernel/security/lsm"
@@ -133,7 +133,7 @@ def explain_eperm(programs: dict[str, tuple[int, str]], log: str) -> str:
 
     refused: list[str] = []
     for ptype in sorted(types) if not userns else ():  # (its probes fail the same way)
-        ok = lib.libbpf_probe_bpf_prog_type(ptype, NULL) == 1
+        ok = kernelcalls.probe_prog_type(ptype) == 1
         checked.append(f"probe_prog_type({_type_name(ptype)}) is {ok}")
         if not ok:
             refused.append(_type_name(ptype))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._core import ffi, info_by_fd, pystr, try_info_by_fd
+from ._core import info_by_fd, pystr, try_info_by_fd
+from ._core.kernelcalls import ReadBuffer, tag_hex
 from ._types import BpfMapType, BpfProgType
 
 __all__ = [
@@ -83,16 +84,15 @@ def program_info_by_fd(fd: int) -> KernelProgramInfo:
     n_maps = int(info.nr_map_ids)
     map_ids: tuple[int, ...] = ()
     if n_maps:
-        ids = ffi.new("__u32[]", n_maps)
-        addr = int(ffi.cast("uintptr_t", ids))
-        info2, ret = try_info_by_fd("prog", fd, nr_map_ids=n_maps, map_ids=addr)
+        ids = ReadBuffer("__u32", n_maps)
+        info2, ret = try_info_by_fd("prog", fd, nr_map_ids=n_maps, map_ids=ids.addr)
         if ret == 0:
-            map_ids = tuple(int(ids[i]) for i in range(min(n_maps, int(info2.nr_map_ids))))
+            map_ids = ids.ints(min(n_maps, int(info2.nr_map_ids)))
     return KernelProgramInfo(
         id=int(info.id),
         type=BpfProgType(int(info.type)),
         name=pystr(info.name),
-        tag=bytes(ffi.buffer(info.tag)).hex(),
+        tag=tag_hex(info),
         jited_size=int(info.jited_prog_len),
         xlated_size=int(info.xlated_prog_len),
         map_ids=map_ids,
@@ -119,7 +119,6 @@ def map_info_by_fd(fd: int) -> KernelMapInfo:
 
 
 def btf_info_by_fd(fd: int) -> BtfInfo:
-    name = ffi.new("char[]", 64)
-    addr = int(ffi.cast("uintptr_t", name))
-    info = info_by_fd("btf", fd, f"get info of BTF fd {fd}", name=addr, name_len=64)
-    return BtfInfo(int(info.id), pystr(name), int(info.btf_size), bool(info.kernel_btf))
+    name = ReadBuffer("char", 64)
+    info = info_by_fd("btf", fd, f"get info of BTF fd {fd}", name=name.addr, name_len=64)
+    return BtfInfo(int(info.id), name.string(), int(info.btf_size), bool(info.kernel_btf))

@@ -195,10 +195,10 @@ class MappedArray:
 def open_mapped(m: Any) -> MappedArray | None:
     """The mapping of BpfMap ``m`` when it is an mmap-able array (None otherwise, or when
     the kernel refuses to map it: the syscall path then serves every access)."""
-    from ._core import lib
+    from ._core.kernelcalls import BPF_F_MMAPABLE
     from ._types import BpfMapType
 
-    if m.type != BpfMapType.ARRAY or not (m.map_flags & lib.BPF_F_MMAPABLE):
+    if m.type != BpfMapType.ARRAY or not (m.map_flags & BPF_F_MMAPABLE):
         return None
     n = m.max_entries
     vs = m.value_size

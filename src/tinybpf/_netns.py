@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Protocol, TypeAlias, TypeVar
 
-from ._core import check_int, lib
+from ._core import check_int, kernelcalls
 from .errors import BpfClosedError, BpfError, error_for_errno
 
 __all__ = ["Netns", "NetnsLike", "in_netns"]
@@ -107,8 +107,8 @@ class Netns:
                     f"netns fd {given} is not an open file descriptor ({e.strerror})"
                 ) from None
         try:
-            kind = int(lib.tinybpf_ns_type(fd))
-            if kind != lib.CLONE_NEWNET:
+            kind = kernelcalls.ns_type(fd)
+            if kind != kernelcalls.CLONE_NEWNET:
                 what = "a namespace of another type" if kind >= 0 else "not a namespace"
                 raise ValueError(
                     f"{label} is not a network namespace ({what}): give /run/netns/NAME, "
@@ -147,14 +147,14 @@ class Netns:
                     yield
                     return
                 check_int(
-                    int(lib.tinybpf_setns(self._fd, lib.CLONE_NEWNET)),
+                    kernelcalls.setns(self._fd, kernelcalls.CLONE_NEWNET),
                     f"enter {self.where} failed",
                 )
                 try:
                     yield
                 finally:
                     check_int(
-                        int(lib.tinybpf_setns(home, lib.CLONE_NEWNET)),
+                        kernelcalls.setns(home, kernelcalls.CLONE_NEWNET),
                         f"cannot return thread {threading.get_native_id()} to its network "
                         f"namespace (inode {st.st_ino}) from {self.where}: the thread is "
                         f"still in {self.where}",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Generic, TypeVar
 
-from ._core import lib
+from ._core import kernelcalls
 from ._uapi import BpfAttachType, BpfLinkType, BpfMapType, BpfProgType, BtfKind
 
 __all__ = [
@@ -34,10 +34,10 @@ __all__ = [
     "RingBufferEvent",
 ]
 
-BPF_ANY: int = lib.BPF_ANY
-BPF_NOEXIST: int = lib.BPF_NOEXIST
-BPF_EXIST: int = lib.BPF_EXIST
-BPF_F_LOCK: int = lib.BPF_F_LOCK
+BPF_ANY: int = kernelcalls.BPF_ANY
+BPF_NOEXIST: int = kernelcalls.BPF_NOEXIST
+BPF_EXIST: int = kernelcalls.BPF_EXIST
+BPF_F_LOCK: int = kernelcalls.BPF_F_LOCK
 
 
 _E = TypeVar("_E", bound=IntEnum)

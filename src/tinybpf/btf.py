@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._core import NULL, call_ptr, check_int, cstr, ffi, lib
+from ._core import btfcalls, call_ptr, check_int, cstr
 from ._core.owner import Borrower, Owner, unguarded
 from ._types import BtfField, BtfKind, BtfType, enum_arg
 from .errors import BpfClosedError, BpfError, BpfFileNotFoundError, BtfValidationError
@@ -108,7 +108,7 @@ class Btf(Borrower):
             raise BpfFileNotFoundError(f"BTF file not found: {p}", errno_mod.ENOENT)
         if os.path.isdir(p):
             raise BpfError(f"parse BTF '{p}' failed: it is a directory", errno_mod.EISDIR)
-        ptr = call_ptr("btf__parse", cstr(p), NULL, what=f"parse BTF '{p}'")
+        ptr = btfcalls.parse(p, f"parse BTF '{p}'")
         btf = cls(ptr, owned=True, description=str(p))
         btf._validate(f"parse BTF '{p}' failed")
         return btf
@@ -126,13 +126,10 @@ class Btf(Borrower):
     def _validate(self, message: str) -> None:
         """Refuse BTF that libbpf parses but that would crash or hang later (cycles,
         references out of range, members without alignment). Frees it on failure."""
-        bad = ffi.new("__u32 *")
-        err = int(lib.tinybpf_btf_check(self._p(), bad))
+        err, bad = btfcalls.check(self._p())
         if err:
             self.close()
-            raise BpfError(
-                f"{message}: malformed BTF: type {int(bad[0])} has {btf_defect(-err)}", -err
-            )
+            raise BpfError(f"{message}: malformed BTF: type {bad} has {btf_defect(-err)}", -err)
 
     def _forget(self) -> None:
         """Drop what was read from the BTF (its owner changed it, e.g. a resized section)."""
@@ -167,9 +164,9 @@ class Btf(Borrower):
             if self._closed:
                 return
             self._closed = True
-            ptr, self._ptr = self._ptr, NULL
-            if self._owned and ptr != NULL:
-                g.release(lambda: lib.btf__free(ptr))
+            ptr, self._ptr = self._ptr, None
+            if self._owned and ptr is not None:
+                g.release(lambda: btfcalls.free(ptr))
 
     def __enter__(self) -> Btf:
         return self
@@ -191,7 +188,7 @@ class Btf(Borrower):
     # --- lookup ---------------------------------------------------------------------------
     def __len__(self) -> int:
         """Number of types, not counting void (id 0)."""
-        return int(lib.btf__type_cnt(self._p())) - 1
+        return int(btfcalls.type_cnt(self._p())) - 1
 
     def __iter__(self) -> Iterator[BtfType]:
         """Every type as written, in id order (id 1 onwards)."""
@@ -207,19 +204,18 @@ class Btf(Borrower):
         kinds = (kind,) if kind is not None else _FIND_KINDS
         bname = cstr(name)
         for k in kinds:
-            tid = lib.btf__find_by_name_kind(p, bname, int(k))
+            tid = btfcalls.find_by_name_kind(p, bname, int(k))
             if tid > 0:
                 return int(tid)
         what = f"{kind.name.lower()} " if kind is not None else ""
         raise KeyError(f"BTF type {what}'{name}' not found")
 
     def _name(self, p: Any, off: int) -> str:
-        s = lib.btf__name_by_offset(p, off)
-        return "" if s == NULL else ffi.string(s).decode("utf-8", "replace")
+        return btfcalls.name_by_offset(p, off)
 
     def _t(self, p: Any, tid: int) -> Any:
-        t = lib.btf__type_by_id(p, tid)
-        if t == NULL:
+        t = btfcalls.type_by_id(p, tid)
+        if t is None:
             raise BpfError(f"BTF type id {tid} out of range", 22)
         return t
 
@@ -230,7 +226,7 @@ class Btf(Borrower):
         if cached is not None:
             return cached
         t = self._t(p, type_id)
-        kind = BtfKind(lib.btf_kind(t))
+        kind = BtfKind(btfcalls.kind(t))
         if kind in _MODIFIERS or kind in (BtfKind.PTR, BtfKind.FUNC, BtfKind.VAR):
             name = self._name(p, t.name_off)
             ref = int(t.type)
@@ -242,9 +238,9 @@ class Btf(Borrower):
             elif kind == BtfKind.PTR:
                 size = self._size(p, type_id)
             elif kind == BtfKind.FUNC:
-                linkage = int(lib.btf_vlen(t))  # a FUNC keeps its linkage in vlen
+                linkage = int(btfcalls.vlen(t))  # a FUNC keeps its linkage in vlen
             else:
-                linkage = int(lib.btf_var(t).linkage)
+                linkage = btfcalls.var_linkage(t)
                 size = self._size(p, ref)
             bt = BtfType(
                 name=name,
@@ -254,7 +250,7 @@ class Btf(Borrower):
                 type_name=name,
                 ref_id=ref,
                 linkage=linkage,
-                kind_flag=bool(lib.btf_kflag(t)),
+                kind_flag=bool(btfcalls.kflag(t)),
             )
         else:
             bt = self._describe(p, type_id, t, kind, self._name(p, t.name_off))
@@ -274,11 +270,11 @@ class Btf(Borrower):
         written = self._name(p, t.name_off)
         tid = type_id
         seen = 0
-        kind = BtfKind(lib.btf_kind(t))
+        kind = BtfKind(btfcalls.kind(t))
         while kind in _MODIFIERS:
             tid = int(t.type)
             t = self._t(p, tid)
-            kind = BtfKind(lib.btf_kind(t))
+            kind = BtfKind(btfcalls.kind(t))
             if not written:  # const volatile __u32: the name as written is __u32
                 written = self._name(p, t.name_off)
             seen += 1
@@ -290,7 +286,7 @@ class Btf(Borrower):
         return bt
 
     def _size(self, p: Any, tid: int) -> int | None:
-        size = lib.btf__resolve_size(p, tid)
+        size = btfcalls.resolve_size(p, tid)
         return int(size) if size >= 0 else None
 
     def _describe(
@@ -304,14 +300,14 @@ class Btf(Borrower):
         nelems = 0
         values: tuple[tuple[str, int], ...] | None = None
         ref = 0
-        vlen = int(lib.btf_vlen(t))
+        vlen = int(btfcalls.vlen(t))
         if kind in (BtfKind.STRUCT, BtfKind.UNION):
-            members = lib.btf_members(t)
+            members = btfcalls.members(t)
             out = []
             for i in range(vlen):
                 m = members[i]
-                bit_off = int(lib.btf_member_bit_offset(t, i))
-                bits = int(lib.btf_member_bitfield_size(t, i))
+                bit_off = int(btfcalls.member_bit_offset(t, i))
+                bits = int(btfcalls.member_bitfield_size(t, i))
                 mtype = self.resolve(int(m.type))
                 out.append(
                     BtfField(
@@ -325,11 +321,11 @@ class Btf(Borrower):
                 )
             fields = tuple(out)
         elif kind == BtfKind.INT:
-            encoding = int(lib.btf_int_encoding(t))
-            signed = bool(encoding & lib.BTF_INT_SIGNED)
+            encoding = int(btfcalls.int_encoding(t))
+            signed = bool(encoding & btfcalls.INT_SIGNED)
         elif kind == BtfKind.ENUM:
-            signed = bool(lib.btf_kflag(t))
-            enums = lib.btf_enum(t)
+            signed = bool(btfcalls.kflag(t))
+            enums = btfcalls.enums(t)
             mask = (1 << (8 * min(size or 4, 8))) - 1  # (a corrupt size must not explode)
             values = tuple(
                 (
@@ -339,21 +335,21 @@ class Btf(Borrower):
                 for i in range(vlen)
             )
         elif kind == BtfKind.ENUM64:
-            signed = bool(lib.btf_kflag(t))
-            enums64 = lib.btf_enum64(t)
+            signed = bool(btfcalls.kflag(t))
+            enums64 = btfcalls.enums64(t)
             vals = []
             for i in range(vlen):
-                v = int(lib.btf_enum64_value(enums64 + i))
+                v = btfcalls.enum64_value(enums64, i)
                 if signed and v >= 1 << 63:
                     v -= 1 << 64
                 vals.append((self._name(p, enums64[i].name_off), v))
             values = tuple(vals)
         elif kind == BtfKind.ARRAY:
-            arr = lib.btf_array(t)
+            arr = btfcalls.array(t)
             elem = self.resolve(int(arr.type))
             nelems = int(arr.nelems)
         elif kind == BtfKind.DATASEC:
-            secinfos = lib.btf_var_secinfos(t)
+            secinfos = btfcalls.var_secinfos(t)
             out = []
             for i in range(vlen):
                 si = secinfos[i]
@@ -375,7 +371,7 @@ class Btf(Borrower):
         component_idx = -1
         if kind == BtfKind.FUNC_PROTO:
             ref = int(t.type)  # the return type (0: void)
-            plist = lib.btf_params(t)
+            plist = btfcalls.params(t)
             params = tuple(
                 BtfField(
                     name=self._name(p, plist[i].name_off),
@@ -387,7 +383,7 @@ class Btf(Borrower):
             )
         elif kind == BtfKind.DECL_TAG:
             ref = int(t.type)
-            component_idx = int(lib.btf_decl_tag(t).component_idx)
+            component_idx = btfcalls.decl_tag_component_idx(t)
         return BtfType(
             name=name,
             kind=kind,
@@ -402,7 +398,7 @@ class Btf(Borrower):
             enum_values=values,
             ref_id=ref,
             params=params,
-            kind_flag=bool(lib.btf_kflag(t)),
+            kind_flag=bool(btfcalls.kflag(t)),
             component_idx=component_idx,
         )
 
@@ -459,25 +455,20 @@ class Btf(Borrower):
         """Names of every named struct and union (for error hints)."""
         p = self._p()
         names = []
-        for tid in range(1, int(lib.btf__type_cnt(p))):
-            t = lib.btf__type_by_id(p, tid)
-            if lib.btf_kind(t) in (lib.BTF_KIND_STRUCT, lib.BTF_KIND_UNION) and t.name_off:
+        for tid in range(1, int(btfcalls.type_cnt(p))):
+            t = btfcalls.type_by_id(p, tid)
+            if btfcalls.kind(t) in (btfcalls.KIND_STRUCT, btfcalls.KIND_UNION) and t.name_off:
                 names.append(self._name(p, t.name_off))
         return names
 
     def to_c(self) -> str:
         """Every type as C declarations (libbpf's btf_dump)."""
         p = self._p()
-        out = ffi.new("char **")
-        size = ffi.new("size_t *")
-        ret = int(lib.tinybpf_btf_dump_c(p, out, size))
+        ret, text = btfcalls.dump_c(p)
         if -ret in _DEFECTS:
             raise BpfError(f"dump BTF as C failed: malformed BTF: {btf_defect(-ret)}", -ret)
         check_int(ret, "dump BTF as C failed")
-        try:
-            return ffi.unpack(out[0], size[0]).decode("utf-8", "replace")  # type: ignore[no-any-return]
-        finally:
-            lib.tinybpf_free(out[0])
+        return text
 
 
 _DEFECTS = {
@@ -485,12 +476,12 @@ _DEFECTS = {
     errno_mod.EDOM: "a member whose type has no alignment",
     errno_mod.EINVAL: "an invalid reference",
     errno_mod.E2BIG: (
-        f"a chain of references deeper than {int(lib.TINYBPF_BTF_MAX_DEPTH)} types "
+        f"a chain of references deeper than {btfcalls.MAX_DEPTH} types "
         "(tinybpf's BTF depth limit, which keeps libbpf's recursive walks off the end of "
         "the stack)"
     ),
     errno_mod.EOVERFLOW: (
-        f"types whose layout would take libbpf more than {int(lib.TINYBPF_BTF_MAX_COST):,} "
+        f"types whose layout would take libbpf more than {btfcalls.MAX_COST:,} "
         "steps to walk or print (tinybpf's BTF cost limit)"
     ),
 }
@@ -755,7 +746,7 @@ def _validate_scalar(py: Any, bt: BtfType, label: str) -> None:
         return
     if issubclass(py, _FLOAT_CTYPES):
         raise _fail(f"Type mismatch: {_tname(py)} is a float, BTF '{label}' is {bt.kind.name}", bt)
-    if bt.kind == BtfKind.INT and (bt.size or 0) > 1 and not (bt.encoding & lib.BTF_INT_BOOL):
+    if bt.kind == BtfKind.INT and (bt.size or 0) > 1 and not (bt.encoding & btfcalls.INT_BOOL):
         py_signed = py(-1).value == -1 if py not in (ctypes.c_char, ctypes.c_wchar) else False
         if py_signed != bt.signed:
             want = "signed" if bt.signed else "unsigned"

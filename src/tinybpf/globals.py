@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._codec import variable_codec
-from ._core import NULL, ffi, lib
+from ._core import btfcalls
 from ._core.owner import Borrower
 from ._types import BtfKind, BtfType
 from .errors import BpfError, BpfPhaseError
@@ -73,7 +73,7 @@ def globals_layout(obj: ObjectLike) -> tuple[dict[str, _Layout], dict[str, _Layo
     for bmap in obj._maps.values():  # (creates the wrappers)
         if not bmap.is_internal:
             continue
-        tid = int(lib.bpf_map__btf_value_type_id(bmap._mp()))
+        tid = btfcalls.map_value_type_id(bmap._mp())
         if not tid:
             continue
         sec = btf.resolve(tid)
@@ -130,20 +130,17 @@ class GlobalSection(Mapping[str, Any], Borrower):
 
     def _memory(self) -> tuple[Any, int]:
         """(pointer, size) of the section's bytes: initial value before load, the
-        memory-mapped map after load (NULL if the kernel map is not mappable)."""
-        p = self.map._mp()
-        size = ffi.new("size_t *")
-        ptr = lib.bpf_map__initial_value(p, size)
-        return ptr, int(size[0])
+        memory-mapped map after load (None if the kernel map is not mappable)."""
+        return btfcalls.initial_value(self.map._mp())
 
     def _read_bytes(self, var: _Var) -> bytes:
         ptr, size = self._memory()
-        if ptr != NULL and var.offset + var.size <= size:
-            return bytes(ffi.buffer(ptr + var.offset, var.size))
+        if ptr is not None and var.offset + var.size <= size:
+            return btfcalls.read(ptr, var.offset, var.size)
         if self._obj._loaded:  # not mappable: read the array map's single value
             raw = self.map._lookup_raw_bytes(b"\0\0\0\0")
             if raw is not None:
-                return bytes(ffi.buffer(raw + var.offset, var.size))
+                return btfcalls.read(raw, var.offset, var.size)
         raise BpfError(f"global variable '{var.name}' of {self.name} is not accessible")
 
     def _write_bytes(self, var: _Var, data: bytes) -> None:
@@ -160,19 +157,16 @@ class GlobalSection(Mapping[str, Any], Borrower):
                 "(set const volatile variables before load())"
             )
         ptr, size = self._memory()
-        if ptr != NULL and var.offset + var.size <= size:
-            ffi.memmove(ptr + var.offset, data, len(data))
+        if ptr is not None and var.offset + var.size <= size:
+            btfcalls.write(ptr, var.offset, data)
             return
         if self._obj._loaded:
             key = b"\0\0\0\0"
             bmap = self.map
             raw = bmap._lookup_raw_bytes(key)
             if raw is not None:
-                ffi.memmove(raw + var.offset, data, len(data))
-                value = ffi.buffer(raw, bmap.value_size)[:]
-                check = lib.bpf_map_update_elem(
-                    bmap.fd, ffi.from_buffer(key), ffi.from_buffer(value), 0
-                )
+                btfcalls.write(raw, var.offset, data)
+                check = btfcalls.map_update_from(bmap.fd, key, raw, bmap.value_size)
                 if check < 0:
                     from ._core import check_int
 

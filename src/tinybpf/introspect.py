@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._core import NULL, call, check_int, errnos, fail, fd_kind, ids, lib
+from ._core import call, check_int, errnos, fail, fd_kind, ids, kernelcalls
 from ._kernel_info import (
     BtfInfo,
     KernelMapInfo,
@@ -269,7 +269,7 @@ def enable_stats() -> _StatsHandle:
             time.sleep(1)
             print(obj.program("handle_exec").kernel_info().run_time_ns)
     """
-    fd = int(lib.bpf_enable_stats(lib.BPF_STATS_RUN_TIME))
+    fd = kernelcalls.enable_run_time_stats()
     if fd < 0:
         check_int(fd, "enable BPF run-time statistics failed")
     return _StatsHandle(fd)
@@ -298,7 +298,7 @@ def probe_prog_type(prog_type: BpfProgType | str | int) -> bool:
             print("this kernel cannot load BPF LSM programs")
     """
     t = enum_arg(BpfProgType, prog_type, "program type")
-    return _probe(lib.libbpf_probe_bpf_prog_type(int(t), NULL), f"program type {t.name}")
+    return _probe(kernelcalls.probe_prog_type(int(t)), f"program type {t.name}")
 
 
 def probe_map_type(map_type: BpfMapType | str | int) -> bool:
@@ -310,7 +310,7 @@ def probe_map_type(map_type: BpfMapType | str | int) -> bool:
         use_ringbuf = tinybpf.probe_map_type(tinybpf.BpfMapType.RINGBUF)
     """
     t = enum_arg(BpfMapType, map_type, "map type")
-    return _probe(lib.libbpf_probe_bpf_map_type(int(t), NULL), f"map type {t.name}")
+    return _probe(kernelcalls.probe_map_type(int(t)), f"map type {t.name}")
 
 
 def probe_helper(prog_type: BpfProgType | str | int, helper: str | int) -> bool:
@@ -324,7 +324,7 @@ def probe_helper(prog_type: BpfProgType | str | int, helper: str | int) -> bool:
     """
     t = enum_arg(BpfProgType, prog_type, "program type")
     hid = kernel_enum_value("bpf_func_id", helper, "BPF helper", ("BPF_FUNC_", "BPF_"))
-    return _probe(lib.libbpf_probe_bpf_helper(int(t), hid, NULL), f"helper {helper} for {t.name}")
+    return _probe(kernelcalls.probe_helper(int(t), hid), f"helper {helper} for {t.name}")
 
 
 # --- perf events ----------------------------------------------------------------------------
@@ -388,10 +388,8 @@ def perf_event_open(
     type = kernel_enum_value("perf_type_id", type, "perf event type", ("PERF_TYPE_",))
     config = _perf_config(type, config)
     use_freq = sample_freq > 0
-    fd = int(
-        lib.tinybpf_perf_event_open(
-            type, config, pid, cpu, sample_freq if use_freq else sample_period, use_freq, 1
-        )
+    fd = kernelcalls.perf_event_open(
+        type, config, pid, cpu, sample_freq if use_freq else sample_period, use_freq
     )
     if fd < 0:
         fail(fd, f"perf_event_open(type={type}, cpu={cpu}) failed")
@@ -431,8 +429,8 @@ def perf_event_open_cpu_clock(freq: int = 99, cpus: list[int] | None = None) -> 
         for cpu in cpus if cpus is not None else _online_cpus(possible_cpus()):
             out.append(
                 perf_event_open(
-                    lib.TINYBPF_PERF_TYPE_SOFTWARE,
-                    lib.TINYBPF_PERF_COUNT_SW_CPU_CLOCK,
+                    kernelcalls.PERF_TYPE_SOFTWARE,
+                    kernelcalls.PERF_COUNT_SW_CPU_CLOCK,
                     cpu=cpu,
                     sample_freq=freq,
                 )

@@ -29,7 +29,7 @@ import re
 import weakref
 from typing import Any
 
-from ._core import NULL, capture_log, ffi, lib, strerror
+from ._core import capture_log, kernelcalls, strerror
 from ._kernel import in_user_namespace
 from .errors import (
     BpfClosedError,
@@ -67,7 +67,7 @@ def token_supported() -> bool:
     """
     global _supported
     if _supported is None:
-        _supported = int(lib.bpf_token_create(-1, NULL)) == -_errno.EBADF
+        _supported = kernelcalls.token_create(-1) == -_errno.EBADF
     return _supported
 
 
@@ -208,7 +208,7 @@ def _create(path: str, prefix: str) -> BpfToken:
         raise token_error(path, e.errno or _errno.EINVAL, prefix) from None
     try:
         with capture_log() as log:
-            ret = int(lib.bpf_token_create(bpffs, NULL))
+            ret = kernelcalls.token_create(bpffs)
         if ret < 0:
             raise token_error(path, -ret, prefix, log.text)
     finally:
@@ -251,11 +251,8 @@ def effective_token_path(opts: Any) -> str | None:
     """The token path libbpf used for an object opened with ``opts`` (the open options, or
     None): the ``bpf_token_path`` option, else LIBBPF_BPF_TOKEN_PATH; None when neither
     names one (an empty value turns tokens off)."""
-    path: str | None = None
-    if opts is not None and opts.ptr.bpf_token_path != NULL:
-        path = os.fsdecode(ffi.string(opts.ptr.bpf_token_path))
-    else:
-        path = os.environ.get(TOKEN_PATH_ENV)
+    given = kernelcalls.opts_token_path(opts) if opts is not None else None
+    path = os.fsdecode(given) if given is not None else os.environ.get(TOKEN_PATH_ENV)
     return path or None
 
 
