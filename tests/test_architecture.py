@@ -298,3 +298,40 @@ def test_every_package_is_in_the_wheel():
     listed = set(pyproject["tool"]["setuptools"]["packages"])
     packages = {m for m, p in MODULES.items() if p.name == "__init__.py"}
     assert packages - listed == set()
+
+
+# The extension's objects: only the core touches them (issue 15, item 1). Outside the core
+# a module calls core functions; it never imports these from the core to use them itself.
+_EXTENSION_OBJECTS = {"lib", "ffi", "NULL"}
+
+
+def _extension_objects_used(mod: str, path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    is_pkg = path.name == "__init__.py"
+    package = mod if is_pkg else mod.rpartition(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target == f"{PKG}._core" or target.startswith(f"{PKG}._core."):
+                for alias in node.names:
+                    if alias.name in _EXTENSION_OBJECTS:
+                        found.append(f"{mod}:{node.lineno} imports {alias.name} from {target}")
+    return found
+
+
+def test_only_the_core_touches_the_extension_objects():
+    """No module outside the core imports lib, ffi or NULL from it: the libbpf calls, the
+    C buffers and the constants a module needs are functions and ints of a core module."""
+    bad = [
+        line
+        for mod, path in MODULES.items()
+        if _layer(mod) != "core"
+        for line in _extension_objects_used(mod, path)
+    ]
+    assert bad == []
