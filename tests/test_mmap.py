@@ -9,11 +9,9 @@ import struct
 import threading
 
 import pytest
-from helpers.kernel import (
-    helper_unavailable_reason,
-    mmapable_array_unavailable_reason,
-    prog_type_unavailable_reason,
-)
+from helpers.kernel import mmapable_array_unavailable_reason
+from helpers.mmap_array import mmap_array_obj, run
+from helpers.mmap_array import unavailable_reason as _skip_reason
 
 import tinybpf
 
@@ -23,28 +21,7 @@ BPF_F_MMAPABLE = 1 << 10  # (uapi/linux/bpf.h)
 N = 1000
 
 
-def _skip_reason() -> str | None:
-    return (
-        mmapable_array_unavailable_reason()
-        or prog_type_unavailable_reason(tinybpf.BpfProgType.SYSCALL, "syscall programs")
-        or helper_unavailable_reason(tinybpf.BpfProgType.SYSCALL, "bpf_loop")
-    )
-
-
-@pytest.fixture
-def obj(obj_path):
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
-    o = tinybpf.load(obj_path("mmap_array"))
-    try:
-        yield o
-    finally:
-        o.close()
-
-
-def _run(o, prog: str, base: int, n: int) -> None:
-    o.programs[prog].test_run(ctx=struct.pack("=QI4x", base, n))
+obj = mmap_array_obj  # the loaded tests/bpf/mmap_array.bpf.o (helpers/mmap_array.py)
 
 
 def _section(o, suffix: str):
@@ -52,7 +29,7 @@ def _section(o, suffix: str):
 
 
 def test_values_a_program_wrote(obj):
-    _run(obj, "fill", 100, N)
+    run(obj, "fill", 100, N)
     u64s, s32s, recs = obj.maps["u64s"], obj.maps["s32s"], obj.maps["recs"]
     assert [u64s[i] for i in range(N)] == [100 + i for i in range(N)]
     # 4-byte values sit 8 bytes apart in the mapping
@@ -65,7 +42,7 @@ def test_values_a_program_wrote(obj):
 
 
 def test_slices_and_iteration(obj):
-    _run(obj, "fill", 7, N)
+    run(obj, "fill", 7, N)
     u64s, s32s = obj.maps["u64s"], obj.maps["s32s"]
     assert u64s[2:6] == [9, 10, 11, 12]
     assert u64s[990:] == [997 + i for i in range(10)]
@@ -85,7 +62,7 @@ def test_slices_and_iteration(obj):
 def test_writes_reach_the_program(obj):
     u64s = obj.maps["u64s"]
     u64s[500] = 2**64 - 1
-    _run(obj, "fill", 0, 500)  # writes 0..499, reads u64s[500] into .bss seen
+    run(obj, "fill", 0, 500)  # writes 0..499, reads u64s[500] into .bss seen
     assert obj.globals["seen"] == 2**64 - 1
     assert obj.globals["counter"] == 1
     recs = obj.maps["recs"]
@@ -108,7 +85,7 @@ def test_concurrent_updates_by_a_program(obj):
     def writer() -> None:
         try:
             for _ in range(4):
-                _run(obj, "bump", 50_000, 7)
+                run(obj, "bump", 50_000, 7)
         finally:
             done.set()
 
@@ -131,8 +108,8 @@ def test_frozen_rodata_reads_and_refuses_writes(obj):
         ro[0] = b"\0\0\0\0"
     assert ro[0] == struct.pack("=I", 7)
     bss = _section(obj, ".bss")
-    _run(obj, "fill", 0, 1)
-    _run(obj, "fill", 0, 1)
+    run(obj, "fill", 0, 1)
+    run(obj, "fill", 0, 1)
     raw = bss[0]
     assert obj.globals["counter"] == 2 and raw != bytes(len(raw))  # as the program left it
     bss[0] = bytes(len(raw))
@@ -207,7 +184,7 @@ def test_batches_keep_their_records_while_buffers_are_reused(obj):
         kept = []
         view = None
         for round_ in range(6):
-            _run(obj, "emit", 1000 * round_, 100)
+            run(obj, "emit", 1000 * round_, 100)
             batch = rb.consume_batch()
             assert batch.column("a") == [1000 * round_ + i for i in range(100)]
             if round_ % 2 == 0:

@@ -6,51 +6,26 @@ from __future__ import annotations
 
 import ctypes
 import os
-import struct
 import subprocess
 import sys
 
 import pytest
-from helpers.kernel import (
-    helper_unavailable_reason,
-    mmapable_array_unavailable_reason,
-    prog_type_unavailable_reason,
-)
+from helpers.mmap_array import mmap_array_obj, run
+from helpers.mmap_array import unavailable_reason as _skip_reason
 
 import tinybpf
 
 np = pytest.importorskip("numpy", reason="numpy is not installed (pip install 'tinybpf[numpy]')")
 
 
-def _skip_reason() -> str | None:
-    return (
-        mmapable_array_unavailable_reason()
-        or prog_type_unavailable_reason(tinybpf.BpfProgType.SYSCALL, "syscall programs")
-        or helper_unavailable_reason(tinybpf.BpfProgType.SYSCALL, "bpf_loop")
-    )
-
-
-@pytest.fixture
-def obj(obj_path):
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
-    o = tinybpf.load(obj_path("mmap_array"))
-    try:
-        yield o
-    finally:
-        o.close()
-
-
-def _run(o, prog: str, base: int, n: int) -> None:
-    o.programs[prog].test_run(ctx=struct.pack("=QI4x", base, n))
+obj = mmap_array_obj  # the loaded tests/bpf/mmap_array.bpf.o (helpers/mmap_array.py)
 
 
 @pytest.mark.root
 def test_event_batch_to_numpy_shares_memory_with_btf_dtype(obj):
     rb = tinybpf.BpfRingBuffer(obj.maps["evs"], batch=True, event_type="rec")
     try:
-        _run(obj, "emit", 1000, 50)
+        run(obj, "emit", 1000, 50)
         batch = rb.consume_batch()
         assert len(batch) == 50
         arr = batch.to_numpy()
@@ -79,7 +54,7 @@ def test_event_batch_to_numpy_empty_and_mismatch(obj):
     try:
         empty = rb.consume_batch().to_numpy()
         assert empty.shape == (0,) and empty.dtype.names[0] == "a"
-        _run(obj, "emit", 0, 3)
+        run(obj, "emit", 0, 3)
         batch = rb.consume_batch()
 
         class Small(ctypes.Structure):
@@ -96,7 +71,7 @@ def test_map_to_numpy_live_view_of_an_mmapable_array(obj):
     u64s = obj.maps["u64s"]
     keys, values = u64s.to_numpy()
     assert keys.tolist() == list(range(1000)) and values.dtype == np.uint64
-    _run(obj, "fill", 5, 1000)  # written by the program: visible without reading again
+    run(obj, "fill", 5, 1000)  # written by the program: visible without reading again
     assert values[:3].tolist() == [5, 6, 7] and values[999] == 1004
     values[10] = 77  # and a write through the view reaches the map
     assert u64s[10] == 77 and u64s.lookup(10) == 77
@@ -116,7 +91,7 @@ def test_live_view_outlives_close_safely(obj_path):
         pytest.skip(reason)
     o = tinybpf.load(obj_path("mmap_array"))
     _, values = o.maps["u64s"].to_numpy()
-    _run(o, "fill", 9, 10)
+    run(o, "fill", 9, 10)
     o.close()
     assert values[:2].tolist() == [9, 10]  # the view keeps the memory mapped
 
