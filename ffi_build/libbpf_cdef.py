@@ -536,6 +536,8 @@ struct tinybpf_batch {
     int err;
     __u32 uniform;
     __u32 lost_records;
+    __u32 cpu0;
+    __u32 detail;
     ...;
 };
 struct tinybpf_batch_src { struct tinybpf_batch *b; __u32 idx; ...; };
@@ -545,6 +547,13 @@ int tinybpf_batch_ring_add(struct ring_buffer *rb, int map_fd, struct tinybpf_ba
 struct perf_buffer *tinybpf_batch_perf_new(int map_fd, size_t page_cnt, struct tinybpf_batch *b,
                                            const struct perf_buffer_opts *opts);
 void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **sizes, __u32 **cpus);
+struct tinybpf_ring_reader;
+struct tinybpf_ring_reader *tinybpf_ring_reader_new(struct tinybpf_batch *b);
+int tinybpf_ring_reader_add(struct tinybpf_ring_reader *r, int map_fd, __u32 idx);
+void tinybpf_ring_reader_pop(struct tinybpf_ring_reader *r);
+long tinybpf_ring_reader_consume(struct tinybpf_ring_reader *r);
+long tinybpf_ring_reader_poll(struct tinybpf_ring_reader *r, int epoll_fd, int timeout_ms);
+void tinybpf_ring_reader_free(struct tinybpf_ring_reader *r);
 void tinybpf_batch_free(struct tinybpf_batch *b);
 int tinybpf_setns(int fd, int nstype);
 int tinybpf_ns_type(int fd);

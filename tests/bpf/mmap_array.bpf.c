@@ -5,6 +5,8 @@
 //                     recs[i] = {a = base + i, b = i, tag = "ab", c = -(base + i)},
 //                     counter += 1 (.bss), reads u64s[ctx->n] into seen (.bss)
 //   emit    (syscall) ctx->n records struct rec into the ring buffer evs, a = base + i
+//   emit_mixed, emit_empty, emit_discard (syscall): records of two sizes, of 0 bytes,
+//                     and discarded ones (see below)
 //   bump    (syscall) u64s[ctx->n] += 1 (atomic), ctx->base times (a concurrent writer)
 // (loops through bpf_loop: the verifier walks a plain loop once per iteration)
 #include "vmlinux.h"
@@ -159,5 +161,78 @@ int emit(struct args *ctx)
 	struct args a = *ctx;
 
 	bpf_loop(a.n, emit_one, &a, 0);
+	return 0;
+}
+
+/* emit_mixed: records i < ctx->base are struct rec (a = i), the rest one __u64 (= i) */
+static long emit_mixed_one(__u32 i, struct args *ctx)
+{
+	if (i < ctx->base) {
+		struct rec r = {};
+
+		r.a = i;
+		bpf_ringbuf_output(&evs, &r, sizeof(r), 0);
+	} else {
+		__u64 v = i;
+
+		bpf_ringbuf_output(&evs, &v, sizeof(v), 0);
+	}
+	return 0;
+}
+
+SEC("syscall")
+int emit_mixed(struct args *ctx)
+{
+	struct args a = *ctx;
+
+	bpf_loop(a.n, emit_mixed_one, &a, 0);
+	return 0;
+}
+
+/* emit_empty: ctx->n records of 0 bytes, then ctx->base records of one __u64 (= i) */
+static long emit_empty_one(__u32 i, struct args *ctx)
+{
+	__u64 v = i;
+
+	if (i < ctx->n)
+		bpf_ringbuf_output(&evs, &v, 0, 0);
+	else
+		bpf_ringbuf_output(&evs, &v, sizeof(v), 0);
+	return 0;
+}
+
+SEC("syscall")
+int emit_empty(struct args *ctx)
+{
+	struct args a = *ctx;
+
+	bpf_loop(a.n + a.base, emit_empty_one, &a, 0);
+	return 0;
+}
+
+/* emit_discard: ctx->n records reserved; those with i % 3 == 1 discarded, the rest
+ * submitted (a = base + i) */
+static long emit_discard_one(__u32 i, struct args *ctx)
+{
+	struct rec *r = bpf_ringbuf_reserve(&evs, sizeof(*r), 0);
+
+	if (!r)
+		return 1;
+	__builtin_memset(r, 0, sizeof(*r));
+	r->a = ctx->base + i;
+	r->b = i;
+	if (i % 3 == 1)
+		bpf_ringbuf_discard(r, 0);
+	else
+		bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+SEC("syscall")
+int emit_discard(struct args *ctx)
+{
+	struct args a = *ctx;
+
+	bpf_loop(a.n, emit_discard_one, &a, 0);
 	return 0;
 }

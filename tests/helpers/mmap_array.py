@@ -41,5 +41,6 @@ def mmap_array_obj(obj_path: Any) -> Iterator[tinybpf.BpfObject]:
 
 
 def run(o: tinybpf.BpfObject, prog: str, base: int, n: int) -> None:
-    """Run syscall program ``prog`` ("fill", "bump", "emit") with its (base, count) context."""
+    """Run syscall program ``prog`` (see tests/bpf/mmap_array.bpf.c) with its (base, count)
+    context."""
     o.programs[prog].test_run(ctx=struct.pack("=QI4x", base, n))

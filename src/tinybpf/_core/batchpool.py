@@ -5,7 +5,9 @@ side starts new ones, so views of an earlier batch stay valid. New buffers of a 
 are fresh pages: the kernel faults and zeroes every one of them on the first write, which
 cost perf buffers (whose batches hold a whole per-CPU ring) more than the copy itself.
 Here a batch's buffers, once nothing refers to them any more, go back to their poller
-(one spare set) and the next drain fills them again.
+(one spare set) and the next drain fills them again. A batch whose records all have one
+size and one cpu (the common case) hands over its records only: the C side writes no
+per-record sizes or cpus for it (``detail`` in ffi_build/shim_events.c).
 
 The C side never sees a spare before the poller installs it under its poll lock
 (``install``): the release happens wherever the last reference dies, possibly on another
@@ -28,29 +30,37 @@ def _keep(_ptr: Any, _owner: Any = None) -> None:
 
 
 class BatchPool:
-    """At most one spare set of batch buffers for one poller's ``struct tinybpf_batch``."""
+    """At most one spare records buffer (and one spare pair of sizes/cpus arrays) for one
+    poller's ``struct tinybpf_batch``."""
 
-    __slots__ = ("_open", "_spare")
+    __slots__ = ("_detail", "_open", "_out", "_spare")
 
     def __init__(self) -> None:
-        self._spare: list[tuple[Any, Any, Any, int, int]] = []
+        self._spare: list[tuple[Any, int]] = []  # (records, capacity)
+        self._detail: list[tuple[Any, Any, int]] = []  # (sizes, cpus, capacity)
         self._open = True
+        # the out-parameters of tinybpf_batch_take, made once (take runs under the
+        # poller's poll lock, never twice at a time)
+        self._out = (ffi.new("char **"), ffi.new("__u32 **"), ffi.new("__u32 **"))
 
-    def take(self, b: Any) -> tuple[memoryview, memoryview, memoryview]:
-        """The filled buffers of ``b`` as memoryviews (records, sizes, cpus), as
-        :func:`tinybpf._core.drain.take` gives them; the three buffers come back here (or
-        are freed) when the last view of any of them is gone. ``b`` is empty afterwards,
-        with the spare buffers installed when there are any."""
-        count = int(b.count)
-        nbytes = int(b.len)
-        data = ffi.new("char **")
-        sizes = ffi.new("__u32 **")
-        cpus = ffi.new("__u32 **")
+    def take(self, b: Any, count: int, nbytes: int) -> tuple[Any, Any, Any]:
+        """The filled buffers of ``b`` (``count`` records, ``nbytes`` bytes) as memoryviews:
+        the records, and each record's size and cpu when ``b`` kept them (``detail``; None
+        otherwise: every record has the size ``b.uniform`` and the cpu ``b.cpu0``, read
+        them before). The buffers come back here (or are freed) when the last view of any
+        of them is gone. ``b`` is empty afterwards, with the spare buffers installed when
+        there are any."""
+        pd, ps, pc = self._out
         cap = int(b.cap)
         scap = int(b.sizes_cap)
-        lib.tinybpf_batch_take(b, data, sizes, cpus)
-        s, c = sizes[0], cpus[0]
-        owned = ffi.gc(data[0], functools.partial(self._release, s, c, cap, scap))
+        lib.tinybpf_batch_take(b, pd, ps, pc)
+        s = ps[0]
+        if s == NULL:
+            owned = ffi.gc(pd[0], functools.partial(self._release, cap, None, None, 0))
+            self.install(b)
+            return memoryview(ffi.buffer(owned, nbytes)), None, None
+        c = pc[0]
+        owned = ffi.gc(pd[0], functools.partial(self._release, cap, s, c, scap))
         keep = functools.partial(_keep, _owner=owned)
         self.install(b)
         return (
@@ -61,9 +71,9 @@ class BatchPool:
 
     def _release(
         self,
+        cap: int,
         sizes: Any,
         cpus: Any,
-        cap: int,
         scap: int,
         data: Any,
         _free: Any = lib.tinybpf_free,  # (bound now: destructors may run at shutdown)
@@ -71,31 +81,47 @@ class BatchPool:
     ) -> None:
         # (list.append is atomic: no lock; an ffi.gc destructor must not raise)
         if self._open and not self._spare:
-            self._spare.append((_cast("char *", data), sizes, cpus, cap, scap))
-            if not self._open:  # closed meanwhile (another thread): free it after all
-                self.close()
-            return
-        _free(data)
-        _free(sizes)
-        _free(cpus)
+            self._spare.append((_cast("char *", data), cap))
+        else:
+            _free(data)
+        if sizes is not None:
+            if self._open and not self._detail:
+                self._detail.append((sizes, cpus, scap))
+            else:
+                _free(sizes)
+                _free(cpus)
+        if not self._open:  # closed meanwhile (another thread): free them after all
+            self.close()
 
     def install(self, b: Any) -> None:
-        """Give ``b`` the spare buffers if it has none (under the poller's poll lock)."""
+        """Give ``b`` the spare buffers where it has none (under the poller's poll lock)."""
         if self._spare and b.data == NULL:
             try:
-                data, sizes, cpus, cap, scap = self._spare.pop()
+                data, cap = self._spare.pop()
+            except IndexError:
+                pass
+            else:
+                b.data, b.cap = data, cap
+        if self._detail and b.sizes == NULL:
+            try:
+                sizes, cpus, scap = self._detail.pop()
             except IndexError:
                 return
-            b.data, b.cap, b.sizes, b.cpus, b.sizes_cap = data, cap, sizes, cpus, scap
+            b.sizes, b.cpus, b.sizes_cap = sizes, cpus, scap
 
     def close(self) -> None:
-        """Free the spare; buffers released later are freed at once."""
+        """Free the spares; buffers released later are freed at once."""
         self._open = False
         while self._spare:
             try:
-                data, sizes, cpus, _, _ = self._spare.pop()
+                data, _ = self._spare.pop()
+            except IndexError:
+                break
+            lib.tinybpf_free(data)
+        while self._detail:
+            try:
+                sizes, cpus, _ = self._detail.pop()
             except IndexError:
                 return
-            lib.tinybpf_free(data)
             lib.tinybpf_free(sizes)
             lib.tinybpf_free(cpus)

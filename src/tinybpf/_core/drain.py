@@ -24,12 +24,15 @@ __all__ = [
     "perf_new",
     "perf_poll",
     "ring_add",
-    "ring_consume",
     "ring_epoll_fd",
     "ring_free",
     "ring_new",
-    "ring_poll",
-    "take",
+    "ring_reader_add",
+    "ring_reader_consume",
+    "ring_reader_free",
+    "ring_reader_new",
+    "ring_reader_poll",
+    "ring_reader_pop",
     "user_ring_free",
     "user_ring_new",
     "user_ring_write",
@@ -48,26 +51,6 @@ def free_batch(batch: Any) -> None:
     lib.tinybpf_batch_free(batch)
 
 
-def take(batch: Any) -> tuple[memoryview, memoryview, memoryview]:
-    """Take the batch's samples out of C: (the bytes, each record's size, each record's
-    cpu), as memoryviews over the C buffers, which are freed when the last view of them
-    is gone. The batch is empty afterwards."""
-    count = int(batch.count)
-    nbytes = int(batch.len)
-    data = ffi.new("char **")
-    sizes = ffi.new("__u32 **")
-    cpus = ffi.new("__u32 **")
-    lib.tinybpf_batch_take(batch, data, sizes, cpus)
-    owned_data = ffi.gc(data[0], lib.tinybpf_free)
-    owned_sizes = ffi.gc(sizes[0], lib.tinybpf_free)
-    owned_cpus = ffi.gc(cpus[0], lib.tinybpf_free)
-    return (
-        memoryview(ffi.buffer(owned_data, nbytes)),
-        memoryview(ffi.buffer(owned_sizes, 4 * count)).cast("I"),
-        memoryview(ffi.buffer(owned_cpus, 4 * count)).cast("I"),
-    )
-
-
 def new_ring_source() -> Any:
     """The per-map state of a ring buffer's C drain (``struct tinybpf_batch_src``)."""
     return ffi.new("struct tinybpf_batch_src *")
@@ -75,10 +58,26 @@ def new_ring_source() -> Any:
 
 ring_new = lib.tinybpf_batch_ring_new
 ring_add = lib.tinybpf_batch_ring_add
-ring_poll = lib.ring_buffer__poll
-ring_consume = lib.ring_buffer__consume
 ring_epoll_fd = lib.ring_buffer__epoll_fd
 ring_free = lib.ring_buffer__free
+
+
+def ring_reader_new(batch: Any) -> Any:
+    """The direct reader of a ring buffer's maps (``struct tinybpf_ring_reader`` in
+    ffi_build/shim_events.c), filling ``batch``; its rings are added with
+    :func:`ring_reader_add` (0 or a negative errno) after the libbpf ring buffer took the
+    same map."""
+    r = lib.tinybpf_ring_reader_new(batch)
+    if r == NULL:
+        raise MemoryError("cannot allocate a ring buffer reader")
+    return r
+
+
+ring_reader_add = lib.tinybpf_ring_reader_add
+ring_reader_pop = lib.tinybpf_ring_reader_pop
+ring_reader_consume = lib.tinybpf_ring_reader_consume
+ring_reader_poll = lib.tinybpf_ring_reader_poll
+ring_reader_free = lib.tinybpf_ring_reader_free
 
 perf_new = lib.tinybpf_batch_perf_new
 perf_buffer_count = lib.perf_buffer__buffer_cnt

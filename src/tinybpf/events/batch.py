@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import ctypes
 import itertools
 import operator
@@ -125,21 +126,44 @@ class EventBatch(Sequence[memoryview]):
         cpus: memoryview | None,
         count: int,
         event_type: Any = None,
+        record_size: int = 0,
+        cpu: int = 0,
     ) -> None:
-        """Made by ``poll_batch()``/``consume_batch()``; not meant to be created directly."""
+        """Made by ``poll_batch()``/``consume_batch()``; not meant to be created directly.
+        ``sizes``/``cpus`` None with ``data``: every record is ``record_size`` bytes from
+        ``cpu`` (the C drain wrote no per-record arrays)."""
         self._count = count
         self._event_type = event_type
         self._offsets: list[int] | None = None
         self._data_bytes: bytes | None = None
-        self._record_size = 0
-        if data is not None and sizes is not None and cpus is not None:
-            self._buf = data  # views over the C buffers (tinybpf._core.drain.take)
-            self._sizes = sizes
-            self._cpus = cpus
+        self._record_size = record_size  # >0: every record's size; 0: not known yet
+        self._cpu0 = cpu
+        self._sizes_v: memoryview | None
+        self._cpus_v: memoryview | None
+        if data is not None:
+            self._buf = data  # views over the C buffers (tinybpf._core.batchpool)
+            self._sizes_v = sizes
+            self._cpus_v = cpus
+            if sizes is None and not record_size:
+                raise ValueError("a batch without sizes needs its record_size")
         else:
             self._buf = memoryview(b"")
-            self._sizes = memoryview(b"").cast("I")
-            self._cpus = memoryview(b"").cast("I")
+            self._sizes_v = self._cpus_v = memoryview(b"").cast("I")
+            self._count = 0
+
+    @property
+    def _sizes(self) -> memoryview:
+        v = self._sizes_v
+        if v is None:
+            v = self._sizes_v = memoryview(array.array("I", [self._record_size]) * self._count)
+        return v
+
+    @property
+    def _cpus(self) -> memoryview:
+        v = self._cpus_v
+        if v is None:
+            v = self._cpus_v = memoryview(array.array("I", [self._cpu0]) * self._count)
+        return v
 
     def __len__(self) -> int:
         return self._count

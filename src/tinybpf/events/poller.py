@@ -160,7 +160,18 @@ class _Poller:
     def _run(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> int:
         self._begin()
         try:
-            return self._run_locked(consume_only, timeout_ms, ignore_eintr)
+            with self._poll_lock:
+                return self._run_held(consume_only, timeout_ms, ignore_eintr)
+        finally:
+            self._free_if_close_requested()
+
+    def _run_batch(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> EventBatch:
+        """Batch mode: the drain and the take of its batch under one hold of the lock."""
+        self._begin()
+        try:
+            with self._poll_lock:
+                self._run_held(consume_only, timeout_ms, ignore_eintr)
+                return self._take_batch()
         finally:
             self._free_if_close_requested()
 
@@ -179,35 +190,31 @@ class _Poller:
             finally:
                 self._poll_lock.release()
 
-    def _take_locked(self) -> EventBatch:
+    def _run_held(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> int:
+        """A poll or consume, with the poll lock held."""
+        self._poll_owner = threading.get_ident()
         try:
-            with self._poll_lock:
-                return self._take_batch()
+            self._check()
+            if self._handle is None:
+                raise BpfError(f"No maps added to {self._kind.lower()}")
+            self._halt = False
+            self._exc = None
+            self._delivered = 0
+            if not self._batch_api:
+                self._deliver_pending()
+            if not self._halt:
+                # the buffers of a batch dropped since the last take, refilled while
+                # still in cache
+                self._pool.install(self._batch)
+                self._loop(consume_only, timeout_ms, ignore_eintr)
+            exc, self._exc = self._exc, None
+            if exc is not None:
+                raise exc
+            return self._delivered
         finally:
-            self._free_if_close_requested()
-
-    def _run_locked(self, consume_only: bool, timeout_ms: int, ignore_eintr: bool) -> int:
-        with self._poll_lock:
-            self._poll_owner = threading.get_ident()
-            try:
-                self._check()
-                if self._handle is None:
-                    raise BpfError(f"No maps added to {self._kind.lower()}")
-                self._halt = False
-                self._exc = None
-                self._delivered = 0
-                if not self._batch_api:
-                    self._deliver_pending()
-                if not self._halt:
-                    self._loop(consume_only, timeout_ms, ignore_eintr)
-                exc, self._exc = self._exc, None
-                if exc is not None:
-                    raise exc
-                return self._delivered
-            finally:
-                self._poll_owner = None
-                if self._close_requested:
-                    self._free()
+            self._poll_owner = None
+            if self._close_requested:
+                self._free()
 
     def _failed(self, ret: int, ignore_eintr: bool) -> bool:
         """Handle a negative return of a C poll; True when the poll should end quietly."""
@@ -275,11 +282,9 @@ class _Poller:
         if count == 0:
             return EventBatch(None, 0, None, None, 0, self._batch_type)
         uniform = int(b.uniform)  # C saw every record's size: no scan of sizes in Python
-        data, sizes, cpus = self._pool.take(b)
-        batch = EventBatch(data, nbytes, sizes, cpus, count, self._batch_type)
-        if uniform:
-            batch._record_size = uniform
-        return batch
+        cpu0 = int(b.cpu0)
+        data, sizes, cpus = self._pool.take(b, count, nbytes)
+        return EventBatch(data, nbytes, sizes, cpus, count, self._batch_type, uniform, cpu0)
 
     def _require_batch(self) -> None:
         if not self._batch_api:
@@ -289,14 +294,12 @@ class _Poller:
         """Batch mode: wait up to ``timeout_ms`` for events, drain them in C, and return
         them as one :class:`EventBatch` (empty on timeout)."""
         self._require_batch()
-        self._run(False, int(timeout_ms), ignore_eintr)
-        return self._take_locked()
+        return self._run_batch(False, int(timeout_ms), ignore_eintr)
 
     def consume_batch(self) -> EventBatch:
         """Batch mode: every event available now (up to ``max_batch``), as one batch."""
         self._require_batch()
-        self._run(True, 0, True)
-        return self._take_locked()
+        return self._run_batch(True, 0, True)
 
     async def poll_batch_async(self, timeout_ms: int = -1) -> EventBatch:
         """Batch mode, without blocking the event loop."""

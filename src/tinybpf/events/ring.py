@@ -148,6 +148,8 @@ class BpfRingBuffer(_Poller, Generic[T]):
         self._pending: deque[tuple[_RingEntry, bytes]] = deque()
         self._max_queue = max_queue
         self._dropped = 0
+        self._reader: Any = None  # the C reader of the rings (drain.ring_reader_new)
+        self._epoll = -1  # libbpf's ring buffer's epoll fd, waited on by poll()
         self._closed = False
         if map is not None:
             self.add(
@@ -273,17 +275,30 @@ class BpfRingBuffer(_Poller, Generic[T]):
         entry.src = src
         fd = self._own_fd(map)
         try:
-            with capture_log() as log:
-                if self._handle is None:
-                    ptr = drain.ring_new(fd, src)
-                    check_ptr(ptr, f"ring_buffer__new for map '{map.name}' failed", log)
-                    self._handle = ptr
-                else:
-                    check_int(
-                        drain.ring_add(self._handle, fd, src),
-                        f"ring_buffer__add for map '{map.name}' failed",
-                        log,
-                    )
+            # the records are read by the C reader (one loop over each ring, no callback
+            # per record); libbpf's ring buffer of the same maps provides the epoll fd
+            if self._reader is None:
+                self._reader = drain.ring_reader_new(self._batch)
+            check_int(
+                drain.ring_reader_add(self._reader, fd, src.idx),
+                f"cannot map ring buffer '{map.name}' for reading",
+            )
+            try:
+                with capture_log() as log:
+                    if self._handle is None:
+                        ptr = drain.ring_new(fd, src)
+                        check_ptr(ptr, f"ring_buffer__new for map '{map.name}' failed", log)
+                        self._handle = ptr
+                        self._epoll = int(drain.ring_epoll_fd(ptr))
+                    else:
+                        check_int(
+                            drain.ring_add(self._handle, fd, src),
+                            f"ring_buffer__add for map '{map.name}' failed",
+                            log,
+                        )
+            except BaseException:
+                drain.ring_reader_pop(self._reader)
+                raise
         except BaseException:
             self._fds.remove(fd)
             os.close(fd)
@@ -302,15 +317,18 @@ class BpfRingBuffer(_Poller, Generic[T]):
 
     # --- C side -------------------------------------------------------------------------
     def _c_poll_raw(self, timeout_ms: int) -> int:
-        return int(drain.ring_poll(self._handle, timeout_ms))
+        return int(drain.ring_reader_poll(self._reader, self._epoll, timeout_ms))
 
     def _c_consume_raw(self) -> int:
-        return int(drain.ring_consume(self._handle))
+        return int(drain.ring_reader_consume(self._reader))
 
     def _c_epoll_fd_of(self, handle: Any) -> int:
         return int(drain.ring_epoll_fd(handle))
 
     def _c_free_handle(self, handle: Any) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            drain.ring_reader_free(reader)
         drain.ring_free(handle)
 
     # --- delivery -----------------------------------------------------------------------
@@ -320,11 +338,11 @@ class BpfRingBuffer(_Poller, Generic[T]):
         if self._mode == "iterator":
             self._enqueue(batch)
             return
-        srcs = batch._cpus
         i = 0
         if len(entries) == 1:
             i = self._deliver_run(entries[0], batch, 0, n)
         else:
+            srcs = batch._cpus
             while i < n and not self._halt:
                 j = i + 1
                 first = srcs[i]
@@ -334,6 +352,7 @@ class BpfRingBuffer(_Poller, Generic[T]):
                 if i < j:
                     break
         if i < n:  # stopped: keep the rest, in order, for the next poll
+            srcs = batch._cpus
             pend = self._pending
             for k in range(i, n):
                 pend.append((entries[srcs[k]], bytes(batch[k])))
