@@ -29,8 +29,9 @@ def link_objects(inputs: Iterable[str | os.PathLike[str]], output: str | os.Path
     that loads the same. ``output`` is overwritten.
 
     Raises ValueError when ``inputs`` is empty, :class:`~tinybpf.BpfFileNotFoundError`
-    when an input does not exist, and :class:`~tinybpf.BpfError` with libbpf's linker log
-    when the inputs cannot be linked (not BPF ELF files, a symbol defined twice, ...).
+    when an input does not exist, and :class:`~tinybpf.BpfError` when the inputs cannot be
+    linked (not BPF ELF files, a symbol defined twice, ...): its ``libbpf_log`` holds the
+    linker's reason.
 
     Example::
 
