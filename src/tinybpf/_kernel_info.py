@@ -103,7 +103,7 @@ class BtfInfo:
 
 
 def program_info_by_fd(fd: int) -> KernelProgramInfo:
-    info, map_ids, func_type_id = kernelcalls.prog_info(fd, f"get info of program fd {fd}")
+    info, map_ids, func_type_id = kernelcalls.prog_info(fd)
     return KernelProgramInfo(
         id=int(info.id),
         type=_prog_type(int(info.type)),
@@ -122,7 +122,7 @@ def program_info_by_fd(fd: int) -> KernelProgramInfo:
 
 
 def map_info_by_fd(fd: int) -> KernelMapInfo:
-    info = kernelcalls.map_info(fd, f"get info of map fd {fd}")
+    info = kernelcalls.map_info(fd)
     return KernelMapInfo(
         id=int(info.id),
         type=_map_type(int(info.type)),

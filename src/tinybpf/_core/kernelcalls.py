@@ -116,11 +116,11 @@ _FUNC_INFO_SIZE = ffi.sizeof("struct bpf_func_info")
 _MAP_IDS = 16  # map ids asked for in the first call; a program using more takes a second
 
 
-def prog_info(fd: int, what: str) -> tuple[Any, tuple[int, ...], int]:
+def prog_info(fd: int) -> tuple[Any, tuple[int, ...], int]:
     """A program's ``bpf_prog_info`` with the ids of the maps it uses and the BTF type id
     of its main function (its first func info record; 0 when it has none or the caller
     may not see it), in one ``bpf_prog_get_info_by_fd`` call for most programs. A failure
-    raises ``"<what> failed: ..."``."""
+    raises ``"get info of program fd <fd> failed: ..."``."""
     info = ffi.new("struct bpf_prog_info *")
     ids = ffi.new("__u32[]", _MAP_IDS)
     rec = ffi.new("struct bpf_func_info *")
@@ -131,7 +131,7 @@ def prog_info(fd: int, what: str) -> tuple[Any, tuple[int, ...], int]:
     info.func_info = int(ffi.cast("uintptr_t", rec))
     ret = _prog_get_info(fd, info, ffi.new("__u32 *", _PROG_INFO_SIZE))
     if ret < 0:
-        fail(ret, f"{what} failed")
+        fail(ret, f"get info of program fd {fd} failed")
     n = int(info.nr_map_ids)
     if n > _MAP_IDS:  # more maps than asked for: ask again for all of them
         ids = ffi.new("__u32[]", n)
@@ -146,12 +146,13 @@ def prog_info(fd: int, what: str) -> tuple[Any, tuple[int, ...], int]:
     return info, tuple(ids[0:n]), type_id
 
 
-def map_info(fd: int, what: str) -> Any:
-    """A map's ``bpf_map_info`` (one call); a failure raises ``"<what> failed: ..."``."""
+def map_info(fd: int) -> Any:
+    """A map's ``bpf_map_info`` (one call); a failure raises
+    ``"get info of map fd <fd> failed: ..."``."""
     info = ffi.new("struct bpf_map_info *")
     ret = _map_get_info(fd, info, ffi.new("__u32 *", _MAP_INFO_SIZE))
     if ret < 0:
-        fail(ret, f"{what} failed")
+        fail(ret, f"get info of map fd {fd} failed")
     return info
 
 
