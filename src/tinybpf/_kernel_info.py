@@ -60,9 +60,7 @@ class KernelProgramInfo:
         """
         if len(self.name) < BPF_OBJ_NAME_LEN - 1 or not self.btf_id or not self.func_type_id:
             return self.name
-        from ._core.btfcalls import kernel_type_name  # (not imported by every listing)
-
-        full = kernel_type_name(self.btf_id, self.func_type_id)
+        full = kernelcalls.kernel_btf_type_name(self.btf_id, self.func_type_id)
         return full if full and full.startswith(self.name) else self.name
 
 

@@ -32,7 +32,6 @@ __all__ = [
     "free",
     "initial_value",
     "int_encoding",
-    "kernel_type_name",
     "kflag",
     "kind",
     "map_update_from",
@@ -108,19 +107,6 @@ def type_by_id(btf: Any, tid: int) -> Any:
     """The ``btf_type`` with that id, or None if the id is out of range."""
     t = _type_by_id(btf, tid)
     return None if t == NULL else t
-
-
-def kernel_type_name(btf_id: int, type_id: int) -> str | None:
-    """The name of type ``type_id`` of the kernel's BTF object ``btf_id`` (loaded, read and
-    freed here); None when that BTF is gone or has no such type."""
-    btf = lib.btf__load_from_kernel_by_id(btf_id)
-    if btf == NULL:
-        return None
-    try:
-        t = type_by_id(btf, type_id)
-        return None if t is None else name_by_offset(btf, t.name_off)
-    finally:
-        lib.btf__free(btf)
 
 
 def var_linkage(t: Any) -> int:

@@ -21,6 +21,7 @@ __all__ = [
     "PERF_TYPE_SOFTWARE",
     "ReadBuffer",
     "enable_run_time_stats",
+    "kernel_btf_type_name",
     "libbpf_release",
     "libbpf_version",
     "map_info",
@@ -144,6 +145,23 @@ def prog_info(fd: int) -> tuple[Any, tuple[int, ...], int]:
             n = min(n, int(again.nr_map_ids))
     type_id = int(rec.type_id) if int(info.nr_func_info) else 0
     return info, tuple(ids[0:n]), type_id
+
+
+def kernel_btf_type_name(btf_id: int, type_id: int) -> str | None:
+    """The name of type ``type_id`` of the kernel's BTF object ``btf_id`` (loaded, read and
+    freed here: here rather than in btfcalls, which the listings do not import); None when
+    that BTF is gone or has no such type."""
+    btf = lib.btf__load_from_kernel_by_id(btf_id)
+    if btf == NULL:
+        return None
+    try:
+        t = lib.btf__type_by_id(btf, type_id)
+        if t == NULL:
+            return None
+        name = lib.btf__name_by_offset(btf, t.name_off)
+        return None if name == NULL else ffi.string(name).decode("utf-8", "replace")
+    finally:
+        lib.btf__free(btf)
 
 
 def map_info(fd: int) -> Any:
