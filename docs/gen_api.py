@@ -70,6 +70,12 @@ def render() -> str:
             lines += [f"## `{name}{_sig(obj)}`", "", _doc(obj), ""]
         else:
             lines += [f"## `{name}` = `{obj!r}`", ""]
+    # public names of tinybpf.errors that the package does not re-export
+    import tinybpf.errors as errors
+
+    for name in sorted(set(errors.__all__) - set(public)):
+        obj = getattr(errors, name)
+        lines += [f"## `tinybpf.errors.{name}{_sig(obj)}`", "", _doc(obj), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -335,3 +335,143 @@ def test_only_the_core_touches_the_extension_objects():
         for line in _extension_objects_used(mod, path)
     ]
     assert bad == []
+
+
+# --- the tools use the public API only (issue 15, item 3) -----------------------------------
+# A tool (tinybpf.tools.*, tinybpf.export.*) imports from the library only what a user of
+# the library can: public modules (no leading underscore in the dotted name) and, from
+# them, public names (no leading underscore; in the module's ``__all__`` when it has one).
+# Imports inside the tool's own package are its own business. Type-only imports count too.
+_TOOL_PACKAGES = (f"{PKG}.tools", f"{PKG}.export")
+
+
+def _in_tools(mod: str) -> bool:
+    return any(mod == p or mod.startswith(p + ".") for p in _TOOL_PACKAGES)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _facade_public() -> set[str]:
+    """tinybpf's public names: ``__all__`` and ``_PUBLIC_NOT_IN_ALL``."""
+    out: set[str] = set()
+    for node in ast.parse(MODULES[PKG].read_text()).body:
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name) and t.id in ("__all__", "_PUBLIC_NOT_IN_ALL"):
+                    out |= set(ast.literal_eval(node.value))
+    return out
+
+
+def _public_names(target: str) -> set[str] | None:
+    if target == PKG:
+        return _facade_public()
+    path = MODULES.get(target)
+    if path is None:
+        return None
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return set(ast.literal_eval(node.value))
+    return None
+
+
+def _resolve(mod: str, path: Path, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+    base = package.split(".")
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _non_public_uses(mod: str, path: Path) -> list[str]:
+    """What ``mod`` takes from the library that is not its public API: private modules,
+    private names, names a public module does not list in ``__all__``, and private
+    attributes of the ``tinybpf`` package (``tinybpf._types.X``)."""
+    tree = ast.parse(path.read_text(), str(path))
+    bad: list[str] = []
+    pkg_aliases: set[str] = set()  # names bound to the tinybpf package by `import tinybpf`
+
+    def library(target: str) -> bool:
+        return (target == PKG or target.startswith(PKG + ".")) and not _in_tools(target)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if not library(alias.name):
+                    continue
+                if any(_private(p) for p in alias.name.split(".")):
+                    bad.append(f"{mod}:{node.lineno} imports private module {alias.name}")
+                if alias.name == PKG or alias.asname is None:
+                    pkg_aliases.add(alias.asname or PKG)
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(mod, path, node)
+            if not library(target):
+                continue
+            if any(_private(p) for p in target.split(".")):
+                bad.append(f"{mod}:{node.lineno} imports from private module {target}")
+                continue
+            public = _public_names(target)
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                if sub in MODULES:  # ``from tinybpf import btf``: a module
+                    if _private(alias.name):
+                        bad.append(f"{mod}:{node.lineno} imports private module {sub}")
+                    continue
+                if _private(alias.name):
+                    bad.append(f"{mod}:{node.lineno} imports private name {alias.name} of {target}")
+                elif (
+                    public is not None
+                    and alias.name not in public
+                    and not (alias.name.startswith("__") and alias.name.endswith("__"))
+                ):
+                    bad.append(
+                        f"{mod}:{node.lineno} imports {alias.name} of {target}, "
+                        f"which is not in its __all__"
+                    )
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in pkg_aliases
+            and _private(node.attr)
+        ):
+            bad.append(f"{mod}:{node.lineno} uses private {node.value.id}.{node.attr}")
+    return bad
+
+
+def test_the_tools_use_only_the_public_api():
+    """tinybpf.tools and tinybpf.export import no private module of the library and no
+    private or unlisted name of a public one (module-level, function-local and type-only
+    imports alike): what a tool needs, a user of the library can have too."""
+    tools = [m for m in MODULES if _in_tools(m)]
+    assert len(tools) > 10  # the walk sees the tools
+    bad = [line for m in tools for line in _non_public_uses(m, MODULES[m])]
+    assert bad == []
+
+
+def test_the_public_api_check_sees_private_imports():
+    """The checker itself: each kind of non-public use in a made-up tool module is found."""
+    src = (
+        "import tinybpf\n"
+        "from .. import _core\n"
+        "from .._types import BtfKind\n"
+        "from ..introspect import program_info_by_fd\n"
+        "from ..btf import Btf, _MODIFIERS\n"
+        "from .ps import _KINDS\n"
+        "def f():\n"
+        "    from ..object import open_object\n"
+        "    from ..link import link_info_by_fd\n"
+        "    return tinybpf._types, tinybpf.BtfKind\n"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "fake.py"
+        p.write_text(src)
+        bad = _non_public_uses(f"{PKG}.tools.fake", p)
+    assert [b.split(" ", 1)[0] for b in bad] == [
+        f"{PKG}.tools.fake:{n}" for n in (2, 3, 4, 5, 9, 10)
+    ], bad

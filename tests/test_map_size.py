@@ -58,7 +58,7 @@ def test_len_of_an_array_is_max_entries(maps):
 
 
 def test_len_walks_the_keys_of_maps_without_batch_lookups():
-    trie = tinybpf.create_map(BpfMapType.LPM_TRIE, 8, 4, 16, flags=1)  # BPF_F_NO_PREALLOC
+    trie = tinybpf.create_map(BpfMapType.LPM_TRIE, 8, 4, 16, flags=tinybpf.BPF_F_NO_PREALLOC)
     try:
         assert len(trie) == 0
         trie[tinybpf.lpm_key("10.0.0.0/8")] = b"\x01\0\0\0"

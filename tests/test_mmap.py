@@ -17,7 +17,7 @@ import tinybpf
 
 pytestmark = pytest.mark.root
 
-BPF_F_MMAPABLE = 1 << 10  # (uapi/linux/bpf.h)
+BPF_F_MMAPABLE = tinybpf.BPF_F_MMAPABLE
 N = 1000
 
 

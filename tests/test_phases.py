@@ -322,7 +322,7 @@ class TestMapSetters:
 
     def test_map_flags(self, opened):
         spare = opened.maps["spare"]
-        no_prealloc = 1  # BPF_F_NO_PREALLOC
+        no_prealloc = tinybpf.BPF_F_NO_PREALLOC
         spare.map_flags = no_prealloc
         assert spare.map_flags == no_prealloc
         opened.load()

@@ -98,6 +98,19 @@ def test_ps_listing_time_is_reported(holder):
     print(f"\nps_listing(): {ms:.1f} ms")
 
 
+def test_ps_stays_light():
+    """'tinybpf ps' is built on the public listings, whose modules import no map model,
+    BTF model or codec (startup is most of the command's time)."""
+    code = (
+        "import sys; from tinybpf.tools.ps import ps_listing; ps_listing(); "
+        "print(sorted(m for m in sys.modules if m.startswith('tinybpf')))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(eval(r.stdout))
+    assert "tinybpf.introspect" in loaded  # the public listings
+    assert not loaded & {"tinybpf.map", "tinybpf.btf", "tinybpf._codec", "tinybpf.object"}
+
+
 def _all(completer, text: str) -> list[str]:
     out = []
     while (m := completer.complete(text, len(out))) is not None:

@@ -21,7 +21,14 @@ from ._types import BtfKind, BtfType
 
 _ORDER: Literal["little", "big"] = sys.byteorder  # BPF data is in host byte order
 
-__all__ = ["BtfStruct", "BtfUnion", "ctype_for"]
+__all__ = [
+    "BTF_INT_BOOL",
+    "BTF_INT_CHAR",
+    "BTF_INT_SIGNED",
+    "BtfStruct",
+    "BtfUnion",
+    "ctype_for",
+]
 
 _INTS = {
     (1, False): ctypes.c_uint8,
@@ -33,8 +40,13 @@ _INTS = {
     (8, False): ctypes.c_uint64,
     (8, True): ctypes.c_int64,
 }
-_CHAR_ENCODING: int = btfcalls.INT_CHAR
-_BOOL_ENCODING: int = btfcalls.INT_BOOL
+# The bits of an INT's BtfType.encoding (from the compiled uapi headers): how a 1-byte int
+# becomes c_char or c_bool here and in tinybpf gen.
+BTF_INT_SIGNED: int = btfcalls.INT_SIGNED
+BTF_INT_CHAR: int = btfcalls.INT_CHAR
+BTF_INT_BOOL: int = btfcalls.INT_BOOL
+_CHAR_ENCODING: int = BTF_INT_CHAR
+_BOOL_ENCODING: int = BTF_INT_BOOL
 
 
 def _fmt(value: Any) -> str:

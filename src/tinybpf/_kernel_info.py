@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._core import info_by_fd, pystr, try_info_by_fd
-from ._core.kernelcalls import ReadBuffer, tag_hex
+from ._core import info_by_fd, kernelcalls, pystr
+from ._core.kernelcalls import BPF_OBJ_NAME_LEN, ReadBuffer, tag_hex
 from ._types import BpfMapType, BpfProgType
 
 __all__ = [
@@ -22,6 +22,11 @@ __all__ = [
 @dataclass(frozen=True)
 class KernelProgramInfo:
     """A loaded program as the kernel describes it (``bpftool prog show``).
+
+    ``name`` is the kernel's copy of the name, cut to 15 characters: :meth:`full_name`
+    gives the whole one. ``func_type_id`` is the BTF type id of the program's main function
+    in BTF object ``btf_id`` (0 without BTF, or for a caller without CAP_BPF/CAP_SYS_ADMIN,
+    to whom the kernel does not show it).
 
     Example::
 
@@ -41,6 +46,22 @@ class KernelProgramInfo:
     run_time_ns: int
     verified_insns: int
     created_by_uid: int
+    func_type_id: int = 0
+
+    def full_name(self) -> str:
+        """The program's whole name. The kernel keeps 15 characters (``name``); when a name
+        is that long, the rest is read from the program's BTF (its main function's name,
+        one BTF load). ``name`` when the program has no BTF or that BTF is gone.
+
+        Example::
+
+            for p in tinybpf.loaded_programs():
+                print(p.id, p.full_name())   # "count_getpid_calls_with_a_long_name"
+        """
+        if len(self.name) < BPF_OBJ_NAME_LEN - 1 or not self.btf_id or not self.func_type_id:
+            return self.name
+        full = kernelcalls.kernel_btf_type_name(self.btf_id, self.func_type_id)
+        return full if full and full.startswith(self.name) else self.name
 
 
 @dataclass(frozen=True)
@@ -80,17 +101,10 @@ class BtfInfo:
 
 
 def program_info_by_fd(fd: int) -> KernelProgramInfo:
-    info = info_by_fd("prog", fd, f"get info of program fd {fd}")
-    n_maps = int(info.nr_map_ids)
-    map_ids: tuple[int, ...] = ()
-    if n_maps:
-        ids = ReadBuffer("__u32", n_maps)
-        info2, ret = try_info_by_fd("prog", fd, nr_map_ids=n_maps, map_ids=ids.addr)
-        if ret == 0:
-            map_ids = ids.ints(min(n_maps, int(info2.nr_map_ids)))
+    info, map_ids, func_type_id = kernelcalls.prog_info(fd)
     return KernelProgramInfo(
         id=int(info.id),
-        type=BpfProgType(int(info.type)),
+        type=_prog_type(int(info.type)),
         name=pystr(info.name),
         tag=tag_hex(info),
         jited_size=int(info.jited_prog_len),
@@ -101,14 +115,15 @@ def program_info_by_fd(fd: int) -> KernelProgramInfo:
         run_time_ns=int(info.run_time_ns),
         verified_insns=int(info.verified_insns),
         created_by_uid=int(info.created_by_uid),
+        func_type_id=func_type_id,
     )
 
 
 def map_info_by_fd(fd: int) -> KernelMapInfo:
-    info = info_by_fd("map", fd, f"get info of map fd {fd}")
+    info = kernelcalls.map_info(fd)
     return KernelMapInfo(
         id=int(info.id),
-        type=BpfMapType(int(info.type)),
+        type=_map_type(int(info.type)),
         name=pystr(info.name),
         key_size=int(info.key_size),
         value_size=int(info.value_size),
@@ -116,6 +131,21 @@ def map_info_by_fd(fd: int) -> KernelMapInfo:
         flags=int(info.map_flags),
         btf_id=int(info.btf_id),
     )
+
+
+# the enum members by value, looked up without the enum call (listings make one per object)
+_PROG_TYPES = {int(t): t for t in BpfProgType}
+_MAP_TYPES = {int(t): t for t in BpfMapType}
+
+
+def _prog_type(value: int) -> BpfProgType:
+    t = _PROG_TYPES.get(value)
+    return t if t is not None else BpfProgType(value)
+
+
+def _map_type(value: int) -> BpfMapType:
+    t = _MAP_TYPES.get(value)
+    return t if t is not None else BpfMapType(value)
 
 
 def btf_info_by_fd(fd: int) -> BtfInfo:

@@ -23,14 +23,22 @@ from dataclasses import dataclass
 
 from ._types import BtfField, BtfKind, BtfType
 
-__all__ = ["BitSlice", "RecordLayout", "Slot", "btf_size", "record_layout"]
+__all__ = ["BitSlice", "RecordLayout", "RecordSlot", "btf_size", "record_layout"]
 
 _RECORDS = (BtfKind.STRUCT, BtfKind.UNION, BtfKind.DATASEC)
 
 
 @dataclass(frozen=True)
 class BitSlice:
-    """One bitfield in its storage: ``bits`` wide, ``shift`` bits from the storage start."""
+    """One bitfield in its storage: ``bits`` wide, ``shift`` bits from the start of the
+    storage bytes (host byte order), ``signed`` as its BTF type.
+
+    Example::
+
+        for slot in btf.layout("flags_struct").slots:
+            for b in slot.bitfields:
+                print(b.name, b.shift, b.bits)
+    """
 
     name: str
     shift: int
@@ -39,7 +47,21 @@ class BitSlice:
 
 
 @dataclass(frozen=True)
-class Slot:
+class RecordSlot:
+    """One entry of a :class:`RecordLayout`: ``kind`` is ``"field"`` (a named member),
+    ``"anon"`` (an unnamed struct or union member, whose fields are promoted), ``"unnamed"``
+    (an unnamed member of another type), ``"pad"`` (bytes no member uses) or ``"bits"``
+    (the bytes holding a run of bitfields, described by ``bitfields``). ``offset`` and
+    ``size`` are in bytes (``offset`` 0 for every member of a union); ``field`` is the
+    member of ``field``/``anon``/``unnamed`` slots; ``index`` numbers pads, anonymous and
+    unnamed slots of a record in order (``bits``: the byte where the run starts).
+
+    Example::
+
+        [(s.kind, s.offset, s.size) for s in btf.layout("event").slots]
+        # [("field", 0, 4), ("pad", 4, 4), ("field", 8, 8)]
+    """
+
     kind: str  # "field", "anon", "unnamed", "pad" or "bits"
     offset: int  # where the slot starts in the record (0 for every union member)
     size: int
@@ -50,9 +72,21 @@ class Slot:
 
 @dataclass(frozen=True)
 class RecordLayout:
+    """Where each member of a BTF struct, union or data section sits
+    (:meth:`tinybpf.Btf.layout`): ``slots`` in order, every byte of the record covered
+    once (a struct) or each slot from offset 0 (a union); ``size`` is the BTF size. The
+    ctypes types tinybpf builds (``Btf.ctype``) and the code ``tinybpf gen`` writes are
+    laid out from it, so ``ctypes.sizeof`` and the field offsets agree with it.
+
+    Example::
+
+        layout = btf.layout("event")
+        assert layout.size == ctypes.sizeof(btf.ctype("event"))
+    """
+
     is_union: bool
     size: int  # the BTF size
-    slots: tuple[Slot, ...]
+    slots: tuple[RecordSlot, ...]
 
 
 def btf_size(f: BtfField) -> int:
@@ -67,12 +101,12 @@ def record_layout(bt: BtfType, size_of: Callable[[BtfField], int] = btf_size) ->
     run-time generator passes the size of the ctypes type it made for the member)."""
     is_union = bt.kind == BtfKind.UNION
     members = list(bt.fields or ())
-    slots: list[Slot] = []
+    slots: list[RecordSlot] = []
     count = {"pad": 0, "anon": 0, "unnamed": 0}
     pos = 0
 
     def pad(offset: int, size: int) -> None:
-        slots.append(Slot("pad", offset, size, count["pad"]))
+        slots.append(RecordSlot("pad", offset, size, count["pad"]))
         count["pad"] += 1
 
     i = 0
@@ -100,7 +134,7 @@ def record_layout(bt: BtfType, size_of: Callable[[BtfField], int] = btf_size) ->
                 )
                 for m in run
             )
-            slots.append(Slot("bits", pos, end - pos, start, None, bits))
+            slots.append(RecordSlot("bits", pos, end - pos, start, None, bits))
             pos = end
             i = j
             continue
@@ -117,7 +151,7 @@ def record_layout(bt: BtfType, size_of: Callable[[BtfField], int] = btf_size) ->
         index = count.get(kind, 0)
         if kind != "field":
             count[kind] += 1
-        slots.append(Slot(kind, 0 if is_union else pos, size, index, f))
+        slots.append(RecordSlot(kind, 0 if is_union else pos, size, index, f))
         if not is_union:
             pos = max(pos, f.offset + size)
         i += 1

@@ -6,10 +6,18 @@ import os
 
 from .errors import BpfError
 
-__all__ = ["check_pin_path"]
+__all__ = ["bpffs_mounts", "check_pin_path"]
 
 
-def _bpffs_mounts() -> list[str]:
+def bpffs_mounts() -> list[str]:
+    """The mount points of the BPF filesystems (``mount -t bpf``) this process sees, in
+    mount order: where pins can go. Empty when none is mounted.
+
+    Example::
+
+        for mount in tinybpf.bpffs_mounts():   # e.g. "/sys/fs/bpf"
+            print(mount, os.listdir(mount))
+    """
     mounts: list[str] = []
     try:
         with open("/proc/self/mountinfo") as f:
@@ -35,7 +43,7 @@ def check_pin_path(path: str | os.PathLike[str], what: str = "") -> str:
     if not str(p):
         raise BpfError("empty pin path", 22)
     parent = Path(os.path.realpath(p.parent if str(p.parent) else "."))
-    mounts = _bpffs_mounts()
+    mounts = bpffs_mounts()
     for m in mounts:
         mp = Path(m)
         if parent == mp or mp in parent.parents:

@@ -21,6 +21,8 @@ __all__ = [
     "BPF_ANY",
     "BPF_EXIST",
     "BPF_F_LOCK",
+    "BPF_F_MMAPABLE",
+    "BPF_F_NO_PREALLOC",
     "BPF_NOEXIST",
     "BpfAttachType",
     "BpfLinkType",
@@ -38,6 +40,9 @@ BPF_ANY: int = kernelcalls.BPF_ANY
 BPF_NOEXIST: int = kernelcalls.BPF_NOEXIST
 BPF_EXIST: int = kernelcalls.BPF_EXIST
 BPF_F_LOCK: int = kernelcalls.BPF_F_LOCK
+# map creation flags (create_map(flags=...)); values from the compiled uapi headers
+BPF_F_MMAPABLE: int = kernelcalls.BPF_F_MMAPABLE
+BPF_F_NO_PREALLOC: int = kernelcalls.BPF_F_NO_PREALLOC
 
 
 _E = TypeVar("_E", bound=IntEnum)
@@ -189,6 +194,8 @@ class BtfType:
     ``ref_id`` is the type a PTR, TYPEDEF, qualifier, FUNC, VAR, DECL_TAG or FUNC_PROTO
     (its return type) refers to; ``params`` are a FUNC_PROTO's parameters (name and type);
     ``linkage`` is a FUNC's or VAR's linkage (0 static, 1 global, 2 extern);
+    ``encoding`` holds an INT's ``BTF_INT_SIGNED``, ``BTF_INT_CHAR`` and ``BTF_INT_BOOL``
+    bits (``tinybpf.BTF_INT_SIGNED`` etc.);
     ``kind_flag`` the raw flag (a FWD of a union, a bitfield struct, a signed enum...);
     ``component_idx`` a DECL_TAG's member or parameter index (-1: the type itself).
 

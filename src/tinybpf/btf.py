@@ -22,6 +22,7 @@ from typing import Any
 
 from ._core import btfcalls, call_ptr, check_int, cstr
 from ._core.owner import Borrower, Owner, unguarded
+from ._layout import RecordLayout, record_layout
 from ._types import BtfField, BtfKind, BtfType, enum_arg
 from .errors import BpfClosedError, BpfError, BpfFileNotFoundError, BtfValidationError
 
@@ -43,6 +44,7 @@ _SIZED = frozenset(
         BtfKind.DATASEC,
     }
 )
+_RECORDS = frozenset({BtfKind.STRUCT, BtfKind.UNION, BtfKind.DATASEC})
 _FIND_KINDS = (
     BtfKind.STRUCT,
     BtfKind.UNION,
@@ -437,6 +439,41 @@ class Btf(Borrower):
             except KeyError:
                 bt = self.resolve(self.find(name))
         return ctype_for(bt, self._ctypes, bt.type_name)
+
+    def layout(self, record: str | int | BtfType) -> RecordLayout:
+        """Where each member of a struct, union or data section sits: the
+        :class:`~tinybpf.RecordLayout` (members, padding, bitfield runs, as offsets and
+        sizes) that :meth:`ctype` builds its ctypes class from and ``tinybpf gen`` writes.
+
+        ``record`` is a struct or union name (as :meth:`find_struct`), a data section name
+        (``".bss"``), a type id, or a :class:`~tinybpf.BtfType` of this BTF; typedefs and
+        qualifiers are followed. Another kind raises ValueError; an unknown name KeyError.
+
+        Example::
+
+            layout = obj.btf.layout("event")
+            print([(s.kind, s.field.name if s.field else "", s.offset) for s in layout.slots])
+        """
+        self._p()
+        if isinstance(record, BtfType):
+            bt = record
+            if bt.kind not in _RECORDS and bt.type_id:
+                bt = self.resolve(bt.type_id)
+        elif isinstance(record, int) and not isinstance(record, bool):
+            bt = self.resolve(record)
+        elif isinstance(record, str):
+            tid = self.find(record, BtfKind.DATASEC) if record.startswith(".") else 0
+            bt = self.resolve(tid) if tid else self.find_struct(record)
+        else:
+            raise TypeError(
+                f"Btf.layout() takes a name, a type id or a BtfType, not {type(record).__name__}"
+            )
+        if bt.kind not in _RECORDS:
+            raise ValueError(
+                f"BTF type {bt.type_name or bt.name or bt.type_id!r} is a {bt.kind.name}: "
+                "only structs, unions and data sections have a layout"
+            )
+        return record_layout(bt)
 
     def enum(self, name: str) -> Any:
         """An IntEnum with the members of the BTF enum ``name``."""

@@ -250,7 +250,16 @@ _NOT_SUPPORTED = {
 
 
 def error_for_errno(err: int) -> type[BpfError]:
-    """The most specific BpfError class for an errno value."""
+    """The most specific BpfError class for an errno value (either sign): the class a
+    failed call with that errno raises, for code that turns an ``OSError`` of its own
+    into a tinybpf error.
+
+    Example::
+
+        from tinybpf.errors import error_for_errno
+
+        raise error_for_errno(e.errno)(f"cannot read {path}: {e.strerror}", e.errno)
+    """
     err = abs(err)
     if err == _errno.ENOENT:
         return BpfFileNotFoundError

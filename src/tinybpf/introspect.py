@@ -13,9 +13,9 @@ from __future__ import annotations
 import errno as _errno
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._core import call, check_int, errnos, fail, fd_kind, ids, kernelcalls
+from ._core import call, check_int, cstr, errnos, fail, fd_kind, ids, kernelcalls
 from ._kernel_info import (
     BtfInfo,
     KernelMapInfo,
@@ -31,12 +31,14 @@ from ._kernel_info import (
     program_info_by_fd as program_info_by_fd,
 )
 from ._pin import check_pin_path
-from ._program_setup import _test_run
 from ._types import BpfMapType, BpfProgType, enum_arg
-from .btf import kernel_enum, kernel_enum_value
 from .errors import BpfClosedError, BpfError
-from .link import LinkInfo, link_info_by_fd
-from .map import open_map_by_id
+from .link import BpfLink, LinkInfo, link_info_by_fd, open_pinned_link
+
+# Kept light (`tinybpf ps` imports this module): the map model, BTF and test_run are
+# imported by the functions that use them.
+if TYPE_CHECKING:
+    from .map import BpfMap, open_map_by_id
 
 __all__ = [
     "BtfInfo",
@@ -51,14 +53,24 @@ __all__ = [
     "loaded_programs",
     "open_link_by_id",
     "open_map_by_id",
+    "open_pinned",
     "open_pinned_program",
     "open_program_by_id",
     "perf_event_open",
     "perf_event_open_cpu_clock",
+    "pinned_info",
     "probe_helper",
     "probe_map_type",
     "probe_prog_type",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "open_map_by_id":  # tinybpf.map's, imported on first use
+        from .map import open_map_by_id
+
+        return open_map_by_id
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _each(kind: str, describe: Callable[[int], Any]) -> Iterator[Any]:
@@ -150,11 +162,11 @@ class KernelProgram:
         return self._fd < 0
 
     def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1) -> Any:
+        from ._program_setup import _test_run
+
         return _test_run(self.fd, self._description, data, ctx, repeat, prog_type=self.info.type)
 
     def pin(self, path: str) -> None:
-        from ._core import cstr
-
         call(
             "bpf_obj_pin",
             self.fd,
@@ -208,8 +220,6 @@ def open_pinned_program(path: str) -> KernelProgram:
         with tinybpf.open_pinned_program("/sys/fs/bpf/my_prog") as kp:
             print(kp.info.id, kp.info.name)
     """
-    from ._core import cstr
-
     fd = int(call("bpf_obj_get", cstr(path), what=f"open pinned program '{path}'"))
     kind = fd_kind(fd)
     if kind != "prog":
@@ -219,6 +229,73 @@ def open_pinned_program(path: str) -> KernelProgram:
             _errno.EINVAL,
         )
     return KernelProgram(fd, f"pinned:{path}")
+
+
+def _pinned_fd(path: str | os.PathLike[str], what: str) -> tuple[int, str]:
+    """(fd, kind) of the object pinned at ``path`` (kind ``"prog"``, ``"map"``, ``"link"``);
+    anything else pinned there raises (the fd closed)."""
+    p = os.fspath(path)
+    fd = int(call("bpf_obj_get", cstr(p), what=f"{what} '{p}'"))
+    kind = fd_kind(fd)
+    if kind not in ("prog", "map", "link"):
+        os.close(fd)
+        raise BpfError(
+            f"{what} '{p}' failed: it is not a BPF program, map or link "
+            f"(it is a {kind or 'non-BPF'} object)",
+            _errno.EINVAL,
+        )
+    return fd, kind
+
+
+def pinned_info(
+    path: str | os.PathLike[str],
+) -> KernelProgramInfo | KernelMapInfo | LinkInfo:
+    """What the kernel says about the program, map or link pinned at ``path``: a
+    :class:`KernelProgramInfo`, :class:`KernelMapInfo` or :class:`LinkInfo` (its type says
+    which; ``id`` is the object's id), read without opening a handle (``bpftool map show
+    pinned PATH``). A missing path raises :class:`~tinybpf.BpfFileNotFoundError`;
+    a file outside a BPF filesystem :class:`~tinybpf.BpfError`.
+
+    Example::
+
+        info = tinybpf.pinned_info("/sys/fs/bpf/counts")
+        if isinstance(info, tinybpf.KernelMapInfo):
+            print("map", info.id, info.name, info.max_entries)
+    """
+    fd, kind = _pinned_fd(path, "read pinned object")
+    try:
+        if kind == "prog":
+            return program_info_by_fd(fd)
+        if kind == "map":
+            return map_info_by_fd(fd)
+        return link_info_by_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def open_pinned(path: str | os.PathLike[str]) -> BpfMap[Any, Any] | KernelProgram | BpfLink:
+    """Open whatever is pinned at ``path``: a map as a standalone :class:`~tinybpf.BpfMap`
+    (as :func:`~tinybpf.open_pinned_map`), a program as a :class:`KernelProgram` (as
+    :func:`open_pinned_program`), a link as a :class:`~tinybpf.BpfLink` (as
+    :func:`~tinybpf.open_pinned_link`). Each owns its handle: ``close()`` it, or use it
+    in ``with``. :func:`pinned_info` only describes the object.
+
+    Example::
+
+        with tinybpf.open_pinned("/sys/fs/bpf/counts") as m:
+            if isinstance(m, tinybpf.BpfMap):
+                print(dict(m.items()))
+    """
+    p = os.fspath(path)
+    fd, kind = _pinned_fd(p, "open pinned object")
+    if kind == "prog":
+        return KernelProgram(fd, f"pinned:{p}")
+    if kind == "map":
+        from .map import _map_from_fd
+
+        return _map_from_fd(fd, p, pinned=True)
+    os.close(fd)  # libbpf opens the link from its path (bpf_link__open)
+    return open_pinned_link(p)
 
 
 def open_link_by_id(link_id: int) -> LinkInfo:
@@ -323,6 +400,8 @@ def probe_helper(prog_type: BpfProgType | str | int, helper: str | int) -> bool:
             ...
     """
     t = enum_arg(BpfProgType, prog_type, "program type")
+    from .btf import kernel_enum_value
+
     hid = kernel_enum_value("bpf_func_id", helper, "BPF helper", ("BPF_FUNC_", "BPF_"))
     return _probe(kernelcalls.probe_helper(int(t), hid), f"helper {helper} for {t.name}")
 
@@ -385,6 +464,8 @@ def perf_event_open(
         ev = tinybpf.perf_event_open("software", "cpu_clock", cpu=0, sample_freq=99)  # or 1, 0
         link = prog.attach_perf_event(ev.detach_fd())
     """
+    from .btf import kernel_enum_value
+
     type = kernel_enum_value("perf_type_id", type, "perf event type", ("PERF_TYPE_",))
     config = _perf_config(type, config)
     use_freq = sample_freq > 0
@@ -400,6 +481,8 @@ def _perf_config(perf_type: int, config: Any) -> int:
     """perf_event_attr.config: an int, or a PERF_COUNT_HW_* / PERF_COUNT_SW_* name."""
     if type(config) is int:
         return config
+    from .btf import kernel_enum, kernel_enum_value
+
     types = kernel_enum("perf_type_id", "perf event config", config)
     names = {
         int(types.PERF_TYPE_HARDWARE): ("perf_hw_id", "PERF_COUNT_HW_"),

@@ -19,6 +19,7 @@ from ._core import (
     errnos,
     fail,
     fd_kind,
+    kernelcalls,
     mapcalls,
     new_opts,
     strerror,
@@ -208,7 +209,7 @@ class BpfMap(MapElements[KT, VT]):
         import mmap as _mmap
 
         fd = self._live_fd()
-        if self.type != BpfMapType.ARRAY or not (self.map_flags & mapcalls.MMAPABLE):
+        if self.type != BpfMapType.ARRAY or not (self.map_flags & kernelcalls.BPF_F_MMAPABLE):
             raise TypeError(f"map '{self._name}' is not an ARRAY created with BPF_F_MMAPABLE")
         size = self._value_stride() * self.max_entries
         page = _mmap.PAGESIZE

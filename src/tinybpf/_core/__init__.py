@@ -12,8 +12,9 @@
 * :mod:`.batchpool` -- the drained batches' buffers reused once nothing refers to them;
 * :mod:`.ids` -- kernel objects by id: enumerate, open an fd for an id;
 * :mod:`.btfcalls`, :mod:`.kernelcalls`, :mod:`.mapcalls`, :mod:`.progcalls`, :mod:`.objcalls`,
-  :mod:`.consts_b`, :mod:`.tools` -- per area, the C calls, buffers and constants the library
-  and tools use (nothing outside the core imports ``lib``/``ffi``/``NULL``);
+  :mod:`.consts_b` -- per area, the C calls, buffers and constants the library uses
+  (nothing outside the core imports ``lib``/``ffi``/``NULL``; the tools use only the
+  public API);
 * :mod:`.owner` -- the owner/borrow protocol that makes ``close()`` safe.
 
 Hot paths bind a C function once (``_lookup = lib.tinybpf_lookup_ints_s``) and call it

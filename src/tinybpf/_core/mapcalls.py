@@ -14,7 +14,6 @@ from typing import Any
 from ._binding import NULL, LogCapture, ffi, lib
 
 __all__ = [
-    "MMAPABLE",
     "NULL",
     "RDONLY_PROG",
     "TOKEN_FD",
@@ -43,7 +42,6 @@ __all__ = [
     "u64_items",
 ]
 
-MMAPABLE = int(lib.BPF_F_MMAPABLE)
 RDONLY_PROG = int(lib.BPF_F_RDONLY_PROG)
 TOKEN_FD = int(lib.BPF_F_TOKEN_FD)
 

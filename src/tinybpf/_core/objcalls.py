@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._binding import NULL, ffi, lib, pystr
+from ._binding import NULL, LogCapture, check_int, check_ptr, cstr, ffi, lib, pystr
 
 __all__ = [
     "BTF_INVALID",
@@ -17,6 +17,7 @@ __all__ = [
     "fd_revoke",
     "find",
     "index_bytes",
+    "link_files",
     "load",
     "object_btf",
     "object_index",
@@ -102,3 +103,22 @@ def fd_revoke(fdh: Any) -> None:
 
 def close(obj: Any) -> None:
     lib.bpf_object__close(obj)
+
+
+def link_files(paths: list[str], out: str, what: str) -> None:
+    """libbpf's static linker (as ``bpftool gen object`` runs it): the BPF object files
+    ``paths``, in order, linked into ``out``. A failure raises ``"<what> failed: ..."``
+    with the linker's log (libbpf names the file and the symbol it could not link)."""
+    with LogCapture() as log:
+        linker = lib.bpf_linker__new(cstr(out), NULL)
+    check_ptr(linker, f"{what} failed", log)
+    try:
+        for path in paths:
+            with LogCapture() as log:
+                ret = lib.bpf_linker__add_file(linker, cstr(path), NULL)
+            check_int(ret, f"{what} failed", log)
+        with LogCapture() as log:
+            ret = lib.bpf_linker__finalize(linker)
+        check_int(ret, f"{what} failed", log)
+    finally:
+        lib.bpf_linker__free(linker)

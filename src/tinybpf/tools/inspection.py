@@ -40,7 +40,7 @@ def render_table(
 def _type_name(bt: Any) -> str:
     if bt is None:
         return "-"
-    from .._types import BtfKind
+    from .. import BtfKind
 
     if bt.kind == BtfKind.ARRAY and bt.elem is not None:
         return f"{_type_name(bt.elem)}[{bt.nelems}]"
@@ -51,11 +51,10 @@ def _type_name(bt: Any) -> str:
 
 def object_summary(obj: Any) -> dict[str, Any]:
     """Programs, maps, globals, license and BTF types of an (opened) object, as data."""
-    from .._types import BtfKind
+    from .. import BpfProgType, BtfKind
     from .symbolize import ElfError, ElfFile
 
     progs = []
-    from .._types import BpfProgType
 
     for p in obj.programs.values():
         attach_type = p.expected_attach_type
@@ -200,37 +199,24 @@ def explore(source: str | os.PathLike[str], load: bool = False) -> Any:
 
 def _pins() -> dict[tuple[str, int], list[str]]:
     """(kind, id) -> pin paths found under the mounted BPF filesystems."""
-    from .._core import fd_kind, tools
-    from .._pin import _bpffs_mounts
-    from ..introspect import btf_info_by_fd, map_info_by_fd, program_info_by_fd
-    from ..link import link_info_by_fd
+    from .. import KernelMapInfo, KernelProgramInfo, bpffs_mounts, pinned_info
 
-    # The kernel fills any object's info for any of these calls (a map's info read as a
-    # program's has the map's id), so the fd's own kind picks the call.
-    info_of: dict[str, Any] = {
-        "prog": program_info_by_fd,
-        "map": map_info_by_fd,
-        "link": link_info_by_fd,
-        "btf": btf_info_by_fd,
-    }
     out: dict[tuple[str, int], list[str]] = {}
-    for mount in _bpffs_mounts():
+    for mount in bpffs_mounts():
         for root, _dirs, files in os.walk(mount):
             for f in files:
                 path = os.path.join(root, f)
-                fd = tools.obj_get(path)
-                if fd < 0:
-                    continue
                 try:
-                    kind = fd_kind(fd)
-                    if kind in info_of:
-                        try:
-                            info = info_of[kind](fd)
-                        except OSError:
-                            continue
-                        out.setdefault((kind, info.id), []).append(path)
-                finally:
-                    os.close(fd)
+                    info = pinned_info(path)
+                except OSError:
+                    continue  # gone meanwhile, or not a program, map or link
+                if isinstance(info, KernelProgramInfo):
+                    kind = "prog"
+                elif isinstance(info, KernelMapInfo):
+                    kind = "map"
+                else:
+                    kind = "link"
+                out.setdefault((kind, info.id), []).append(path)
     return out
 
 

@@ -1,8 +1,10 @@
 """``tinybpf ps``: the programs, maps and links in the kernel with the processes that hold
 them (bpftool's pids column), read from /proc/*/fd and /proc/*/fdinfo.
 
-Kept light on purpose (no map, BTF model or codec import): the whole listing is meant to
-take a few milliseconds plus one readlink per open file of the machine.
+Built on the public listings (``tinybpf.loaded_programs`` and the like, and
+``KernelProgramInfo.full_name``) and kept light on purpose: the modules they live in
+import no map, BTF model or codec, so the whole listing takes a few milliseconds plus
+one readlink per open file of the machine.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .._core import tools
-from .._types import BpfMapType, BpfProgType
-from ..link import link_info_by_fd
+from .. import loaded_links, loaded_maps, loaded_programs
 
-__all__ = ["fd_holders", "full_program_name", "ps_listing"]
+__all__ = ["fd_holders", "ps_listing"]
 
 _KINDS = {
     "anon_inode:bpf-prog": ("prog", "prog_id:"),
@@ -22,7 +22,6 @@ _KINDS = {
     "anon_inode:bpf_link": ("link", "link_id:"),
     "anon_inode:bpf-link": ("link", "link_id:"),
 }
-_OBJ_NAME_LEN = 16  # BPF_OBJ_NAME_LEN: the kernel keeps 15 characters of a name
 
 Holders = dict[tuple[str, int], list[tuple[int, str]]]
 
@@ -86,29 +85,6 @@ def fd_holders(skip_pid: int | None = None) -> Holders:
     return out
 
 
-_BtfCache = tools.BtfCache
-
-
-def full_program_name(fd: int, name: str, btf_id: int, cache: _BtfCache | None = None) -> str:
-    """The program's full name from its BTF func info (the kernel keeps 15 characters);
-    ``name`` when it is shorter than that or the program has no BTF."""
-    if len(name) < _OBJ_NAME_LEN - 1 or not btf_id:
-        return name
-    type_id = tools.first_func_type_id(fd)
-    if type_id is None:
-        return name
-    own = cache is None
-    cache = cache or _BtfCache()
-    try:
-        full = cache.type_name(btf_id, type_id)
-    finally:
-        if own:
-            cache.close()
-    if full is None:
-        return name
-    return full if full.startswith(name) else name
-
-
 def _pids(holders: Holders, kind: str, obj_id: int) -> list[dict[str, Any]]:
     return [{"pid": pid, "comm": comm} for pid, comm in holders.get((kind, obj_id), [])]
 
@@ -122,56 +98,33 @@ def ps_listing() -> dict[str, list[dict[str, Any]]]:
 
     links = []
     attached: dict[int, list[str]] = {}
-    for link_id, fd in tools.each_fd("link"):
-        try:
-            li = link_info_by_fd(fd)
-        except OSError:
-            continue
+    for li in loaded_links():
         target = _link_target(li)
         attached.setdefault(li.prog_id, []).append(target)
         links.append(
             {
-                "id": link_id,
+                "id": li.id,
                 "type": li.type.name,
                 "prog_id": li.prog_id,
                 "target": target,
-                "pids": _pids(holders, "link", link_id),
+                "pids": _pids(holders, "link", li.id),
             }
         )
-    progs = []
-    cache = _BtfCache()
-    try:
-        for prog_id, fd in tools.each_fd("prog"):
-            summary = tools.prog_summary(fd)
-            if summary is None:
-                continue
-            name, prog_type, btf_id, tag = summary
-            progs.append(
-                {
-                    "id": prog_id,
-                    "name": full_program_name(fd, name, btf_id, cache),
-                    "type": BpfProgType(prog_type).name,
-                    "tag": tag,
-                    "attached": attached.get(prog_id, []),
-                    "pids": _pids(holders, "prog", prog_id),
-                }
-            )
-    finally:
-        cache.close()
-    maps = []
-    for map_id, fd in tools.each_fd("map"):
-        msummary = tools.map_summary(fd)
-        if msummary is None:
-            continue
-        map_name, map_type = msummary
-        maps.append(
-            {
-                "id": map_id,
-                "name": map_name,
-                "type": BpfMapType(map_type).name,
-                "pids": _pids(holders, "map", map_id),
-            }
-        )
+    progs = [
+        {
+            "id": p.id,
+            "name": p.full_name(),
+            "type": p.type.name,
+            "tag": p.tag,
+            "attached": attached.get(p.id, []),
+            "pids": _pids(holders, "prog", p.id),
+        }
+        for p in loaded_programs()
+    ]
+    maps = [
+        {"id": m.id, "name": m.name, "type": m.type.name, "pids": _pids(holders, "map", m.id)}
+        for m in loaded_maps()
+    ]
     return {"programs": progs, "maps": maps, "links": links}
 
 

@@ -1,8 +1,6 @@
-"""The object file a generated module embeds: linked by libbpf's linker, as
-``bpftool gen object`` does, which drops the DWARF sections of ``-g``.
-
-libbpf's linker has no public tinybpf API yet: the link goes through
-:func:`tinybpf._core.tools.link_object` (see docs/architecture.md).
+"""The object file a generated module embeds: linked by libbpf's linker
+(:func:`tinybpf.link_objects`, as ``bpftool gen object`` does), which drops the DWARF
+sections of ``-g``.
 """
 
 from __future__ import annotations
@@ -10,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..._core import tools
+from ... import link_objects
 
 
 def _linked_object(path: Path) -> bytes:
@@ -21,5 +19,5 @@ def _linked_object(path: Path) -> bytes:
 
     with tempfile.TemporaryDirectory(prefix="tinybpf-gen-") as tmp:
         out = os.path.join(tmp, "linked.bpf.o")
-        tools.link_object(os.fspath(path), out, f"link '{path}' for embedding")
+        link_objects([path], out)
         return Path(out).read_bytes()

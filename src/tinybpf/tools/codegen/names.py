@@ -9,12 +9,10 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from ... import _ctypes_gen
-from ..._ctypes_gen import BtfStruct, BtfUnion
-from ..._types import BtfKind
+from ... import BTF_INT_BOOL, BTF_INT_CHAR, BtfKind, BtfStruct, BtfUnion
 
-_CHAR_ENCODING: int = _ctypes_gen._CHAR_ENCODING
-_BOOL_ENCODING: int = _ctypes_gen._BOOL_ENCODING
+_CHAR_ENCODING: int = BTF_INT_CHAR
+_BOOL_ENCODING: int = BTF_INT_BOOL
 
 _INTS = {
     (1, False): "ctypes.c_uint8",

@@ -1,5 +1,5 @@
 """The generator of ``tinybpf gen``: the model of a module (records, enums, globals, maps)
-and its source text. Record layouts come from :mod:`tinybpf._layout`, the engine the
+and its source text. Record layouts come from :meth:`tinybpf.Btf.layout`, the engine the
 run-time ctypes types use."""
 
 from __future__ import annotations
@@ -8,10 +8,7 @@ import keyword
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..._layout import record_layout
-from ..._types import BtfField, BtfKind, BtfType
-from ...btf import Btf
-from ...object import BpfObject
+from ... import BpfObject, Btf, BtfField, BtfKind, BtfType
 from .embed import _linked_object
 from .names import (
     _BOOL_ENCODING,
@@ -235,7 +232,7 @@ class _ModuleWriter:
     def _layout(
         self, rec: _Record, members: list[BtfField], types: list[_T | None], taken: set[str]
     ) -> None:
-        """The layout of tinybpf._layout (as the run-time types have it), as source text."""
+        """The layout of Btf.layout (as the run-time types have it), as source text."""
         type_of = {id(f): t for f, t in zip(members, types, strict=True)}
 
         def private(prefix: str, n: int) -> str:
@@ -249,7 +246,7 @@ class _ModuleWriter:
         anonymous: list[tuple[str, _Record | None]] = []
         visible: list[str] = []
         bitprops: list[tuple[str, str, int, int, bool]] = []
-        for slot in record_layout(rec.bt).slots:
+        for slot in self.btf.layout(rec.bt).slots:
             if slot.kind == "pad":
                 entries.append((private("_pad", slot.index), f"{_U8} * {slot.size}", ""))
                 continue
