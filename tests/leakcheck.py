@@ -9,12 +9,45 @@ from __future__ import annotations
 
 import gc
 import os
+import struct
 import sys
 from pathlib import Path
 
 import tinybpf
 
 BUILD = Path(__file__).resolve().parent / "bpf" / "build"
+
+
+def batch_mode() -> None:
+    """Ring buffer batches: records copied by the C reader into pooled buffers (batches of
+    one record size without per-record arrays, mixed ones with them), batches kept past
+    later drains and past close(), a buffer reading two maps."""
+    with tinybpf.load(BUILD / "mmap_array.bpf.o") as obj:
+
+        def run(prog: str, base: int, n: int) -> None:
+            obj.programs[prog].test_run(ctx=struct.pack("=QI4x", base, n))
+
+        kept = []
+        for i in range(30):
+            rb = tinybpf.BpfRingBuffer(obj.maps["evs"], batch=True, max_batch=300)
+            for r in range(6):
+                run("emit_mixed" if r % 2 else "emit", 100, 500)
+                run("emit_discard", 0, 20)
+                while len(b := rb.consume_batch()):
+                    assert len(b.sizes) == len(b.cpus) == len(b)
+                    if r == 3 and i % 3 == 0:
+                        kept.append(b)
+            rb.close()
+        assert all(len(b.sizes) for b in kept)
+        del kept
+        rb = tinybpf.BpfRingBuffer(batch=True)
+        rb.add(obj.maps["evs"])
+        other = tinybpf.create_map(tinybpf.BpfMapType.RINGBUF, 0, 0, 4096)
+        rb.add(other)
+        run("emit", 0, 50)
+        assert len(rb.consume_batch()) == 50
+        rb.close()
+        other.close()
 
 
 def main() -> int:
@@ -48,6 +81,7 @@ def main() -> int:
     rb.poll(0)
     rb.close()
     rb_map.close()
+    batch_mode()
     for bad in (b"", b"\x7fELF" + b"\0" * 60, os.urandom(4096)):
         try:
             tinybpf.open(bad)
