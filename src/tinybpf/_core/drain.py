@@ -1,6 +1,7 @@
-"""The C side of ring and perf buffers: libbpf's buffers drained in C into one batch
-(``struct tinybpf_batch`` in ffi_build/shim.c) that Python takes whole, and the buffer
-calls the poll loop makes (once per poll, never per event).
+"""The C side of ring and perf buffers: records drained in C into one batch (``struct
+tinybpf_batch`` in ffi_build/shim_events.c) that Python takes whole (ring buffers by
+tinybpf's own reader of the mapped rings, perf buffers through libbpf's callbacks), and the
+buffer calls the poll loop makes (once per poll, never per event).
 """
 
 from __future__ import annotations
@@ -64,9 +65,10 @@ ring_free = lib.ring_buffer__free
 
 def ring_reader_new(batch: Any) -> Any:
     """The direct reader of a ring buffer's maps (``struct tinybpf_ring_reader`` in
-    ffi_build/shim_events.c), filling ``batch``; its rings are added with
-    :func:`ring_reader_add` (0 or a negative errno) after the libbpf ring buffer took the
-    same map."""
+    ffi_build/shim_events.c), filling ``batch``; a ring is added with
+    :func:`ring_reader_add` (0 or a negative errno) before libbpf's ring buffer (kept for
+    its epoll fd) takes the same map, and dropped with :func:`ring_reader_pop` when that
+    fails."""
     r = lib.tinybpf_ring_reader_new(batch)
     if r == NULL:
         raise MemoryError("cannot allocate a ring buffer reader")
