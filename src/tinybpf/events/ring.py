@@ -80,7 +80,7 @@ class BpfRingBuffer(_Poller, Generic[T]):
     """
 
     _kind = "Ring buffer"
-    _poll_name = "ring_buffer__poll"
+    _poll_name = "ring buffer poll (epoll_wait)"
 
     @overload
     def __init__(
