@@ -348,12 +348,6 @@ int bpf_tc_attach(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
 int bpf_tc_detach(const struct bpf_tc_hook *hook, const struct bpf_tc_opts *opts);
 int bpf_tc_query(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
 
-struct ring_buffer;
-void ring_buffer__free(struct ring_buffer *rb);
-int ring_buffer__poll(struct ring_buffer *rb, int timeout_ms);
-int ring_buffer__consume(struct ring_buffer *rb);
-int ring_buffer__epoll_fd(const struct ring_buffer *rb);
-
 struct user_ring_buffer;
 struct user_ring_buffer *user_ring_buffer__new(int map_fd, const void *opts);
 void *user_ring_buffer__reserve(struct user_ring_buffer *rb, __u32 size);
@@ -540,19 +534,16 @@ struct tinybpf_batch {
     __u32 detail;
     ...;
 };
-struct tinybpf_batch_src { struct tinybpf_batch *b; __u32 idx; ...; };
 #define TINYBPF_LOST_FLAG ...
-struct ring_buffer *tinybpf_batch_ring_new(int map_fd, struct tinybpf_batch_src *src);
-int tinybpf_batch_ring_add(struct ring_buffer *rb, int map_fd, struct tinybpf_batch_src *src);
 struct perf_buffer *tinybpf_batch_perf_new(int map_fd, size_t page_cnt, struct tinybpf_batch *b,
                                            const struct perf_buffer_opts *opts);
 void tinybpf_batch_take(struct tinybpf_batch *b, char **data, __u32 **sizes, __u32 **cpus);
 struct tinybpf_ring_reader;
 struct tinybpf_ring_reader *tinybpf_ring_reader_new(struct tinybpf_batch *b);
 int tinybpf_ring_reader_add(struct tinybpf_ring_reader *r, int map_fd, __u32 idx);
-void tinybpf_ring_reader_pop(struct tinybpf_ring_reader *r);
 long tinybpf_ring_reader_consume(struct tinybpf_ring_reader *r);
-long tinybpf_ring_reader_poll(struct tinybpf_ring_reader *r, int epoll_fd, int timeout_ms);
+long tinybpf_ring_reader_poll(struct tinybpf_ring_reader *r, int timeout_ms);
+int tinybpf_ring_reader_epoll_fd(const struct tinybpf_ring_reader *r);
 void tinybpf_ring_reader_free(struct tinybpf_ring_reader *r);
 void tinybpf_batch_free(struct tinybpf_batch *b);
 int tinybpf_setns(int fd, int nstype);

@@ -63,12 +63,6 @@ struct tinybpf_batch {
 			   * two arrays are not written at all (no stores per record) */
 };
 
-/* One per ring buffer map: which batch to fill, and the map's index in it. */
-struct tinybpf_batch_src {
-	struct tinybpf_batch *b;
-	__u32 idx;
-};
-
 /* cpus[] of a perf "lost" record: the CPU with this bit set; its data is the u64 count */
 #define TINYBPF_LOST_FLAG 0x80000000u
 
@@ -175,13 +169,6 @@ static inline int tinybpf_batch_append(struct tinybpf_batch *b, __u32 cpu, const
 	return tinybpf_batch_append_slow(b, cpu, data, size);
 }
 
-static int tinybpf_batch_ring_sample(void *ctx, void *data, size_t size)
-{
-	struct tinybpf_batch_src *src = ctx;
-
-	return tinybpf_batch_append(src->b, src->idx, data, size);
-}
-
 static void tinybpf_batch_perf_sample(void *ctx, int cpu, void *data, __u32 size)
 {
 	struct tinybpf_batch *b = ctx;
@@ -204,17 +191,6 @@ static void tinybpf_batch_perf_lost(void *ctx, int cpu, __u64 cnt)
 		b->err = -ENOMEM;
 }
 
-static struct ring_buffer *tinybpf_batch_ring_new(int map_fd, struct tinybpf_batch_src *src)
-{
-	return ring_buffer__new(map_fd, tinybpf_batch_ring_sample, src, NULL);
-}
-
-static int tinybpf_batch_ring_add(struct ring_buffer *rb, int map_fd,
-				  struct tinybpf_batch_src *src)
-{
-	return ring_buffer__add(rb, map_fd, tinybpf_batch_ring_sample, src);
-}
-
 static struct perf_buffer *tinybpf_batch_perf_new(int map_fd, size_t page_cnt,
 						  struct tinybpf_batch *b,
 						  const struct perf_buffer_opts *opts)
@@ -232,8 +208,8 @@ static struct perf_buffer *tinybpf_batch_perf_new(int map_fd, size_t page_cnt,
  * loop, with the same ordering rules as libbpf: the producer position and each record
  * header read with acquire, the consumer position stored with release after each record,
  * a record still being written (busy bit) ends the read of that ring, discarded records
- * are skipped. The libbpf ring_buffer of the same maps stays in use for epoll: both see
- * one consumer position.
+ * are skipped. The reader's epoll fd has every map fd (readable when its ring has data),
+ * as libbpf's ring_buffer has.
  */
 
 #include <sys/mman.h>
@@ -253,24 +229,43 @@ struct tinybpf_ring_reader {
 	struct tinybpf_batch *b;
 	struct tinybpf_ring_view *rings;
 	size_t count;
+	int epoll_fd;
 };
 
+/* A reader filling batch b, with no ring yet; NULL with errno set on failure. */
 static struct tinybpf_ring_reader *tinybpf_ring_reader_new(struct tinybpf_batch *b)
 {
 	struct tinybpf_ring_reader *r = calloc(1, sizeof(*r));
+	int err;
 
-	if (r)
-		r->b = b;
+	if (!r)
+		return NULL;
+	r->b = b;
+	r->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epoll_fd < 0) {
+		err = errno;
+		free(r);
+		errno = err;
+		return NULL;
+	}
 	return r;
 }
 
-/* Map a BPF_MAP_TYPE_RINGBUF map for reading as source `idx`; 0 or -errno. */
+static void tinybpf_ring_view_unmap(struct tinybpf_ring_view *v)
+{
+	munmap(v->consumer_pos, v->page_size);
+	munmap((void *)v->producer_pos, v->page_size + 2 * v->data_size);
+}
+
+/* Map a BPF_MAP_TYPE_RINGBUF map for reading as source `idx` and add its fd to the
+ * reader's epoll fd; 0 or -errno (the reader unchanged). */
 static int tinybpf_ring_reader_add(struct tinybpf_ring_reader *r, int map_fd, __u32 idx)
 {
 	struct bpf_map_info info;
 	__u32 len = sizeof(info);
 	struct tinybpf_ring_view *rings, *v;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct epoll_event ev;
 	void *cons, *prod;
 
 	memset(&info, 0, sizeof(info));
@@ -294,7 +289,7 @@ static int tinybpf_ring_reader_add(struct tinybpf_ring_reader *r, int map_fd, __
 		munmap(cons, page);
 		return err;
 	}
-	v = &rings[r->count++];
+	v = &rings[r->count];
 	v->consumer_pos = cons;
 	v->producer_pos = prod;
 	v->data = (const char *)prod + page;
@@ -302,19 +297,17 @@ static int tinybpf_ring_reader_add(struct tinybpf_ring_reader *r, int map_fd, __
 	v->data_size = info.max_entries;
 	v->page_size = page;
 	v->idx = idx;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.u32 = idx;
+	if (epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, map_fd, &ev)) {
+		int err = -errno;
+
+		tinybpf_ring_view_unmap(v);
+		return err;
+	}
+	r->count++;
 	return 0;
-}
-
-/* Unmap the ring added last (its libbpf ring buffer could not take the map). */
-static void tinybpf_ring_reader_pop(struct tinybpf_ring_reader *r)
-{
-	struct tinybpf_ring_view *v;
-
-	if (!r->count)
-		return;
-	v = &r->rings[--r->count];
-	munmap(v->consumer_pos, v->page_size);
-	munmap((void *)v->producer_pos, v->page_size + 2 * v->data_size);
 }
 
 /* Copy a record of `padded` bytes (its size rounded up to 8, as the ring stores it; the
@@ -417,13 +410,12 @@ static long tinybpf_ring_reader_consume(struct tinybpf_ring_reader *r)
 	return (long)(r->b->count - before);
 }
 
-/* Wait up to timeout_ms on the ring buffer's epoll fd, then read every ring: as
+/* Wait up to timeout_ms on the reader's epoll fd, then read every ring: as
  * ring_buffer__poll() (records copied, 0 on timeout, or a negative errno). */
-static long tinybpf_ring_reader_poll(struct tinybpf_ring_reader *r, int epoll_fd,
-				     int timeout_ms)
+static long tinybpf_ring_reader_poll(struct tinybpf_ring_reader *r, int timeout_ms)
 {
 	struct epoll_event ev;
-	int n = epoll_wait(epoll_fd, &ev, 1, timeout_ms);
+	int n = epoll_wait(r->epoll_fd, &ev, 1, timeout_ms);
 
 	if (n < 0)
 		return -errno;
@@ -435,9 +427,15 @@ static void tinybpf_ring_reader_free(struct tinybpf_ring_reader *r)
 	if (!r)
 		return;
 	while (r->count)
-		tinybpf_ring_reader_pop(r);
+		tinybpf_ring_view_unmap(&r->rings[--r->count]);
+	close(r->epoll_fd); /* (EBADF when a caller closed it behind our back: ignored) */
 	free(r->rings);
 	free(r);
+}
+
+static int tinybpf_ring_reader_epoll_fd(const struct tinybpf_ring_reader *r)
+{
+	return r->epoll_fd;
 }
 
 /* Hand the filled buffers to the caller (who frees them with tinybpf_free) and start new

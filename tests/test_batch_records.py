@@ -13,6 +13,8 @@ from __future__ import annotations
 import ctypes
 import struct
 
+import pytest
+from helpers.kernel import map_type_unavailable_reason, tracepoint_unavailable_reason
 from helpers.mmap_array import mmap_array_obj, run
 
 import tinybpf
@@ -211,6 +213,11 @@ def test_tracepoint_records_through_the_reader_on_any_kernel(obj_path):
     import os
     from pathlib import Path
 
+    reason = map_type_unavailable_reason("RINGBUF") or tracepoint_unavailable_reason(
+        "syscalls", "sys_enter_getppid"
+    )
+    if reason:
+        pytest.skip(reason)
     comm = Path(f"/proc/{os.getpid()}/comm").read_bytes().strip()[:15]
     with tinybpf.load(obj_path("firstgen_ring")) as o:
         o.maps["target"][0] = os.getpid()
@@ -240,3 +247,48 @@ def test_tracepoint_records_through_the_reader_on_any_kernel(obj_path):
             finally:
                 cb.close()
             assert got == [os.getpid()] * 3000
+
+
+_UNMAPPABLE = r"""
+import resource, tinybpf
+m = tinybpf.create_map(tinybpf.BpfMapType.RINGBUF, 0, 0, 64 << 20)
+vm_kib = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize:"))
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (vm_kib * 1024 + (32 << 20), hard))
+try:
+    tinybpf.BpfRingBuffer(m, lambda d: 0)
+except tinybpf.BpfError as e:
+    print("refused", e.errno, e)
+rb = tinybpf.BpfRingBuffer(batch=True)
+try:
+    rb.add(m)
+except tinybpf.BpfError as e:
+    print("refused", e.errno, e)
+try:
+    rb.poll_batch(0)
+except tinybpf.BpfError as e:
+    print("then", e)
+rb.close()
+"""
+
+
+def test_a_ring_that_cannot_be_mapped_is_refused_and_leaves_no_reader():
+    """A 64 MiB ring (128 MiB of address space to map) under an address-space limit 32 MiB
+    above what the process uses: adding it fails with ENOMEM naming the map, and the
+    buffer is left without maps (not with a reader of none)."""
+    import errno
+    import subprocess
+    import sys
+
+    reason = map_type_unavailable_reason("RINGBUF")
+    if reason:
+        pytest.skip(reason)
+    out = subprocess.run(
+        [sys.executable, "-c", _UNMAPPABLE], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3, out.stdout
+    for line in lines[:2]:
+        assert line.startswith(f"refused {errno.ENOMEM} ") and "cannot read ring buffer map" in line
+    assert lines[2].startswith("then No maps added to ring buffer"), lines[2]

@@ -16,7 +16,6 @@ __all__ = [
     "LOST_FLAG",
     "free_batch",
     "new_batch",
-    "new_ring_source",
     "perf_buffer_count",
     "perf_consume",
     "perf_consume_buffer",
@@ -24,16 +23,12 @@ __all__ = [
     "perf_free",
     "perf_new",
     "perf_poll",
-    "ring_add",
-    "ring_epoll_fd",
-    "ring_free",
-    "ring_new",
     "ring_reader_add",
     "ring_reader_consume",
+    "ring_reader_epoll_fd",
     "ring_reader_free",
     "ring_reader_new",
     "ring_reader_poll",
-    "ring_reader_pop",
     "user_ring_free",
     "user_ring_new",
     "user_ring_write",
@@ -52,33 +47,20 @@ def free_batch(batch: Any) -> None:
     lib.tinybpf_batch_free(batch)
 
 
-def new_ring_source() -> Any:
-    """The per-map state of a ring buffer's C drain (``struct tinybpf_batch_src``)."""
-    return ffi.new("struct tinybpf_batch_src *")
-
-
-ring_new = lib.tinybpf_batch_ring_new
-ring_add = lib.tinybpf_batch_ring_add
-ring_epoll_fd = lib.ring_buffer__epoll_fd
-ring_free = lib.ring_buffer__free
-
-
-def ring_reader_new(batch: Any) -> Any:
-    """The direct reader of a ring buffer's maps (``struct tinybpf_ring_reader`` in
-    ffi_build/shim_events.c), filling ``batch``; a ring is added with
-    :func:`ring_reader_add` (0 or a negative errno) before libbpf's ring buffer (kept for
-    its epoll fd) takes the same map, and dropped with :func:`ring_reader_pop` when that
-    fails."""
+def ring_reader_new(batch: Any, what: str) -> Any:
+    """The reader of a ring buffer's maps (``struct tinybpf_ring_reader`` in
+    ffi_build/shim_events.c), filling ``batch``, with its own epoll fd and no ring yet:
+    each is added with :func:`ring_reader_add` (0 or a negative errno)."""
     r = lib.tinybpf_ring_reader_new(batch)
     if r == NULL:
-        raise MemoryError("cannot allocate a ring buffer reader")
+        fail(ffi.errno or errno.ENOMEM, f"{what} failed")
     return r
 
 
 ring_reader_add = lib.tinybpf_ring_reader_add
-ring_reader_pop = lib.tinybpf_ring_reader_pop
 ring_reader_consume = lib.tinybpf_ring_reader_consume
 ring_reader_poll = lib.tinybpf_ring_reader_poll
+ring_reader_epoll_fd = lib.tinybpf_ring_reader_epoll_fd
 ring_reader_free = lib.tinybpf_ring_reader_free
 
 perf_new = lib.tinybpf_batch_perf_new

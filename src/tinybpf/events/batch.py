@@ -26,6 +26,11 @@ _DISPATCH_CHUNK = 1 << 14  # samples drained in C per call before Python deliver
 _ORDER: Literal["little", "big"] = sys.byteorder
 
 
+def _repeated(value: int, count: int) -> memoryview:
+    """``count`` copies of a u32 as a memoryview (format ``I``)."""
+    return memoryview(array.array("I", [value]) * count)
+
+
 def _event_converter(event_type: Any, exact: bool) -> Callable[[Any], Any]:
     """Turn a sample (a cffi buffer or bytes) into the requested event type."""
     if event_type is bytes or event_type is None:
@@ -151,19 +156,18 @@ class EventBatch(Sequence[memoryview]):
             self._sizes_v = self._cpus_v = memoryview(b"").cast("I")
             self._count = 0
 
+    # (made on first use when the C drain wrote no per-record arrays: one value for all)
     @property
     def _sizes(self) -> memoryview:
-        v = self._sizes_v
-        if v is None:
-            v = self._sizes_v = memoryview(array.array("I", [self._record_size]) * self._count)
-        return v
+        if self._sizes_v is None:
+            self._sizes_v = _repeated(self._record_size, self._count)
+        return self._sizes_v
 
     @property
     def _cpus(self) -> memoryview:
-        v = self._cpus_v
-        if v is None:
-            v = self._cpus_v = memoryview(array.array("I", [self._cpu0]) * self._count)
-        return v
+        if self._cpus_v is None:
+            self._cpus_v = _repeated(self._cpu0, self._count)
+        return self._cpus_v
 
     def __len__(self) -> int:
         return self._count

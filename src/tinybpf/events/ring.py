@@ -9,12 +9,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, overload
 
-from .._core import (
-    capture_log,
-    check_int,
-    check_ptr,
-    drain,
-)
+from .._core import check_int, drain
 from .._types import BpfMapType, RingBufferEvent
 from ..errors import BpfError
 from ..map import BpfMap
@@ -37,7 +32,7 @@ __all__ = ["BpfRingBuffer"]
 
 
 class _RingEntry:
-    __slots__ = ("callback", "convert", "ctype", "event_type", "map", "map_name", "src")
+    __slots__ = ("callback", "convert", "ctype", "event_type", "map", "map_name")
 
     def __init__(
         self,
@@ -57,7 +52,6 @@ class _RingEntry:
             and issubclass(event_type, (ctypes.Structure, ctypes.Union))
             else None
         )
-        self.src: Any = None
 
 
 class BpfRingBuffer(_Poller, Generic[T]):
@@ -148,8 +142,6 @@ class BpfRingBuffer(_Poller, Generic[T]):
         self._pending: deque[tuple[_RingEntry, bytes]] = deque()
         self._max_queue = max_queue
         self._dropped = 0
-        self._reader: Any = None  # the C reader of the rings (drain.ring_reader_new)
-        self._epoll = -1  # libbpf's ring buffer's epoll fd, waited on by poll()
         self._closed = False
         if map is not None:
             self.add(
@@ -269,39 +261,22 @@ class BpfRingBuffer(_Poller, Generic[T]):
             obj._validate_event_type(event_type, validate_btf_struct, validate_field_names)
         convert = None if as_memoryview else _event_converter(event_type, exact=True)
         entry = _RingEntry(map, callback, event_type, convert)
-        src = drain.new_ring_source()
-        src.b = self._batch
-        src.idx = len(self._entries)
-        entry.src = src
         fd = self._own_fd(map)
         try:
-            # the records are read by the C reader (one loop over each ring, no callback
-            # per record); libbpf's ring buffer of the same maps provides the epoll fd
-            if self._reader is None:
-                self._reader = drain.ring_reader_new(self._batch)
+            # tinybpf's reader maps the ring and copies its records in one C loop (no
+            # callback per record); its epoll fd has every map fd
+            if self._handle is None:
+                self._handle = drain.ring_reader_new(self._batch, "create a ring buffer")
             check_int(
-                drain.ring_reader_add(self._reader, fd, src.idx),
-                f"cannot map ring buffer '{map.name}' for reading",
+                drain.ring_reader_add(self._handle, fd, len(self._entries)),
+                f"cannot read ring buffer map '{map.name}' (mmap, epoll_ctl)",
             )
-            try:
-                with capture_log() as log:
-                    if self._handle is None:
-                        ptr = drain.ring_new(fd, src)
-                        check_ptr(ptr, f"ring_buffer__new for map '{map.name}' failed", log)
-                        self._handle = ptr
-                        self._epoll = int(drain.ring_epoll_fd(ptr))
-                    else:
-                        check_int(
-                            drain.ring_add(self._handle, fd, src),
-                            f"ring_buffer__add for map '{map.name}' failed",
-                            log,
-                        )
-            except BaseException:
-                drain.ring_reader_pop(self._reader)
-                raise
         except BaseException:
             self._fds.remove(fd)
             os.close(fd)
+            if not self._entries and self._handle is not None:  # (no map: no reader)
+                handle, self._handle = self._handle, None
+                drain.ring_reader_free(handle)
             raise
         self._entries.append(entry)
         self._consume_cap += max(1, map.max_entries // 8)  # records of >= 8 bytes each
@@ -317,19 +292,16 @@ class BpfRingBuffer(_Poller, Generic[T]):
 
     # --- C side -------------------------------------------------------------------------
     def _c_poll_raw(self, timeout_ms: int) -> int:
-        return int(drain.ring_reader_poll(self._reader, self._epoll, timeout_ms))
+        return int(drain.ring_reader_poll(self._handle, timeout_ms))
 
     def _c_consume_raw(self) -> int:
-        return int(drain.ring_reader_consume(self._reader))
+        return int(drain.ring_reader_consume(self._handle))
 
     def _c_epoll_fd_of(self, handle: Any) -> int:
-        return int(drain.ring_epoll_fd(handle))
+        return int(drain.ring_reader_epoll_fd(handle))
 
     def _c_free_handle(self, handle: Any) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            drain.ring_reader_free(reader)
-        drain.ring_free(handle)
+        drain.ring_reader_free(handle)
 
     # --- delivery -----------------------------------------------------------------------
     def _dispatch(self, batch: EventBatch) -> None:
