@@ -185,3 +185,48 @@ def test_pci_decoders_without_a_database(tmp_path):
         assert dec(u(0x8086, 2), "uint", "pci_vendor") == "missing pci.ids db"
     finally:
         set_pci_ids_path(None)
+
+
+def test_regexp_lists_are_checked_the_same_for_decoders_and_the_cgroup_map():
+    """A missing or empty list and a pattern that does not compile, as config issues with
+    their key, for the regexp decoder and for cgroup_id_map alike."""
+    from tinybpf.export.config import parse_config
+
+    decoders = [{"name": "string"}, {"name": "regexp"}]
+    doc = {
+        "metrics": {
+            "counters": [
+                {
+                    "name": "c",
+                    "help": "h",
+                    "labels": [
+                        {"name": "comm", "size": 16, "decoders": decoders},
+                        {
+                            "name": "x",
+                            "size": 4,
+                            "decoders": [{"name": "regexp", "regexps": ["(", "^ok$"]}],
+                        },
+                    ],
+                }
+            ]
+        },
+        "cgroup_id_map": {"name": "cg", "type": "hash", "regexps": ["[bad"]},
+    }
+    _, issues = parse_config(doc, "t")
+    got = {i.key: i.message for i in issues}
+    assert got == {
+        "metrics.counters[c].labels[0].decoders[1].regexps": (
+            "the regexp decoder needs a non-empty 'regexps' list"
+        ),
+        "metrics.counters[c].labels[1].decoders[0].regexps[0]": (
+            "invalid regular expression '(': missing ), unterminated subpattern at position 0"
+        ),
+        "cgroup_id_map.regexps[0]": (
+            "invalid regular expression '[bad': unterminated character set at position 0"
+        ),
+    }
+    doc["cgroup_id_map"]["regexps"] = []
+    _, issues = parse_config(doc, "t")
+    assert [(i.key, i.message) for i in issues if i.key.startswith("cgroup")] == [
+        ("cgroup_id_map.regexps", "needs a non-empty list of regular expressions")
+    ]

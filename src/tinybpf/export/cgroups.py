@@ -39,22 +39,13 @@ def parse_cgroup_id_map(
     mtype = m.get("type", "hash")
     if mtype != "hash":
         c.add("cgroup_id_map.type", f"only 'hash' maps are supported, got {mtype!r}", "", m)
-    rx = m.get("regexps")
-    regexps: list[str] = []
-    if not isinstance(rx, list) or not rx:
-        c.add(
-            "cgroup_id_map.regexps",
-            "needs a non-empty list of regular expressions",
-            "add 'regexps: [\"^/sys/fs/cgroup/system.slice/\"]'",
-            m,
-        )
-    else:
-        for i, pat in enumerate(rx):
-            try:
-                re.compile(str(pat))
-            except re.error as e:
-                c.add(f"cgroup_id_map.regexps[{i}]", f"invalid regular expression: {e}", "", m)
-            regexps.append(str(pat))
+    regexps = c.regexps(
+        m.get("regexps"),
+        "cgroup_id_map.regexps",
+        "needs a non-empty list of regular expressions",
+        "add 'regexps: [\"^/sys/fs/cgroup/system.slice/\"]'",
+        m,
+    )
     return CgroupIdMapSpec(name, tuple(regexps)), c.issues
 
 

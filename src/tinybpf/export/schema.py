@@ -156,6 +156,21 @@ class _Checker:
                 line = min(where.lines.values())
         self.issues.append(ConfigIssue(self.file, key, message, fix, line))
 
+    def regexps(
+        self, rx: Any, key: str, missing: str, fix: str, where: Any, sub: Any = None
+    ) -> list[str]:
+        """The non-empty list of regular expressions ``rx`` found at ``key``, each checked
+        to compile (an issue per bad one; ``missing`` when there is no such list)."""
+        if not isinstance(rx, list) or not rx:
+            self.add(key, missing, fix, where, sub)
+            return []
+        for i, pat in enumerate(rx):
+            try:
+                re.compile(str(pat))
+            except re.error as e:
+                self.add(f"{key}[{i}]", f"invalid regular expression {pat!r}: {e}", "", where)
+        return [str(pat) for pat in rx]
+
     def mapping(self, value: Any, key: str, parent: Any = None, sub: Any = None) -> _Map | None:
         if isinstance(value, dict):
             return value if isinstance(value, _Map) else _as_map(value)
@@ -245,22 +260,14 @@ def _decoder(c: _Checker, raw: Any, key: str, known: Sequence[str]) -> DecoderSp
                     static_map.setdefault(str(k), str(v))  # 0x1 also matches "1"
     regexps: list[str] = []
     if "regexps" in m or name == "regexp":
-        rx = m.get("regexps")
-        if not isinstance(rx, list) or not rx:
-            c.add(
-                f"{key}.regexps",
-                "the regexp decoder needs a non-empty 'regexps' list",
-                "add 'regexps: [\"^bash$\"]'",
-                m,
-                "regexps",
-            )
-        else:
-            for i, pat in enumerate(rx):
-                try:
-                    re.compile(str(pat))
-                except re.error as e:
-                    c.add(f"{key}.regexps[{i}]", f"invalid regular expression {pat!r}: {e}", "", m)
-                regexps.append(str(pat))
+        regexps = c.regexps(
+            m.get("regexps"),
+            f"{key}.regexps",
+            "the regexp decoder needs a non-empty 'regexps' list",
+            "add 'regexps: [\"^bash$\"]'",
+            m,
+            "regexps",
+        )
     allow = m.get("allow_unknown", False)
     if not isinstance(allow, bool):
         c.add(f"{key}.allow_unknown", f"must be true or false, got {allow!r}", "", m)
