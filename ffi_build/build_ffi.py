@@ -65,8 +65,9 @@ compile_args = [
     "-Werror=int-conversion",
     "-Werror=implicit-function-declaration",
     "-Wno-unused-function",
+    "-pthread",  # the read-ahead thread of batch lookups (shim_maps.c)
 ]
-link_args = ["-Wl,--exclude-libs,ALL"]
+link_args = ["-Wl,--exclude-libs,ALL", "-pthread"]
 extra_objects = [str(STATIC_LIB)]
 libraries = ["elf", "z"]
 if ZIG_TARGET:  # glibc-floor route: zig cc, libelf and zlib linked in statically
@@ -81,7 +82,7 @@ if ZIG_TARGET:  # glibc-floor route: zig cc, libelf and zlib linked in staticall
     DEPS.mkdir(parents=True, exist_ok=True)
     exports = DEPS / "exports.map"
     exports.write_text("{ global: PyInit__libbpf_cffi; local: *; };\n")
-    link_args = [f"-Wl,--version-script={exports}"]
+    link_args = [f"-Wl,--version-script={exports}", "-pthread"]
 if SANITIZE:
     compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
     link_args += [f"-fsanitize={SANITIZE}"]

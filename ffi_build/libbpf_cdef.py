@@ -583,6 +583,16 @@ int tinybpf_map_update_batch(struct tinybpf_fd *h, const void *keys, const void 
                              __u32 *count, const struct bpf_map_batch_opts *opts);
 int tinybpf_map_delete_batch(struct tinybpf_fd *h, const void *keys, __u32 *count);
 int tinybpf_map_freeze(struct tinybpf_fd *h);
+/* read-ahead of batch lookups on a thread (shim_maps.c) */
+struct tinybpf_batch_reader;
+#define TINYBPF_READER_FORKED ...
+struct tinybpf_batch_reader *tinybpf_batch_reader_new(struct tinybpf_fd *h, __u32 key_size,
+                                                      __u32 value_size, __u32 chunk,
+                                                      __u32 max_chunk, const void *token,
+                                                      __u32 token_size);
+int tinybpf_batch_reader_next(struct tinybpf_batch_reader *r, char **keys, char **values,
+                              __u32 *count);
+void tinybpf_batch_reader_free(struct tinybpf_batch_reader *r);
 int tinybpf_lookup_scalar(struct tinybpf_fd *h, __s64 key, int key_size, int is_signed,
                           void *value);
 int tinybpf_update_scalar(struct tinybpf_fd *h, __s64 key, int key_size, int is_signed,

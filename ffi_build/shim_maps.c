@@ -213,3 +213,252 @@ static __u64 tinybpf_lookup_ints_u(struct tinybpf_fd *h, __s64 spec, __s64 key)
 		return TINYBPF_LOOKUP_AGAIN;
 	return v;
 }
+
+/* ---- read-ahead of batch lookups ----------------------------------------------------
+ * items(), keys(), values() and to_numpy() of a map larger than one batch: after Python's
+ * first BPF_MAP_LOOKUP_BATCH, a thread makes the next calls while Python decodes the
+ * batch it has (the kernel's walk and Python's decoding then overlap on two CPUs).
+ *
+ * The thread fills up to TINYBPF_READ_SLOTS slots ahead and then waits for Python to take
+ * one; Python holds the slot it took until its next call, so the thread never writes into
+ * buffers being decoded. The thread borrows the fd through the map's handle for each
+ * call, like any element operation: a close() revokes it and the next slot says
+ * TINYBPF_CLOSED. Python's end of the iteration frees the reader, which stops and joins
+ * the thread (at most one syscall away). Only lookups are read ahead: a lookup-and-delete
+ * read ahead of a caller who stops would lose entries.
+ *
+ * After fork() the child has the reader but not its thread (and perhaps a mutex the
+ * parent's thread held): next() there answers TINYBPF_READER_FORKED and free() only
+ * releases memory. A child is told by a count of forks (pthread_atfork), not getpid(),
+ * which would be a syscall that programs tracing this process see. The thread blocks
+ * every signal, so they go to Python's threads. */
+
+#include <pthread.h>
+#include <signal.h>
+
+#define TINYBPF_READ_SLOTS 3
+#define TINYBPF_READER_FORKED (-0x7eae)
+
+struct tinybpf_read_slot {
+	char *keys;
+	char *values;
+	__u32 cap;   /* entries the buffers hold */
+	__u32 count; /* entries read */
+	int ret;     /* 0: more follow; -ENOENT: the last; other: the error, nothing read */
+};
+
+struct tinybpf_batch_reader {
+	struct tinybpf_fd *h;
+	__u32 key_size, value_size, chunk, max_chunk, token_size;
+	char *token_in, *token_out;
+	unsigned forks; /* tinybpf_forks when made */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned filled; /* slots the thread has filled (slot = filled % TINYBPF_READ_SLOTS) */
+	unsigned taken;  /* slots Python has released */
+	int held;        /* Python holds slot `taken` until its next call */
+	int stop;        /* free(): the thread returns */
+	int ended;       /* the thread filled its last slot */
+	struct tinybpf_read_slot slots[TINYBPF_READ_SLOTS];
+};
+
+static unsigned tinybpf_forks;
+static pthread_once_t tinybpf_forks_once = PTHREAD_ONCE_INIT;
+
+static void tinybpf_forks_count(void)
+{
+	tinybpf_forks++;
+}
+
+static void tinybpf_forks_watch(void)
+{
+	pthread_atfork(NULL, NULL, tinybpf_forks_count);
+}
+
+static int tinybpf_read_slot_fit(struct tinybpf_batch_reader *r, struct tinybpf_read_slot *s)
+{
+	char *k, *v;
+
+	if (s->cap >= r->chunk)
+		return 0;
+	k = realloc(s->keys, (size_t)r->chunk * r->key_size);
+	if (k)
+		s->keys = k;
+	v = k ? realloc(s->values, (size_t)r->chunk * r->value_size) : NULL;
+	if (v)
+		s->values = v;
+	if (!k || !v)
+		return -ENOMEM;
+	s->cap = r->chunk;
+	return 0;
+}
+
+static void tinybpf_read_fill(struct tinybpf_batch_reader *r, struct tinybpf_read_slot *s)
+{
+	__u32 count;
+	int ret;
+
+	for (;;) {
+		ret = tinybpf_read_slot_fit(r, s);
+		if (ret)
+			break;
+		count = r->chunk;
+		ret = tinybpf_map_lookup_batch(r->h, 0, r->token_in, r->token_out, s->keys,
+					       s->values, &count);
+		/* a bucket larger than the batch: grow it, as Python's own loop does */
+		if (ret == -ENOSPC && r->chunk < r->max_chunk) {
+			r->chunk = r->chunk > r->max_chunk / 4 ? r->max_chunk : r->chunk * 4;
+			continue;
+		}
+		break;
+	}
+	if (ret == 0 && count == 0)
+		ret = -ENOENT; /* nothing more: never loop on empty batches */
+	s->count = ret == 0 || ret == -ENOENT ? count : 0;
+	s->ret = ret;
+	if (ret == 0)
+		memcpy(r->token_in, r->token_out, r->token_size);
+}
+
+static void *tinybpf_read_thread(void *arg)
+{
+	struct tinybpf_batch_reader *r = arg;
+	struct tinybpf_read_slot *s;
+	int last = 0;
+
+	while (!last) {
+		pthread_mutex_lock(&r->lock);
+		while (!r->stop && r->filled - r->taken >= TINYBPF_READ_SLOTS)
+			pthread_cond_wait(&r->cond, &r->lock);
+		if (r->stop) {
+			pthread_mutex_unlock(&r->lock);
+			break;
+		}
+		s = &r->slots[r->filled % TINYBPF_READ_SLOTS];
+		pthread_mutex_unlock(&r->lock);
+
+		tinybpf_read_fill(r, s);
+		last = s->ret != 0;
+
+		pthread_mutex_lock(&r->lock);
+		r->filled++;
+		r->ended = last;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+	}
+	return NULL;
+}
+
+static void tinybpf_batch_reader_release(struct tinybpf_batch_reader *r)
+{
+	for (int i = 0; i < TINYBPF_READ_SLOTS; i++) {
+		free(r->slots[i].keys);
+		free(r->slots[i].values);
+	}
+	free(r->token_in);
+	free(r->token_out);
+	free(r);
+}
+
+/* A reader that continues from `token` (the out_batch of Python's last call), or NULL
+ * with errno set: Python then goes on reading on its own thread. */
+static struct tinybpf_batch_reader *tinybpf_batch_reader_new(struct tinybpf_fd *h,
+							      __u32 key_size, __u32 value_size,
+							      __u32 chunk, __u32 max_chunk,
+							      const void *token, __u32 token_size)
+{
+	struct tinybpf_batch_reader *r = calloc(1, sizeof(*r));
+	sigset_t all, old;
+	int err;
+
+	if (!r) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!key_size || !value_size || !chunk || !token_size) {
+		free(r);
+		errno = EINVAL;
+		return NULL;
+	}
+	r->h = h;
+	r->key_size = key_size;
+	r->value_size = value_size;
+	r->chunk = chunk;
+	r->max_chunk = max_chunk > chunk ? max_chunk : chunk;
+	r->token_size = token_size;
+	r->token_in = malloc(token_size);
+	r->token_out = malloc(token_size);
+	pthread_once(&tinybpf_forks_once, tinybpf_forks_watch);
+	r->forks = tinybpf_forks;
+	if (!r->token_in || !r->token_out) {
+		tinybpf_batch_reader_release(r);
+		errno = ENOMEM;
+		return NULL;
+	}
+	memcpy(r->token_in, token, token_size);
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&r->thread, NULL, tinybpf_read_thread, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		pthread_mutex_destroy(&r->lock);
+		pthread_cond_destroy(&r->cond);
+		tinybpf_batch_reader_release(r);
+		errno = err;
+		return NULL;
+	}
+	return r;
+}
+
+/* The next batch: its buffers (valid until the next call or free) and count; returns what
+ * BPF_MAP_LOOKUP_BATCH returned for it (0, -ENOENT for the last, or the error), -ENOENT
+ * with no entries after the last, TINYBPF_READER_FORKED in a forked child. */
+static int tinybpf_batch_reader_next(struct tinybpf_batch_reader *r, char **keys, char **values,
+				     __u32 *count)
+{
+	struct tinybpf_read_slot *s;
+	int ret;
+
+	*count = 0;
+	if (r->forks != tinybpf_forks)
+		return TINYBPF_READER_FORKED;
+	pthread_mutex_lock(&r->lock);
+	if (r->held) {
+		r->taken++;
+		r->held = 0;
+		pthread_cond_broadcast(&r->cond);
+	}
+	while (r->filled == r->taken && !r->ended)
+		pthread_cond_wait(&r->cond, &r->lock);
+	if (r->filled == r->taken) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOENT;
+	}
+	s = &r->slots[r->taken % TINYBPF_READ_SLOTS];
+	r->held = 1;
+	pthread_mutex_unlock(&r->lock);
+	*keys = s->keys;
+	*values = s->values;
+	*count = s->count;
+	ret = s->ret;
+	return ret;
+}
+
+static void tinybpf_batch_reader_free(struct tinybpf_batch_reader *r)
+{
+	if (!r)
+		return;
+	if (r->forks == tinybpf_forks) {
+		pthread_mutex_lock(&r->lock);
+		r->stop = 1;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->thread, NULL);
+		pthread_mutex_destroy(&r->lock);
+		pthread_cond_destroy(&r->cond);
+	}
+	tinybpf_batch_reader_release(r);
+}

@@ -50,6 +50,27 @@ def batch_mode() -> None:
         other.close()
 
 
+def read_ahead() -> None:
+    """Map iteration of several batches (the read-ahead thread and its slots): finished,
+    abandoned in the middle, and cut short by close()."""
+    n = 20000
+    m = tinybpf.create_map(tinybpf.BpfMapType.HASH, 4, 8, n, key_type=int, value_type=int)
+    m.update_batch({i: i for i in range(n)})
+    for _ in range(20):
+        assert len(dict(m.items())) == n
+        it = m.keys()
+        for _ in range(6000):
+            next(it)
+        del it
+    it = m.items()
+    next(it)
+    m.close()
+    try:
+        list(it)
+    except tinybpf.BpfClosedError:
+        pass
+
+
 def main() -> int:
     minimal = BUILD / "minimal.bpf.o"
     maps = BUILD / "maps.bpf.o"
@@ -82,6 +103,7 @@ def main() -> int:
     rb.close()
     rb_map.close()
     batch_mode()
+    read_ahead()
     for bad in (b"", b"\x7fELF" + b"\0" * 60, os.urandom(4096)):
         try:
             tinybpf.open(bad)

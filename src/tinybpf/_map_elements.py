@@ -26,7 +26,7 @@ from ._core.mapcalls import u32_ptr as _u32_ptr
 from ._mmap import MISS, open_mapped
 from ._percpu import sum_structs
 from ._types import BPF_ANY, BpfMapType
-from .errors import BpfNotSupportedError
+from .errors import BpfError, BpfNotSupportedError
 
 if TYPE_CHECKING:
     pass
@@ -509,7 +509,11 @@ class MapElements(MapHandle[KT, VT]):
         self, h: Any, delete: bool = False, raw: bool = False
     ) -> Iterator[tuple[Any, Any] | None]:
         """Decoded (keys, values) chunks of BPF_MAP_LOOKUP(_AND_DELETE)_BATCH. Yields None
-        first (and stops) when the map type does not support batches."""
+        first (and stops) when the map type does not support batches.
+
+        When the first batch is not the last, a thread makes the next lookups while this
+        one is decoded (mapfd.reader_*: up to 3 batches ahead); lookup-and-delete is never
+        read ahead (a caller who stops would lose the entries read for it)."""
         ks = self.key_size
         vs = self.value_size
         percpu = self.is_percpu
@@ -529,41 +533,76 @@ class MapElements(MapHandle[KT, VT]):
         produced = 0
         limit = self.max_entries
         fn = mapfd.lookup_batch
-        while True:
-            count[0] = chunk
-            ret = fn(
-                h, delete, mapcalls.NULL if first else in_batch, out_batch, keys, values, count
-            )
-            if ret < 0 and ret != _NOT_FOUND:
-                if errnos.failed_with(ret, errnos.NO_SPACE) and chunk < limit:
-                    chunk = min(chunk * 4, max(limit, 1))
-                    keys = _chars(chunk * ks)
-                    values = _chars(chunk * per)
-                    continue
-                if first and ret in _UNSUPPORTED:
-                    yield None  # not supported here: the caller walks the keys instead
-                    return
-                _raise(ret, f"Map iteration failed for '{self._name}'")
-            n = int(count[0])
-            if n and raw:  # undecoded: (keys, values) bytes, for to_numpy()
-                yield _buffer(keys, n * ks)[:], _buffer(values, n * per)[:]
-            elif n:
-                # (numbers straight from the C buffers; other types decode from a copy)
-                kb = _buffer(keys, n * ks)
-                klist = self._bulk(kc, kb if kc.bulk else kb[:], n, ks, ks)
-                vraw = _buffer(values, n * per)
-                vraw = vraw if vc.bulk and not percpu else vraw[:]
-                if percpu:
-                    flat = self._bulk(vc, vraw, n * ncpu, vs, stride)
-                    vlist = [flat[i * ncpu : (i + 1) * ncpu] for i in range(n)]
+        reader: Any = None
+        out: Any = None
+        try:
+            while True:
+                if reader is None:
+                    count[0] = chunk
+                    ret = fn(
+                        h,
+                        delete,
+                        mapcalls.NULL if first else in_batch,
+                        out_batch,
+                        keys,
+                        values,
+                        count,
+                    )
+                    kbuf, vbuf = keys, values
                 else:
-                    vlist = self._bulk(vc, vraw, n, vs, vs)
-                yield klist, vlist
-            produced += n
-            if ret == _NOT_FOUND or n == 0 or produced > 2 * limit + chunk:
-                return
-            first = False
-            _copy(in_batch, out_batch, token_size)
+                    ret = mapfd.reader_next(reader, out, out + 1, count)
+                    kbuf, vbuf = out[0], out[1]
+                    if h.fd < 0:  # closed meanwhile: what was read ahead is not given out
+                        ret = mapfd.CLOSED
+                if ret < 0 and ret != _NOT_FOUND:
+                    if (
+                        reader is None
+                        and errnos.failed_with(ret, errnos.NO_SPACE)
+                        and chunk < limit
+                    ):
+                        chunk = min(chunk * 4, max(limit, 1))
+                        keys = _chars(chunk * ks)
+                        values = _chars(chunk * per)
+                        continue
+                    if first and ret in _UNSUPPORTED:
+                        yield None  # not supported here: the caller walks the keys instead
+                        return
+                    if ret == mapfd.READER_FORKED:
+                        raise BpfError(
+                            f"Map iteration of '{self._name}' was started before fork(): "
+                            "its read-ahead thread stayed in the parent; iterate again here"
+                        )
+                    _raise(ret, f"Map iteration failed for '{self._name}'")
+                n = int(count[0])
+                if first and ret == 0 and n and not delete:
+                    # more to come: read the next batches ahead while this one is decoded
+                    reader = mapfd.reader_new(
+                        h, ks, max(per, 1), chunk, max(limit, 1), out_batch, token_size
+                    )
+                    out = mapfd.reader_out() if reader is not None else None
+                if n and raw:  # undecoded: (keys, values) bytes, for to_numpy()
+                    yield _buffer(kbuf, n * ks)[:], _buffer(vbuf, n * per)[:]
+                elif n:
+                    # (numbers straight from the C buffers; other types decode from a copy)
+                    kb = _buffer(kbuf, n * ks)
+                    klist = self._bulk(kc, kb if kc.bulk else kb[:], n, ks, ks)
+                    vraw = _buffer(vbuf, n * per)
+                    vraw = vraw if vc.bulk and not percpu else vraw[:]
+                    if percpu:
+                        flat = self._bulk(vc, vraw, n * ncpu, vs, stride)
+                        vlist = [flat[i * ncpu : (i + 1) * ncpu] for i in range(n)]
+                    else:
+                        vlist = self._bulk(vc, vraw, n, vs, vs)
+                    yield klist, vlist
+                produced += n
+                if ret == _NOT_FOUND or n == 0 or produced > 2 * limit + chunk:
+                    return
+                first = False
+                if reader is None:
+                    _copy(in_batch, out_batch, token_size)
+        finally:
+            if reader is not None:
+                mapfd.reader_free(reader)
 
     def _iter_keys(self, h: Any) -> Iterator[bytes]:
         ks = self.key_size

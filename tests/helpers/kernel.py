@@ -219,6 +219,28 @@ def map_type_unavailable_reason(name: str) -> str | None:
     return f"probe_map_type({name}) is False: this kernel does not create {name} maps"
 
 
+def map_batch_unavailable_reason(name: str) -> str | None:
+    """Why BPF_MAP_LOOKUP_BATCH does not work on ``name`` (a BpfMapType member name) maps
+    here: asked of a two-entry map of that type."""
+
+    def compute() -> str | None:
+        import tinybpf
+
+        reason = map_type_unavailable_reason(name)
+        if reason:
+            return reason
+        m = tinybpf.create_map(tinybpf.BpfMapType[name], 4, 8, 2)
+        try:
+            m.lookup_batch()
+        except tinybpf.BpfNotSupportedError as e:
+            return f"lookup_batch() on a {name} map: {e}"
+        finally:
+            m.close()
+        return None
+
+    return _cached(("batch", name), compute)
+
+
 _cache: dict[tuple[object, ...], str | None] = {}
 
 

@@ -17,6 +17,7 @@ from ._binding import ffi, lib
 __all__ = [
     "CLOSED",
     "LOOKUP_AGAIN",
+    "READER_FORKED",
     "delete",
     "delete_batch",
     "freeze",
@@ -28,6 +29,10 @@ __all__ = [
     "lookup_ints_u",
     "lookup_scalar",
     "new_handle",
+    "reader_free",
+    "reader_new",
+    "reader_next",
+    "reader_out",
     "revoke",
     "update",
     "update_batch",
@@ -38,6 +43,8 @@ __all__ = [
 CLOSED = int(lib.TINYBPF_CLOSED)
 """The return of a call through a revoked handle: the map (or its object) was closed."""
 LOOKUP_AGAIN = int(lib.TINYBPF_LOOKUP_AGAIN)
+READER_FORKED = int(lib.TINYBPF_READER_FORKED)
+"""``reader_next`` in a forked child: the reader's thread stayed in the parent."""
 
 lookup = lib.tinybpf_map_lookup
 update = lib.tinybpf_map_update
@@ -53,6 +60,8 @@ lookup_batch = lib.tinybpf_map_lookup_batch
 update_batch = lib.tinybpf_map_update_batch
 delete_batch = lib.tinybpf_map_delete_batch
 freeze = lib.tinybpf_map_freeze
+reader_next = lib.tinybpf_batch_reader_next
+reader_free = lib.tinybpf_batch_reader_free
 
 
 def new_handle(fd: int) -> Any:
@@ -63,3 +72,26 @@ def new_handle(fd: int) -> Any:
 def revoke(handle: Any) -> None:
     """Wait for the element operations in flight on ``handle``; later ones get ``CLOSED``."""
     lib.tinybpf_fd_revoke(handle)
+
+
+def reader_new(
+    handle: Any,
+    key_size: int,
+    value_size: int,
+    chunk: int,
+    max_chunk: int,
+    token: Any,
+    token_size: int,
+) -> Any:
+    """A thread making the batch lookups that follow ``token`` while Python decodes (read
+    them with ``reader_next``, end with ``reader_free``), or None when no thread could be
+    started: the caller then goes on with ``lookup_batch``."""
+    r = lib.tinybpf_batch_reader_new(
+        handle, key_size, value_size, chunk, max_chunk, token, token_size
+    )
+    return None if r == ffi.NULL else r
+
+
+def reader_out() -> Any:
+    """``out, out + 1``: where ``reader_next`` puts the batch's keys and values buffers."""
+    return ffi.new("char *[2]")

@@ -1,0 +1,247 @@
+"""Map iteration with read-ahead: when a map needs more than one batch, a thread makes the
+next BPF_MAP_LOOKUP_BATCH calls while Python decodes the batch it has.
+
+What a caller sees must not change: every entry once, values decoded as before, a close()
+in the middle raises, an iterator abandoned or exhausted leaves no thread, a child forked
+in the middle is told, signals still reach Python, and lookup-and-delete never reads
+ahead. The thread is seen as an extra task in /proc/self/task.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+from helpers.kernel import map_batch_unavailable_reason
+
+import tinybpf
+from tinybpf import BpfMapType
+
+pytestmark = pytest.mark.root
+
+N = 20000  # five batches of 4096
+
+
+def _needs_batches(name: str = "HASH") -> None:
+    reason = map_batch_unavailable_reason(name)
+    if reason:
+        pytest.skip(reason)
+
+
+def _tasks() -> set[int]:
+    return {int(t) for t in os.listdir("/proc/self/task")}
+
+
+def _settle(baseline: set[int], timeout: float = 5.0) -> set[int]:
+    """The tasks beyond ``baseline`` once joined threads have left /proc."""
+    deadline = time.monotonic() + timeout
+    while True:
+        extra = _tasks() - baseline
+        if not extra or time.monotonic() > deadline:
+            return extra
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def big_hash():
+    _needs_batches()
+    m = tinybpf.create_map(
+        BpfMapType.HASH, 4, 8, N, key_type=ctypes.c_uint32, value_type=ctypes.c_uint64
+    )
+    m.update_batch({k: k * 7 for k in range(N)})
+    yield m
+    m.close()
+
+
+def test_items_keys_values_of_a_map_of_several_batches(big_hash):
+    baseline = _tasks()
+    assert dict(big_hash.items()) == {k: k * 7 for k in range(N)}
+    keys = list(big_hash.keys())
+    assert sorted(keys) == list(range(N))
+    assert sorted(big_hash.values()) == [k * 7 for k in range(N)]
+    assert sorted(big_hash.lookup_batch()) == [(k, k * 7) for k in range(N)]
+    assert not _settle(baseline)
+
+
+def test_a_thread_reads_ahead_and_leaves_when_the_iteration_ends(big_hash):
+    baseline = _tasks()
+    it = big_hash.items()
+    next(it)
+    extra = _tasks() - baseline
+    assert len(extra) == 1, f"expected one read-ahead thread, saw tasks {extra}"
+    (tid,) = extra
+    status = Path(f"/proc/self/task/{tid}/status").read_text().splitlines()
+    blocked = int(next(ln for ln in status if ln.startswith("SigBlk:")).split()[1], 16)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGCHLD):
+        assert blocked & (1 << (sig - 1)), f"the read-ahead thread does not block {sig.name}"
+    rest = list(it)
+    assert len(rest) == N - 1
+    assert not _settle(baseline), "the read-ahead thread outlived the iteration"
+
+
+def test_an_abandoned_iterator_stops_its_thread(big_hash):
+    baseline = _tasks()
+    it = big_hash.items()
+    for _ in range(5000):  # into the second batch
+        next(it)
+    assert len(_tasks() - baseline) == 1
+    del it  # the generator inside is closed as it is freed
+    assert not _settle(baseline)
+    it2 = iter(big_hash.keys())
+    next(it2)
+    del it2
+    assert not _settle(baseline)
+
+
+def test_a_small_map_is_read_without_a_thread():
+    _needs_batches()
+    m = tinybpf.create_map(BpfMapType.HASH, 4, 8, 4096)
+    try:
+        for k in range(4096):
+            m[k] = k
+        baseline = _tasks()
+        it = m.items()
+        next(it)
+        assert _tasks() == baseline
+        assert len(list(it)) == 4095
+    finally:
+        m.close()
+
+
+def test_close_during_the_iteration_raises_even_with_batches_read_ahead(big_hash):
+    it = big_hash.items()
+    seen = [next(it) for _ in range(10)]
+    time.sleep(0.05)  # the thread has read its three batches ahead by now
+    big_hash.close()
+    with pytest.raises(tinybpf.BpfClosedError, match="closed"):
+        for kv in it:
+            seen.append(kv)
+    assert len(seen) <= 4096, "entries read ahead were given out after close()"
+
+
+def test_other_value_types_percpu_and_arrays_read_ahead_correctly():
+    _needs_batches("PERCPU_HASH")
+    _needs_batches("ARRAY")
+
+    class Pair(ctypes.Structure):
+        _fields_ = [("a", ctypes.c_uint32), ("b", ctypes.c_int16)]
+
+    structs = tinybpf.create_map(
+        BpfMapType.HASH, 4, ctypes.sizeof(Pair), N, key_type=ctypes.c_uint32, value_type=Pair
+    )
+    percpu = tinybpf.create_map(
+        BpfMapType.PERCPU_HASH, 4, 8, N, key_type=ctypes.c_uint32, value_type=ctypes.c_uint64
+    )
+    array = tinybpf.create_map(
+        BpfMapType.ARRAY, 4, 8, N, key_type=ctypes.c_uint32, value_type=ctypes.c_int64
+    )
+    try:
+        ncpu = tinybpf.possible_cpus()
+        for k in range(N):
+            structs[k] = Pair(k, -(k % 1000))
+            percpu[k] = [k + c for c in range(ncpu)]
+            array[k] = -k
+        got = {k: (v.a, v.b) for k, v in structs.items()}
+        assert got == {k: (k, -(k % 1000)) for k in range(N)}
+        assert dict(percpu.items()) == {k: [k + c for c in range(ncpu)] for k in range(N)}
+        assert list(array.items()) == [(k, -k) for k in range(N)]
+    finally:
+        structs.close()
+        percpu.close()
+        array.close()
+
+
+def test_to_numpy_of_a_map_of_several_batches(big_hash):
+    np = pytest.importorskip("numpy")
+    keys, values = big_hash.to_numpy()
+    assert keys.dtype == np.uint32 and values.dtype == np.uint64
+    order = np.argsort(keys)
+    assert keys[order].tolist() == list(range(N))
+    assert values[order].tolist() == [k * 7 for k in range(N)]
+
+
+def test_values_written_during_the_iteration_are_old_or_new_never_torn(big_hash):
+    """A writer thread rewrites every value while items() runs: each key is seen once,
+    with its old or its new value."""
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            big_hash.update_batch({k: k * 7 + 1_000_000_007 for k in range(N)})
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(5):
+            seen = {}
+            for k, v in big_hash.items():
+                assert k not in seen, f"key {k} seen twice"
+                assert v in (k * 7, k * 7 + 1_000_000_007), (k, v)
+                seen[k] = v
+            assert len(seen) == N
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_lookup_and_delete_batch_is_never_read_ahead(big_hash):
+    """The thread would delete entries for batches the caller never takes."""
+    _needs_batches()
+    got = big_hash.lookup_and_delete_batch()
+    assert sorted(got) == [(k, k * 7) for k in range(N)]
+    assert len(big_hash) == 0
+    # partially consumed: what was not given out is still in the map
+    big_hash.update_batch({k: k for k in range(N)})
+    batches = big_hash._iter_batch(big_hash._handle(), delete=True)
+    keys, _ = next(batches)
+    baseline_has_thread = len(_tasks())
+    batches.close()
+    assert len(_tasks()) == baseline_has_thread
+    assert len(big_hash) == N - len(keys)
+
+
+def test_signals_reach_python_during_the_iteration(big_hash):
+    hits = []
+    old = signal.signal(signal.SIGALRM, lambda *a: hits.append(1))
+    signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+    try:
+        for _ in range(20):
+            assert sum(1 for _ in big_hash.items()) == N
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert hits, "SIGALRM never reached Python's handler"
+
+
+def test_a_child_forked_during_the_iteration_is_told_and_the_parent_goes_on(big_hash):
+    it = big_hash.items()
+    first = [next(it) for _ in range(10)]
+    r, w = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.close(r)
+        try:
+            list(it)
+            msg = "no error"
+        except tinybpf.BpfError as e:
+            msg = str(e)
+        except BaseException as e:
+            msg = f"{type(e).__name__}: {e}"
+        os.write(w, msg.encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        msg = f.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert "fork()" in msg and "iterate again" in msg, msg
+    rest = list(it)
+    assert dict(first + rest) == {k: k * 7 for k in range(N)}
