@@ -12,13 +12,15 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import warnings
 from pathlib import Path
 
 import pytest
-from helpers.kernel import map_batch_unavailable_reason
+from helpers.kernel import map_batch_unavailable_reason, unprivileged_fd_use_unavailable_reason
 
 import tinybpf
 from tinybpf import BpfMapType
@@ -245,3 +247,31 @@ def test_a_child_forked_during_the_iteration_is_told_and_the_parent_goes_on(big_
     assert "fork()" in msg and "iterate again" in msg, msg
     rest = list(it)
     assert dict(first + rest) == {k: k * 7 for k in range(N)}
+
+
+def test_without_a_thread_the_iteration_reads_on_its_own():
+    """The thread cannot be created (the process dropped to a user at its RLIMIT_NPROC,
+    so clone() fails with EAGAIN): items() still gives every entry, reading each batch
+    on the caller's thread."""
+    _needs_batches()
+    reason = unprivileged_fd_use_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    code = f"""
+import ctypes, os, resource, tinybpf
+m = tinybpf.create_map(tinybpf.BpfMapType.HASH, 4, 8, {N}, key_type=ctypes.c_uint32,
+                       value_type=ctypes.c_uint64)
+m.update_batch({{k: k for k in range({N})}})
+resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))
+os.setgroups([]); os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)
+tasks = len(os.listdir("/proc/self/task"))
+it = m.items()
+first = next(it)
+print("tasks", len(os.listdir("/proc/self/task")) - tasks)
+print("entries", len(dict([first, *it])))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["tasks", "0", "entries", str(N)], out.stdout

@@ -37,11 +37,11 @@ REPO = Path(__file__).resolve().parent.parent
 # whose support differs between kernels (kprobes, fentry/fexit/fmod_ret, LSM, iterators,
 # struct_ops, freplace, netkit, sockmap, tcx, netfilter, sk_lookup, perf events), the
 # kernel refusal errors, BPF tokens in a user namespace (6.9+), the type probes against
-# real loads, every map type, ring buffers read by tinybpf's reader (its records, wraps,
-# discards, a concurrent producer, two maps), a perf buffer test and kernel BTF. What behaves
-# the same on every kernel (codegen, CLI, docs, fuzzing, API shape, most map and buffer
-# semantics, uprobes on gcc-built targets) runs natively in make test. Override with
-# --tests (KERNELS_ARGS="--tests ...").
+# real loads, every map type, map iteration read ahead on a thread, ring buffers read by
+# tinybpf's reader (its records, wraps, discards, a concurrent producer, two maps), a perf
+# buffer test and kernel BTF. What behaves the same on every kernel (codegen, CLI, docs,
+# fuzzing, API shape, most map and buffer semantics, uprobes on gcc-built targets) runs
+# natively in make test. Override with --tests (KERNELS_ARGS="--tests ...").
 KERNEL_TESTS = (
     "tests/test_attach.py::TestKernelProbes",
     "tests/test_attach.py::TestIterator",
@@ -53,6 +53,7 @@ KERNEL_TESTS = (
     "tests/test_kernel_refusals.py",
     "tests/test_introspect.py::TestProbes",
     "tests/test_map_types.py",
+    "tests/test_map_readahead.py",
     "tests/test_btf.py::TestVmlinux",
     "tests/test_ringbuf.py::test_large_burst_delivered_complete_and_in_order",
     "tests/test_ringbuf.py::test_batch_cpus_of_a_ring_buffer_name_the_map_each_record_came_from",

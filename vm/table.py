@@ -51,6 +51,7 @@ FEATURES: list[tuple[str, str, tuple[str, ...]]] = [
     ("ring buffer", "ringbuf", ("tests.test_ringbuf::",)),
     ("perf buffer", "", ("tests.test_perfbuf::",)),
     ("map types", "", ("tests.test_map_types::",)),
+    ("map iteration read ahead (batch lookups on a thread)", "", ("tests.test_map_readahead::",)),
     ("program type probes agree with loads", "", ("tests.test_introspect.TestProbes::",)),
 ]  # fmt: skip
 

@@ -23,6 +23,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,33 @@ def map_batch_unavailable_reason(name: str) -> str | None:
         return None
 
     return _cached(("batch", name), compute)
+
+
+def unprivileged_fd_use_unavailable_reason() -> str | None:
+    """Why a process that dropped root (to nobody) cannot read a map through an fd it
+    already holds: kernels that refuse bpf() to unprivileged users outright."""
+
+    def compute() -> str | None:
+        code = (
+            "import os, tinybpf\n"
+            "m = tinybpf.create_map(tinybpf.BpfMapType.HASH, 4, 8, 2)\n"
+            "m[b'\\0' * 4] = b'\\0' * 8\n"
+            "os.setgroups([]); os.setresgid(65534, 65534, 65534)\n"
+            "os.setresuid(65534, 65534, 65534)\n"
+            "try:\n"
+            "    m.lookup_batch()\n"
+            "except tinybpf.BpfError as e:\n"
+            "    print(f'{e.errno}: {e}')\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        )
+        if out.returncode or out.stdout.strip():
+            why = (out.stdout.strip() or out.stderr.strip()).splitlines()[-1]
+            return f"a map fd is not usable after dropping to uid 65534: {why}"
+        return None
+
+    return _cached(("unprivileged fd use",), compute)
 
 
 _cache: dict[tuple[object, ...], str | None] = {}
