@@ -567,6 +567,12 @@ def build_rows(b: Bench) -> list[dict[str, Any]]:
                 ratio is not None and ratio <= 1.5,
                 note=(f"C key by key {ck:.3f} s" if ck else "")
                 + (f"; bcc batched {bb:.3f} s" if bb and what == "items()" else "")
+                + (
+                    "; raw column = one thread: batch, decode, repeat (tinybpf reads ahead "
+                    "on a second one)"
+                    if raw and what == "items()"
+                    else ""
+                )
                 + paired([x for x in R("t.iter") if key in x], key, R("c.iter"), "batch_s"),
             )
         mem = next((x for x in R("t.iter") if x.get("mem")), None)

@@ -230,7 +230,9 @@ def wl_iter(path: str, reps: int) -> None:
 
 
 def wl_iter_raw(path: str, reps: int) -> None:
-    """The floor: lookup_batch into cdata buffers, ints decoded in bulk with memoryview."""
+    """The one-thread floor: lookup_batch into cdata buffers, ints decoded in bulk with
+    memoryview, one batch after the other (tinybpf's items() reads the next batches ahead on
+    a thread while it decodes, so it can be faster than this)."""
     from tinybpf._core import NULL, ffi, lib
 
     with tinybpf.load(path) as obj:
