@@ -4,54 +4,104 @@
  * one unit (in the order of its SHIM_FILES). Everything is static.
  */
 
+/* ---- forks: a forked child is told by a count, not by getpid() ----------------------
+ * tinybpf_forks goes up in every child fork() makes (pthread_atfork, registered when the
+ * extension is loaded). A count of calls in flight, or a read-ahead thread, that belongs to
+ * the parent is recognised in the child by an older count: the thread that would finish
+ * the call does not exist there. getpid() would tell too, but it is a syscall that the
+ * programs tracing this process would see. */
+
+#include <pthread.h>
+#include <sched.h>
+
+static unsigned tinybpf_forks;
+static int tinybpf_forks_watched;
+
+static void tinybpf_forks_count(void)
+{
+	__atomic_add_fetch(&tinybpf_forks, 1, __ATOMIC_SEQ_CST);
+}
+
+__attribute__((constructor)) static void tinybpf_forks_watch(void)
+{
+	tinybpf_forks_watched = pthread_atfork(NULL, NULL, tinybpf_forks_count) == 0;
+}
+
+static unsigned tinybpf_forks_now(void)
+{
+	return __atomic_load_n(&tinybpf_forks, __ATOMIC_SEQ_CST);
+}
+
 /* ---- map fds that a close can revoke while other threads use them -------------------
  * Every element operation borrows the fd here, inside the one C call that uses it: the
  * count of users goes up, then the fd is read; tinybpf_fd_revoke() sets the fd to -1,
  * then waits until no call holds it. Python closes (or lets libbpf close) the fd only
  * after the revoke, so a call can never reach another map that was given the same fd
  * number. A revoked handle answers TINYBPF_CLOSED. Nothing between the borrow and the
- * release runs Python, so a close from the same thread cannot wait on itself. */
-
-#include <sched.h>
+ * release runs Python, so a close from the same thread cannot wait on itself.
+ *
+ * The count carries the fork count it was made in (high 32 bits): in a child forked while
+ * another thread of the parent was inside a call, that call never ends, and its count is
+ * not waited for (else the child's close() would wait forever); the child's own calls
+ * start a new count. */
 
 struct tinybpf_fd {
 	int fd;
-	int users;
+	__u64 users; /* tinybpf_forks << 32 | calls holding the fd */
 };
 
 #define TINYBPF_CLOSED (-0x7ead)
 
-static int tinybpf_fd_get(struct tinybpf_fd *h)
+static int tinybpf_fd_get(struct tinybpf_fd *h, unsigned *forks)
 {
+	unsigned now = tinybpf_forks_now();
+	__u64 old = __atomic_load_n(&h->users, __ATOMIC_SEQ_CST), new;
 	int fd;
 
-	__atomic_add_fetch(&h->users, 1, __ATOMIC_SEQ_CST);
+	do
+		new = old >> 32 == now ? old + 1 : (__u64)now << 32 | 1;
+	while (!__atomic_compare_exchange_n(&h->users, &old, new, 0, __ATOMIC_SEQ_CST,
+					    __ATOMIC_SEQ_CST));
+	*forks = now;
 	fd = __atomic_load_n(&h->fd, __ATOMIC_SEQ_CST);
 	if (fd < 0)
 		__atomic_sub_fetch(&h->users, 1, __ATOMIC_SEQ_CST);
 	return fd;
 }
 
-static void tinybpf_fd_put(struct tinybpf_fd *h)
+static void tinybpf_fd_put(struct tinybpf_fd *h, unsigned forks)
 {
-	__atomic_sub_fetch(&h->users, 1, __ATOMIC_SEQ_CST);
+	__u64 old = __atomic_load_n(&h->users, __ATOMIC_SEQ_CST);
+
+	do
+		if (old >> 32 != forks)
+			return; /* (cannot happen: only a child starts a new count) */
+	while (!__atomic_compare_exchange_n(&h->users, &old, old - 1, 0, __ATOMIC_SEQ_CST,
+					    __ATOMIC_SEQ_CST));
 }
 
 static void tinybpf_fd_revoke(struct tinybpf_fd *h)
 {
+	__u64 users;
+
 	__atomic_store_n(&h->fd, -1, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(&h->users, __ATOMIC_SEQ_CST))
+	for (;;) {
+		users = __atomic_load_n(&h->users, __ATOMIC_SEQ_CST);
+		if (users >> 32 != tinybpf_forks_now() || (__u32)users == 0)
+			break;
 		sched_yield();
+	}
 }
 
 #define TINYBPF_WITH_FD(h, fd, call)                                                   \
 	do {                                                                           \
-		int fd = tinybpf_fd_get(h);                                            \
+		unsigned forks_;                                                       \
+		int fd = tinybpf_fd_get(h, &forks_);                                   \
 		int ret_;                                                              \
 		if (fd < 0)                                                            \
 			return TINYBPF_CLOSED;                                         \
 		ret_ = (call);                                                         \
-		tinybpf_fd_put(h);                                                     \
+		tinybpf_fd_put(h, forks_);                                             \
 		return ret_;                                                           \
 	} while (0)
 
@@ -219,21 +269,21 @@ static __u64 tinybpf_lookup_ints_u(struct tinybpf_fd *h, __s64 spec, __s64 key)
  * first BPF_MAP_LOOKUP_BATCH, a thread makes the next calls while Python decodes the
  * batch it has (the kernel's walk and Python's decoding then overlap on two CPUs).
  *
- * The thread fills up to TINYBPF_READ_SLOTS slots ahead and then waits for Python to take
- * one; Python holds the slot it took until its next call, so the thread never writes into
- * buffers being decoded. The thread borrows the fd through the map's handle for each
- * call, like any element operation: a close() revokes it and the next slot says
- * TINYBPF_CLOSED. Python's end of the iteration frees the reader, which stops and joins
- * the thread (at most one syscall away). Only lookups are read ahead: a lookup-and-delete
- * read ahead of a caller who stops would lose entries.
+ * Three slots (buffers for one batch each): the thread fills the free ones and then waits;
+ * Python takes the oldest filled slot and holds it until its next call, so the thread never
+ * writes into buffers being decoded, and is at most two batches ahead of the one Python
+ * decodes. The thread borrows the fd through the map's handle for each call, like any
+ * element operation: a close() revokes it and the next slot says TINYBPF_CLOSED. Python's
+ * end of the iteration frees the reader, which stops and joins the thread (at most one
+ * syscall away). Only lookups are read ahead: a lookup-and-delete read ahead of a caller
+ * who stops would lose entries.
  *
  * After fork() the child has the reader but not its thread (and perhaps a mutex the
- * parent's thread held): next() there answers TINYBPF_READER_FORKED and free() only
- * releases memory. A child is told by a count of forks (pthread_atfork), not getpid(),
- * which would be a syscall that programs tracing this process see. The thread blocks
- * every signal, so they go to Python's threads. */
+ * parent's thread held): told by the fork count, next() there answers
+ * TINYBPF_READER_FORKED and free() only releases memory. The thread blocks the signals
+ * sent to the process, so they go to Python's threads; not the ones a fault raises in the
+ * thread itself (SIGSEGV, SIGBUS...), which must still reach their handlers. */
 
-#include <pthread.h>
 #include <signal.h>
 
 #define TINYBPF_READ_SLOTS 3
@@ -244,7 +294,8 @@ struct tinybpf_read_slot {
 	char *values;
 	__u32 cap;   /* entries the buffers hold */
 	__u32 count; /* entries read */
-	int ret;     /* 0: more follow; -ENOENT: the last; other: the error, nothing read */
+	int ret;     /* 0: more follow; -ENOENT: the last (also for a 0 return with no entries);
+		      * other: the error, nothing read */
 };
 
 struct tinybpf_batch_reader {
@@ -255,26 +306,13 @@ struct tinybpf_batch_reader {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned filled; /* slots the thread has filled (slot = filled % TINYBPF_READ_SLOTS) */
-	unsigned taken;  /* slots Python has released */
-	int held;        /* Python holds slot `taken` until its next call */
-	int stop;        /* free(): the thread returns */
-	int ended;       /* the thread filled its last slot */
+	unsigned filled;   /* slots the thread has filled (slot = filled % TINYBPF_READ_SLOTS) */
+	unsigned released; /* slots Python has taken and given back */
+	int held;          /* Python holds slot `released` until its next call */
+	int stop;          /* free(): the thread returns */
+	int ended;         /* the thread filled its last slot */
 	struct tinybpf_read_slot slots[TINYBPF_READ_SLOTS];
 };
-
-static unsigned tinybpf_forks;
-static pthread_once_t tinybpf_forks_once = PTHREAD_ONCE_INIT;
-
-static void tinybpf_forks_count(void)
-{
-	tinybpf_forks++;
-}
-
-static void tinybpf_forks_watch(void)
-{
-	pthread_atfork(NULL, NULL, tinybpf_forks_count);
-}
 
 static int tinybpf_read_slot_fit(struct tinybpf_batch_reader *r, struct tinybpf_read_slot *s)
 {
@@ -296,7 +334,7 @@ static int tinybpf_read_slot_fit(struct tinybpf_batch_reader *r, struct tinybpf_
 
 static void tinybpf_read_fill(struct tinybpf_batch_reader *r, struct tinybpf_read_slot *s)
 {
-	__u32 count;
+	__u32 count = 0;
 	int ret;
 
 	for (;;) {
@@ -329,7 +367,7 @@ static void *tinybpf_read_thread(void *arg)
 
 	while (!last) {
 		pthread_mutex_lock(&r->lock);
-		while (!r->stop && r->filled - r->taken >= TINYBPF_READ_SLOTS)
+		while (!r->stop && r->filled - r->released >= TINYBPF_READ_SLOTS)
 			pthread_cond_wait(&r->cond, &r->lock);
 		if (r->stop) {
 			pthread_mutex_unlock(&r->lock);
@@ -368,17 +406,22 @@ static struct tinybpf_batch_reader *tinybpf_batch_reader_new(struct tinybpf_fd *
 							      __u32 chunk, __u32 max_chunk,
 							      const void *token, __u32 token_size)
 {
-	struct tinybpf_batch_reader *r = calloc(1, sizeof(*r));
-	sigset_t all, old;
+	static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
+	struct tinybpf_batch_reader *r;
+	sigset_t mask, old;
 	int err;
 
-	if (!r) {
-		errno = ENOMEM;
+	if (!tinybpf_forks_watched) { /* a child could not tell it has no thread */
+		errno = ENOSYS;
 		return NULL;
 	}
 	if (!key_size || !value_size || !chunk || !token_size) {
-		free(r);
 		errno = EINVAL;
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		errno = ENOMEM;
 		return NULL;
 	}
 	r->h = h;
@@ -389,8 +432,7 @@ static struct tinybpf_batch_reader *tinybpf_batch_reader_new(struct tinybpf_fd *
 	r->token_size = token_size;
 	r->token_in = malloc(token_size);
 	r->token_out = malloc(token_size);
-	pthread_once(&tinybpf_forks_once, tinybpf_forks_watch);
-	r->forks = tinybpf_forks;
+	r->forks = tinybpf_forks_now();
 	if (!r->token_in || !r->token_out) {
 		tinybpf_batch_reader_release(r);
 		errno = ENOMEM;
@@ -399,8 +441,10 @@ static struct tinybpf_batch_reader *tinybpf_batch_reader_new(struct tinybpf_fd *
 	memcpy(r->token_in, token, token_size);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	sigfillset(&mask);
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+		sigdelset(&mask, faults[i]);
+	pthread_sigmask(SIG_SETMASK, &mask, &old); /* the new thread inherits this mask */
 	err = pthread_create(&r->thread, NULL, tinybpf_read_thread, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
@@ -414,44 +458,47 @@ static struct tinybpf_batch_reader *tinybpf_batch_reader_new(struct tinybpf_fd *
 }
 
 /* The next batch: its buffers (valid until the next call or free) and count; returns what
- * BPF_MAP_LOOKUP_BATCH returned for it (0, -ENOENT for the last, or the error), -ENOENT
- * with no entries after the last, TINYBPF_READER_FORKED in a forked child. */
+ * BPF_MAP_LOOKUP_BATCH returned for it (0, -ENOENT for the last, or the error). After the
+ * last: -ENOENT with no entries; in a forked child: TINYBPF_READER_FORKED. With no entries
+ * the buffers are NULL. */
 static int tinybpf_batch_reader_next(struct tinybpf_batch_reader *r, char **keys, char **values,
 				     __u32 *count)
 {
 	struct tinybpf_read_slot *s;
-	int ret;
 
+	*keys = NULL;
+	*values = NULL;
 	*count = 0;
-	if (r->forks != tinybpf_forks)
+	if (r->forks != tinybpf_forks_now())
 		return TINYBPF_READER_FORKED;
 	pthread_mutex_lock(&r->lock);
 	if (r->held) {
-		r->taken++;
+		r->released++;
 		r->held = 0;
 		pthread_cond_broadcast(&r->cond);
 	}
-	while (r->filled == r->taken && !r->ended)
+	while (r->filled == r->released && !r->ended)
 		pthread_cond_wait(&r->cond, &r->lock);
-	if (r->filled == r->taken) {
+	if (r->filled == r->released) {
 		pthread_mutex_unlock(&r->lock);
 		return -ENOENT;
 	}
-	s = &r->slots[r->taken % TINYBPF_READ_SLOTS];
+	s = &r->slots[r->released % TINYBPF_READ_SLOTS];
 	r->held = 1;
 	pthread_mutex_unlock(&r->lock);
-	*keys = s->keys;
-	*values = s->values;
-	*count = s->count;
-	ret = s->ret;
-	return ret;
+	if (s->count) {
+		*keys = s->keys;
+		*values = s->values;
+		*count = s->count;
+	}
+	return s->ret;
 }
 
 static void tinybpf_batch_reader_free(struct tinybpf_batch_reader *r)
 {
 	if (!r)
 		return;
-	if (r->forks == tinybpf_forks) {
+	if (r->forks == tinybpf_forks_now()) {
 		pthread_mutex_lock(&r->lock);
 		r->stop = 1;
 		pthread_cond_broadcast(&r->cond);

@@ -512,8 +512,9 @@ class MapElements(MapHandle[KT, VT]):
         first (and stops) when the map type does not support batches.
 
         When the first batch is not the last, a thread makes the next lookups while this
-        one is decoded (mapfd.reader_*: up to 3 batches ahead); lookup-and-delete is never
-        read ahead (a caller who stops would lose the entries read for it)."""
+        one is decoded (mapfd.reader_*: at most two batches ahead of the one decoded);
+        lookup-and-delete is never read ahead (a caller who stops would lose the entries
+        read for it)."""
         ks = self.key_size
         vs = self.value_size
         percpu = self.is_percpu
@@ -574,7 +575,7 @@ class MapElements(MapHandle[KT, VT]):
                         )
                     _raise(ret, f"Map iteration failed for '{self._name}'")
                 n = int(count[0])
-                if first and ret == 0 and n and not delete:
+                if first and ret == 0 and 0 < n < limit and not delete:
                     # more to come: read the next batches ahead while this one is decoded
                     reader = mapfd.reader_new(
                         h, ks, max(per, 1), chunk, max(limit, 1), out_batch, token_size
@@ -597,9 +598,11 @@ class MapElements(MapHandle[KT, VT]):
                 produced += n
                 if ret == _NOT_FOUND or n == 0 or produced > 2 * limit + chunk:
                     return
-                first = False
                 if reader is None:
                     _copy(in_batch, out_batch, token_size)
+                elif first:  # the thread's buffers from now on
+                    keys = values = kbuf = vbuf = None
+                first = False
         finally:
             if reader is not None:
                 mapfd.reader_free(reader)
@@ -642,7 +645,12 @@ class MapElements(MapHandle[KT, VT]):
             yield v
 
     def items(self) -> Iterator[tuple[KT, VT]]:
-        """Every (key, value) pair; keys deleted while iterating are skipped."""
+        """Every (key, value) pair.
+
+        Read in batches where the map type allows (a thread reads up to two batches ahead
+        of the one being returned): an entry is as it was when its batch was read, so one
+        changed or deleted after that shows as it was. Elsewhere keys are walked one by
+        one and keys deleted meanwhile are skipped."""
         # (chained in C: no generator frame resumed per item)
         return itertools.chain.from_iterable(self._item_chunks())
 

@@ -233,7 +233,7 @@ def map_batch_unavailable_reason(name: str) -> str | None:
         m = tinybpf.create_map(tinybpf.BpfMapType[name], 4, 8, 2)
         try:
             m.lookup_batch()
-        except tinybpf.BpfNotSupportedError as e:
+        except tinybpf.BpfError as e:
             return f"lookup_batch() on a {name} map: {e}"
         finally:
             m.close()
@@ -262,7 +262,8 @@ def unprivileged_fd_use_unavailable_reason() -> str | None:
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
         )
         if out.returncode or out.stdout.strip():
-            why = (out.stdout.strip() or out.stderr.strip()).splitlines()[-1]
+            lines = (out.stdout.strip() or out.stderr.strip()).splitlines()
+            why = lines[-1] if lines else f"the probe exited with {out.returncode}"
             return f"a map fd is not usable after dropping to uid 65534: {why}"
         return None
 

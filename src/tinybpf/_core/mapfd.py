@@ -93,5 +93,6 @@ def reader_new(
 
 
 def reader_out() -> Any:
-    """``out, out + 1``: where ``reader_next`` puts the batch's keys and values buffers."""
+    """A ``char *[2]`` for ``reader_next(r, out, out + 1, count)``: its two entries receive
+    the pointers to the batch's keys and values (NULL when the batch has no entries)."""
     return ffi.new("char *[2]")
