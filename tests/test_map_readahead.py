@@ -9,7 +9,6 @@ ahead. The thread is seen as an extra task in /proc/self/task.
 
 from __future__ import annotations
 
-import collections
 import ctypes
 import os
 import platform
@@ -187,14 +186,10 @@ def test_to_numpy_of_a_map_of_several_batches(big_hash):
     np = pytest.importorskip("numpy")
     keys, values = big_hash.to_numpy()
     assert keys.dtype == np.uint32 and values.dtype == np.uint64
-    order = np.argsort(keys)
-    got = keys[order].tolist()
-    if got != list(range(N)):
-        seen = collections.Counter(got)
-        twice = sorted(k for k, c in seen.items() if c > 1)
-        missing = sorted(set(range(N)) - set(seen))
-        pytest.fail(f"keys seen twice: {len(twice)} {twice[:8]}; missing {missing[:8]}")
-    assert values[order].tolist() == [k * 7 for k in range(N)]
+    assert len(keys) == len(values) == N
+    # (compared in Python: under qemu's TCG numpy's argsort of these keys gave a wrong
+    # order, with every key present once)
+    assert dict(zip(keys.tolist(), values.tolist(), strict=True)) == {k: k * 7 for k in range(N)}
 
 
 def test_values_written_during_the_iteration_are_old_or_new_never_torn(big_hash):
